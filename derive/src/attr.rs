@@ -1,0 +1,118 @@
+//! `#[strata(...)]` attributes, parsed into typed settings.
+
+use crate::ctxt::Ctxt;
+use syn::spanned::Spanned;
+
+/// Container attributes: `#[strata(crate = "path")]`.
+#[derive(Default)]
+pub struct ContainerAttrs {
+    pub crate_path: Option<syn::Path>,
+}
+
+/// How a field is compressed when it is lazy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Compress {
+    /// The save's default.
+    Inherit,
+    /// Never compressed.
+    None,
+    /// zstd at a level.
+    Zstd(i32),
+}
+
+/// Field attributes.
+pub struct FieldAttrs {
+    pub lazy: Option<proc_macro2::Span>,
+    pub rkyv: Option<proc_macro2::Span>,
+    pub compress: Compress,
+    pub compress_span: Option<proc_macro2::Span>,
+}
+
+fn set_once<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, span: &syn::Path, name: &str) {
+    if slot.is_some() {
+        cx.error(span, format!("`{name}` is already specified"));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
+    let mut out = ContainerAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("strata")) {
+        let res = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                match lit.parse::<syn::Path>() {
+                    Ok(p) => set_once(cx, &mut out.crate_path, p, &meta.path, "crate"),
+                    Err(_) => cx.error(&lit, "expected a path, e.g. `crate = \"my_strata\"`"),
+                }
+                Ok(())
+            } else if meta.path.is_ident("lazy") || meta.path.is_ident("rkyv") || meta.path.is_ident("compress") {
+                Err(meta.error("this attribute belongs on a field, not on the type"))
+            } else {
+                Err(meta.error("unknown strata attribute; expected `crate = \"...\"`"))
+            }
+        });
+        if let Err(e) = res {
+            cx.push(e);
+        }
+    }
+    out
+}
+
+pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
+    let mut out = FieldAttrs { lazy: None, rkyv: None, compress: Compress::Inherit, compress_span: None };
+    for attr in attrs.iter().filter(|a| a.path().is_ident("strata")) {
+        let res = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("lazy") {
+                set_once(cx, &mut out.lazy, meta.path.span(), &meta.path, "lazy");
+                Ok(())
+            } else if meta.path.is_ident("rkyv") {
+                set_once(cx, &mut out.rkyv, meta.path.span(), &meta.path, "rkyv");
+                Ok(())
+            } else if meta.path.is_ident("compress") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                if out.compress_span.is_some() {
+                    cx.error(&meta.path, "`compress` is already specified");
+                }
+                out.compress_span = Some(lit.span());
+                match parse_compress(&lit.value()) {
+                    Some(c) => out.compress = c,
+                    None => {
+                        cx.error(&lit, "expected `\"zstd\"`, `\"zstd(LEVEL)\"` with LEVEL in 1..=22, or `\"none\"`")
+                    }
+                }
+                Ok(())
+            } else if meta.path.is_ident("crate") {
+                Err(meta.error("`crate` belongs on the type, not on a field"))
+            } else {
+                Err(meta.error("unknown strata field attribute; expected `lazy`, `compress = \"...\"` or `rkyv`"))
+            }
+        });
+        if let Err(e) = res {
+            cx.push(e);
+        }
+    }
+    if let (Some(_), Some(rkyv)) = (out.lazy, out.rkyv) {
+        cx.push(syn::Error::new(
+            rkyv,
+            "`rkyv` and `lazy` cannot be combined: a lazy field's type must implement `Persist`",
+        ));
+    }
+    if let (None, Some(span)) = (out.lazy, out.compress_span) {
+        cx.push(syn::Error::new(span, "`compress` applies to lazy fields only: add `lazy`"));
+    }
+    out
+}
+
+fn parse_compress(s: &str) -> Option<Compress> {
+    let s = s.trim();
+    if s == "none" {
+        return Some(Compress::None);
+    }
+    if s == "zstd" {
+        return Some(Compress::Zstd(3));
+    }
+    let level = s.strip_prefix("zstd(")?.strip_suffix(')')?.trim().parse::<i32>().ok()?;
+    (1..=22).contains(&level).then_some(Compress::Zstd(level))
+}

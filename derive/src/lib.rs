@@ -1,0 +1,29 @@
+//! `#[derive(Persist)]` for strata. Use it through `strata::Persist`; see the `strata`
+//! crate for the attributes.
+//!
+//! The derive runs in three stages, one file each: [`attr`] and [`model`] parse the
+//! input into a checked model (every error collected, each at its span), and [`emit`]
+//! generates code from the model.
+
+mod attr;
+mod ctxt;
+mod emit;
+mod model;
+mod ty;
+
+use proc_macro::TokenStream;
+
+/// Derives `strata::Persist`. Field attributes: `#[strata(lazy)]`,
+/// `#[strata(lazy, compress = "zstd")]` (or `"zstd(LEVEL)"`, `"none"`),
+/// `#[strata(rkyv)]`; container attribute: `#[strata(crate = "path")]`.
+#[proc_macro_derive(Persist, attributes(strata))]
+pub fn derive_persist(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    let cx = ctxt::Ctxt::default();
+    let container = model::Container::from_ast(&cx, &input);
+    match (cx.check(), container) {
+        (Ok(()), Some(c)) => emit::expand(&c).into(),
+        (Err(e), _) => e.to_compile_error().into(),
+        (Ok(()), None) => TokenStream::new(),
+    }
+}

@@ -1,0 +1,132 @@
+//! The derive's model of the input: containers, variants, fields, and how each field
+//! is stored. Everything `emit` needs, checked, with errors already reported.
+
+use crate::attr::{self, Compress, ContainerAttrs};
+use crate::ctxt::Ctxt;
+use crate::ty;
+
+pub enum Storage {
+    Inline,
+    Lazy(Compress),
+    Rkyv,
+}
+
+pub struct Field<'a> {
+    pub member: syn::Member,
+    pub vis: &'a syn::Visibility,
+    pub ty: &'a syn::Type,
+    pub storage: Storage,
+    /// The field's type names the container itself (recursion through an inline
+    /// `Box`, `Vec` or `Option`): its rkyv bounds must be omitted.
+    pub recursive: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Named,
+    Tuple,
+    Unit,
+}
+
+pub struct Variant<'a> {
+    pub ident: &'a syn::Ident,
+    pub style: Style,
+    pub fields: Vec<Field<'a>>,
+}
+
+pub enum Data<'a> {
+    Struct(Style, Vec<Field<'a>>),
+    Enum(Vec<Variant<'a>>),
+}
+
+pub struct Container<'a> {
+    pub ident: &'a syn::Ident,
+    pub vis: &'a syn::Visibility,
+    pub generics: &'a syn::Generics,
+    pub data: Data<'a>,
+    pub attrs: ContainerAttrs,
+}
+
+impl<'a> Container<'a> {
+    pub fn from_ast(cx: &Ctxt, input: &'a syn::DeriveInput) -> Option<Self> {
+        let attrs = attr::container(cx, &input.attrs);
+        for lt in input.generics.lifetimes() {
+            cx.error(
+                lt,
+                "types with lifetime parameters cannot derive `Persist`: stored values are loaded as owned values",
+            );
+        }
+        let data = match &input.data {
+            syn::Data::Struct(s) => {
+                let (style, fields) = fields(cx, &input.ident, &s.fields);
+                Data::Struct(style, fields)
+            }
+            syn::Data::Enum(e) => {
+                if e.variants.is_empty() {
+                    cx.error(&input.ident, "an enum without variants has no value to store");
+                }
+                let variants = e
+                    .variants
+                    .iter()
+                    .map(|v| {
+                        for a in v.attrs.iter().filter(|a| a.path().is_ident("strata")) {
+                            cx.error(a, "strata attributes are not supported on enum variants; put them on the variant's fields");
+                        }
+                        if let Some((_, d)) = &v.discriminant {
+                            cx.error(d, "explicit discriminants are not supported: strata stores the variant's index");
+                        }
+                        let (style, fields) = fields(cx, &input.ident, &v.fields);
+                        Variant { ident: &v.ident, style, fields }
+                    })
+                    .collect();
+                Data::Enum(variants)
+            }
+            syn::Data::Union(u) => {
+                cx.error(
+                    u.union_token,
+                    "unions cannot derive `Persist`: strata cannot tell which field holds the value",
+                );
+                return None;
+            }
+        };
+        Some(Container { ident: &input.ident, vis: &input.vis, generics: &input.generics, data, attrs })
+    }
+
+    /// Every field of the container, across variants.
+    pub fn all_fields(&self) -> Box<dyn Iterator<Item = &Field<'a>> + '_> {
+        match &self.data {
+            Data::Struct(_, f) => Box::new(f.iter()),
+            Data::Enum(vs) => Box::new(vs.iter().flat_map(|v| v.fields.iter())),
+        }
+    }
+}
+
+fn fields<'a>(cx: &Ctxt, container: &syn::Ident, fields: &'a syn::Fields) -> (Style, Vec<Field<'a>>) {
+    let style = match fields {
+        syn::Fields::Named(_) => Style::Named,
+        syn::Fields::Unnamed(_) => Style::Tuple,
+        syn::Fields::Unit => Style::Unit,
+    };
+    let out = fields
+        .iter()
+        .zip(fields.members())
+        .map(|(f, member)| {
+            let a = attr::field(cx, &f.attrs);
+            if let Some(why) = ty::rejection(&f.ty) {
+                if a.rkyv.is_none() {
+                    cx.error(&f.ty, why);
+                }
+            }
+            let storage = if a.lazy.is_some() {
+                Storage::Lazy(a.compress)
+            } else if a.rkyv.is_some() {
+                Storage::Rkyv
+            } else {
+                Storage::Inline
+            };
+            let recursive = matches!(storage, Storage::Inline | Storage::Rkyv) && ty::mentions(&f.ty, container);
+            Field { member, vis: &f.vis, ty: &f.ty, storage, recursive }
+        })
+        .collect();
+    (style, out)
+}

@@ -1,0 +1,109 @@
+//! What the derive needs to know about a field's type, read from its syntax.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::visit::Visit;
+
+/// Why a type cannot be stored, if it obviously cannot.
+pub fn rejection(ty: &syn::Type) -> Option<&'static str> {
+    match ty {
+        syn::Type::Reference(_) => Some(
+            "references cannot be stored: strata loads owned values; use an owned type such as `String` or `Vec<T>`",
+        ),
+        syn::Type::Ptr(_) => Some("raw pointers cannot be stored"),
+        syn::Type::BareFn(_) => Some("function pointers cannot be stored"),
+        syn::Type::TraitObject(_) => Some("trait objects cannot be stored: strata needs a concrete type"),
+        syn::Type::ImplTrait(_) => Some("`impl Trait` cannot be stored: strata needs a concrete type"),
+        syn::Type::Never(_) => Some("`!` cannot be stored"),
+        syn::Type::Infer(_) => Some("the field's type must be written out"),
+        syn::Type::Macro(_) => Some(
+            "types produced by macros cannot be analysed by `#[derive(Persist)]`; name the type, or mark the field `#[strata(rkyv)]`",
+        ),
+        syn::Type::Slice(_) => Some("unsized slices cannot be stored; use `Vec<T>`"),
+        syn::Type::Paren(p) => rejection(&p.elem),
+        syn::Type::Group(g) => rejection(&g.elem),
+        syn::Type::Array(a) => rejection(&a.elem),
+        syn::Type::Tuple(t) => t.elems.iter().find_map(rejection),
+        syn::Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
+            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                syn::GenericArgument::Type(t) => rejection(t),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// The last path segment's name and its type arguments, for a plain path type.
+fn head(ty: &syn::Type) -> Option<(String, Vec<&syn::Type>)> {
+    let syn::Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let seg = p.path.segments.last()?;
+    let args = match &seg.arguments {
+        syn::PathArguments::AngleBracketed(a) => a
+            .args
+            .iter()
+            .filter_map(|g| match g {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        syn::PathArguments::None => Vec::new(),
+        syn::PathArguments::Parenthesized(_) => return None,
+    };
+    Some((seg.ident.to_string(), args))
+}
+
+/// The rkyv `with`-wrapper a field of this type needs: 64-bit `usize`/`isize`, and
+/// deterministic hash maps and sets, directly or inside one `Option`/`Vec`.
+pub fn wrapper(ty: &syn::Type, private: &TokenStream) -> Option<TokenStream> {
+    let (name, args) = head(ty)?;
+    match (name.as_str(), args.as_slice()) {
+        ("usize", []) => Some(quote!(#private::AsU64)),
+        ("isize", []) => Some(quote!(#private::AsI64)),
+        ("HashMap", [_, _, ..]) | ("HashSet", [_, ..]) => Some(quote!(#private::Deterministic)),
+        ("Option" | "Vec", [inner]) => {
+            let w = wrapper(inner, private)?;
+            Some(quote!(#private::rkyv::with::Map<#w>))
+        }
+        _ => None,
+    }
+}
+
+/// An expression building the schema text of the type (`__s` is the builder).
+pub fn describe(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
+    if let Some((name, args)) = head(ty) {
+        match (name.as_str(), args.as_slice()) {
+            ("usize" | "isize", []) => return quote!(::std::string::String::from(#name)),
+            ("Option" | "Vec", [inner]) if wrapper(inner, &quote!(#krate::__private)).is_some() => {
+                let inner = describe(inner, krate);
+                let fmt = format!("{name}<{{}}>");
+                return quote!(::std::format!(#fmt, #inner));
+            }
+            _ => {}
+        }
+    }
+    quote!(__s.of::<#ty>())
+}
+
+/// Whether the type's syntax names `ident` anywhere (a recursive field).
+pub fn mentions(ty: &syn::Type, ident: &syn::Ident) -> bool {
+    struct Finder<'a> {
+        ident: &'a syn::Ident,
+        found: bool,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_path_segment(&mut self, seg: &'ast syn::PathSegment) {
+            if seg.ident == *self.ident {
+                self.found = true;
+            }
+            syn::visit::visit_path_segment(self, seg);
+        }
+    }
+    let mut f = Finder { ident, found: false };
+    f.visit_type(ty);
+    f.found
+}

@@ -1,0 +1,483 @@
+//! [`Archive`]: an open strata file (or buffer), and the chunk access beneath every view.
+
+use crate::codec;
+use crate::error::{Error, Location, Result};
+use crate::format::{self, ChunkRef, Encoding, Footer, footer::FOOTER_LEN, header::HEADER_LEN};
+use crate::persist::{Loader, Validator};
+use crate::schema::{root_name, schema_of};
+use crate::{Persist, registry};
+use rkyv::bytecheck::CheckBytes;
+use rkyv::util::AlignedVec;
+use rkyv::{Archived, Portable};
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Limits applied while reading, against hostile or damaged files.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    max_decompressed_chunk: Option<u64>,
+}
+
+impl OpenOptions {
+    /// The default limits.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The largest decompressed size a compressed chunk may declare. A chunk declaring
+    /// more is refused before anything is allocated. The default is 64 times the file's
+    /// size, at least 64 MiB and at most 4 GiB.
+    #[must_use]
+    pub fn max_decompressed_chunk(mut self, bytes: u64) -> Self {
+        self.max_decompressed_chunk = Some(bytes);
+        self
+    }
+
+    fn limit_for(&self, file_len: u64) -> u64 {
+        self.max_decompressed_chunk.unwrap_or_else(|| file_len.saturating_mul(64).clamp(64 << 20, 4 << 30))
+    }
+}
+
+/// An open strata file, or a strata image in memory.
+///
+/// Opening reads the footer and verifies the root chunk's checksum: nothing else.
+/// [`root`](Self::root) validates the root node (once) and hands out a zero-copy view;
+/// lazy fields are read only when asked.
+///
+/// ```
+/// use strata::{Archive, Persist};
+///
+/// #[derive(Persist, Debug, PartialEq)]
+/// struct Settings { difficulty: u8 }
+///
+/// #[derive(Persist, Debug, PartialEq)]
+/// struct World {
+///     id: u64,
+///     name: String,
+///     settings: Settings,
+///     #[strata(lazy)]
+///     history: Vec<String>,
+/// }
+///
+/// let world = World {
+///     id: 7,
+///     name: "Aurora".into(),
+///     settings: Settings { difficulty: 3 },
+///     history: vec!["founded".into()],
+/// };
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("w.strata");
+/// strata::save(&path, &world)?;
+///
+/// let archive = Archive::open(&path)?;
+/// let w = archive.root::<World>()?;
+/// assert_eq!(w.id, 7);
+/// assert_eq!(w.name.as_str(), "Aurora");
+/// assert_eq!(w.settings.difficulty, 3);
+/// assert_eq!(w.history.load()?, vec!["founded".to_string()]);
+/// assert_eq!(archive.load::<World>()?, world);
+/// # Ok::<(), strata::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Archive {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive").field("len", &self.inner.bytes().len()).field("footer", &self.inner.footer).finish()
+    }
+}
+
+impl Archive {
+    /// Opens the file at `path`: memory-maps it, checks the footer and the root chunk's
+    /// checksum.
+    ///
+    /// Strata never modifies a saved file in place ([`crate::save`] replaces files by
+    /// renaming), so an open archive keeps reading the file it opened even when a new
+    /// save replaces it. Truncating or rewriting the file in place by other means while
+    /// it is open is not supported (as with any memory-mapped file).
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::NotStrata`], [`Error::Truncated`],
+    /// [`Error::FooterChecksum`], [`Error::UnsupportedVersion`],
+    /// [`Error::IncompatibleLayout`], [`Error::ChecksumMismatch`] (root), and
+    /// [`Error::OutOfBounds`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    /// [`open`](Self::open) with explicit limits.
+    ///
+    /// # Errors
+    /// See [`open`](Self::open).
+    pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < HEADER_LEN + FOOTER_LEN {
+            return Err(Error::Truncated {
+                what: "header and footer",
+                needed: HEADER_LEN + FOOTER_LEN,
+                available: len,
+            });
+        }
+        // SAFETY: the map is read-only, and strata never writes to a file that may be
+        // mapped: saves write a new file and rename it into place. Modifying the file
+        // in place by other means while it is open is documented as unsupported.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Self::from_data(Data::Mapped(map), options)
+    }
+
+    /// Opens a strata image held in memory (for example from [`crate::to_bytes`]).
+    /// The buffer is used as is when it is 16-byte aligned, and copied once otherwise.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), without I/O.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        Self::from_bytes_with(bytes, &OpenOptions::default())
+    }
+
+    /// [`from_bytes`](Self::from_bytes) with explicit limits.
+    ///
+    /// # Errors
+    /// See [`open`](Self::open).
+    pub fn from_bytes_with(bytes: Vec<u8>, options: &OpenOptions) -> Result<Self> {
+        let data = if bytes.as_ptr().align_offset(16) == 0 {
+            Data::Vec(bytes)
+        } else {
+            let mut aligned = AlignedVec::<16>::with_capacity(bytes.len());
+            aligned.extend_from_slice(&bytes);
+            Data::Aligned(aligned)
+        };
+        Self::from_data(data, options)
+    }
+
+    fn from_data(data: Data, options: &OpenOptions) -> Result<Self> {
+        let bytes = data.bytes();
+        let footer = Footer::decode(bytes)?;
+        let expected = format::layout::fingerprint();
+        if footer.layout_fingerprint != expected {
+            return Err(Error::IncompatibleLayout { found: footer.layout_fingerprint, expected });
+        }
+        let max_raw = options.limit_for(footer.file_len);
+        let inner = Arc::new_cyclic(|me| Inner {
+            data,
+            footer,
+            max_raw,
+            chunks: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            me: me.clone(),
+        });
+        let bytes = inner.bytes();
+        registry::register(bytes.as_ptr(), bytes.len(), Arc::downgrade(&inner));
+        // The root is read on every access: check it now, once.
+        inner.raw_chunk(&footer.root)?;
+        Ok(Self { inner })
+    }
+
+    /// A zero-copy view of the root value, read in place.
+    ///
+    /// The first call validates the root node (its inline fields, not its lazy ones);
+    /// later calls cost a fingerprint comparison and a cache lookup.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`] when the file holds another type; [`Error::InvalidData`]
+    /// when the root node is damaged.
+    pub fn root<T: Persist>(&self) -> Result<&Archived<T>> {
+        self.check_type::<T>()?;
+        let root = self.inner.footer.root;
+        self.inner.view_chunk::<Archived<T>>(&root)
+    }
+
+    /// Loads the whole value, every lazy field included, as an owned `T`.
+    ///
+    /// # Errors
+    /// As [`root`](Self::root), plus any error of loading a lazy field.
+    pub fn load<T: Persist>(&self) -> Result<T> {
+        self.check_type::<T>()?;
+        let root = self.inner.footer.root;
+        self.inner.load_chunk::<T>(&root)
+    }
+
+    /// The schema text recorded in the file (see [`crate::schema`]).
+    ///
+    /// # Errors
+    /// When the schema chunk is damaged.
+    pub fn schema_text(&self) -> Result<String> {
+        let schema = self.inner.footer.schema;
+        Ok(self.inner.view_chunk::<Archived<String>>(&schema)?.as_str().to_owned())
+    }
+
+    /// The footer: root and schema references, fingerprints, length.
+    #[must_use]
+    pub fn footer(&self) -> &Footer {
+        &self.inner.footer
+    }
+
+    /// The whole file's bytes (the memory map, or the owned buffer).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.inner.bytes()
+    }
+
+    fn check_type<T: Persist>(&self) -> Result<()> {
+        let schema = schema_of::<T>();
+        let found = self.inner.footer.type_fingerprint;
+        if schema.fingerprint == found {
+            return Ok(());
+        }
+        let found_name = self
+            .schema_text()
+            .ok()
+            .and_then(|t| root_name(&t).map(str::to_owned))
+            .unwrap_or_else(|| String::from("<unreadable schema>"));
+        Err(Error::TypeMismatch {
+            expected: schema.name.clone(),
+            expected_fingerprint: schema.fingerprint,
+            found: found_name,
+            found_fingerprint: found,
+        })
+    }
+}
+
+enum Data {
+    Mapped(memmap2::Mmap),
+    Vec(Vec<u8>),
+    Aligned(AlignedVec<16>),
+}
+
+impl Data {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Mapped(m) => m,
+            Data::Vec(v) => v,
+            Data::Aligned(a) => a,
+        }
+    }
+}
+
+/// What the archive remembers about a chunk it has read: its checksum passed, its
+/// decompressed bytes (kept while the archive is open, so views can borrow them), and
+/// the archived types it was validated as.
+#[derive(Default)]
+struct ChunkState {
+    decoded: Option<AlignedVec<16>>,
+    validated_as: Vec<TypeId>,
+}
+
+const SHARDS: usize = 16;
+
+/// The shared state of an open archive. Views find it through [`registry`].
+pub(crate) struct Inner {
+    data: Data,
+    footer: Footer,
+    max_raw: u64,
+    chunks: [Mutex<HashMap<ChunkRef, ChunkState>>; SHARDS],
+    me: Weak<Inner>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        registry::unregister(self.data.bytes().as_ptr());
+        for shard in &mut self.chunks {
+            let map = shard.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for state in map.values() {
+                if let Some(buf) = &state.decoded {
+                    registry::unregister(buf.as_ptr());
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a temporary decompressed buffer registered while values inside it are read.
+struct Registered<'a>(&'a AlignedVec<16>);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        registry::unregister(self.0.as_ptr());
+    }
+}
+
+impl Inner {
+    fn bytes(&self) -> &[u8] {
+        self.data.bytes()
+    }
+
+    fn shard(&self, r: &ChunkRef) -> &Mutex<HashMap<ChunkRef, ChunkState>> {
+        let i = ((r.offset() / format::CHUNK_ALIGN) as usize) % SHARDS;
+        #[expect(clippy::indexing_slicing, reason = "i < SHARDS by the modulo")]
+        &self.chunks[i]
+    }
+
+    fn lock(&self, r: &ChunkRef) -> std::sync::MutexGuard<'_, HashMap<ChunkRef, ChunkState>> {
+        self.shard(r).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The stored bytes of a chunk, bounds-checked against the chunk area and
+    /// checksum-verified.
+    fn stored_verified(&self, r: &ChunkRef) -> Result<(Encoding, &[u8])> {
+        let encoding = r.check_shape()?;
+        let at = r.location();
+        let area_end = self.footer.file_len - FOOTER_LEN;
+        let end = r.offset().checked_add(r.stored_len());
+        match end {
+            Some(end) if r.offset() >= HEADER_LEN && end <= area_end => {}
+            _ => {
+                return Err(Error::OutOfBounds {
+                    what: "chunk",
+                    declared: r.offset().saturating_add(r.stored_len()),
+                    limit: area_end,
+                    at,
+                });
+            }
+        }
+        let stored = usize::try_from(r.offset())
+            .ok()
+            .zip(usize::try_from(r.stored_len()).ok())
+            .and_then(|(o, l)| self.bytes().get(o..o + l))
+            .ok_or(Error::OutOfBounds { what: "chunk", declared: r.stored_len(), limit: area_end, at })?;
+        let found = format::checksum(stored);
+        if found != r.checksum() {
+            return Err(Error::ChecksumMismatch { at, expected: r.checksum(), found });
+        }
+        Ok((encoding, stored))
+    }
+
+    fn decompress(&self, r: &ChunkRef, stored: &[u8]) -> Result<AlignedVec<16>> {
+        let at = r.location();
+        if r.raw_len() > self.max_raw {
+            return Err(Error::OutOfBounds {
+                what: "decompressed chunk length",
+                declared: r.raw_len(),
+                limit: self.max_raw,
+                at,
+            });
+        }
+        let raw_len = usize::try_from(r.raw_len()).map_err(|_| Error::OutOfBounds {
+            what: "decompressed chunk length",
+            declared: r.raw_len(),
+            limit: self.max_raw,
+            at,
+        })?;
+        codec::decode_zstd(stored, raw_len, at)
+    }
+
+    /// The archived bytes of a chunk, verified; decompressed chunks are kept for the
+    /// life of the archive so that views may borrow them.
+    pub(crate) fn raw_chunk(&self, r: &ChunkRef) -> Result<&[u8]> {
+        {
+            let map = self.lock(r);
+            if let Some(state) = map.get(r) {
+                let ptr: Option<*const [u8]> = state.decoded.as_ref().map(|d| std::ptr::from_ref(d.as_slice()));
+                drop(map);
+                return match ptr {
+                    // SAFETY: decoded buffers are never mutated or dropped while `self`
+                    // lives (only `Drop` touches them), and their heap storage does not
+                    // move when the map rehashes; so the bytes outlive `&self`.
+                    Some(p) => Ok(unsafe { &*p }),
+                    None => self.in_place(r),
+                };
+            }
+        }
+        let (encoding, stored) = self.stored_verified(r)?;
+        match encoding {
+            Encoding::None => {
+                self.lock(r).entry(*r).or_default();
+                Ok(stored)
+            }
+            Encoding::Zstd => {
+                let buf = self.decompress(r, stored)?;
+                let mut map = self.lock(r);
+                let state = map.entry(*r).or_default();
+                let buf = match &state.decoded {
+                    Some(existing) => existing, // another thread won the race; keep its buffer
+                    None => {
+                        registry::register(buf.as_ptr(), buf.len(), self.me.clone());
+                        state.decoded.insert(buf)
+                    }
+                };
+                let p = std::ptr::from_ref(buf.as_slice());
+                drop(map);
+                // SAFETY: as above: the buffer now belongs to the map for the life of
+                // `self` and is never mutated or moved.
+                Ok(unsafe { &*p })
+            }
+        }
+    }
+
+    fn in_place(&self, r: &ChunkRef) -> Result<&[u8]> {
+        usize::try_from(r.offset())
+            .ok()
+            .zip(usize::try_from(r.stored_len()).ok())
+            .and_then(|(o, l)| self.bytes().get(o..o + l))
+            .ok_or(Error::OutOfBounds {
+                what: "chunk",
+                declared: r.stored_len(),
+                limit: self.bytes().len() as u64,
+                at: r.location(),
+            })
+    }
+
+    /// A validated view of the chunk's root object as `A`. Validation runs once per
+    /// (chunk, type) for the life of the archive.
+    pub(crate) fn view_chunk<A>(&self, r: &ChunkRef) -> Result<&A>
+    where
+        A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
+    {
+        let bytes = self.raw_chunk(r)?;
+        let ty = TypeId::of::<A>();
+        if self.lock(r).get(r).is_some_and(|s| s.validated_as.contains(&ty)) {
+            // SAFETY: these exact bytes (same chunk reference, immutable for the life
+            // of the archive) passed `rkyv::access::<A>` before.
+            return Ok(unsafe { rkyv::access_unchecked::<A>(bytes) });
+        }
+        let view = validate::<A>(bytes, r.location())?;
+        let mut map = self.lock(r);
+        let state = map.entry(*r).or_default();
+        if !state.validated_as.contains(&ty) {
+            state.validated_as.push(ty);
+        }
+        Ok(view)
+    }
+
+    /// Loads the chunk as an owned `T`. A compressed chunk that no view holds is
+    /// decompressed into a temporary buffer, not kept.
+    pub(crate) fn load_chunk<T: Persist>(&self, r: &ChunkRef) -> Result<T> {
+        let cached = self.lock(r).get(r).is_some();
+        if cached || r.encoding() == Some(Encoding::None) {
+            let view = self.view_chunk::<Archived<T>>(r)?;
+            return deserialize::<T>(view);
+        }
+        let (_, stored) = self.stored_verified(r)?;
+        let buf = self.decompress(r, stored)?;
+        registry::register(buf.as_ptr(), buf.len(), self.me.clone());
+        let guard = Registered(&buf);
+        let view = validate::<Archived<T>>(guard.0, r.location())?;
+        deserialize::<T>(view)
+    }
+}
+
+fn validate<A>(bytes: &[u8], at: Location) -> Result<&A>
+where
+    A: Portable + for<'a> CheckBytes<Validator<'a>>,
+{
+    rkyv::access::<A, Error>(bytes).map_err(|e| match e {
+        // An error from a nested load keeps its own location.
+        e @ (Error::ChecksumMismatch { .. } | Error::InvalidData { .. }) => e,
+        other => Error::InvalidData { at, ty: std::any::type_name::<A>(), detail: other.to_string() },
+    })
+}
+
+fn deserialize<T: Persist>(view: &Archived<T>) -> Result<T> {
+    let mut pool = rkyv::de::Pool::new();
+    rkyv::api::deserialize_using::<T, _, Error>(view, &mut pool)
+}
+
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Archive>();
+    let _: Option<Loader> = None;
+};

@@ -1,0 +1,49 @@
+//! Chunk encodings: compression on save, bounded decompression on read.
+
+use crate::error::{Error, Location, Result};
+use crate::format::Encoding;
+use rkyv::util::AlignedVec;
+
+/// Compression applied to chunks when saving.
+///
+/// Set globally with [`crate::SaveOptions::compression`] or per field with
+/// `#[strata(compress = "zstd")]` / `#[strata(compress = "zstd(9)")]` /
+/// `#[strata(compress = "none")]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Codec {
+    /// Store chunks as they are, readable in place from the memory map.
+    #[default]
+    None,
+    /// zstd at the given level (1..=22; 3 is a good default).
+    Zstd(i32),
+}
+
+/// Compresses `raw` per `codec`; returns the codec actually used and the stored
+/// bytes. Compression that does not shrink a chunk is dropped, so that the chunk stays
+/// readable in place.
+pub(crate) fn encode(raw: &[u8], codec: Codec) -> Result<(Encoding, Option<Vec<u8>>)> {
+    match codec {
+        Codec::None => Ok((Encoding::None, None)),
+        Codec::Zstd(level) => {
+            let packed = zstd::bulk::compress(raw, level).map_err(Error::Io)?;
+            if packed.len() < raw.len() { Ok((Encoding::Zstd, Some(packed))) } else { Ok((Encoding::None, None)) }
+        }
+    }
+}
+
+/// Decompresses a zstd chunk into a fresh 16-byte-aligned buffer of exactly
+/// `raw_len` bytes. `raw_len` must already have been checked against the limit.
+pub(crate) fn decode_zstd(stored: &[u8], raw_len: usize, at: Location) -> Result<AlignedVec<16>> {
+    let mut out = AlignedVec::<16>::with_capacity(raw_len);
+    out.resize(raw_len, 0);
+    let written = zstd::bulk::Decompressor::new()
+        .and_then(|mut d| d.decompress_to_buffer(stored, out.as_mut_slice()))
+        .map_err(|e| Error::Decompression { at, detail: e.to_string() })?;
+    if written != raw_len {
+        return Err(Error::Decompression {
+            at,
+            detail: format!("decompressed to {written} bytes, the reference declares {raw_len}"),
+        });
+    }
+    Ok(out)
+}

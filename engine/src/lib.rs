@@ -1,0 +1,124 @@
+//! Strata saves large native Rust object graphs to one file and opens them lazily:
+//! any field of a cold file is reachable while touching only the bytes that hold it.
+//!
+//! `#[derive(Persist)]` on ordinary structs and enums makes them storable. Small fields
+//! stay inline in their parent and are read in place from a memory map; fields marked
+//! `#[strata(lazy)]` go to chunks of their own and are read only when asked, through a
+//! [`Promise`]. Every chunk is aligned, checksummed (xxh3) and optionally
+//! zstd-compressed; a save is atomic.
+//!
+//! ```
+//! use strata::{Archive, Persist, Promise};
+//!
+//! #[derive(Persist, Debug, PartialEq)]
+//! struct Settings {
+//!     difficulty: u8,
+//! }
+//!
+//! #[derive(Persist, Debug, PartialEq)]
+//! struct Region {
+//!     name: String,
+//!     #[strata(lazy)]
+//!     tiles: Vec<u16>,
+//! }
+//!
+//! #[derive(Persist, Debug, PartialEq)]
+//! struct World {
+//!     id: u64,
+//!     name: String,
+//!     settings: Settings,                        // nested Persist type: mirrored inline
+//!     #[strata(lazy)]
+//!     history: Vec<String>,                      // its own chunk, loaded on demand
+//!     #[strata(lazy, compress = "zstd")]
+//!     blob: Vec<u8>,
+//!     #[strata(lazy)]
+//!     region: Region,                            // a deferred Persist type
+//! }
+//!
+//! # fn main() -> Result<(), strata::Error> {
+//! let world = World {
+//!     id: 1,
+//!     name: "Aurora".into(),
+//!     settings: Settings { difficulty: 3 },
+//!     history: vec!["founded".into(), "flooded".into()],
+//!     blob: vec![7; 100_000],
+//!     region: Region { name: "north".into(), tiles: vec![1, 2, 3] },
+//! };
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("w.strata");
+//! # std::env::set_current_dir(dir.path())?;
+//! strata::save("w.strata", &world)?;                // atomic: temp file, fsync, rename
+//! let bytes = strata::to_bytes(&world)?;            // the same format in memory
+//! strata::SaveOptions::new().compression(strata::Codec::Zstd(3)).save("w.strata", &world)?;
+//!
+//! let archive = Archive::open("w.strata")?;         // mmap, footer check: nothing else
+//! let w = archive.root::<World>()?;                 // zero-copy view, borrowed from `archive`
+//! let _ = (w.id, w.name.as_str(), w.settings.difficulty); // read in place, no further I/O
+//! let h: Vec<String> = w.history.load()?;           // one chunk: checksum, validate, deserialize
+//! let r = w.region.view()?;                         // one chunk; r's own lazy fields stay lazy
+//! let _: &Promise<Vec<u16>> = &r.tiles;
+//! let all: World = archive.load::<World>()?;        // everything, owned
+//! let mem = Archive::from_bytes(bytes)?;            // the same API over an owned buffer
+//! assert_eq!(h, world.history);
+//! assert_eq!(r.name, "north");
+//! assert_eq!(all, world);
+//! assert_eq!(mem.load::<World>()?, world);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Guarantees
+//! - Reading never panics and never allocates beyond what the file's checked lengths
+//!   and [`OpenOptions`] allow: a damaged or hostile file yields an [`Error`] that says
+//!   what and where.
+//! - A chunk is verified (checksum) and validated (its archived structure) before its
+//!   first use, once per open archive, and only when it is used.
+//! - Files are portable between 64-bit and 32-bit, little- and big-endian platforms:
+//!   the layout is fixed (little-endian, 32-bit relative pointers, aligned), whatever
+//!   the host. `usize`/`isize` fields are stored as 64 bits.
+//! - Saves are deterministic: equal values and options give byte-identical files.
+//!
+//! The byte-level format is described in `docs/FORMAT.md` and in [`format`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![warn(missing_docs)]
+
+extern crate self as strata;
+
+mod archive;
+mod codec;
+mod error;
+pub mod format;
+mod persist;
+mod promise;
+mod registry;
+mod save;
+pub mod schema;
+mod ser;
+pub mod sink;
+#[doc(hidden)]
+pub mod with;
+
+pub use archive::{Archive, OpenOptions};
+pub use codec::Codec;
+pub use error::{Error, Location, Result};
+pub use persist::{Loader, Persist, Validator};
+pub use promise::Promise;
+pub use save::{SaveOptions, save, to_bytes};
+pub use ser::{ChunkWriter, SaveSerializer, SaveStats, Saver};
+/// Derives [`Persist`]; see the crate documentation for the attributes.
+pub use strata_derive::Persist;
+
+/// The archived form of `T`: what views are made of.
+pub use rkyv::Archived;
+
+/// Items the derive's generated code names. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::schema::SchemaBuilder;
+    pub use crate::with::{AsI64, AsU64, Deterministic, Lazy};
+    pub use rkyv;
+    pub use rkyv::bytecheck;
+}

@@ -1,0 +1,161 @@
+//! The [`Persist`] trait and its implementations for standard types.
+
+use crate::schema::SchemaBuilder;
+use crate::ser::Saver;
+use rkyv::bytecheck::CheckBytes;
+use rkyv::{Archive, Deserialize, Portable, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+
+/// The validator strata runs over a chunk's bytes.
+pub type Validator<'a> = rkyv::api::high::HighValidator<'a, crate::Error>;
+
+/// The deserializer strata uses to turn archived values into owned ones.
+pub type Loader = rkyv::api::high::HighDeserializer<crate::Error>;
+
+/// A type that strata can store.
+///
+/// Derive it with `#[derive(Persist)]` on your structs and enums; it is implemented
+/// for integers (except `usize`/`isize`, whose width differs between platforms: a
+/// derived field of that type is stored as 64 bits), floats, `bool`, `char`, `()`,
+/// `String`, `Vec`, `Option`, `Box`, arrays, tuples, `HashMap`, `BTreeMap`, `HashSet`
+/// and `BTreeSet` of storable types.
+///
+/// The archived form of a `Persist` type (`Archived<T>`, named `ArchivedT` for derived
+/// types) is what [`crate::Archive::root`] and [`crate::Promise::view`] hand out: a
+/// zero-copy view whose inline fields are read in place and whose lazy fields are
+/// [`crate::Promise`]s.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored by strata",
+    label = "this type does not implement `strata::Persist`",
+    note = "derive `strata::Persist` for it, or mark the field `#[strata(rkyv)]` to store it with its own rkyv implementation",
+    note = "`usize` and `isize` are only accepted directly as a field's type (stored as 64 bits): use `u64`/`i64` inside containers"
+)]
+pub trait Persist:
+    Archive<Archived: Portable + for<'a> CheckBytes<Validator<'a>> + Deserialize<Self, Loader> + Send + Sync + 'static>
+    + for<'a> Serialize<Saver<'a>>
+    + Sized
+    + Send
+    + Sync
+    + 'static
+{
+    /// Describes the type for the schema and returns its type expression.
+    #[doc(hidden)]
+    fn __describe(s: &mut SchemaBuilder) -> String;
+
+    /// Serializes `self` as the root of a chunk; returns the root's position.
+    /// Overridden where the plain rkyv serialization is not deterministic.
+    #[doc(hidden)]
+    fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+        rkyv::api::serialize_using::<_, crate::Error>(self, s)
+    }
+}
+
+macro_rules! leaf {
+    ($($t:ty => $name:literal),* $(,)?) => {$(
+        impl Persist for $t {
+            fn __describe(_: &mut SchemaBuilder) -> String {
+                String::from($name)
+            }
+        }
+    )*};
+}
+
+leaf! {
+    u8 => "u8", u16 => "u16", u32 => "u32", u64 => "u64", u128 => "u128",
+    i8 => "i8", i16 => "i16", i32 => "i32", i64 => "i64", i128 => "i128",
+    f32 => "f32", f64 => "f64", bool => "bool", char => "char", () => "()",
+    String => "String",
+}
+
+impl<T: Persist> Persist for Vec<T> {
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("Vec<{}>", s.of::<T>())
+    }
+}
+
+impl<T: Persist> Persist for Option<T> {
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("Option<{}>", s.of::<T>())
+    }
+}
+
+impl<T: Persist> Persist for Box<T> {
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("Box<{}>", s.of::<T>())
+    }
+}
+
+impl<T: Persist, const N: usize> Persist for [T; N] {
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("[{}; {N}]", s.of::<T>())
+    }
+}
+
+macro_rules! tuple {
+    ($($name:ident),+) => {
+        impl<$($name: Persist),+> Persist for ($($name,)+) {
+            fn __describe(s: &mut SchemaBuilder) -> String {
+                let parts: Vec<String> = vec![$(s.of::<$name>()),+];
+                format!("({},)", parts.join(", "))
+            }
+        }
+    };
+}
+tuple!(A);
+tuple!(A, B);
+tuple!(A, B, C);
+tuple!(A, B, C, D);
+tuple!(A, B, C, D, E);
+tuple!(A, B, C, D, E, F);
+
+impl<K: Persist + Ord, V: Persist> Persist for BTreeMap<K, V>
+where
+    K::Archived: Ord,
+{
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("BTreeMap<{}, {}>", s.of::<K>(), s.of::<V>())
+    }
+}
+
+impl<K: Persist + Ord> Persist for BTreeSet<K>
+where
+    K::Archived: Ord,
+{
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("BTreeSet<{}>", s.of::<K>())
+    }
+}
+
+impl<K, V, H> Persist for HashMap<K, V, H>
+where
+    K: Persist + Hash + Eq,
+    K::Archived: Hash + Eq,
+    V: Persist,
+    H: BuildHasher + Default + Send + Sync + 'static,
+{
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("HashMap<{}, {}>", s.of::<K>(), s.of::<V>())
+    }
+
+    fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+        let sorted = rkyv::with::With::<Self, crate::with::Deterministic>::cast(self);
+        rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
+    }
+}
+
+impl<K, H> Persist for HashSet<K, H>
+where
+    K: Persist + Hash + Eq,
+    K::Archived: Hash + Eq,
+    H: BuildHasher + Default + Send + Sync + 'static,
+{
+    fn __describe(s: &mut SchemaBuilder) -> String {
+        format!("HashSet<{}>", s.of::<K>())
+    }
+
+    fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+        let sorted = rkyv::with::With::<Self, crate::with::Deterministic>::cast(self);
+        rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
+    }
+}

@@ -1,0 +1,114 @@
+//! [`Promise<T>`]: the archived form of a lazy field.
+
+use crate::error::{Error, Result};
+use crate::format::{ChunkRef, Encoding};
+use crate::{Persist, registry};
+use rkyv::Archived;
+use std::marker::PhantomData;
+
+/// A field stored in its own chunk, loaded only when asked.
+///
+/// This is what a `#[strata(lazy)]` field of type `T` looks like in a view: 40 bytes
+/// holding the chunk's offset, lengths, encoding and checksum. Reading the promise
+/// itself costs no I/O; [`load`](Self::load) and [`view`](Self::view) read, verify and
+/// validate that one chunk.
+///
+/// ```
+/// use strata::{Archive, Persist};
+///
+/// #[derive(Persist, Debug, PartialEq)]
+/// struct Doc {
+///     title: String,
+///     #[strata(lazy)]
+///     body: Vec<String>,
+/// }
+///
+/// let doc = Doc { title: "t".into(), body: vec!["a".into(), "b".into()] };
+/// let archive = Archive::from_bytes(strata::to_bytes(&doc)?)?;
+/// let view = archive.root::<Doc>()?;
+/// assert_eq!(view.title, "t");                       // inline: read in place
+/// assert!(view.body.stored_len() > 0);               // known without I/O
+/// assert_eq!(view.body.view()?.len(), 2);             // zero-copy
+/// assert_eq!(view.body.load()?, doc.body);            // owned
+/// # Ok::<(), strata::Error>(())
+/// ```
+#[derive(rkyv::Portable, bytecheck::CheckBytes)]
+#[rkyv(crate = rkyv)]
+#[bytecheck(crate = bytecheck)]
+#[repr(C)]
+pub struct Promise<T> {
+    chunk: ChunkRef,
+    _type: PhantomData<T>,
+}
+
+// SAFETY: `Promise<T>` is `repr(C)` over a `ChunkRef` (no padding: four u64 fields,
+// one u8 and seven reserved bytes) and a zero-sized `PhantomData`.
+unsafe impl<T> rkyv::traits::NoUndef for Promise<T> {}
+
+impl<T> Promise<T> {
+    pub(crate) fn new(chunk: ChunkRef) -> Self {
+        Self { chunk, _type: PhantomData }
+    }
+
+    /// The reference to the chunk that holds the value.
+    #[must_use]
+    pub fn chunk(&self) -> &ChunkRef {
+        &self.chunk
+    }
+
+    /// Bytes the value occupies in the file (compressed size when compressed).
+    #[must_use]
+    pub fn stored_len(&self) -> u64 {
+        self.chunk.stored_len()
+    }
+
+    /// Bytes of the archived value once decompressed.
+    #[must_use]
+    pub fn raw_len(&self) -> u64 {
+        self.chunk.raw_len()
+    }
+
+    /// Whether the chunk is compressed (and so must be decompressed to be read).
+    #[must_use]
+    pub fn is_compressed(&self) -> bool {
+        self.chunk.encoding() != Some(Encoding::None)
+    }
+}
+
+impl<T: Persist> Promise<T> {
+    /// Reads, verifies, validates and deserializes the value: one chunk.
+    ///
+    /// The value's own lazy fields are loaded too (it is an owned `T`); use
+    /// [`view`](Self::view) to keep them lazy.
+    ///
+    /// # Errors
+    /// [`Error::ChecksumMismatch`], [`Error::InvalidData`], [`Error::Decompression`],
+    /// [`Error::OutOfBounds`] when the chunk is damaged; [`Error::Detached`] when this
+    /// promise is not inside an open [`crate::Archive`].
+    pub fn load(&self) -> Result<T> {
+        let owner = registry::owner_of(self).ok_or(Error::Detached)?;
+        owner.load_chunk::<T>(&self.chunk)
+    }
+
+    /// A zero-copy view of the value: read in place from the memory map, or from a
+    /// decompressed buffer the archive keeps while it is open. The chunk is verified
+    /// and validated on the first call only.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn view(&self) -> Result<&Archived<T>> {
+        let owner = registry::owner_of(self).ok_or(Error::Detached)?;
+        let view: *const Archived<T> = owner.view_chunk::<Archived<T>>(&self.chunk)?;
+        // SAFETY: `view` points into memory owned by `owner` (its map or a decompressed
+        // buffer it never frees or mutates while alive). `self` lives inside memory that
+        // the same archive owns (that is how the registry found it), so the archive
+        // outlives the borrow of `self`, and with it the memory `view` points into.
+        Ok(unsafe { &*view })
+    }
+}
+
+impl<T> std::fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Promise").field(&self.chunk).finish()
+    }
+}

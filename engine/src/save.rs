@@ -1,0 +1,151 @@
+//! Saving: the file image, and the atomic replacement of the destination.
+
+use crate::Persist;
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::format::{self, Footer, header};
+use crate::schema::schema_of;
+use crate::ser::{SaveCtx, SaveStats};
+use crate::sink::{FailingSink, FileSink, MemorySink, Sink};
+use std::path::Path;
+use std::time::Instant;
+
+/// How to save. The defaults: no compression (every chunk readable in place).
+///
+/// ```
+/// # #[derive(strata::Persist)] struct World { id: u64 }
+/// # let world = World { id: 1 };
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("w.strata");
+/// let stats = strata::SaveOptions::new()
+///     .compression(strata::Codec::Zstd(3))
+///     .save(&path, &world)?;
+/// assert!(stats.file_len > 0);
+/// # Ok::<(), strata::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SaveOptions {
+    codec: Codec,
+    fail_after: Option<u64>,
+}
+
+impl SaveOptions {
+    /// The default options.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Compression for every chunk whose field does not choose its own
+    /// (`#[strata(compress = ...)]`). The root chunk is never compressed: it is read
+    /// in place by `open`.
+    #[must_use]
+    pub fn compression(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Makes the save fail once `bytes` have been written, as a full disk would. For
+    /// tests of what a failed save leaves behind.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn fail_after_bytes(mut self, bytes: u64) -> Self {
+        self.fail_after = Some(bytes);
+        self
+    }
+
+    /// Saves `value` to `path` atomically: the bytes go to a temporary file in the same
+    /// folder, which is flushed to disk (`fsync`) and then renamed over `path`; the
+    /// folder is flushed too. Readers of the old file (open archives included) keep
+    /// seeing the old file; a crash at any point leaves either the old or the new file.
+    ///
+    /// # Errors
+    /// I/O errors (the old file is then untouched and the temporary file removed) and
+    /// serialization errors.
+    pub fn save<T: Persist>(&self, path: impl AsRef<Path>, value: &T) -> Result<SaveStats> {
+        let path = path.as_ref();
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".strata-tmp").tempfile_in(dir)?;
+        let stats = {
+            let file_sink = FileSink(tmp.as_file());
+            match self.fail_after {
+                Some(n) => self.write_to(&FailingSink::new(file_sink, n), value)?,
+                None => self.write_to(&file_sink, value)?,
+            }
+        };
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+        sync_dir(dir)?;
+        Ok(stats)
+    }
+
+    /// Serializes `value` into a byte vector holding exactly what [`save`](Self::save)
+    /// would write to a file.
+    ///
+    /// # Errors
+    /// Serialization errors.
+    pub fn to_bytes<T: Persist>(&self, value: &T) -> Result<Vec<u8>> {
+        let sink = MemorySink::new();
+        self.write_to(&sink, value)?;
+        Ok(sink.into_inner())
+    }
+
+    /// Writes the file image of `value` to any [`Sink`]: header, chunks (children
+    /// before parents), schema, root, footer.
+    ///
+    /// # Errors
+    /// Serialization errors and the sink's I/O errors.
+    pub fn write_to<T: Persist>(&self, sink: &dyn Sink, value: &T) -> Result<SaveStats> {
+        let started = Instant::now();
+        let fail = |e: std::io::Error| Error::Io(e);
+        sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
+        let ctx = SaveCtx::new(sink, self.codec, header::HEADER_LEN);
+        let schema = schema_of::<T>();
+        let schema_ref = ctx.write_value(&schema.text, Some(Codec::None))?;
+        let root_ref = ctx.write_value(value, Some(Codec::None))?;
+        let footer_at = ctx.end()?;
+        let file_len = footer_at + format::footer::FOOTER_LEN;
+        let footer = Footer {
+            root: root_ref,
+            schema: schema_ref,
+            type_fingerprint: schema.fingerprint,
+            layout_fingerprint: format::layout::fingerprint(),
+            file_len,
+            version: format::VERSION,
+        };
+        sink.write_at(footer_at, &footer.encode()).map_err(fail)?;
+        Ok(ctx.stats(file_len, started.elapsed()))
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Saves `value` to `path` atomically with the default options; see
+/// [`SaveOptions::save`].
+///
+/// # Errors
+/// See [`SaveOptions::save`].
+pub fn save<T: Persist>(path: impl AsRef<Path>, value: &T) -> Result<SaveStats> {
+    SaveOptions::new().save(path, value)
+}
+
+/// Serializes `value` to bytes in the file format, with the default options.
+///
+/// # Errors
+/// Serialization errors.
+pub fn to_bytes<T: Persist>(value: &T) -> Result<Vec<u8>> {
+    SaveOptions::new().to_bytes(value)
+}

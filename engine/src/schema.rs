@@ -1,0 +1,106 @@
+//! The schema: a canonical text description of a stored type, written to the file.
+//!
+//! Every [`Persist`] type describes itself (the derive writes this code): struct and
+//! enum names, field names in declaration order, field types, and how each field is
+//! stored (inline, `lazy`, `rkyv`). The description is canonical text:
+//!
+//! ```text
+//! strata-schema 1
+//! root World
+//! type Settings = struct { difficulty: u8, seed: u64 }
+//! type World = struct { id: u64, name: String, settings: Settings, history: lazy Vec<String> }
+//! ```
+//!
+//! `root` names the root type; each `type` line defines one named type, sorted by name.
+//! The file's type fingerprint is the xxh3-64 of this text: two types match when their
+//! names, field names, field types and storage kinds match, recursively. Compression
+//! choices are not part of it (each chunk reference records its own encoding).
+//!
+//! The schema is stored in its own chunk, off the hot path of `open`, for tools that
+//! inspect files without their Rust types and for future schema evolution.
+
+use crate::Persist;
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::RwLock;
+
+/// First line of every schema text.
+pub const SCHEMA_HEADER: &str = "strata-schema 1";
+
+/// Collects the definitions of named types while a schema is being described.
+#[derive(Debug, Default)]
+pub struct SchemaBuilder {
+    defs: BTreeMap<String, String>,
+    in_progress: HashSet<String>,
+}
+
+impl SchemaBuilder {
+    /// Defines the named type `name` by running `define` once, and returns the name for
+    /// use in type expressions. Recursive types terminate: a name already being defined
+    /// is returned at once.
+    pub fn named(&mut self, name: String, define: impl FnOnce(&mut Self) -> String) -> String {
+        if !self.defs.contains_key(&name) && self.in_progress.insert(name.clone()) {
+            let def = define(self);
+            self.in_progress.remove(&name);
+            self.defs.insert(name.clone(), def);
+        }
+        name
+    }
+
+    /// The type expression of `T`.
+    pub fn of<T: Persist>(&mut self) -> String {
+        T::__describe(self)
+    }
+
+    fn finish(self, root: &str) -> String {
+        let mut out = String::new();
+        out.push_str(SCHEMA_HEADER);
+        out.push_str("\nroot ");
+        out.push_str(root);
+        out.push('\n');
+        for (name, def) in self.defs {
+            out.push_str("type ");
+            out.push_str(&name);
+            out.push_str(" = ");
+            out.push_str(&def);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A type's schema text and fingerprint.
+#[derive(Debug)]
+pub struct TypeSchema {
+    /// The root type expression, e.g. `World` or `Vec<u32>`.
+    pub name: String,
+    /// The full canonical schema text.
+    pub text: String,
+    /// xxh3-64 of `text`.
+    pub fingerprint: u64,
+}
+
+/// The schema of `T`, computed once per type and cached for the process.
+pub fn schema_of<T: Persist>() -> &'static TypeSchema {
+    static CACHE: RwLock<Option<HashMap<TypeId, &'static TypeSchema>>> = RwLock::new(None);
+    let id = TypeId::of::<T>();
+    if let Some(found) =
+        CACHE.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|m| m.get(&id).copied())
+    {
+        return found;
+    }
+    let mut builder = SchemaBuilder::default();
+    let name = T::__describe(&mut builder);
+    let text = builder.finish(&name);
+    let fingerprint = crate::format::checksum(text.as_bytes());
+    let mut guard = CACHE.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = guard.get_or_insert_with(HashMap::new);
+    // One leaked description per stored type: bounded by the program's types.
+    map.entry(id).or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint })))
+}
+
+/// The root type expression recorded in a schema text (its second line).
+#[must_use]
+pub fn root_name(text: &str) -> Option<&str> {
+    text.lines().nth(1)?.strip_prefix("root ")
+}

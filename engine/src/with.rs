@@ -1,0 +1,244 @@
+//! rkyv `with`-wrappers that the derive applies to fields. Not part of the public API.
+
+use crate::Persist;
+use crate::codec::Codec;
+use crate::error::Error;
+use crate::format::ChunkRef;
+use crate::promise::Promise;
+use crate::ser::ChunkWriter;
+use rancor::{Fallible, Source};
+use rkyv::Place;
+use rkyv::with::{ArchiveWith, DeserializeWith, SerializeWith};
+use std::hash::{BuildHasher, Hash};
+
+/// Stores a field in its own chunk. `MODE`: 0 = the save's default compression,
+/// 1 = uncompressed, 2 = zstd at `LEVEL`.
+#[derive(Debug)]
+pub struct Lazy<const MODE: u8 = 0, const LEVEL: i32 = 0>;
+
+impl<const MODE: u8, const LEVEL: i32> Lazy<MODE, LEVEL> {
+    /// The compression this field asks for, or `None` to use the save's default.
+    #[must_use]
+    pub const fn codec() -> Option<Codec> {
+        match MODE {
+            1 => Some(Codec::None),
+            2 => Some(Codec::Zstd(LEVEL)),
+            _ => None,
+        }
+    }
+}
+
+impl<T, const MODE: u8, const LEVEL: i32> ArchiveWith<T> for Lazy<MODE, LEVEL> {
+    type Archived = Promise<T>;
+    type Resolver = ChunkRef;
+
+    fn resolve_with(_: &T, resolver: ChunkRef, out: Place<Promise<T>>) {
+        out.write(Promise::new(resolver));
+    }
+}
+
+impl<T, S, const MODE: u8, const LEVEL: i32> SerializeWith<T, S> for Lazy<MODE, LEVEL>
+where
+    T: Persist,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &T, serializer: &mut S) -> Result<ChunkRef, S::Error> {
+        serializer.write_chunk(field, Self::codec()).map_err(S::Error::new)
+    }
+}
+
+impl<T, D, const MODE: u8, const LEVEL: i32> DeserializeWith<Promise<T>, T, D> for Lazy<MODE, LEVEL>
+where
+    T: Persist,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(field: &Promise<T>, _: &mut D) -> Result<T, D::Error> {
+        field.load().map_err(D::Error::new)
+    }
+}
+
+/// Stores a `usize` as 64 bits (rkyv's own archived `usize` is 32 bits and would
+/// truncate); loading a value that does not fit this platform's `usize` is an error.
+#[derive(Debug)]
+pub struct AsU64;
+
+impl ArchiveWith<usize> for AsU64 {
+    type Archived = rkyv::Archived<u64>;
+    type Resolver = ();
+
+    fn resolve_with(field: &usize, (): (), out: Place<Self::Archived>) {
+        out.write(rkyv::Archived::<u64>::from_native(*field as u64));
+    }
+}
+
+impl<S: Fallible + ?Sized> SerializeWith<usize, S> for AsU64 {
+    fn serialize_with(_: &usize, _: &mut S) -> Result<(), S::Error> {
+        Ok(())
+    }
+}
+
+impl<D> DeserializeWith<rkyv::Archived<u64>, usize, D> for AsU64
+where
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(field: &rkyv::Archived<u64>, _: &mut D) -> Result<usize, D::Error> {
+        usize::try_from(field.to_native()).map_err(|_| {
+            D::Error::new(Error::Message(format!("stored usize {} does not fit this platform", field.to_native())))
+        })
+    }
+}
+
+/// Stores an `isize` as 64 bits; see [`AsU64`].
+#[derive(Debug)]
+pub struct AsI64;
+
+impl ArchiveWith<isize> for AsI64 {
+    type Archived = rkyv::Archived<i64>;
+    type Resolver = ();
+
+    fn resolve_with(field: &isize, (): (), out: Place<Self::Archived>) {
+        out.write(rkyv::Archived::<i64>::from_native(*field as i64));
+    }
+}
+
+impl<S: Fallible + ?Sized> SerializeWith<isize, S> for AsI64 {
+    fn serialize_with(_: &isize, _: &mut S) -> Result<(), S::Error> {
+        Ok(())
+    }
+}
+
+impl<D> DeserializeWith<rkyv::Archived<i64>, isize, D> for AsI64
+where
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(field: &rkyv::Archived<i64>, _: &mut D) -> Result<isize, D::Error> {
+        isize::try_from(field.to_native()).map_err(|_| {
+            D::Error::new(Error::Message(format!("stored isize {} does not fit this platform", field.to_native())))
+        })
+    }
+}
+
+/// Serializes a `HashMap` or `HashSet` with its entries in a fixed order (by a
+/// seed-free hash of the key), so that equal maps give identical bytes whatever their
+/// insertion history or hasher seed. The archived form is rkyv's own.
+#[derive(Debug)]
+pub struct Deterministic;
+
+fn stable_order<K: Hash>(key: &K) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    key.hash(&mut h);
+    std::hash::Hasher::finish(&h)
+}
+
+impl<K, V, H> ArchiveWith<std::collections::HashMap<K, V, H>> for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: Hash + Eq,
+    V: rkyv::Archive,
+{
+    type Archived = <std::collections::HashMap<K, V, H> as rkyv::Archive>::Archived;
+    type Resolver = <std::collections::HashMap<K, V, H> as rkyv::Archive>::Resolver;
+
+    fn resolve_with(field: &std::collections::HashMap<K, V, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        rkyv::Archive::resolve(field, resolver, out);
+    }
+}
+
+impl<K, V, H, S> SerializeWith<std::collections::HashMap<K, V, H>, S> for Deterministic
+where
+    K: rkyv::Serialize<S> + Hash + Eq,
+    K::Archived: Hash + Eq,
+    V: rkyv::Serialize<S>,
+    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(
+        field: &std::collections::HashMap<K, V, H>,
+        serializer: &mut S,
+    ) -> Result<Self::Resolver, S::Error> {
+        let mut entries: Vec<(&K, &V)> = field.iter().collect();
+        entries.sort_by_cached_key(|(k, _)| stable_order(*k));
+        rkyv::collections::swiss_table::ArchivedHashMap::<K::Archived, V::Archived>::serialize_from_iter::<
+            _,
+            _,
+            _,
+            K,
+            V,
+            _,
+        >(entries.iter().copied(), (7, 8), serializer)
+    }
+}
+
+impl<K, V, H, D>
+    DeserializeWith<
+        <std::collections::HashMap<K, V, H> as rkyv::Archive>::Archived,
+        std::collections::HashMap<K, V, H>,
+        D,
+    > for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
+    V: rkyv::Archive,
+    V::Archived: rkyv::Deserialize<V, D>,
+    H: Default + BuildHasher,
+    D: Fallible + ?Sized,
+{
+    fn deserialize_with(
+        field: &<std::collections::HashMap<K, V, H> as rkyv::Archive>::Archived,
+        deserializer: &mut D,
+    ) -> Result<std::collections::HashMap<K, V, H>, D::Error> {
+        rkyv::Deserialize::deserialize(field, deserializer)
+    }
+}
+
+impl<K, H> ArchiveWith<std::collections::HashSet<K, H>> for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: Hash + Eq,
+{
+    type Archived = <std::collections::HashSet<K, H> as rkyv::Archive>::Archived;
+    type Resolver = <std::collections::HashSet<K, H> as rkyv::Archive>::Resolver;
+
+    fn resolve_with(field: &std::collections::HashSet<K, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        rkyv::Archive::resolve(field, resolver, out);
+    }
+}
+
+impl<K, H, S> SerializeWith<std::collections::HashSet<K, H>, S> for Deterministic
+where
+    K: rkyv::Serialize<S> + Hash + Eq,
+    K::Archived: Hash + Eq,
+    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &std::collections::HashSet<K, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        let mut keys: Vec<&K> = field.iter().collect();
+        keys.sort_by_cached_key(|k| stable_order(*k));
+        rkyv::collections::swiss_table::ArchivedHashSet::<K::Archived>::serialize_from_iter::<_, K, _>(
+            keys.iter().copied(),
+            (7, 8),
+            serializer,
+        )
+    }
+}
+
+impl<K, H, D>
+    DeserializeWith<<std::collections::HashSet<K, H> as rkyv::Archive>::Archived, std::collections::HashSet<K, H>, D>
+    for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
+    H: Default + BuildHasher,
+    D: Fallible + ?Sized,
+{
+    fn deserialize_with(
+        field: &<std::collections::HashSet<K, H> as rkyv::Archive>::Archived,
+        deserializer: &mut D,
+    ) -> Result<std::collections::HashSet<K, H>, D::Error> {
+        rkyv::Deserialize::deserialize(field, deserializer)
+    }
+}
