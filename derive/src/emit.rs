@@ -126,10 +126,19 @@ pub fn expand(c: &Container) -> TokenStream {
     // serializer, so for a non-generic type the bound is left out: it holds or the
     // shadow's own impl fails, and leaving it out keeps inline recursion (a
     // `Box<Self>` field) from looping in trait resolution.
+    // Every type parameter must be storable (as serde_derive bounds every parameter).
+    let param_bounds: Vec<TokenStream> = c
+        .generics
+        .type_params()
+        .map(|tp| {
+            let t = &tp.ident;
+            quote!(#t: #krate::Persist,)
+        })
+        .collect();
     let delegate_where = |always: bool, pred: TokenStream| -> TokenStream {
         let existing = where_clause.map(|w| &w.predicates);
         let sep = existing.filter(|p| !p.is_empty() && !p.trailing_punct()).map(|_| quote!(,));
-        if generic || always { quote!(where #existing #sep #pred) } else { quote!(#where_clause) }
+        if generic || always { quote!(where #existing #sep #(#param_bounds)* #pred) } else { quote!(#where_clause) }
     };
     let archive_where =
         delegate_where(false, quote!(#shadow #ty_generics: #rkyv::with::ArchiveWith<#ident #ty_generics>));

@@ -1,1 +1,1 @@
-
+//! Shared models and helpers for strata's integration tests.
