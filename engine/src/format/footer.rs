@@ -91,7 +91,7 @@ impl Footer {
         let layout_fingerprint = r.u64();
         let file_len = r.u64();
         let version = r.u32();
-        let _flags = r.u32();
+        let flags = r.u32();
         let sum = r.u64();
         let magic = r.take::<8>();
         if magic != MAGIC {
@@ -106,6 +106,9 @@ impl Footer {
         if super::checksum(bytes.get(..CHECKED_LEN).unwrap_or(&[])) != sum {
             return Err(Error::FooterChecksum { offset: start });
         }
+        if flags != 0 {
+            return Err(Error::NotStrata { what: "zero footer flags (unknown flags set)" });
+        }
         if version != super::VERSION {
             return Err(Error::UnsupportedVersion { found: version, supported: super::VERSION });
         }
@@ -116,7 +119,10 @@ impl Footer {
                 available: len,
             });
         }
-        super::header::decode(file)?;
+        let header_version = super::header::decode(file)?;
+        if header_version != version {
+            return Err(Error::UnsupportedVersion { found: header_version, supported: super::VERSION });
+        }
         Ok(Self { root, schema, type_fingerprint, layout_fingerprint, file_len, version })
     }
 }

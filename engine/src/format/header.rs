@@ -32,7 +32,7 @@ pub fn encode(version: u32) -> [u8; HEADER_LEN as usize] {
     out
 }
 
-/// Checks that `bytes` start with a strata header; returns its version.
+/// Checks that `bytes` start with a strata header with zero flags; returns its version.
 ///
 /// # Errors
 /// [`Error::NotStrata`] when the magic is absent, [`Error::Truncated`] when the bytes
@@ -47,5 +47,8 @@ pub fn decode(bytes: &[u8]) -> Result<u32> {
     }
     let mut ver = [0u8; 4];
     ver.copy_from_slice(rest.get(..4).unwrap_or(&[0; 4]));
+    if rest.get(4..8) != Some(&[0u8; 4][..]) {
+        return Err(Error::NotStrata { what: "zero header flags at offset 12 (unknown flags set)" });
+    }
     Ok(u32::from_le_bytes(ver))
 }

@@ -1,0 +1,186 @@
+//! Damaged files: laziness is proven by corrupting one chunk at a time; the root, the
+//! footer and truncation fail `open` with a clear error; nothing panics.
+
+use strata::{Archive, Error};
+use strata_tests::{World, sample_world, walk_world};
+
+fn image() -> Vec<u8> {
+    strata::to_bytes(&sample_world()).unwrap()
+}
+
+fn flip(bytes: &mut [u8], at: u64) {
+    bytes[at as usize] ^= 0x5A;
+}
+
+#[test]
+fn a_corrupted_lazy_chunk_fails_only_its_own_load() {
+    let clean = image();
+    let expected = sample_world();
+    let archive = Archive::from_bytes(clean.clone()).unwrap();
+    let w = archive.root::<World>().unwrap();
+    let history_at = w.history.chunk().offset();
+    let tiles_at = w.region.view().unwrap().tiles.chunk().offset();
+
+    // Damage the history chunk: everything else still reads.
+    let mut bytes = clean.clone();
+    flip(&mut bytes, history_at + 3);
+    let archive = Archive::from_bytes(bytes).unwrap();
+    let w = archive.root::<World>().unwrap();
+    assert_eq!(w.name, expected.name);
+    assert_eq!(w.settings.difficulty, expected.settings.difficulty);
+    assert_eq!(w.blob.load().unwrap(), expected.blob);
+    assert_eq!(w.region.load().unwrap(), expected.region);
+    match w.history.load() {
+        Err(Error::ChecksumMismatch { at, .. }) => assert_eq!(at.offset, history_at),
+        other => panic!("expected a checksum mismatch, got {other:?}"),
+    }
+    assert!(matches!(archive.load::<World>(), Err(Error::ChecksumMismatch { .. })));
+
+    // Damage a chunk two levels down: the region's view still opens.
+    let mut bytes = clean;
+    flip(&mut bytes, tiles_at);
+    let archive = Archive::from_bytes(bytes).unwrap();
+    let region = archive.root::<World>().unwrap().region.view().unwrap();
+    assert_eq!(region.notes.load().unwrap(), expected.region.notes);
+    assert!(matches!(region.tiles.load(), Err(Error::ChecksumMismatch { at, .. }) if at.offset == tiles_at));
+}
+
+#[test]
+fn a_corrupted_root_or_footer_fails_open() {
+    let clean = image();
+    let archive = Archive::from_bytes(clean.clone()).unwrap();
+    let root = archive.footer().root;
+
+    let mut bytes = clean.clone();
+    flip(&mut bytes, root.offset() + root.stored_len() / 2);
+    match Archive::from_bytes(bytes) {
+        Err(Error::ChecksumMismatch { at, .. }) => assert_eq!(at.offset, root.offset()),
+        other => panic!("expected the root's checksum to fail, got {other:?}"),
+    }
+
+    let len = clean.len() as u64;
+    for at in [len - 128, len - 60, len - 17] {
+        let mut bytes = clean.clone();
+        flip(&mut bytes, at);
+        let err = Archive::from_bytes(bytes).unwrap_err();
+        assert!(matches!(err, Error::FooterChecksum { .. }), "footer byte {at}: {err}");
+    }
+    let mut bytes = clean;
+    flip(&mut bytes, len - 1); // the magic
+    assert!(matches!(Archive::from_bytes(bytes), Err(Error::Truncated { .. })));
+}
+
+#[test]
+fn every_truncation_is_an_error_never_a_panic() {
+    let clean = image();
+    for len in 0..clean.len() {
+        let cut = clean[..len].to_vec();
+        let err = Archive::from_bytes(cut).unwrap_err();
+        assert!(
+            matches!(err, Error::Truncated { .. } | Error::NotStrata { .. }),
+            "truncated to {len} bytes gave {err}"
+        );
+    }
+}
+
+#[test]
+fn other_files_are_not_strata_files() {
+    assert!(matches!(Archive::from_bytes(vec![0; 4096]), Err(Error::NotStrata { .. } | Error::Truncated { .. })));
+    let mut text = b"hello world, this is not a strata file at all".repeat(10);
+    text.truncate(300);
+    assert!(Archive::from_bytes(text).is_err());
+}
+
+#[test]
+fn asking_for_another_type_is_a_type_mismatch() {
+    let archive = Archive::from_bytes(image()).unwrap();
+    match archive.root::<strata_tests::Region>() {
+        Err(Error::TypeMismatch { expected, found, .. }) => {
+            assert_eq!(expected, "Region");
+            assert_eq!(found, "World");
+        }
+        other => panic!("expected a type mismatch, got {:?}", other.map(|_| ())),
+    }
+    assert!(matches!(archive.load::<Vec<u8>>(), Err(Error::TypeMismatch { .. })));
+}
+
+#[test]
+fn every_single_byte_flip_is_an_error_or_harmless() {
+    // Exhaustive on a small archive: flip each byte, walk everything, and require that
+    // the walk either fails with an error or returns exactly the original values; and
+    // that a flip goes unnoticed only outside every byte the walk depends on.
+    let small = World {
+        history: vec!["h".into(); 3],
+        blob: vec![1; 300],
+        region: strata_tests::Region { name: "r".into(), tiles: vec![1, 2], notes: vec!["n".into()] },
+        ..sample_world()
+    };
+    let clean = strata::to_bytes(&small).unwrap();
+    let archive = Archive::from_bytes(clean.clone()).unwrap();
+    let w = archive.root::<World>().unwrap();
+    let r = w.region.view().unwrap();
+    let footer = *archive.footer();
+    let read_by_walk: Vec<(u64, u64)> =
+        [footer.root, *w.history.chunk(), *w.blob.chunk(), *w.region.chunk(), *r.tiles.chunk(), *r.notes.chunk()]
+            .iter()
+            .map(|c| (c.offset(), c.offset() + c.stored_len()))
+            .chain([(0, 8), (clean.len() as u64 - 128, clean.len() as u64)])
+            .collect();
+    for i in 0..clean.len() {
+        let mut bytes = clean.clone();
+        bytes[i] ^= 0x01;
+        let Ok(archive) = Archive::from_bytes(bytes) else { continue };
+        let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk_world(&archive, &small)));
+        match walked {
+            Ok(Ok(())) => {
+                let i = i as u64;
+                assert!(
+                    !read_by_walk.iter().any(|&(a, b)| (a..b).contains(&i)),
+                    "flipping byte {i}, which the walk reads, went unnoticed"
+                );
+            }
+            Ok(Err(_)) => {}
+            Err(_) => panic!("flipping byte {i} changed a value silently (or panicked)"),
+        }
+    }
+}
+
+#[test]
+fn saves_are_deterministic() {
+    let a = strata::to_bytes(&sample_world()).unwrap();
+    let b = strata::to_bytes(&sample_world()).unwrap();
+    assert_eq!(a, b);
+    let mut maps = std::collections::HashMap::new();
+    let mut maps2 = std::collections::HashMap::new();
+    for i in 0..500u32 {
+        maps.insert(format!("k{i}"), i);
+        maps2.insert(format!("k{}", 499 - i), 499 - i);
+    }
+    assert_eq!(strata::to_bytes(&maps).unwrap(), strata::to_bytes(&maps2).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    strata::save(&path, &sample_world()).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), a);
+}
+
+#[test]
+fn a_failed_save_leaves_the_previous_file_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let old = World { name: "old".into(), ..sample_world() };
+    strata::save(&path, &old).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let new = World { name: "new".into(), ..sample_world() };
+    // Bytes a save writes: header, chunks, footer (alignment padding is never written).
+    let stats = strata::SaveOptions::new().write_to(&strata::sink::MemorySink::new(), &new).unwrap();
+    let written = 16 + stats.stored_bytes + 128;
+    for budget in [0, 1, 100, written / 2, written - 129, written - 1] {
+        let err = strata::SaveOptions::new().fail_after_bytes(budget).save(&path, &new).unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "budget {budget}");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "temporary files left behind: {leftovers:?}");
+    }
+    let archive = Archive::open(&path).unwrap();
+    assert_eq!(archive.root::<World>().unwrap().name, "old");
+}
