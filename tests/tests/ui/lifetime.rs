@@ -1,0 +1,6 @@
+#[derive(strata::Persist)]
+struct Borrowed<'a> {
+    name: String,
+    other: std::marker::PhantomData<&'a ()>,
+}
+fn main() {}
