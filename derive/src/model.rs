@@ -112,10 +112,10 @@ fn fields<'a>(cx: &Ctxt, container: &syn::Ident, fields: &'a syn::Fields) -> (St
         .zip(fields.members())
         .map(|(f, member)| {
             let a = attr::field(cx, &f.attrs);
-            if let Some(why) = ty::rejection(&f.ty) {
-                if a.rkyv.is_none() {
-                    cx.error(&f.ty, why);
-                }
+            if let Some(why) = ty::rejection(&f.ty)
+                && a.rkyv.is_none()
+            {
+                cx.error(&f.ty, why);
             }
             let storage = if a.lazy.is_some() {
                 Storage::Lazy(a.compress)

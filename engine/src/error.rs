@@ -177,10 +177,10 @@ impl rancor::Trace for Error {
 impl rancor::Source for Error {
     fn new<T: std::error::Error + Send + Sync + 'static>(source: T) -> Self {
         let mut source = Some(source);
-        if let Some(err) = (&mut source as &mut dyn std::any::Any).downcast_mut::<Option<Error>>() {
-            if let Some(err) = err.take() {
-                return err;
-            }
+        if let Some(slot) = (&mut source as &mut dyn std::any::Any).downcast_mut::<Option<Error>>()
+            && let Some(err) = slot.take()
+        {
+            return err;
         }
         match source {
             Some(source) => Error::Message(source.to_string()),

@@ -88,7 +88,7 @@ struct Everything {
     d: bool,
     e: char,
     f: (),
-    g: Option<Box<String>>,
+    g: Option<Box<(u8, String)>>,
     h: [(u16, bool); 3],
     i: (u8, String, Vec<i32>),
     #[strata(rkyv)]
@@ -203,7 +203,7 @@ fn every_inline_field_type() {
         d: true,
         e: 'ß',
         f: (),
-        g: Some(Box::new("boxed".into())),
+        g: Some(Box::new((1, "boxed".into()))),
         h: [(1, true), (2, false), (3, true)],
         i: (7, "seven".into(), vec![-7]),
         j: std::time::Duration::from_millis(1500),
@@ -211,5 +211,5 @@ fn every_inline_field_type() {
     let archive = roundtrip(&e);
     let v = archive.root::<Everything>().unwrap();
     assert_eq!(v.e, 'ß');
-    assert_eq!(v.g.as_ref().map(|b| b.as_str()), Some("boxed"));
+    assert_eq!(v.g.as_ref().map(|b| b.1.as_str()), Some("boxed"));
 }

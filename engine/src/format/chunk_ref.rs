@@ -172,7 +172,7 @@ impl ChunkRef {
         if self.reserved != [0; 7] {
             return Err(bad("reserved bytes of a chunk reference are not zero"));
         }
-        if self.offset() % super::CHUNK_ALIGN != 0 {
+        if !self.offset().is_multiple_of(super::CHUNK_ALIGN) {
             return Err(bad("chunk offset is not 16-byte aligned"));
         }
         if encoding == Encoding::None && self.raw_len() != self.stored_len() {
@@ -216,7 +216,7 @@ where
             Some("chunk reference with an unknown codec")
         } else if self.reserved != [0; 7] {
             Some("chunk reference with non-zero reserved bytes")
-        } else if self.offset() % super::CHUNK_ALIGN != 0 {
+        } else if !self.offset().is_multiple_of(super::CHUNK_ALIGN) {
             Some("chunk reference with a misaligned offset")
         } else if self.codec == 0 && self.raw_len() != self.stored_len() {
             Some("uncompressed chunk reference whose lengths differ")
