@@ -197,6 +197,20 @@ pub fn expand(c: &Container) -> TokenStream {
         }
     };
 
+    let is_leaf = {
+        let fields: Vec<&Field> = c.all_fields().collect();
+        if fields.iter().any(|f| matches!(f.storage, Storage::Lazy(_) | Storage::Rkyv)) {
+            quote!(false)
+        } else {
+            let parts = fields.iter().filter(|f| walkable(f)).map(|f| {
+                let ty = f.ty;
+                quote!(&& #private::is_leaf::<#ty>())
+            });
+            quote!(true #(#parts)*)
+        }
+    };
+    let (prepare, promises) = walks(c, &archived, &krate, &private);
+
     let assertions = c.all_fields().filter_map(|f| field_assertion(f, c, &krate, &private));
 
     quote! {
@@ -239,6 +253,23 @@ pub fn expand(c: &Container) -> TokenStream {
                     let __name = #name_expr;
                     __s.named(__name, |__s| #def_expr)
                 }
+
+                fn __is_leaf() -> bool {
+                    #is_leaf
+                }
+
+                #[allow(unused_variables)]
+                fn __prepare<'__a>(&'__a self, __out: &mut ::std::vec::Vec<#private::Pending<'__a>>) {
+                    #prepare
+                }
+
+                #[allow(unused_variables)]
+                fn __promises<'__a>(
+                    __v: &'__a <Self as #rkyv::Archive>::Archived,
+                    __out: &mut ::std::vec::Vec<#private::Prefetch<'__a>>,
+                ) {
+                    #promises
+                }
             }
 
             #(#assertions)*
@@ -258,11 +289,7 @@ fn shadow_fields(fields: &[Field], private: &TokenStream) -> Vec<TokenStream> {
             };
             let with = match &f.storage {
                 Storage::Lazy(compress) => {
-                    let (mode, level) = match compress {
-                        Compress::Inherit => (0u8, 0i32),
-                        Compress::None => (1, 0),
-                        Compress::Zstd(l) => (2, *l),
-                    };
+                    let (mode, level) = lazy_params(*compress);
                     Some(quote!(#private::Lazy<#mode, #level>))
                 }
                 Storage::Inline => ty::wrapper(ty, private),
@@ -351,4 +378,79 @@ fn field_assertion(f: &Field, c: &Container, krate: &syn::Path, private: &TokenS
             __assert_persist::<#ty>();
         };
     })
+}
+
+/// Inline fields whose values may hold lazy fields of their own: every inline field but
+/// those stored through their own rkyv implementation or as 64-bit integers.
+fn walkable(f: &Field) -> bool {
+    let usize_like = ty::mentions(f.ty, &syn::Ident::new("usize", Span::call_site()))
+        || ty::mentions(f.ty, &syn::Ident::new("isize", Span::call_site()));
+    matches!(f.storage, Storage::Inline) && !usize_like
+}
+
+/// The bodies of `__prepare` (over `self`) and `__promises` (over the archived view).
+fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &TokenStream) -> (TokenStream, TokenStream) {
+    let visit = |fields: &[Field], access: &dyn Fn(&Field) -> TokenStream| -> (TokenStream, TokenStream) {
+        let mut prep = TokenStream::new();
+        let mut prom = TokenStream::new();
+        for f in fields {
+            let ty = f.ty;
+            let a = access(f);
+            match &f.storage {
+                Storage::Lazy(compress) => {
+                    let (mode, level) = lazy_params(*compress);
+                    prep.extend(
+                        quote!(__out.push(#private::pending::<#ty>(#a, #private::Lazy::<#mode, #level>::codec()));),
+                    );
+                    prom.extend(quote!(__out.push(#private::prefetch::<#ty>(#a));));
+                }
+                Storage::Inline if walkable(f) => {
+                    prep.extend(quote!(<#ty as #krate::Persist>::__prepare(#a, __out);));
+                    prom.extend(quote!(<#ty as #krate::Persist>::__promises(#a, __out);));
+                }
+                _ => {}
+            }
+        }
+        (prep, prom)
+    };
+    match &c.data {
+        Data::Struct(_, fields) => {
+            let (prep, _) = visit(fields, &|f| {
+                let m = &f.member;
+                quote!(&self.#m)
+            });
+            let (_, prom) = visit(fields, &|f| {
+                let m = &f.member;
+                quote!(&__v.#m)
+            });
+            (prep, prom)
+        }
+        Data::Enum(variants) => {
+            let mut prep_arms = Vec::new();
+            let mut prom_arms = Vec::new();
+            for v in variants {
+                let vi = v.ident;
+                let bind = |f: &Field| {
+                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
+                    let b = format_ident!("__f{}", i);
+                    quote!(#b)
+                };
+                let pat_self = construct(quote!(Self::#vi), v.style, &v.fields, bind);
+                let pat_arch = construct(quote!(#archived::#vi), v.style, &v.fields, bind);
+                let (prep, _) = visit(&v.fields, &bind);
+                let (_, prom) = visit(&v.fields, &bind);
+                prep_arms.push(quote!(#pat_self => { #prep }));
+                prom_arms.push(quote!(#pat_arch => { #prom }));
+            }
+            (quote!(match self { #(#prep_arms,)* }), quote!(match __v { #(#prom_arms,)* }))
+        }
+    }
+}
+
+fn lazy_params(compress: Compress) -> (u8, i32) {
+    match compress {
+        Compress::Inherit => (0, 0),
+        Compress::None => (1, 0),
+        Compress::Zstd(l) => (2, l),
+    }
 }

@@ -471,10 +471,7 @@ where
     })
 }
 
-fn deserialize<T: Persist>(view: &Archived<T>) -> Result<T> {
-    let mut pool = rkyv::de::Pool::new();
-    rkyv::api::deserialize_using::<T, _, Error>(view, &mut pool)
-}
+use crate::parallel::deserialize;
 
 const _: fn() = || {
     fn send_sync<T: Send + Sync>() {}

@@ -91,6 +91,8 @@ mod archive;
 mod codec;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod parallel;
 mod persist;
 mod promise;
 mod registry;
@@ -117,6 +119,7 @@ pub use rkyv::Archived;
 /// Items the derive's generated code names. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::parallel::{Pending, Prefetch, is_leaf, pending, prefetch};
     pub use crate::schema::SchemaBuilder;
     pub use crate::with::{AsI64, AsU64, Deterministic, Lazy};
     pub use rkyv;

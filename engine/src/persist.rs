@@ -1,5 +1,6 @@
 //! The [`Persist`] trait and its implementations for standard types.
 
+use crate::parallel::{Pending, Prefetch, is_leaf};
 use crate::schema::SchemaBuilder;
 use crate::ser::Saver;
 use rkyv::bytecheck::CheckBytes;
@@ -43,6 +44,21 @@ pub trait Persist:
     #[doc(hidden)]
     fn __describe(s: &mut SchemaBuilder) -> String;
 
+    /// Whether values of this type hold no chunk of their own; see
+    /// [`crate::parallel::is_leaf`], which caches this answer.
+    #[doc(hidden)]
+    fn __is_leaf() -> bool {
+        true
+    }
+
+    /// Lists the lazy fields that belong to `self`'s chunk.
+    #[doc(hidden)]
+    fn __prepare<'a>(&'a self, _out: &mut Vec<Pending<'a>>) {}
+
+    /// Lists the promises inside an archived value's chunk.
+    #[doc(hidden)]
+    fn __promises<'a>(_archived: &'a Self::Archived, _out: &mut Vec<Prefetch<'a>>) {}
+
     /// Serializes `self` as the root of a chunk; returns the root's position.
     /// Overridden where the plain rkyv serialization is not deterministic.
     #[doc(hidden)]
@@ -72,11 +88,35 @@ impl<T: Persist> Persist for Vec<T> {
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("Vec<{}>", s.of::<T>())
     }
+    fn __is_leaf() -> bool {
+        is_leaf::<T>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        if !is_leaf::<T>() {
+            self.iter().for_each(|v| v.__prepare(out));
+        }
+    }
+    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+        if !is_leaf::<T>() {
+            archived.iter().for_each(|v| T::__promises(v, out));
+        }
+    }
 }
 
 impl<T: Persist> Persist for Option<T> {
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("Option<{}>", s.of::<T>())
+    }
+    fn __is_leaf() -> bool {
+        is_leaf::<T>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        if let Some(v) = self {
+            v.__prepare(out);
+        }
+    }
+    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+        archived.iter().for_each(|v| T::__promises(v, out));
     }
 }
 
@@ -84,30 +124,61 @@ impl<T: Persist> Persist for Box<T> {
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("Box<{}>", s.of::<T>())
     }
+    fn __is_leaf() -> bool {
+        is_leaf::<T>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        T::__prepare(self, out);
+    }
+    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+        T::__promises(archived.get(), out);
+    }
 }
 
 impl<T: Persist, const N: usize> Persist for [T; N] {
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("[{}; {N}]", s.of::<T>())
     }
+    fn __is_leaf() -> bool {
+        is_leaf::<T>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        if !is_leaf::<T>() {
+            self.iter().for_each(|v| v.__prepare(out));
+        }
+    }
+    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+        if !is_leaf::<T>() {
+            archived.iter().for_each(|v| T::__promises(v, out));
+        }
+    }
 }
 
 macro_rules! tuple {
-    ($($name:ident),+) => {
+    ($($name:ident $i:tt),+) => {
         impl<$($name: Persist),+> Persist for ($($name,)+) {
             fn __describe(s: &mut SchemaBuilder) -> String {
                 let parts: Vec<String> = vec![$(s.of::<$name>()),+];
                 format!("({},)", parts.join(", "))
             }
+            fn __is_leaf() -> bool {
+                true $(&& is_leaf::<$name>())+
+            }
+            fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+                $(self.$i.__prepare(out);)+
+            }
+            fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+                $($name::__promises(&archived.$i, out);)+
+            }
         }
     };
 }
-tuple!(A);
-tuple!(A, B);
-tuple!(A, B, C);
-tuple!(A, B, C, D);
-tuple!(A, B, C, D, E);
-tuple!(A, B, C, D, E, F);
+tuple!(A 0);
+tuple!(A 0, B 1);
+tuple!(A 0, B 1, C 2);
+tuple!(A 0, B 1, C 2, D 3);
+tuple!(A 0, B 1, C 2, D 3, E 4);
+tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 impl<K: Persist + Ord, V: Persist> Persist for BTreeMap<K, V>
 where
@@ -116,6 +187,19 @@ where
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("BTreeMap<{}, {}>", s.of::<K>(), s.of::<V>())
     }
+    fn __is_leaf() -> bool {
+        is_leaf::<K>() && is_leaf::<V>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        if !Self::__is_leaf() {
+            self.iter().for_each(|(k, v)| {
+                k.__prepare(out);
+                v.__prepare(out);
+            });
+        }
+    }
+    // No `__promises`: rkyv's B-tree only lends its entries inside a callback, so lazy
+    // values inside a B-tree are loaded one by one during deserialization.
 }
 
 impl<K: Persist + Ord> Persist for BTreeSet<K>
@@ -125,6 +209,16 @@ where
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("BTreeSet<{}>", s.of::<K>())
     }
+    fn __is_leaf() -> bool {
+        is_leaf::<K>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        if !is_leaf::<K>() {
+            self.iter().for_each(|k| k.__prepare(out));
+        }
+    }
+    // No `__promises`: rkyv's B-tree only lends its entries inside a callback, so lazy
+    // values inside a B-tree are loaded one by one during deserialization.
 }
 
 impl<K, V, H> Persist for HashMap<K, V, H>
@@ -136,6 +230,26 @@ where
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("HashMap<{}, {}>", s.of::<K>(), s.of::<V>())
+    }
+    fn __is_leaf() -> bool {
+        is_leaf::<K>() && is_leaf::<V>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        if !Self::__is_leaf() {
+            // The order in which chunks are written must not depend on the hasher.
+            for (k, v) in crate::with::stable_entries(self) {
+                k.__prepare(out);
+                v.__prepare(out);
+            }
+        }
+    }
+    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+        if !Self::__is_leaf() {
+            for (k, v) in archived.iter() {
+                K::__promises(k, out);
+                V::__promises(v, out);
+            }
+        }
     }
 
     fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {
@@ -152,6 +266,21 @@ where
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
         format!("HashSet<{}>", s.of::<K>())
+    }
+    fn __is_leaf() -> bool {
+        is_leaf::<K>()
+    }
+    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+        if !is_leaf::<K>() {
+            let mut keys: Vec<&K> = self.iter().collect();
+            keys.sort_by_cached_key(|k| crate::with::stable_order(*k));
+            keys.into_iter().for_each(|k| k.__prepare(out));
+        }
+    }
+    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+        if !is_leaf::<K>() {
+            archived.iter().for_each(|k| K::__promises(k, out));
+        }
     }
 
     fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {

@@ -55,7 +55,10 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &Promise<T>, _: &mut D) -> Result<T, D::Error> {
-        field.load().map_err(D::Error::new)
+        match crate::parallel::take_loaded(field) {
+            Some(v) => Ok(v),
+            None => field.load().map_err(D::Error::new),
+        }
     }
 }
 
@@ -128,10 +131,18 @@ where
 #[derive(Debug)]
 pub struct Deterministic;
 
-fn stable_order<K: Hash>(key: &K) -> u64 {
+/// The seed-free order key of a hash map entry.
+pub(crate) fn stable_order<K: Hash>(key: &K) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3Default::new();
     key.hash(&mut h);
     std::hash::Hasher::finish(&h)
+}
+
+/// A map's entries in the seed-free order.
+pub(crate) fn stable_entries<K: Hash, V, H>(map: &std::collections::HashMap<K, V, H>) -> Vec<(&K, &V)> {
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_by_cached_key(|(k, _)| stable_order(*k));
+    entries
 }
 
 impl<K, V, H> ArchiveWith<std::collections::HashMap<K, V, H>> for Deterministic
@@ -160,8 +171,7 @@ where
         field: &std::collections::HashMap<K, V, H>,
         serializer: &mut S,
     ) -> Result<Self::Resolver, S::Error> {
-        let mut entries: Vec<(&K, &V)> = field.iter().collect();
-        entries.sort_by_cached_key(|(k, _)| stable_order(*k));
+        let entries = stable_entries(field);
         rkyv::collections::swiss_table::ArchivedHashMap::<K::Archived, V::Archived>::serialize_from_iter::<
             _,
             _,

@@ -1,0 +1,140 @@
+//! Parallel save and load, without giving up deterministic files.
+//!
+//! **Save.** Before a chunk is serialized, the derive's `__prepare` walk lists the lazy
+//! fields that belong to it (through its inline fields, not into other chunks). Those
+//! whose types can hold no chunk of their own ("leaves", see [`is_leaf`]) are encoded
+//! (serialized, compressed, checksummed) in parallel, a window of one per thread at a
+//! time, then written in field order. Positions in the file therefore depend only on
+//! the value, and extra memory is bounded by threads x chunk size. Lazy fields that may
+//! hold chunks of their own are written in the ordinary depth-first walk, which prepares
+//! their own leaves the same way.
+//!
+//! **Load.** Before a chunk is deserialized, the derive's `__promises` walk lists the
+//! promises inside its view. They are loaded in parallel (each recursively the same
+//! way), and rkyv's sequential deserialization picks the results up from a per-thread
+//! table instead of loading them again.
+
+use crate::Persist;
+use crate::codec::Codec;
+use crate::error::Result;
+use crate::promise::Promise;
+use rayon::prelude::*;
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// Serializes one lazy field's value on its own (no child chunks).
+type SerializeLeaf<'a> = Box<dyn Fn(&crate::ser::SaveCtx<'_>) -> Result<rkyv::util::AlignedVec<16>> + Send + Sync + 'a>;
+
+/// A lazy field met by a `__prepare` walk. Not part of the public API.
+pub struct Pending<'a> {
+    pub(crate) key: (usize, TypeId),
+    pub(crate) leaf: bool,
+    pub(crate) codec: Option<Codec>,
+    pub(crate) serialize: SerializeLeaf<'a>,
+}
+
+/// Lists `value`, stored lazily with `codec`, for the save's parallel phase.
+#[doc(hidden)]
+pub fn pending<T: Persist>(value: &T, codec: Option<Codec>) -> Pending<'_> {
+    Pending {
+        key: key_of(value),
+        leaf: is_leaf::<T>(),
+        codec,
+        serialize: Box::new(move |ctx| ctx.serialize_leaf(value)),
+    }
+}
+
+pub(crate) fn key_of<T: 'static>(value: &T) -> (usize, TypeId) {
+    (std::ptr::from_ref(value) as usize, TypeId::of::<T>())
+}
+
+/// A promise met by a `__promises` walk. Not part of the public API.
+pub struct Prefetch<'a> {
+    addr: usize,
+    load: Box<dyn Fn() -> Result<Box<dyn Any + Send>> + Send + Sync + 'a>,
+}
+
+/// Lists `promise` for the load's parallel phase.
+#[doc(hidden)]
+pub fn prefetch<T: Persist>(promise: &Promise<T>) -> Prefetch<'_> {
+    Prefetch {
+        addr: std::ptr::from_ref(promise) as usize,
+        load: Box::new(move || promise.load().map(|v| Box::new(v) as Box<dyn Any + Send>)),
+    }
+}
+
+thread_local! {
+    static LOADED: RefCell<Vec<HashMap<usize, Box<dyn Any + Send>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The value loaded in advance for the promise at `promise`, if any.
+pub(crate) fn take_loaded<T: Persist>(promise: &Promise<T>) -> Option<T> {
+    let addr = std::ptr::from_ref(promise) as usize;
+    let boxed = LOADED.with(|l| l.borrow_mut().last_mut().and_then(|m| m.remove(&addr)))?;
+    boxed.downcast::<T>().ok().map(|b| *b)
+}
+
+/// Deserializes `view`, loading the promises it holds in parallel first.
+pub(crate) fn deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
+    let mut promises = Vec::new();
+    T::__promises(view, &mut promises);
+    if promises.len() < 2 {
+        return plain_deserialize::<T>(view);
+    }
+    let loaded: Vec<Result<Box<dyn Any + Send>>> = promises.par_iter().map(|p| (p.load)()).collect();
+    let mut table = HashMap::with_capacity(loaded.len());
+    for (p, value) in promises.iter().zip(loaded) {
+        table.insert(p.addr, value?);
+    }
+    LOADED.with(|l| l.borrow_mut().push(table));
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            LOADED.with(|l| l.borrow_mut().pop());
+        }
+    }
+    let _pop = Pop;
+    plain_deserialize::<T>(view)
+}
+
+fn plain_deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
+    let mut pool = rkyv::de::Pool::new();
+    rkyv::api::deserialize_using::<T, _, crate::Error>(view, &mut pool)
+}
+
+/// Whether values of `T` can never hold a chunk of their own (no lazy field anywhere
+/// inside). Computed once per type; recursive types answer `false` (conservative).
+#[must_use]
+pub fn is_leaf<T: Persist>() -> bool {
+    static CACHE: RwLock<Option<HashMap<TypeId, bool>>> = RwLock::new(None);
+    thread_local! {
+        static IN_PROGRESS: RefCell<Vec<TypeId>> = const { RefCell::new(Vec::new()) };
+    }
+    let id = TypeId::of::<T>();
+    if let Some(&v) = CACHE.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|m| m.get(&id))
+    {
+        return v;
+    }
+    if IN_PROGRESS.with(|p| p.borrow().contains(&id)) {
+        return false;
+    }
+    IN_PROGRESS.with(|p| p.borrow_mut().push(id));
+    let leaf = T::__is_leaf();
+    let finished_cycle_free = IN_PROGRESS.with(|p| {
+        let mut p = p.borrow_mut();
+        p.pop();
+        p.is_empty()
+    });
+    // A result computed inside a cycle may be conservative for the outer types; only
+    // `true` answers and top-level answers are final.
+    if leaf || finished_cycle_free {
+        CACHE
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(HashMap::new)
+            .insert(id, leaf);
+    }
+    leaf
+}
