@@ -24,6 +24,9 @@ pub enum Compress {
 pub struct FieldAttrs {
     pub lazy: Option<proc_macro2::Span>,
     pub rkyv: Option<proc_macro2::Span>,
+    pub shard: Option<proc_macro2::Span>,
+    pub shard_bytes: Option<u64>,
+    pub map: Option<proc_macro2::Span>,
     pub compress: Compress,
     pub compress_span: Option<proc_macro2::Span>,
 }
@@ -61,7 +64,15 @@ pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
 }
 
 pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
-    let mut out = FieldAttrs { lazy: None, rkyv: None, compress: Compress::Inherit, compress_span: None };
+    let mut out = FieldAttrs {
+        lazy: None,
+        rkyv: None,
+        shard: None,
+        shard_bytes: None,
+        map: None,
+        compress: Compress::Inherit,
+        compress_span: None,
+    };
     for attr in attrs.iter().filter(|a| a.path().is_ident("strata")) {
         let res = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("lazy") {
@@ -69,6 +80,21 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
                 Ok(())
             } else if meta.path.is_ident("rkyv") {
                 set_once(cx, &mut out.rkyv, meta.path.span(), &meta.path, "rkyv");
+                Ok(())
+            } else if meta.path.is_ident("shard") {
+                set_once(cx, &mut out.shard, meta.path.span(), &meta.path, "shard");
+                Ok(())
+            } else if meta.path.is_ident("map") {
+                set_once(cx, &mut out.map, meta.path.span(), &meta.path, "map");
+                Ok(())
+            } else if meta.path.is_ident("shard_bytes") {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                match lit.base10_parse::<u64>() {
+                    Ok(n) if (1024..=(1 << 30)).contains(&n) => {
+                        set_once(cx, &mut out.shard_bytes, n, &meta.path, "shard_bytes");
+                    }
+                    _ => cx.error(&lit, "`shard_bytes` takes a byte count from 1024 to 1073741824 (1 GiB)"),
+                }
                 Ok(())
             } else if meta.path.is_ident("compress") {
                 let lit: syn::LitStr = meta.value()?.parse()?;
@@ -86,21 +112,33 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
             } else if meta.path.is_ident("crate") {
                 Err(meta.error("`crate` belongs on the type, not on a field"))
             } else {
-                Err(meta.error("unknown strata field attribute; expected `lazy`, `compress = \"...\"` or `rkyv`"))
+                Err(meta.error("unknown strata field attribute; expected `lazy`, `shard`, `shard_bytes = N`, `map`, `compress = \"...\"` or `rkyv`"))
             }
         });
         if let Err(e) = res {
             cx.push(e);
         }
     }
-    if let (Some(_), Some(rkyv)) = (out.lazy, out.rkyv) {
+    let kinds: Vec<(&str, proc_macro2::Span)> =
+        [("lazy", out.lazy), ("shard", out.shard), ("map", out.map), ("rkyv", out.rkyv)]
+            .into_iter()
+            .filter_map(|(n, s)| s.map(|s| (n, s)))
+            .collect();
+    if let [(first, _), (second, span), ..] = kinds.as_slice() {
         cx.push(syn::Error::new(
-            rkyv,
-            "`rkyv` and `lazy` cannot be combined: a lazy field's type must implement `Persist`",
+            *span,
+            format!("`{first}` and `{second}` cannot be combined: a field is stored one way"),
         ));
     }
-    if let (None, Some(span)) = (out.lazy, out.compress_span) {
-        cx.push(syn::Error::new(span, "`compress` applies to lazy fields only: add `lazy`"));
+    let chunked = out.lazy.is_some() || out.shard.is_some() || out.map.is_some();
+    if let (false, Some(span)) = (chunked, out.compress_span) {
+        cx.push(syn::Error::new(span, "`compress` applies to `lazy`, `shard` and `map` fields only"));
+    }
+    if out.shard_bytes.is_some()
+        && out.shard.is_none()
+        && let Some(attr) = attrs.iter().find(|a| a.path().is_ident("strata"))
+    {
+        cx.error(attr, "`shard_bytes` applies to `shard` fields only: add `shard`");
     }
     out
 }

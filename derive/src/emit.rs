@@ -199,7 +199,7 @@ pub fn expand(c: &Container) -> TokenStream {
 
     let is_leaf = {
         let fields: Vec<&Field> = c.all_fields().collect();
-        if fields.iter().any(|f| matches!(f.storage, Storage::Lazy(_) | Storage::Rkyv)) {
+        if fields.iter().any(|f| !matches!(f.storage, Storage::Inline)) {
             quote!(false)
         } else {
             let parts = fields.iter().filter(|f| walkable(f)).map(|f| {
@@ -292,6 +292,14 @@ fn shadow_fields(fields: &[Field], private: &TokenStream) -> Vec<TokenStream> {
                     let (mode, level) = lazy_params(*compress);
                     Some(quote!(#private::Lazy<#mode, #level>))
                 }
+                Storage::Shard { bytes, compress } => {
+                    let (mode, level) = lazy_params(*compress);
+                    Some(quote!(#private::Sharded<#bytes, #mode, #level>))
+                }
+                Storage::Map(compress) => {
+                    let (mode, level) = lazy_params(*compress);
+                    Some(quote!(#private::Bucketed<#mode, #level>))
+                }
                 Storage::Inline => ty::wrapper(ty, private),
                 Storage::Rkyv => None,
             };
@@ -336,9 +344,14 @@ fn describe_fields(style: Style, fields: &[Field], krate: &syn::Path) -> TokenSt
                     let text = format!("{prefix}rkyv {}", quote!(#ty).to_string().replace(' ', ""));
                     quote!(::std::string::String::from(#text))
                 }
-                Storage::Lazy(_) => {
-                    let d = ty::describe(f.ty, krate);
-                    let fmt = format!("{prefix}lazy {{}}");
+                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) => {
+                    let kind = match f.storage {
+                        Storage::Lazy(_) => "lazy",
+                        Storage::Shard { .. } => "shard",
+                        _ => "map",
+                    };
+                    let d = if kind == "map" { ty::describe_map(f.ty, krate) } else { ty::describe(f.ty, krate) };
+                    let fmt = format!("{prefix}{kind} {{}}");
                     quote!(::std::format!(#fmt, #d))
                 }
                 Storage::Inline => {
@@ -359,7 +372,9 @@ fn describe_fields(style: Style, fields: &[Field], krate: &syn::Path) -> TokenSt
 /// `fn` items that fail to compile, at the field's type, when a non-generic field type
 /// cannot be stored.
 fn field_assertion(f: &Field, c: &Container, krate: &syn::Path, private: &TokenStream) -> Option<TokenStream> {
-    if matches!(f.storage, Storage::Rkyv) {
+    // Map fields are bucketed: their key and value types are checked by the wrapper's
+    // bounds, and the map type itself need not be an inline `Persist` map.
+    if matches!(f.storage, Storage::Rkyv | Storage::Map(_)) {
         return None;
     }
     let uses_generics = c.generics.type_params().any(|tp| ty::mentions(f.ty, &tp.ident))

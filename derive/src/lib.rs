@@ -9,6 +9,7 @@ mod attr;
 mod ctxt;
 mod emit;
 mod model;
+mod stable_hash;
 mod ty;
 
 use proc_macro::TokenStream;
@@ -23,6 +24,21 @@ pub fn derive_persist(input: TokenStream) -> TokenStream {
     let container = model::Container::from_ast(&cx, &input);
     match (cx.check(), container) {
         (Ok(()), Some(c)) => emit::expand(&c).into(),
+        (Err(e), _) => e.to_compile_error().into(),
+        (Ok(()), None) => TokenStream::new(),
+    }
+}
+
+/// Derives `strata::StableHash` for a key type, and `PartialEq<Key>` for its archived
+/// form (which `#[derive(Persist)]` generates) so that map lookups compare keys in
+/// place. Fields are hashed in order; an enum hashes its variant's index first.
+#[proc_macro_derive(StableHash, attributes(strata))]
+pub fn derive_stable_hash(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    let cx = ctxt::Ctxt::default();
+    let container = model::Container::from_ast(&cx, &input);
+    match (cx.check(), container) {
+        (Ok(()), Some(c)) => stable_hash::expand(&c).unwrap_or_else(syn::Error::into_compile_error).into(),
         (Err(e), _) => e.to_compile_error().into(),
         (Ok(()), None) => TokenStream::new(),
     }

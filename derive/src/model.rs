@@ -8,6 +8,8 @@ use crate::ty;
 pub enum Storage {
     Inline,
     Lazy(Compress),
+    Shard { bytes: u64, compress: Compress },
+    Map(Compress),
     Rkyv,
 }
 
@@ -119,6 +121,19 @@ fn fields<'a>(cx: &Ctxt, container: &syn::Ident, fields: &'a syn::Fields) -> (St
             }
             let storage = if a.lazy.is_some() {
                 Storage::Lazy(a.compress)
+            } else if let Some(span) = a.shard {
+                if !ty::is_named(&f.ty, &["Vec"]) {
+                    cx.push(syn::Error::new(span, "`shard` applies to `Vec<T>` fields"));
+                }
+                Storage::Shard { bytes: a.shard_bytes.unwrap_or(128 * 1024), compress: a.compress }
+            } else if let Some(span) = a.map {
+                if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet"]) {
+                    cx.push(syn::Error::new(
+                        span,
+                        "`map` applies to `HashMap`, `BTreeMap`, `HashSet` and `BTreeSet` fields",
+                    ));
+                }
+                Storage::Map(a.compress)
             } else if a.rkyv.is_some() {
                 Storage::Rkyv
             } else {

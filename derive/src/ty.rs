@@ -107,3 +107,21 @@ pub fn mentions(ty: &syn::Type, ident: &syn::Ident) -> bool {
     f.visit_type(ty);
     f.found
 }
+
+/// Whether the type is a plain path whose last segment is one of `names`.
+pub fn is_named(ty: &syn::Type, names: &[&str]) -> bool {
+    head(ty).is_some_and(|(name, _)| names.contains(&name.as_str()))
+}
+
+/// The schema expression of a `#[strata(map)]` field's type: its key and value
+/// described one by one (the map itself is bucketed, not an inline `Persist` map).
+pub fn describe_map(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
+    match head(ty) {
+        Some((name, args)) if !args.is_empty() => {
+            let parts: Vec<TokenStream> = args.iter().map(|a| describe(a, krate)).collect();
+            let fmt = format!("{name}<{}>", vec!["{}"; parts.len()].join(", "));
+            quote!(::std::format!(#fmt, #(#parts),*))
+        }
+        _ => describe(ty, krate),
+    }
+}

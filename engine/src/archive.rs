@@ -2,6 +2,7 @@
 
 use crate::codec;
 use crate::error::{Error, Location, Result};
+use crate::format::table::{ChunkTable, TableEntry};
 use crate::format::{self, ChunkRef, Encoding, Footer, footer::FOOTER_LEN, header::HEADER_LEN};
 use crate::persist::{Loader, Validator};
 use crate::schema::{root_name, schema_of};
@@ -408,6 +409,64 @@ impl Inner {
         }
     }
 
+    /// The level-0 entry for leaf `s` of a chunk table, checked against the table's
+    /// shape at every level.
+    pub(crate) fn table_leaf(&self, t: &ChunkTable, s: u64) -> Result<TableEntry> {
+        let node = self.table_node_of(t, s)?;
+        let f = u64::from(t.fanout());
+        let pos = usize::try_from(s % f).unwrap_or(usize::MAX);
+        node.get(pos).copied().ok_or_else(|| bad_table(t, "leaf entry missing"))
+    }
+
+    /// The leaf whose range holds `key`: descends the table picking, in each node, the
+    /// last entry whose `first` is at most `key`. Returns the leaf's index and entry.
+    pub(crate) fn table_find(&self, t: &ChunkTable, key: u64) -> Result<(u64, TableEntry)> {
+        let f = u64::from(t.fanout());
+        let mut chunk = *t.root();
+        let mut level = t.depth().saturating_sub(1);
+        let mut node_index = 0u64;
+        loop {
+            let node = self.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&chunk)?;
+            if node.len() as u64 != t.node_len(level, node_index) {
+                return Err(bad_table(t, "index node has the wrong number of entries"));
+            }
+            let pos = node.as_slice().partition_point(|e| e.first() <= key);
+            let Some(entry) = pos.checked_sub(1).and_then(|p| node.get(p)) else {
+                return Err(bad_table(t, "key before the table's first entry"));
+            };
+            let index = node_index.saturating_mul(f).saturating_add(pos as u64 - 1);
+            if level == 0 {
+                return Ok((index, *entry));
+            }
+            node_index = index;
+            chunk = *entry.chunk();
+            level -= 1;
+        }
+    }
+
+    /// The level-0 node holding leaf `s`.
+    pub(crate) fn table_node_of(&self, t: &ChunkTable, s: u64) -> Result<&[TableEntry]> {
+        if s >= t.entries() && !(s == 0 && t.entries() == 0) {
+            return Err(bad_table(t, "leaf index beyond the table"));
+        }
+        let f = u64::from(t.fanout());
+        let mut chunk = *t.root();
+        let mut level = t.depth().saturating_sub(1);
+        loop {
+            let node = self.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&chunk)?;
+            let node_index = div_pow(s, f, level + 1);
+            if node.len() as u64 != t.node_len(level, node_index) {
+                return Err(bad_table(t, "index node has the wrong number of entries"));
+            }
+            if level == 0 {
+                return Ok(node.as_slice());
+            }
+            let pos = usize::try_from(div_pow(s, f, level) % f).unwrap_or(usize::MAX);
+            chunk = *node.get(pos).ok_or_else(|| bad_table(t, "index entry missing"))?.chunk();
+            level -= 1;
+        }
+    }
+
     fn in_place(&self, r: &ChunkRef) -> Result<&[u8]> {
         usize::try_from(r.offset())
             .ok()
@@ -460,7 +519,15 @@ impl Inner {
     }
 }
 
-fn validate<A>(bytes: &[u8], at: Location) -> Result<&A>
+fn div_pow(s: u64, f: u64, exp: u32) -> u64 {
+    (0..exp).fold(s, |acc, _| acc / f)
+}
+
+fn bad_table(t: &ChunkTable, detail: &str) -> Error {
+    Error::InvalidData { at: t.root().location(), ty: "chunk table", detail: detail.to_owned() }
+}
+
+pub(crate) fn validate<A>(bytes: &[u8], at: Location) -> Result<&A>
 where
     A: Portable + for<'a> CheckBytes<Validator<'a>>,
 {
@@ -472,6 +539,27 @@ where
 }
 
 use crate::parallel::deserialize;
+
+/// The archive that owns the memory `anchor` lives in, and a view made from it with the
+/// lifetime of `anchor`.
+///
+/// Every view that finds its archive through the registry (promises, sharded vectors,
+/// maps) goes through here: this is the one place that ties a view's lifetime to it.
+#[expect(clippy::needless_lifetimes, reason = "the lifetime the safety argument is about, named")]
+pub(crate) fn owned_view<'s, A: ?Sized, X: ?Sized>(
+    anchor: &'s X,
+    f: impl FnOnce(&Inner) -> Result<&A>,
+) -> Result<&'s A> {
+    let owner = registry::owner_of(anchor).ok_or(Error::Detached)?;
+    let view: *const A = f(&owner)?;
+    // SAFETY: `view` points into memory owned by `owner`: its map, its owned buffer, or
+    // a decompressed buffer it never frees or mutates while alive. `anchor` lives in
+    // memory the same archive owns (that is how the registry found it), and the caller
+    // may use `anchor` for all of `'s`, so the archive, and the memory `view` points
+    // into, outlive `'s`. Dropping our `Arc` here does not free the archive: the owner
+    // of `anchor` holds another.
+    Ok(unsafe { &*view })
+}
 
 const _: fn() = || {
     fn send_sync<T: Send + Sync>() {}

@@ -91,6 +91,8 @@ mod archive;
 mod codec;
 mod error;
 pub mod format;
+pub mod hash;
+pub mod map;
 #[doc(hidden)]
 pub mod parallel;
 mod persist;
@@ -99,6 +101,7 @@ mod registry;
 mod save;
 pub mod schema;
 mod ser;
+pub mod sharded;
 pub mod sink;
 #[doc(hidden)]
 pub mod with;
@@ -106,12 +109,17 @@ pub mod with;
 pub use archive::{Archive, OpenOptions};
 pub use codec::Codec;
 pub use error::{Error, Location, Result};
+pub use hash::{StableHash, StableHasher};
+pub use map::{BucketMap, Entry};
 pub use persist::{Loader, Persist, Validator};
 pub use promise::Promise;
 pub use save::{SaveOptions, save, to_bytes};
 pub use ser::{ChunkWriter, SaveSerializer, SaveStats, Saver};
+pub use sharded::{Elem, ShardedVec};
 /// Derives [`Persist`]; see the crate documentation for the attributes.
 pub use strata_derive::Persist;
+/// Derives [`StableHash`] for a map key type (derive [`Persist`] too).
+pub use strata_derive::StableHash;
 
 /// The archived form of `T`: what views are made of.
 pub use rkyv::Archived;
@@ -121,7 +129,7 @@ pub use rkyv::Archived;
 pub mod __private {
     pub use crate::parallel::{Pending, Prefetch, is_leaf, pending, prefetch};
     pub use crate::schema::SchemaBuilder;
-    pub use crate::with::{AsI64, AsU64, Deterministic, Lazy};
+    pub use crate::with::{AsI64, AsU64, Bucketed, Deterministic, Lazy, Sharded};
     pub use rkyv;
     pub use rkyv::bytecheck;
 }

@@ -108,33 +108,53 @@ fn plain_deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
 /// inside). Computed once per type; recursive types answer `false` (conservative).
 #[must_use]
 pub fn is_leaf<T: Persist>() -> bool {
-    static CACHE: RwLock<Option<HashMap<TypeId, bool>>> = RwLock::new(None);
+    type_flag::<T>(Flag::Leaf, T::__is_leaf)
+}
+
+/// Whether values of `T` archive to exactly `size_of::<Archived<T>>()` bytes (no strings,
+/// vectors or boxes inside): shards of such elements are cut by arithmetic.
+#[must_use]
+pub fn is_flat<T: Persist>() -> bool {
+    type_flag::<T>(Flag::Flat, T::__is_flat)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Flag {
+    Leaf,
+    Flat,
+}
+
+/// A per-type boolean computed once. Cycles (recursive types) answer `false`, which is
+/// the conservative answer for both flags.
+fn type_flag<T: 'static>(flag: Flag, compute: fn() -> bool) -> bool {
+    type Cache = HashMap<(TypeId, Flag), bool>;
+    static CACHE: RwLock<Option<Cache>> = RwLock::new(None);
     thread_local! {
-        static IN_PROGRESS: RefCell<Vec<TypeId>> = const { RefCell::new(Vec::new()) };
+        static IN_PROGRESS: RefCell<Vec<(TypeId, Flag)>> = const { RefCell::new(Vec::new()) };
     }
-    let id = TypeId::of::<T>();
-    if let Some(&v) = CACHE.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|m| m.get(&id))
+    let key = (TypeId::of::<T>(), flag);
+    if let Some(&v) = CACHE.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|m| m.get(&key))
     {
         return v;
     }
-    if IN_PROGRESS.with(|p| p.borrow().contains(&id)) {
+    if IN_PROGRESS.with(|p| p.borrow().contains(&key)) {
         return false;
     }
-    IN_PROGRESS.with(|p| p.borrow_mut().push(id));
-    let leaf = T::__is_leaf();
-    let finished_cycle_free = IN_PROGRESS.with(|p| {
+    IN_PROGRESS.with(|p| p.borrow_mut().push(key));
+    let value = compute();
+    let outermost = IN_PROGRESS.with(|p| {
         let mut p = p.borrow_mut();
         p.pop();
         p.is_empty()
     });
-    // A result computed inside a cycle may be conservative for the outer types; only
-    // `true` answers and top-level answers are final.
-    if leaf || finished_cycle_free {
+    // A `false` computed inside a cycle may be conservative for the outer types; only
+    // `true` answers and outermost answers are final.
+    if value || outermost {
         CACHE
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get_or_insert_with(HashMap::new)
-            .insert(id, leaf);
+            .insert(key, value);
     }
-    leaf
+    value
 }

@@ -1,6 +1,6 @@
 //! The [`Persist`] trait and its implementations for standard types.
 
-use crate::parallel::{Pending, Prefetch, is_leaf};
+use crate::parallel::{Pending, Prefetch, is_flat, is_leaf};
 use crate::schema::SchemaBuilder;
 use crate::ser::Saver;
 use rkyv::bytecheck::CheckBytes;
@@ -51,6 +51,20 @@ pub trait Persist:
         true
     }
 
+    /// Whether the archived form has no out-of-line data; see
+    /// [`crate::parallel::is_flat`], which caches this answer.
+    #[doc(hidden)]
+    fn __is_flat() -> bool {
+        true
+    }
+
+    /// An estimate of the out-of-line bytes (strings, vectors, boxes) `self` archives
+    /// to, beyond `size_of::<Archived<Self>>()`; used to cut shards and size buckets.
+    #[doc(hidden)]
+    fn __out_of_line(&self) -> usize {
+        0
+    }
+
     /// Lists the lazy fields that belong to `self`'s chunk.
     #[doc(hidden)]
     fn __prepare<'a>(&'a self, _out: &mut Vec<Pending<'a>>) {}
@@ -81,7 +95,25 @@ leaf! {
     u8 => "u8", u16 => "u16", u32 => "u32", u64 => "u64", u128 => "u128",
     i8 => "i8", i16 => "i16", i32 => "i32", i64 => "i64", i128 => "i128",
     f32 => "f32", f64 => "f64", bool => "bool", char => "char", () => "()",
-    String => "String",
+}
+
+impl Persist for String {
+    fn __describe(_: &mut SchemaBuilder) -> String {
+        String::from("String")
+    }
+    fn __is_flat() -> bool {
+        false
+    }
+    fn __out_of_line(&self) -> usize {
+        // rkyv stores strings of up to 8 bytes inline.
+        if self.len() > 8 { self.len() } else { 0 }
+    }
+}
+
+/// Out-of-line bytes of a run of archived `T`s.
+fn elements<'a, T: Persist + 'a>(items: impl Iterator<Item = &'a T>, count: usize) -> usize {
+    let inline = count.saturating_mul(size_of::<T::Archived>());
+    if is_flat::<T>() { inline } else { items.fold(inline, |acc, v| acc.saturating_add(v.__out_of_line())) }
 }
 
 impl<T: Persist> Persist for Vec<T> {
@@ -90,6 +122,12 @@ impl<T: Persist> Persist for Vec<T> {
     }
     fn __is_leaf() -> bool {
         is_leaf::<T>()
+    }
+    fn __is_flat() -> bool {
+        false
+    }
+    fn __out_of_line(&self) -> usize {
+        elements(self.iter(), self.len())
     }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !is_leaf::<T>() {
@@ -110,6 +148,12 @@ impl<T: Persist> Persist for Option<T> {
     fn __is_leaf() -> bool {
         is_leaf::<T>()
     }
+    fn __is_flat() -> bool {
+        is_flat::<T>()
+    }
+    fn __out_of_line(&self) -> usize {
+        self.as_ref().map_or(0, Persist::__out_of_line)
+    }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if let Some(v) = self {
             v.__prepare(out);
@@ -127,6 +171,12 @@ impl<T: Persist> Persist for Box<T> {
     fn __is_leaf() -> bool {
         is_leaf::<T>()
     }
+    fn __is_flat() -> bool {
+        false
+    }
+    fn __out_of_line(&self) -> usize {
+        elements(std::iter::once(&**self), 1)
+    }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         T::__prepare(self, out);
     }
@@ -141,6 +191,12 @@ impl<T: Persist, const N: usize> Persist for [T; N] {
     }
     fn __is_leaf() -> bool {
         is_leaf::<T>()
+    }
+    fn __is_flat() -> bool {
+        is_flat::<T>()
+    }
+    fn __out_of_line(&self) -> usize {
+        elements(self.iter(), N).saturating_sub(N * size_of::<T::Archived>())
     }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !is_leaf::<T>() {
@@ -163,6 +219,12 @@ macro_rules! tuple {
             }
             fn __is_leaf() -> bool {
                 true $(&& is_leaf::<$name>())+
+            }
+            fn __is_flat() -> bool {
+                true $(&& is_flat::<$name>())+
+            }
+            fn __out_of_line(&self) -> usize {
+                0 $(+ self.$i.__out_of_line())+
             }
             fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
                 $(self.$i.__prepare(out);)+
@@ -190,6 +252,12 @@ where
     fn __is_leaf() -> bool {
         is_leaf::<K>() && is_leaf::<V>()
     }
+    fn __is_flat() -> bool {
+        false
+    }
+    fn __out_of_line(&self) -> usize {
+        map_estimate(elements(self.keys(), self.len()).saturating_add(elements(self.values(), self.len())))
+    }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !Self::__is_leaf() {
             self.iter().for_each(|(k, v)| {
@@ -212,6 +280,12 @@ where
     fn __is_leaf() -> bool {
         is_leaf::<K>()
     }
+    fn __is_flat() -> bool {
+        false
+    }
+    fn __out_of_line(&self) -> usize {
+        map_estimate(elements(self.iter(), self.len()))
+    }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !is_leaf::<K>() {
             self.iter().for_each(|k| k.__prepare(out));
@@ -233,6 +307,12 @@ where
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>() && is_leaf::<V>()
+    }
+    fn __is_flat() -> bool {
+        false
+    }
+    fn __out_of_line(&self) -> usize {
+        map_estimate(elements(self.keys(), self.len()).saturating_add(elements(self.values(), self.len())))
     }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !Self::__is_leaf() {
@@ -270,6 +350,12 @@ where
     fn __is_leaf() -> bool {
         is_leaf::<K>()
     }
+    fn __is_flat() -> bool {
+        false
+    }
+    fn __out_of_line(&self) -> usize {
+        map_estimate(elements(self.iter(), self.len()))
+    }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !is_leaf::<K>() {
             let mut keys: Vec<&K> = self.iter().collect();
@@ -287,4 +373,9 @@ where
         let sorted = rkyv::with::With::<Self, crate::with::Deterministic>::cast(self);
         rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
     }
+}
+
+/// Archived hash and B-tree maps spend about twice their entries' bytes.
+fn map_estimate(entries: usize) -> usize {
+    entries.saturating_mul(2)
 }

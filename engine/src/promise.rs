@@ -97,13 +97,7 @@ impl<T: Persist> Promise<T> {
     /// # Errors
     /// As [`load`](Self::load).
     pub fn view(&self) -> Result<&Archived<T>> {
-        let owner = registry::owner_of(self).ok_or(Error::Detached)?;
-        let view: *const Archived<T> = owner.view_chunk::<Archived<T>>(&self.chunk)?;
-        // SAFETY: `view` points into memory owned by `owner` (its map or a decompressed
-        // buffer it never frees or mutates while alive). `self` lives inside memory that
-        // the same archive owns (that is how the registry found it), so the archive
-        // outlives the borrow of `self`, and with it the memory `view` points into.
-        Ok(unsafe { &*view })
+        crate::archive::owned_view(self, |owner| owner.view_chunk::<Archived<T>>(&self.chunk))
     }
 }
 

@@ -8,7 +8,9 @@
 use crate::Persist;
 use crate::codec::{self, Codec};
 use crate::error::{Error, Result};
+use crate::format::table::{self, ChunkTable, TableEntry};
 use crate::format::{self, ChunkRef};
+use crate::hash::StableHash;
 use crate::sink::Sink;
 use rayon::prelude::*;
 use rkyv::rancor::Strategy;
@@ -52,6 +54,24 @@ pub trait ChunkWriter {
     /// # Errors
     /// Serialization or I/O errors.
     fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>) -> Result<ChunkRef>;
+
+    /// Writes `items` as shards of about `shard_bytes` serialized bytes, and the chunk
+    /// table that lists them; returns the table's header.
+    ///
+    /// # Errors
+    /// Serialization or I/O errors.
+    fn write_sharded<T: Persist>(&mut self, items: &[T], shard_bytes: u64, codec: Option<Codec>) -> Result<ChunkTable>;
+
+    /// Writes `entries` as hash buckets of a few KiB, and the chunk table that lists
+    /// them; returns the table's header.
+    ///
+    /// # Errors
+    /// Serialization or I/O errors.
+    fn write_buckets<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        entries: &[(&K, &V)],
+        codec: Option<Codec>,
+    ) -> Result<ChunkTable>;
 }
 
 impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
@@ -67,12 +87,96 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         }
         ctx.write_value(value, codec)
     }
+
+    fn write_sharded<T: Persist>(&mut self, items: &[T], shard_bytes: u64, codec: Option<Codec>) -> Result<ChunkTable> {
+        let Some(ctx) = self.writer.ctx else {
+            return Err(Error::Serialize(String::from("internal: a sharded vector inside a leaf chunk")));
+        };
+        ctx.write_sharded(items, shard_bytes, codec)
+    }
+
+    fn write_buckets<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        entries: &[(&K, &V)],
+        codec: Option<Codec>,
+    ) -> Result<ChunkTable> {
+        let Some(ctx) = self.writer.ctx else {
+            return Err(Error::Serialize(String::from("internal: a bucketed map inside a leaf chunk")));
+        };
+        ctx.write_buckets(entries, codec)
+    }
 }
 
 impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
     fn write_chunk<V: Persist>(&mut self, value: &V, codec: Option<Codec>) -> Result<ChunkRef> {
         T::write_chunk(self, value, codec)
     }
+
+    fn write_sharded<V: Persist>(&mut self, items: &[V], shard_bytes: u64, codec: Option<Codec>) -> Result<ChunkTable> {
+        T::write_sharded(self, items, shard_bytes, codec)
+    }
+
+    fn write_buckets<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        entries: &[(&K, &V)],
+        codec: Option<Codec>,
+    ) -> Result<ChunkTable> {
+        T::write_buckets(self, entries, codec)
+    }
+}
+
+/// Serializes a slice as the root of a chunk, archived as a `Vec<T>`.
+struct SliceRoot<'a, T>(&'a [T]);
+
+impl<T: rkyv::Archive> rkyv::Archive for SliceRoot<'_, T> {
+    type Archived = rkyv::vec::ArchivedVec<T::Archived>;
+    type Resolver = rkyv::vec::VecResolver;
+
+    fn resolve(&self, resolver: Self::Resolver, out: rkyv::Place<Self::Archived>) {
+        rkyv::vec::ArchivedVec::resolve_from_len(self.0.len(), resolver, out);
+    }
+}
+
+impl<T, S> rkyv::Serialize<S> for SliceRoot<'_, T>
+where
+    T: rkyv::Serialize<S>,
+    S: rkyv::rancor::Fallible + rkyv::ser::Allocator + Writer + ?Sized,
+{
+    fn serialize(&self, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        rkyv::vec::ArchivedVec::<T::Archived>::serialize_from_slice(self.0, serializer)
+    }
+}
+
+/// Where to cut `items` into shards of about `target` serialized bytes. Depends only on
+/// the values (never on the thread count), so files stay deterministic.
+fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<std::ops::Range<usize>> {
+    let target = usize::try_from(target.max(1)).unwrap_or(usize::MAX);
+    let elem = size_of::<T::Archived>().max(1);
+    let mut out = Vec::new();
+    if crate::parallel::is_flat::<T>() {
+        let per = (target / elem).max(1);
+        let mut start = 0;
+        while start < items.len() {
+            let end = start.saturating_add(per).min(items.len());
+            out.push(start..end);
+            start = end;
+        }
+        return out;
+    }
+    let sizes: Vec<usize> = items.par_iter().map(|v| elem.saturating_add(v.__out_of_line())).collect();
+    let (mut start, mut acc) = (0, 0usize);
+    for (i, size) in sizes.into_iter().enumerate() {
+        acc = acc.saturating_add(size);
+        if acc >= target {
+            out.push(start..i + 1);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < items.len() {
+        out.push(start..items.len());
+    }
+    out
 }
 
 /// Totals of one save.
@@ -156,6 +260,123 @@ impl<'a> SaveCtx<'a> {
         Ok(())
     }
 
+    /// Writes `items` as shards, in parallel windows when the elements are leaves.
+    pub(crate) fn write_sharded<T: Persist>(
+        &self,
+        items: &[T],
+        shard_bytes: u64,
+        codec: Option<Codec>,
+    ) -> Result<ChunkTable> {
+        let codec = codec.unwrap_or(self.default_codec);
+        let bounds = shard_bounds(items, shard_bytes);
+        let mut entries = Vec::with_capacity(bounds.len());
+        let slice = |r: &std::ops::Range<usize>| items.get(r.clone()).unwrap_or_default();
+        if crate::parallel::is_leaf::<T>() {
+            // Windows of two shards per thread: enough to keep every core busy, and a
+            // bound on the memory held between encoding and writing.
+            let window = rayon::current_num_threads().max(1) * 2;
+            for group in bounds.chunks(window) {
+                let encoded: Vec<Result<Encoded>> = group
+                    .par_iter()
+                    .map(|r| Self::encode(&self.serialize_root(&SliceRoot(slice(r)), None)?, codec))
+                    .collect();
+                for (r, e) in group.iter().zip(encoded) {
+                    entries.push(TableEntry::new(r.start as u64, self.place(&e?)?));
+                }
+            }
+        } else {
+            for r in &bounds {
+                let raw = self.serialize_root(&SliceRoot(slice(r)), Some(self))?;
+                entries.push(TableEntry::new(r.start as u64, self.write_raw(&raw, codec)?));
+            }
+        }
+        self.write_table(entries)
+    }
+
+    /// Writes `entries` as buckets: each entry is archived on its own, entries are
+    /// ordered by (stable hash, archived bytes) so that files do not depend on the map's
+    /// iteration order, and buckets are encoded in parallel windows when entries are
+    /// leaves.
+    pub(crate) fn write_buckets<K: Persist + StableHash, V: Persist>(
+        &self,
+        entries: &[(&K, &V)],
+        codec: Option<Codec>,
+    ) -> Result<ChunkTable> {
+        let codec = codec.unwrap_or(self.default_codec);
+        let leaf = crate::parallel::is_leaf::<K>() && crate::parallel::is_leaf::<V>();
+        let entry_size = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 12;
+        let estimate: usize = entries
+            .par_iter()
+            .map(|(k, v)| entry_size.saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line()))
+            .sum();
+        let buckets = (estimate.div_ceil(crate::map::BUCKET_BYTES) as u64).max(1);
+        let mut hashed: Vec<(u64, usize)> =
+            entries.par_iter().enumerate().map(|(i, (k, _))| (crate::hash::stable_hash(*k), i)).collect();
+        hashed.par_sort_unstable();
+        // Contiguous runs of `hashed` per bucket (the bucket is monotonic in the hash).
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
+        let mut at = 0;
+        for b in 0..buckets {
+            let start = at;
+            while at < hashed.len() && hashed.get(at).is_some_and(|(h, _)| crate::map::bucket_of(*h, buckets) == b) {
+                at += 1;
+            }
+            runs.push(start..at);
+        }
+        let build = |run: &std::ops::Range<usize>, ctx: Option<&SaveCtx<'_>>| -> Result<Vec<u8>> {
+            let mut items: Vec<(u64, AlignedVec<16>)> = Vec::with_capacity(run.len());
+            for &(hash, i) in hashed.get(run.clone()).unwrap_or_default() {
+                let Some((k, v)) = entries.get(i) else { continue };
+                items.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), ctx)?));
+            }
+            // Equal hashes (collisions) are ordered by their bytes: deterministic.
+            items.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_slice().cmp(b.1.as_slice())));
+            let mut w = crate::format::bucket::BucketWriter::default();
+            for (hash, bytes) in &items {
+                w.push(*hash, bytes).map_err(|e| Error::Serialize(e.to_owned()))?;
+            }
+            w.finish().map_err(|e| Error::Serialize(e.to_owned()))
+        };
+        let mut table = Vec::with_capacity(runs.len());
+        if leaf {
+            let window = rayon::current_num_threads().max(1) * 2;
+            for (g, group) in runs.chunks(window).enumerate() {
+                let encoded: Vec<Result<Encoded>> =
+                    group.par_iter().map(|run| Self::encode(&build(run, None)?, codec)).collect();
+                for (j, e) in encoded.into_iter().enumerate() {
+                    table.push(TableEntry::new((g * window + j) as u64, self.place(&e?)?));
+                }
+            }
+        } else {
+            for (b, run) in runs.iter().enumerate() {
+                let bytes = build(run, Some(self))?;
+                table.push(TableEntry::new(b as u64, self.write_raw(&bytes, codec)?));
+            }
+        }
+        self.write_table(table)
+    }
+
+    /// Writes the index nodes of a chunk table over `leaves`, bottom-up.
+    fn write_table(&self, leaves: Vec<TableEntry>) -> Result<ChunkTable> {
+        let count = leaves.len() as u64;
+        let f = table::FANOUT as usize;
+        let depth = table::depth_for(count, u64::from(table::FANOUT));
+        let mut level = leaves;
+        for _ in 0..depth {
+            let mut next = Vec::with_capacity(level.len().div_ceil(f).max(1));
+            let groups: Vec<&[TableEntry]> = if level.is_empty() { vec![&[]] } else { level.chunks(f).collect() };
+            for group in groups {
+                let raw = self.serialize_root(&SliceRoot(group), None)?;
+                let node = self.write_raw(&raw, Codec::None)?;
+                next.push(TableEntry::new(group.first().map_or(0, TableEntry::first), node));
+            }
+            level = next;
+        }
+        let root =
+            level.first().map(|e| *e.chunk()).ok_or_else(|| Error::Serialize(String::from("internal: empty table")))?;
+        Ok(ChunkTable::new(root, count, depth, table::FANOUT))
+    }
+
     /// The reference of `value`'s chunk if it was written ahead by the parallel phase.
     fn take_prepared<T: Persist>(&self, value: &T) -> Option<ChunkRef> {
         self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&crate::parallel::key_of(value))
@@ -171,6 +392,18 @@ impl<'a> SaveCtx<'a> {
         rkyv::util::with_arena(|arena| {
             let mut ser = Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx }, arena.acquire(), Share::new());
             value.__serialize_root(&mut ser)?;
+            Ok(ser.into_writer().bytes)
+        })
+    }
+
+    /// Serializes any rkyv value as the root of a chunk.
+    fn serialize_root<V>(&self, value: &V, ctx: Option<&SaveCtx<'_>>) -> Result<AlignedVec<16>>
+    where
+        V: for<'s> rkyv::Serialize<Saver<'s>>,
+    {
+        rkyv::util::with_arena(|arena| {
+            let mut ser = Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx }, arena.acquire(), Share::new());
+            rkyv::api::serialize_using::<_, Error>(value, &mut ser)?;
             Ok(ser.into_writer().bytes)
         })
     }

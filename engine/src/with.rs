@@ -252,3 +252,83 @@ where
         rkyv::Deserialize::deserialize(field, deserializer)
     }
 }
+
+/// Stores a `Vec<T>` as shards of about `BYTES` serialized bytes. `MODE` and `LEVEL` as
+/// for [`Lazy`].
+#[derive(Debug)]
+pub struct Sharded<const BYTES: u64 = { crate::sharded::DEFAULT_SHARD_BYTES }, const MODE: u8 = 0, const LEVEL: i32 = 0>;
+
+impl<T, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T>> for Sharded<BYTES, MODE, LEVEL> {
+    type Archived = crate::sharded::ShardedVec<T>;
+    type Resolver = crate::format::table::ChunkTable;
+
+    fn resolve_with(field: &Vec<T>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        out.write(crate::sharded::ShardedVec::new(resolver, field.len() as u64));
+    }
+}
+
+impl<T, S, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<Vec<T>, S> for Sharded<BYTES, MODE, LEVEL>
+where
+    T: Persist,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &Vec<T>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        serializer.write_sharded(field, BYTES, Lazy::<MODE, LEVEL>::codec()).map_err(S::Error::new)
+    }
+}
+
+impl<T, D, const BYTES: u64, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::sharded::ShardedVec<T>, Vec<T>, D>
+    for Sharded<BYTES, MODE, LEVEL>
+where
+    T: Persist,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(field: &crate::sharded::ShardedVec<T>, _: &mut D) -> Result<Vec<T>, D::Error> {
+        field.load().map_err(D::Error::new)
+    }
+}
+
+/// Stores a map or set as hash buckets. `MODE` and `LEVEL` as for [`Lazy`].
+#[derive(Debug)]
+pub struct Bucketed<const MODE: u8 = 0, const LEVEL: i32 = 0>;
+
+impl<M: crate::map::MapLike, const MODE: u8, const LEVEL: i32> ArchiveWith<M> for Bucketed<MODE, LEVEL> {
+    type Archived = crate::map::BucketMap<M::K, M::V>;
+    type Resolver = crate::format::table::ChunkTable;
+
+    fn resolve_with(field: &M, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        out.write(crate::map::BucketMap::new(resolver, field.len() as u64));
+    }
+}
+
+impl<M, S, const MODE: u8, const LEVEL: i32> SerializeWith<M, S> for Bucketed<MODE, LEVEL>
+where
+    M: crate::map::MapLike,
+    M::K: Persist + crate::hash::StableHash,
+    M::V: Persist,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &M, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        serializer.write_buckets(&field.entries(), Lazy::<MODE, LEVEL>::codec()).map_err(S::Error::new)
+    }
+}
+
+impl<M, D, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::map::BucketMap<M::K, M::V>, M, D>
+    for Bucketed<MODE, LEVEL>
+where
+    M: crate::map::MapLike,
+    M::K: Persist,
+    M::V: Persist,
+    rkyv::Archived<M::K>: 'static,
+    crate::map::ArchivedEntry<rkyv::Archived<M::K>, rkyv::Archived<M::V>>:
+        for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(field: &crate::map::BucketMap<M::K, M::V>, _: &mut D) -> Result<M, D::Error> {
+        field.load_as::<M>().map_err(D::Error::new)
+    }
+}

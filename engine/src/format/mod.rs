@@ -6,10 +6,12 @@
 //! schema chunk. Each chunk is referenced by exactly one [`ChunkRef`] held in its parent
 //! (the root's and the schema's are held by the footer).
 
+pub mod bucket;
 pub mod chunk_ref;
 pub mod footer;
 pub mod header;
 pub mod layout;
+pub mod table;
 
 pub use chunk_ref::{ChunkRef, Encoding};
 pub use footer::Footer;

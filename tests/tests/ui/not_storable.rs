@@ -1,8 +1,10 @@
-use std::path::PathBuf;
+use std::time::Duration;
 
+// rkyv can archive `Duration`, but strata does not know it as a `Persist` type: the
+// error says how to store it anyway (`#[strata(rkyv)]`).
 #[derive(strata::Persist)]
-struct Shared {
+struct Timing {
     ok: u32,
-    path: PathBuf,
+    elapsed: Duration,
 }
 fn main() {}

@@ -1,0 +1,315 @@
+//! Sharded vectors: `#[strata(shard)]` on a `Vec<T>` field.
+//!
+//! The vector is cut into shards of about `shard_bytes` serialized bytes (128 KiB by
+//! default). Each shard is a chunk holding an rkyv `Vec<T>`; a [chunk
+//! table](crate::format::table) lists them. Reading element `i` reads the table path to
+//! its shard and that one shard, verified and validated once per open archive.
+
+use crate::archive::{Inner, owned_view};
+use crate::error::{Error, Result};
+use crate::format::table::{ChunkTable, TableEntry};
+use crate::{Persist, registry};
+use rayon::prelude::*;
+use rkyv::Archived;
+use rkyv::rend::u64_le;
+use rkyv::vec::ArchivedVec;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Default target size of a shard, in serialized bytes.
+pub const DEFAULT_SHARD_BYTES: u64 = 128 * 1024;
+
+/// The archived form of a `#[strata(shard)]` `Vec<T>`: 64 bytes inline in the parent
+/// (the chunk table header and the element count). No I/O until an element is read.
+///
+/// ```
+/// use strata::{Archive, Persist};
+///
+/// #[derive(Persist)]
+/// struct Log {
+///     #[strata(shard)]
+///     lines: Vec<String>,
+/// }
+///
+/// let log = Log { lines: (0..100_000).map(|i| format!("line {i}")).collect() };
+/// let archive = Archive::from_bytes(strata::to_bytes(&log)?)?;
+/// let lines = &archive.root::<Log>()?.lines;
+/// assert_eq!(lines.len(), 100_000);
+/// assert!(lines.shard_count() > 1);
+/// assert_eq!(lines.get(54_321)?.unwrap().as_str(), "line 54321"); // one shard read
+/// assert!(lines.get(100_000)?.is_none());
+/// let some: Vec<String> = lines.range(10..13).map(|e| e.map(|s| s.to_string())).collect::<Result<_, _>>()?;
+/// assert_eq!(some, ["line 10", "line 11", "line 12"]);
+/// assert_eq!(lines.load()?, log.lines);                             // shards in parallel
+/// # Ok::<(), strata::Error>(())
+/// ```
+#[derive(rkyv::Portable, bytecheck::CheckBytes)]
+#[rkyv(crate = rkyv)]
+#[bytecheck(crate = bytecheck)]
+#[repr(C)]
+pub struct ShardedVec<T> {
+    table: ChunkTable,
+    len: u64_le,
+    _type: PhantomData<T>,
+}
+
+// SAFETY: `repr(C)`: a padding-free 56-byte `ChunkTable`, a u64, and a ZST: no padding.
+unsafe impl<T> rkyv::traits::NoUndef for ShardedVec<T> {}
+
+impl<T> ShardedVec<T> {
+    pub(crate) fn new(table: ChunkTable, len: u64) -> Self {
+        Self { table, len: u64_le::from_native(len), _type: PhantomData }
+    }
+
+    /// Number of elements.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len.to_native()
+    }
+
+    /// Whether the vector is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of shards.
+    #[must_use]
+    pub fn shard_count(&self) -> u64 {
+        self.table.entries()
+    }
+
+    /// The chunk table locating the shards.
+    #[must_use]
+    pub fn table(&self) -> &ChunkTable {
+        &self.table
+    }
+}
+
+/// An element of a sharded vector, read in place: derefs to the archived element.
+pub struct Elem<'a, T: Persist> {
+    value: &'a Archived<T>,
+}
+
+impl<T: Persist> std::ops::Deref for Elem<'_, T> {
+    type Target = Archived<T>;
+    fn deref(&self) -> &Archived<T> {
+        self.value
+    }
+}
+
+impl<'a, T: Persist> Elem<'a, T> {
+    /// The archived element, with the lifetime of the archive borrow.
+    #[must_use]
+    pub fn get(&self) -> &'a Archived<T> {
+        self.value
+    }
+}
+
+impl<T: Persist> std::fmt::Debug for Elem<'_, T>
+where
+    Archived<T>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<T: Persist> ShardedVec<T> {
+    fn owner(&self) -> Result<Arc<Inner>> {
+        registry::owner_of(self).ok_or(Error::Detached)
+    }
+
+    /// Element `i`, reading only the shard that holds it (verified and validated on the
+    /// first access, then cached), or `None` past the end.
+    ///
+    /// # Errors
+    /// When the shard or the table path to it is damaged.
+    pub fn get(&self, i: u64) -> Result<Option<Elem<'_, T>>> {
+        if i >= self.len() {
+            return Ok(None);
+        }
+        let (first, slice) = self.locate(i)?;
+        let value = slice
+            .get(usize::try_from(i - first).unwrap_or(usize::MAX))
+            .ok_or_else(|| bad(self, "element missing from the shard that should hold it"))?;
+        Ok(Some(Elem { value }))
+    }
+
+    /// The shard holding element `i`: its first element's index and its elements.
+    fn locate(&self, i: u64) -> Result<(u64, &[Archived<T>])> {
+        let first = std::cell::Cell::new(0);
+        let slice = owned_view(self, |inner| {
+            let (_, entry) = inner.table_find(&self.table, i)?;
+            first.set(entry.first());
+            let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk())?;
+            if i < entry.first() {
+                return Err(bad(self, "shard table out of order"));
+            }
+            Ok(shard.as_slice())
+        })?;
+        Ok((first.get(), slice))
+    }
+
+    /// The chunk reference of shard `s` (reads the table path only, not the shard).
+    ///
+    /// # Errors
+    /// When `s` is out of range or the table is damaged.
+    pub fn shard_chunk(&self, s: u64) -> Result<crate::format::ChunkRef> {
+        if s >= self.shard_count() {
+            return Err(bad(self, "shard index out of range"));
+        }
+        let owner = self.owner()?;
+        Ok(*owner.table_leaf(&self.table, s)?.chunk())
+    }
+
+    /// Shard `s` as a slice of archived elements (`s < shard_count()`).
+    ///
+    /// # Errors
+    /// When `s` is out of range or the shard is damaged.
+    pub fn shard(&self, s: u64) -> Result<&[Archived<T>]> {
+        owned_view(self, |inner| Ok(self.shard_at(inner, s)?.1.as_slice()))
+    }
+
+    /// Elements `range.start..range.end` (clamped to the length), streamed shard by
+    /// shard: one shard is read at a time.
+    #[must_use]
+    pub fn range(&self, range: Range<u64>) -> Iter<'_, T> {
+        let end = range.end.min(self.len());
+        Iter { vec: self, next: range.start.min(end), end, shard: None }
+    }
+
+    /// All elements, streamed shard by shard.
+    #[must_use]
+    pub fn iter(&self) -> Iter<'_, T> {
+        self.range(0..self.len())
+    }
+
+    /// The whole vector, owned: every shard verified, validated and deserialized in
+    /// parallel straight into one preallocated vector.
+    ///
+    /// # Errors
+    /// When any shard or the table is damaged.
+    pub fn load(&self) -> Result<Vec<T>> {
+        let owner = self.owner()?;
+        let inner: &Inner = &owner;
+        let leaves = self.leaves(inner)?;
+        let shards: Vec<&ArchivedVec<Archived<T>>> = leaves
+            .par_iter()
+            .map(|e| inner.view_chunk::<ArchivedVec<Archived<T>>>(e.chunk()))
+            .collect::<Result<_>>()?;
+        // Check the table against the shards before allocating anything.
+        let mut expected_first = 0u64;
+        for (e, shard) in leaves.iter().zip(&shards) {
+            if e.first() != expected_first {
+                return Err(bad(self, "shard table and shard lengths disagree"));
+            }
+            expected_first = expected_first.saturating_add(shard.len() as u64);
+        }
+        if expected_first != self.len() {
+            return Err(bad(self, "shards hold a different number of elements than the vector declares"));
+        }
+        let len = usize::try_from(self.len()).map_err(|_| bad(self, "vector too long for this platform"))?;
+        let mut out: Vec<T> = Vec::with_capacity(len);
+        {
+            let mut regions: Vec<&mut [MaybeUninit<T>]> = Vec::with_capacity(shards.len());
+            let mut rest = out.spare_capacity_mut().get_mut(..len).unwrap_or_default();
+            for shard in &shards {
+                let (head, tail) = rest.split_at_mut(shard.len().min(rest.len()));
+                regions.push(head);
+                rest = tail;
+            }
+            regions.into_par_iter().zip(shards.par_iter()).try_for_each(|(region, shard)| -> Result<()> {
+                let mut pool = rkyv::de::Pool::new();
+                for (slot, elem) in region.iter_mut().zip(shard.iter()) {
+                    slot.write(rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool)?);
+                }
+                Ok(())
+            })?;
+        }
+        // SAFETY: the regions partition `out`'s first `len` slots (the shard lengths sum
+        // to `len`, checked above), and every region's slots were each written exactly
+        // once by the successful parallel pass. (On an error we return before this, and
+        // the values written so far are leaked, never read.)
+        unsafe { out.set_len(len) };
+        Ok(out)
+    }
+
+    /// Every leaf entry of the table, in order.
+    fn leaves(&self, inner: &Inner) -> Result<Vec<TableEntry>> {
+        let n = self.shard_count();
+        let f = u64::from(self.table.fanout()).max(1);
+        let mut out = Vec::with_capacity(usize::try_from(n.min(1 << 20)).unwrap_or(0));
+        let mut s = 0;
+        while s < n {
+            out.extend_from_slice(inner.table_node_of(&self.table, s)?);
+            s += f;
+        }
+        if out.len() as u64 != n {
+            return Err(bad(self, "chunk table holds a different number of shards than it declares"));
+        }
+        Ok(out)
+    }
+
+    fn shard_at<'a>(&self, inner: &'a Inner, s: u64) -> Result<(u64, &'a ArchivedVec<Archived<T>>)> {
+        if s >= self.shard_count() {
+            return Err(bad(self, "shard index out of range"));
+        }
+        let entry = inner.table_leaf(&self.table, s)?;
+        let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk())?;
+        Ok((entry.first(), shard))
+    }
+}
+
+fn bad<T>(v: &ShardedVec<T>, detail: &str) -> Error {
+    Error::InvalidData { at: v.table.root().location(), ty: "sharded vector", detail: detail.to_owned() }
+}
+
+/// A streaming iterator over a range of a sharded vector; holds one shard at a time.
+pub struct Iter<'a, T: Persist> {
+    vec: &'a ShardedVec<T>,
+    next: u64,
+    end: u64,
+    shard: Option<(u64, &'a [Archived<T>])>,
+}
+
+impl<'a, T: Persist> Iterator for Iter<'a, T> {
+    type Item = Result<Elem<'a, T>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let i = self.next;
+        if let Some((first, slice)) = self.shard
+            && let Some(value) = slice.get(usize::try_from(i - first).unwrap_or(usize::MAX))
+        {
+            self.next += 1;
+            return Some(Ok(Elem { value }));
+        }
+        match self.vec.locate(i) {
+            Ok((first, slice)) => match slice.get(usize::try_from(i - first).unwrap_or(usize::MAX)) {
+                Some(value) => {
+                    self.shard = Some((first, slice));
+                    self.next += 1;
+                    Some(Ok(Elem { value }))
+                }
+                None => {
+                    self.next = self.end;
+                    Some(Err(bad(self.vec, "element missing from the shard that should hold it")))
+                }
+            },
+            Err(e) => {
+                self.next = self.end;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::try_from(self.end - self.next).unwrap_or(usize::MAX);
+        (n, Some(n))
+    }
+}
