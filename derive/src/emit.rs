@@ -210,6 +210,22 @@ pub fn expand(c: &Container) -> TokenStream {
         }
     };
     let (prepare, promises) = walks(c, &archived, &krate, &private);
+    // Size estimate for shards and buckets: lazy, shard and map fields archive to
+    // fixed-size references; inline fields add their own out-of-line bytes; a field
+    // stored through its own rkyv implementation is of unknown size (not flat).
+    let is_flat = {
+        let fields: Vec<&Field> = c.all_fields().collect();
+        if fields.iter().any(|f| matches!(f.storage, Storage::Rkyv)) {
+            quote!(false)
+        } else {
+            let parts = fields.iter().filter(|f| walkable(f)).map(|f| {
+                let ty = f.ty;
+                quote!(&& #private::is_flat::<#ty>())
+            });
+            quote!(true #(#parts)*)
+        }
+    };
+    let out_of_line = out_of_line(c, &krate);
 
     let assertions = c.all_fields().filter_map(|f| field_assertion(f, c, &krate, &private));
 
@@ -256,6 +272,15 @@ pub fn expand(c: &Container) -> TokenStream {
 
                 fn __is_leaf() -> bool {
                     #is_leaf
+                }
+
+                fn __is_flat() -> bool {
+                    #is_flat
+                }
+
+                #[allow(unused_variables)]
+                fn __out_of_line(&self) -> usize {
+                    #out_of_line
                 }
 
                 #[allow(unused_variables)]
@@ -467,5 +492,37 @@ fn lazy_params(compress: Compress) -> (u8, i32) {
         Compress::Inherit => (0, 0),
         Compress::None => (1, 0),
         Compress::Zstd(l) => (2, l),
+    }
+}
+
+/// The body of `__out_of_line`: the sum of the walkable inline fields' estimates.
+fn out_of_line(c: &Container, krate: &syn::Path) -> TokenStream {
+    let sum = |fields: &[Field], access: &dyn Fn(&Field) -> TokenStream| -> TokenStream {
+        let parts = fields.iter().filter(|f| walkable(f)).map(|f| {
+            let ty = f.ty;
+            let a = access(f);
+            quote!(+ <#ty as #krate::Persist>::__out_of_line(#a))
+        });
+        quote!(0usize #(#parts)*)
+    };
+    match &c.data {
+        Data::Struct(_, fields) => sum(fields, &|f| {
+            let m = &f.member;
+            quote!(&self.#m)
+        }),
+        Data::Enum(variants) => {
+            let arms = variants.iter().map(|v| {
+                let vi = v.ident;
+                let bind = |f: &Field| {
+                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
+                    let b = format_ident!("__f{}", i);
+                    quote!(#b)
+                };
+                let pat = construct(quote!(Self::#vi), v.style, &v.fields, bind);
+                let body = sum(&v.fields, &bind);
+                quote!(#pat => #body)
+            });
+            quote!(match self { #(#arms,)* })
+        }
     }
 }

@@ -129,6 +129,12 @@ impl Archive {
         // mapped: saves write a new file and rename it into place. Modifying the file
         // in place by other means while it is open is documented as unsupported.
         let map = unsafe { memmap2::Mmap::map(&file)? };
+        // Reads are random: without this hint the kernel reads megabytes ahead of every
+        // page a lookup touches (measured: ~8 ms for a cold lookup instead of ~0.3 ms).
+        // Each chunk asks for exactly its own bytes on first use instead (`WillNeed`).
+        // A failed hint only costs speed.
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
         Self::from_data(Data::Mapped(map), options)
     }
 
@@ -198,6 +204,8 @@ impl Archive {
     /// As [`root`](Self::root), plus any error of loading a lazy field.
     pub fn load<T: Persist>(&self) -> Result<T> {
         self.check_type::<T>()?;
+        // Everything will be read: one read-ahead request for the whole file.
+        self.inner.will_need_range(0, self.inner.footer.file_len);
         let root = self.inner.footer.root;
         self.inner.load_chunk::<T>(&root)
     }
@@ -335,11 +343,18 @@ impl Inner {
                 });
             }
         }
-        let stored = usize::try_from(r.offset())
+        let (o, l) = usize::try_from(r.offset())
             .ok()
             .zip(usize::try_from(r.stored_len()).ok())
-            .and_then(|(o, l)| self.bytes().get(o..o + l))
             .ok_or(Error::OutOfBounds { what: "chunk", declared: r.stored_len(), limit: area_end, at })?;
+        // One read request for the whole chunk rather than a page fault per page.
+        self.will_need_range(r.offset(), r.offset().saturating_add(r.stored_len()));
+        let stored = self.bytes().get(o..o.saturating_add(l)).ok_or(Error::OutOfBounds {
+            what: "chunk",
+            declared: r.stored_len(),
+            limit: area_end,
+            at,
+        })?;
         let found = format::checksum(stored);
         if found != r.checksum() {
             return Err(Error::ChecksumMismatch { at, expected: r.checksum(), found });
@@ -405,6 +420,34 @@ impl Inner {
                 // SAFETY: as above: the buffer now belongs to the map for the life of
                 // `self` and is never mutated or moved.
                 Ok(unsafe { &*p })
+            }
+        }
+    }
+
+    /// Asks the kernel to read the chunks' whole byte range ahead (one request), before
+    /// a bulk load touches them one by one. A hint: errors are ignored.
+    pub(crate) fn will_need(&self, chunks: &[TableEntry]) {
+        let start = chunks.iter().map(|e| e.chunk().offset()).min();
+        let end = chunks.iter().map(|e| e.chunk().offset().saturating_add(e.chunk().stored_len())).max();
+        if let (Some(start), Some(end)) = (start, end) {
+            self.will_need_range(start, end);
+        }
+    }
+
+    /// Asks the kernel to read `start..end` of a mapped file now, in pieces of 1 MiB:
+    /// measured here on a cold 53 MB file, hints of at most 4 MiB read it in ~40 ms (as
+    /// fast as `pread`), while a single hint over the whole range left it at ~870 ms of
+    /// page faults. A hint: errors are ignored.
+    pub(crate) fn will_need_range(&self, start: u64, end: u64) {
+        const PIECE: usize = 1 << 20;
+        #[cfg(unix)]
+        if let Data::Mapped(map) = &self.data
+            && let (Ok(mut at), Ok(end)) = (usize::try_from(start), usize::try_from(end.min(map.len() as u64)))
+        {
+            while at < end {
+                let len = PIECE.min(end - at);
+                let _ = map.advise_range(memmap2::Advice::WillNeed, at, len);
+                at += len;
             }
         }
     }

@@ -127,7 +127,7 @@ pub use rkyv::Archived;
 /// Items the derive's generated code names. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::parallel::{Pending, Prefetch, is_leaf, pending, prefetch};
+    pub use crate::parallel::{Pending, Prefetch, is_flat, is_leaf, pending, prefetch};
     pub use crate::schema::SchemaBuilder;
     pub use crate::with::{AsI64, AsU64, Bucketed, Deterministic, Lazy, Sharded};
     pub use rkyv;

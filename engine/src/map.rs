@@ -257,6 +257,7 @@ where
         if refs.len() as u64 != buckets {
             return Err(bad_map(self, "bucket table holds a different number of buckets than it declares"));
         }
+        inner.will_need(&refs);
         let parts: Vec<Vec<(K, V)>> = refs
             .par_iter()
             .map(|e| {

@@ -196,6 +196,7 @@ impl<T: Persist> ShardedVec<T> {
         let owner = self.owner()?;
         let inner: &Inner = &owner;
         let leaves = self.leaves(inner)?;
+        inner.will_need(&leaves);
         let shards: Vec<&ArchivedVec<Archived<T>>> = leaves
             .par_iter()
             .map(|e| inner.view_chunk::<ArchivedVec<Archived<T>>>(e.chunk()))
