@@ -198,8 +198,36 @@ pub struct SaveStats {
 struct Encoded {
     raw_len: u64,
     encoding: format::Encoding,
-    stored: Vec<u8>,
+    stored: Stored,
     checksum: u64,
+}
+
+/// A chunk's stored bytes: the serialized buffer itself, or its compressed form.
+enum Stored {
+    Raw(AlignedVec<16>),
+    Plain(Vec<u8>),
+    Packed(Vec<u8>),
+}
+
+impl From<AlignedVec<16>> for Stored {
+    fn from(v: AlignedVec<16>) -> Self {
+        Stored::Raw(v)
+    }
+}
+
+impl From<Vec<u8>> for Stored {
+    fn from(v: Vec<u8>) -> Self {
+        Stored::Plain(v)
+    }
+}
+
+impl Stored {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Raw(b) => b,
+            Stored::Plain(b) | Stored::Packed(b) => b,
+        }
+    }
 }
 
 /// The state of one save: where the next chunk goes, and running totals.
@@ -249,7 +277,7 @@ impl<'a> SaveCtx<'a> {
                 .par_iter()
                 .map(|p| {
                     let raw = (p.serialize)(self)?;
-                    Self::encode(&raw, p.codec.unwrap_or(self.default_codec))
+                    Self::encode(raw, p.codec.unwrap_or(self.default_codec))
                 })
                 .collect();
             for (p, e) in group.iter().zip(encoded) {
@@ -278,7 +306,7 @@ impl<'a> SaveCtx<'a> {
             for group in bounds.chunks(window) {
                 let encoded: Vec<Result<Encoded>> = group
                     .par_iter()
-                    .map(|r| Self::encode(&self.serialize_root(&SliceRoot(slice(r)), None)?, codec))
+                    .map(|r| Self::encode(self.serialize_root(&SliceRoot(slice(r)), None)?, codec))
                     .collect();
                 for (r, e) in group.iter().zip(encoded) {
                     entries.push(TableEntry::new(r.start as u64, self.place(&e?)?));
@@ -342,7 +370,7 @@ impl<'a> SaveCtx<'a> {
             let window = rayon::current_num_threads().max(1) * 2;
             for (g, group) in runs.chunks(window).enumerate() {
                 let encoded: Vec<Result<Encoded>> =
-                    group.par_iter().map(|run| Self::encode(&build(run, None)?, codec)).collect();
+                    group.par_iter().map(|run| Self::encode(build(run, None)?, codec)).collect();
                 for (j, e) in encoded.into_iter().enumerate() {
                     table.push(TableEntry::new((g * window + j) as u64, self.place(&e?)?));
                 }
@@ -408,11 +436,16 @@ impl<'a> SaveCtx<'a> {
         })
     }
 
-    fn encode(raw: &[u8], codec: Codec) -> Result<Encoded> {
-        let (encoding, packed) = codec::encode(raw, codec)?;
-        let stored = packed.unwrap_or_else(|| raw.to_vec());
-        let checksum = format::checksum(&stored);
-        Ok(Encoded { raw_len: raw.len() as u64, encoding, stored, checksum })
+    fn encode(raw: impl Into<Stored>, codec: Codec) -> Result<Encoded> {
+        let raw: Stored = raw.into();
+        let raw_len = raw.bytes().len() as u64;
+        let (encoding, packed) = codec::encode(raw.bytes(), codec)?;
+        let stored = match packed {
+            Some(p) => Stored::Packed(p),
+            None => raw,
+        };
+        let checksum = format::checksum(stored.bytes());
+        Ok(Encoded { raw_len, encoding, stored, checksum })
     }
 
     /// Encodes, checksums and writes one chunk's bytes at the next aligned position.
@@ -423,7 +456,7 @@ impl<'a> SaveCtx<'a> {
     }
 
     fn place(&self, e: &Encoded) -> Result<ChunkRef> {
-        self.place_bytes(e.raw_len, e.encoding, &e.stored, e.checksum)
+        self.place_bytes(e.raw_len, e.encoding, e.stored.bytes(), e.checksum)
     }
 
     fn place_bytes(&self, raw_len: u64, encoding: format::Encoding, stored: &[u8], checksum: u64) -> Result<ChunkRef> {

@@ -82,3 +82,5 @@ pub fn walk_world(archive: &strata::Archive, expected: &World) -> strata::Result
     assert_eq!(&archive.load::<World>()?, expected);
     Ok(())
 }
+
+pub mod memory;

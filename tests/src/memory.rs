@@ -1,0 +1,29 @@
+//! Peak memory of a save, measured in a process of its own.
+
+/// The process's peak resident set size in bytes (Linux: `VmHWM`), if known.
+#[must_use]
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Builds a `Vec<u64>` of `bytes` bytes in a sharded field, saves it to `path`, and
+/// returns (data bytes, peak RSS before the save, peak RSS after the save).
+///
+/// # Errors
+/// Save errors.
+pub fn save_large_vector(path: &std::path::Path, bytes: u64) -> strata::Result<(u64, u64, u64)> {
+    #[derive(strata::Persist)]
+    struct Big {
+        #[strata(shard)]
+        values: Vec<u64>,
+    }
+    let n = bytes / 8;
+    let big = Big { values: (0..n).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect() };
+    let before = peak_rss().unwrap_or(0);
+    strata::save(path, &big)?;
+    let after = peak_rss().unwrap_or(0);
+    Ok((n * 8, before, after))
+}
