@@ -227,6 +227,8 @@ pub fn expand(c: &Container) -> TokenStream {
     };
     let out_of_line = out_of_line(c, &krate);
 
+    let debug = archived_debug(c, &archived, &private);
+
     let assertions = c.all_fields().filter_map(|f| field_assertion(f, c, &krate, &private));
 
     quote! {
@@ -296,6 +298,8 @@ pub fn expand(c: &Container) -> TokenStream {
                     #promises
                 }
             }
+
+            #debug
 
             #(#assertions)*
         };
@@ -523,6 +527,117 @@ fn out_of_line(c: &Container, krate: &syn::Path) -> TokenStream {
                 quote!(#pat => #body)
             });
             quote!(match self { #(#arms,)* })
+        }
+    }
+}
+
+/// The archived type of a field, as the shadow archives it.
+fn archived_field_ty(f: &Field, private: &TokenStream) -> TokenStream {
+    let ty = f.ty;
+    let rkyv = quote!(#private::rkyv);
+    let with = match &f.storage {
+        Storage::Lazy(compress) => {
+            let (mode, level) = lazy_params(*compress);
+            Some(quote!(#private::Lazy<#mode, #level>))
+        }
+        Storage::Shard { bytes, compress } => {
+            let (mode, level) = lazy_params(*compress);
+            Some(quote!(#private::Sharded<#bytes, #mode, #level>))
+        }
+        Storage::Map(compress) => {
+            let (mode, level) = lazy_params(*compress);
+            Some(quote!(#private::Bucketed<#mode, #level>))
+        }
+        Storage::Inline => ty::wrapper(ty, private),
+        Storage::Rkyv => None,
+    };
+    match with {
+        Some(w) => quote!(<#w as #rkyv::with::ArchiveWith<#ty>>::Archived),
+        None => quote!(<#ty as #rkyv::Archive>::Archived),
+    }
+}
+
+/// `Debug` for the archived type, printed like the native type's derived `Debug`. Its
+/// bounds are higher-ranked so that a field whose archived form has no `Debug` makes
+/// the impl not apply instead of failing to compile.
+fn archived_debug(c: &Container, archived: &syn::Ident, private: &TokenStream) -> TokenStream {
+    let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
+    // Bounds only for fields whose types mention a type parameter (deduplicated): the
+    // others are concrete, and autoref dispatch picks `Debug` or `..` for them.
+    let mut seen = std::collections::HashSet::new();
+    let mut bounds: Vec<TokenStream> = c
+        .all_fields()
+        .filter(|f| c.generics.type_params().any(|tp| ty::mentions(f.ty, &tp.ident)))
+        .map(|f| archived_field_ty(f, private))
+        .filter(|a| seen.insert(a.to_string()))
+        .map(|a| quote!(#a: ::core::fmt::Debug,))
+        .collect();
+    for tp in c.generics.type_params() {
+        let t = &tp.ident;
+        bounds.push(quote!(#t: #private::rkyv::Archive,));
+    }
+    let existing = where_clause.filter(|w| !w.predicates.is_empty()).map(|w| {
+        let p = &w.predicates;
+        if p.trailing_punct() { quote!(#p) } else { quote!(#p,) }
+    });
+    let name = c.ident.to_string();
+    let fields_of = |style: Style, fields: &[Field], access: &dyn Fn(&Field) -> TokenStream, label: &str| match style {
+        Style::Named => {
+            let parts = fields.iter().map(|f| {
+                let n = match &f.member {
+                    syn::Member::Named(n) => n.to_string().trim_start_matches("r#").to_owned(),
+                    syn::Member::Unnamed(i) => i.index.to_string(),
+                };
+                let a = access(f);
+                quote!(.field(#n, &#private::Shown(|__f: &mut ::core::fmt::Formatter<'_>| {
+                    use #private::{ViaDebug as _, ViaOpaque as _};
+                    (&&#private::DebugField(#a)).strata_fmt(__f)
+                })))
+            });
+            quote!(__f.debug_struct(#label) #(#parts)* .finish())
+        }
+        Style::Tuple => {
+            let parts = fields.iter().map(|f| {
+                let a = access(f);
+                quote!(.field(&#private::Shown(|__f: &mut ::core::fmt::Formatter<'_>| {
+                    use #private::{ViaDebug as _, ViaOpaque as _};
+                    (&&#private::DebugField(#a)).strata_fmt(__f)
+                })))
+            });
+            quote!(__f.debug_tuple(#label) #(#parts)* .finish())
+        }
+        Style::Unit => quote!(__f.write_str(#label)),
+    };
+    let body = match &c.data {
+        Data::Struct(style, fields) => fields_of(
+            *style,
+            fields,
+            &|f| {
+                let m = &f.member;
+                quote!(&self.#m)
+            },
+            &name,
+        ),
+        Data::Enum(variants) => {
+            let arms = variants.iter().map(|v| {
+                let vi = v.ident;
+                let bind = |f: &Field| {
+                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
+                    let b = format_ident!("__f{}", i);
+                    quote!(#b)
+                };
+                let pat = construct(quote!(#archived::#vi), v.style, &v.fields, bind);
+                let body = fields_of(v.style, &v.fields, &bind, &vi.to_string());
+                quote!(#pat => #body)
+            });
+            quote!(match self { #(#arms,)* })
+        }
+    };
+    quote! {
+        impl #impl_generics ::core::fmt::Debug for #archived #ty_generics where #existing #(#bounds)* {
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #body
+            }
         }
     }
 }

@@ -89,6 +89,8 @@ extern crate self as strata;
 
 mod archive;
 mod codec;
+#[doc(hidden)]
+pub mod debug;
 mod error;
 pub mod format;
 pub mod hash;
@@ -127,6 +129,7 @@ pub use rkyv::Archived;
 /// Items the derive's generated code names. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::debug::{Field as DebugField, Shown, ViaDebug, ViaOpaque};
     pub use crate::parallel::{Pending, Prefetch, is_flat, is_leaf, pending, prefetch};
     pub use crate::schema::SchemaBuilder;
     pub use crate::with::{AsI64, AsU64, Bucketed, Deterministic, Lazy, Sharded};

@@ -126,6 +126,12 @@ impl<K, V> BucketMap<K, V> {
     }
 }
 
+impl<K, V> std::fmt::Debug for BucketMap<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BucketMap").field("len", &self.len()).field("buckets", &self.bucket_count()).finish()
+    }
+}
+
 /// The bucket of a hash among `buckets`: the hash's high bits scaled to the count
 /// (`(hash * buckets) >> 64`), uniform and monotonic in the hash.
 #[must_use]

@@ -88,6 +88,12 @@ impl<T> ShardedVec<T> {
     }
 }
 
+impl<T> std::fmt::Debug for ShardedVec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedVec").field("len", &self.len()).field("shards", &self.shard_count()).finish()
+    }
+}
+
 /// An element of a sharded vector, read in place: derefs to the archived element.
 pub struct Elem<'a, T: Persist> {
     value: &'a Archived<T>,

@@ -213,3 +213,25 @@ fn every_inline_field_type() {
     assert_eq!(v.e, 'ß');
     assert_eq!(v.g.as_ref().map(|b| b.1.as_str()), Some("boxed"));
 }
+
+#[test]
+fn archived_views_print_like_the_native_values() {
+    let t = Tuple(9, "nine".into(), vec![9; 2]);
+    let archive = roundtrip(&t);
+    let printed = format!("{:?}", archive.root::<Tuple>().unwrap());
+    assert!(printed.starts_with("Tuple(9, \"nine\", Promise(ChunkRef {"), "{printed}");
+    let s = Shape::Rect { w: 2.0, h: 3.0 };
+    let archive = roundtrip(&s);
+    assert_eq!(format!("{:?}", archive.root::<Shape>().unwrap()), "Rect { w: 2.0, h: 3.0 }");
+    // Generic and recursive types too.
+    let p = Pair { a: 1u32, b: "b".to_string(), more: vec![] };
+    let archive = roundtrip(&p);
+    assert!(
+        format!("{:?}", archive.root::<Pair<u32, String>>().unwrap())
+            .starts_with("Pair { a: 1, b: \"b\", more: Promise(")
+    );
+    let list = List::Cons(1, Box::new(List::Nil));
+    let archive = roundtrip(&list);
+    // (rkyv's own `Debug` of an archived `Box` prints its relative pointer.)
+    assert!(format!("{:?}", archive.root::<List>().unwrap()).starts_with("Cons(1, "));
+}
