@@ -184,3 +184,17 @@ fn a_failed_save_leaves_the_previous_file_intact() {
     let archive = Archive::open(&path).unwrap();
     assert_eq!(archive.root::<World>().unwrap().name, "old");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_save_keeps_the_replaced_files_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    strata::save(&path, &sample_world()).unwrap();
+    let fresh = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_ne!(fresh, 0o600, "a new file gets the usual permissions, not a temporary file's");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    strata::save(&path, &sample_world()).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+}
