@@ -231,7 +231,10 @@ pub fn expand(c: &Container) -> TokenStream {
 
     let assertions = c.all_fields().filter_map(|f| field_assertion(f, c, &krate, &private));
 
+    let markers = markers(c, &private);
     quote! {
+        #markers
+
         #shadow_def
 
         #[allow(clippy::all, clippy::pedantic)]
@@ -316,23 +319,7 @@ fn shadow_fields(fields: &[Field], private: &TokenStream) -> Vec<TokenStream> {
                 syn::Member::Named(n) => quote!(#n:),
                 syn::Member::Unnamed(_) => TokenStream::new(),
             };
-            let with = match &f.storage {
-                Storage::Lazy(compress) => {
-                    let (mode, level) = lazy_params(*compress);
-                    Some(quote!(#private::Lazy<#mode, #level>))
-                }
-                Storage::Shard { bytes, compress } => {
-                    let (mode, level) = lazy_params(*compress);
-                    Some(quote!(#private::Sharded<#bytes, #mode, #level>))
-                }
-                Storage::Map(compress) => {
-                    let (mode, level) = lazy_params(*compress);
-                    Some(quote!(#private::Bucketed<#mode, #level>))
-                }
-                Storage::Inline => ty::wrapper(ty, private),
-                Storage::Rkyv => None,
-            };
-            let with = with.map(|w| quote!(#[rkyv(with = #w)]));
+            let with = field_wrapper(f, private).map(|w| quote!(#[rkyv(with = #w)]));
             let omit = f.recursive.then(|| quote!(#[rkyv(omit_bounds)]));
             quote!(#with #omit #vis #name #ty)
         })
@@ -443,9 +430,12 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
             match &f.storage {
                 Storage::Lazy(compress) => {
                     let (mode, level) = lazy_params(*compress);
-                    prep.extend(
-                        quote!(__out.push(#private::pending::<#ty>(#a, #private::Lazy::<#mode, #level>::codec()));),
-                    );
+                    let marker = &f.marker;
+                    prep.extend(quote!(__out.push(#private::pending::<#ty>(
+                        #a,
+                        #private::codec_of(#mode, #level),
+                        <#marker as #private::FieldName>::NAME,
+                    ));));
                     prom.extend(quote!(__out.push(#private::prefetch::<#ty>(#a));));
                 }
                 Storage::Inline if walkable(f) => {
@@ -531,26 +521,54 @@ fn out_of_line(c: &Container, krate: &syn::Path) -> TokenStream {
     }
 }
 
+/// The rkyv `with`-wrapper the shadow applies to a field, if any.
+fn field_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
+    let marker = &f.marker;
+    match &f.storage {
+        Storage::Lazy(compress) => {
+            let (mode, level) = lazy_params(*compress);
+            Some(quote!(#private::Lazy<#marker, #mode, #level>))
+        }
+        Storage::Shard { bytes, compress } => {
+            let (mode, level) = lazy_params(*compress);
+            Some(quote!(#private::Sharded<#marker, #bytes, #mode, #level>))
+        }
+        Storage::Map(compress) => {
+            let (mode, level) = lazy_params(*compress);
+            Some(quote!(#private::Bucketed<#marker, #mode, #level>))
+        }
+        Storage::Inline => ty::wrapper(f.ty, private),
+        Storage::Rkyv => None,
+    }
+}
+
+/// The zero-sized types that carry chunked fields' names to the writer.
+fn markers(c: &Container, private: &TokenStream) -> TokenStream {
+    let vis = c.vis;
+    let defs = c
+        .all_fields()
+        .filter(|f| matches!(f.storage, Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_)))
+        .map(|f| {
+            let marker = &f.marker;
+            let label = &f.label;
+            quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types, dead_code)]
+                #vis struct #marker;
+                impl #private::FieldName for #marker {
+                    const NAME: &'static str = #label;
+                }
+            }
+        })
+        .collect::<Vec<_>>();
+    quote!(#(#defs)*)
+}
+
 /// The archived type of a field, as the shadow archives it.
 fn archived_field_ty(f: &Field, private: &TokenStream) -> TokenStream {
     let ty = f.ty;
     let rkyv = quote!(#private::rkyv);
-    let with = match &f.storage {
-        Storage::Lazy(compress) => {
-            let (mode, level) = lazy_params(*compress);
-            Some(quote!(#private::Lazy<#mode, #level>))
-        }
-        Storage::Shard { bytes, compress } => {
-            let (mode, level) = lazy_params(*compress);
-            Some(quote!(#private::Sharded<#bytes, #mode, #level>))
-        }
-        Storage::Map(compress) => {
-            let (mode, level) = lazy_params(*compress);
-            Some(quote!(#private::Bucketed<#mode, #level>))
-        }
-        Storage::Inline => ty::wrapper(ty, private),
-        Storage::Rkyv => None,
-    };
+    let with = field_wrapper(f, private);
     match with {
         Some(w) => quote!(<#w as #rkyv::with::ArchiveWith<#ty>>::Archived),
         None => quote!(<#ty as #rkyv::Archive>::Archived),

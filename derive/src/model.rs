@@ -15,6 +15,10 @@ pub enum Storage {
 
 pub struct Field<'a> {
     pub member: syn::Member,
+    /// The field's name in paths: `history`, `0`, `Variant.field`.
+    pub label: String,
+    /// The marker type that carries `label` to the writer (chunked fields only).
+    pub marker: syn::Ident,
     pub vis: &'a syn::Visibility,
     pub ty: &'a syn::Type,
     pub storage: Storage,
@@ -60,7 +64,7 @@ impl<'a> Container<'a> {
         }
         let data = match &input.data {
             syn::Data::Struct(s) => {
-                let (style, fields) = fields(cx, &input.ident, &s.fields);
+                let (style, fields) = fields(cx, &input.ident, None, &s.fields);
                 Data::Struct(style, fields)
             }
             syn::Data::Enum(e) => {
@@ -77,7 +81,7 @@ impl<'a> Container<'a> {
                         if let Some((_, d)) = &v.discriminant {
                             cx.error(d, "explicit discriminants are not supported: strata stores the variant's index");
                         }
-                        let (style, fields) = fields(cx, &input.ident, &v.fields);
+                        let (style, fields) = fields(cx, &input.ident, Some(&v.ident), &v.fields);
                         Variant { ident: &v.ident, style, fields }
                     })
                     .collect();
@@ -103,7 +107,12 @@ impl<'a> Container<'a> {
     }
 }
 
-fn fields<'a>(cx: &Ctxt, container: &syn::Ident, fields: &'a syn::Fields) -> (Style, Vec<Field<'a>>) {
+fn fields<'a>(
+    cx: &Ctxt,
+    container: &syn::Ident,
+    variant: Option<&syn::Ident>,
+    fields: &'a syn::Fields,
+) -> (Style, Vec<Field<'a>>) {
     let style = match fields {
         syn::Fields::Named(_) => Style::Named,
         syn::Fields::Unnamed(_) => Style::Tuple,
@@ -140,7 +149,19 @@ fn fields<'a>(cx: &Ctxt, container: &syn::Ident, fields: &'a syn::Fields) -> (St
                 Storage::Inline
             };
             let recursive = matches!(storage, Storage::Inline | Storage::Rkyv) && ty::mentions(&f.ty, container);
-            Field { member, vis: &f.vis, ty: &f.ty, storage, recursive }
+            let member_name = match &member {
+                syn::Member::Named(n) => n.to_string().trim_start_matches("r#").to_owned(),
+                syn::Member::Unnamed(i) => i.index.to_string(),
+            };
+            let label = match variant {
+                Some(v) => format!("{v}.{member_name}"),
+                None => member_name.clone(),
+            };
+            let marker = match variant {
+                Some(v) => quote::format_ident!("__StrataName_{}_{}_{}", container, v, member_name),
+                None => quote::format_ident!("__StrataName_{}_{}", container, member_name),
+            };
+            Field { member, label, marker, vis: &f.vis, ty: &f.ty, storage, recursive }
         })
         .collect();
     (style, out)

@@ -2,6 +2,7 @@
 
 use crate::codec;
 use crate::error::{Error, Location, Result};
+use crate::format::meta::ArchivedMeta;
 use crate::format::table::{ChunkTable, TableEntry};
 use crate::format::{self, ChunkRef, Encoding, Footer, footer::FOOTER_LEN, header::HEADER_LEN};
 use crate::persist::{Loader, Validator};
@@ -213,10 +214,20 @@ impl Archive {
     /// The schema text recorded in the file (see [`crate::schema`]).
     ///
     /// # Errors
-    /// When the schema chunk is damaged.
+    /// When the meta chunk is damaged.
     pub fn schema_text(&self) -> Result<String> {
-        let schema = self.inner.footer.schema;
-        Ok(self.inner.view_chunk::<Archived<String>>(&schema)?.as_str().to_owned())
+        Ok(self.meta()?.schema.as_str().to_owned())
+    }
+
+    /// The meta chunk: the schema and the directory of every chunk, with its path in
+    /// the value (see [`crate::format::meta`]). Read and validated on first use; `open`
+    /// does not touch it.
+    ///
+    /// # Errors
+    /// When the meta chunk is damaged.
+    pub fn meta(&self) -> Result<&ArchivedMeta> {
+        let meta = self.inner.footer.meta;
+        self.inner.view_chunk::<ArchivedMeta>(&meta)
     }
 
     /// The footer: root and schema references, fingerprints, length.

@@ -29,6 +29,7 @@ type SerializeLeaf<'a> = Box<dyn Fn(&crate::ser::SaveCtx<'_>) -> Result<rkyv::ut
 
 /// A lazy field met by a `__prepare` walk. Not part of the public API.
 pub struct Pending<'a> {
+    pub(crate) name: &'static str,
     pub(crate) key: (usize, TypeId),
     pub(crate) leaf: bool,
     pub(crate) codec: Option<Codec>,
@@ -37,8 +38,9 @@ pub struct Pending<'a> {
 
 /// Lists `value`, stored lazily with `codec`, for the save's parallel phase.
 #[doc(hidden)]
-pub fn pending<T: Persist>(value: &T, codec: Option<Codec>) -> Pending<'_> {
+pub fn pending<'a, T: Persist>(value: &'a T, codec: Option<Codec>, name: &'static str) -> Pending<'a> {
     Pending {
+        name,
         key: key_of(value),
         leaf: is_leaf::<T>(),
         codec,

@@ -106,7 +106,7 @@ impl SaveOptions {
     }
 
     /// Writes the file image of `value` to any [`Sink`]: header, chunks (children
-    /// before parents), schema, root, footer.
+    /// before parents), root, meta chunk (schema and chunk directory), footer.
     ///
     /// # Errors
     /// Serialization errors and the sink's I/O errors.
@@ -116,13 +116,13 @@ impl SaveOptions {
         sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
         let ctx = SaveCtx::new(sink, self.codec, header::HEADER_LEN);
         let schema = schema_of::<T>();
-        let schema_ref = ctx.write_value(&schema.text, Some(Codec::None))?;
-        let root_ref = ctx.write_value(value, Some(Codec::None))?;
+        let root_ref = ctx.write_root(value)?;
+        let meta_ref = ctx.write_meta(&schema.text)?;
         let footer_at = ctx.end()?;
         let file_len = footer_at + format::footer::FOOTER_LEN;
         let footer = Footer {
             root: root_ref,
-            schema: schema_ref,
+            meta: meta_ref,
             type_fingerprint: schema.fingerprint,
             layout_fingerprint: format::layout::fingerprint(),
             file_len,

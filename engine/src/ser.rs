@@ -8,6 +8,7 @@
 use crate::Persist;
 use crate::codec::{self, Codec};
 use crate::error::{Error, Result};
+use crate::format::meta::{ChunkKind, DirEntry, Meta, NO_PARENT};
 use crate::format::table::{self, ChunkTable, TableEntry};
 use crate::format::{self, ChunkRef};
 use crate::hash::StableHash;
@@ -25,6 +26,8 @@ pub struct ChunkBuf<'a> {
     bytes: AlignedVec<16>,
     /// `None` while a leaf chunk is encoded in parallel: it may not write children.
     ctx: Option<&'a SaveCtx<'a>>,
+    /// The directory entry of the chunk being built: the parent of its children.
+    id: u32,
 }
 
 impl Positional for ChunkBuf<'_> {
@@ -53,14 +56,20 @@ pub trait ChunkWriter {
     ///
     /// # Errors
     /// Serialization or I/O errors.
-    fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>) -> Result<ChunkRef>;
+    fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef>;
 
     /// Writes `items` as shards of about `shard_bytes` serialized bytes, and the chunk
     /// table that lists them; returns the table's header.
     ///
     /// # Errors
     /// Serialization or I/O errors.
-    fn write_sharded<T: Persist>(&mut self, items: &[T], shard_bytes: u64, codec: Option<Codec>) -> Result<ChunkTable>;
+    fn write_sharded<T: Persist>(
+        &mut self,
+        items: &[T],
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<ChunkTable>;
 
     /// Writes `entries` as hash buckets of a few KiB, and the chunk table that lists
     /// them; returns the table's header.
@@ -71,11 +80,12 @@ pub trait ChunkWriter {
         &mut self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,
+        name: &'static str,
     ) -> Result<ChunkTable>;
 }
 
 impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
-    fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>) -> Result<ChunkRef> {
+    fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef> {
         let Some(ctx) = self.writer.ctx else {
             return Err(Error::Serialize(format!(
                 "internal: `{}` was treated as a leaf but holds a lazy field",
@@ -85,43 +95,60 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         if let Some(done) = ctx.take_prepared(value) {
             return Ok(done);
         }
-        ctx.write_value(value, codec)
+        let id = ctx.alloc(self.writer.id, ChunkKind::Lazy, 0, name);
+        ctx.write_value(value, codec, id)
     }
 
-    fn write_sharded<T: Persist>(&mut self, items: &[T], shard_bytes: u64, codec: Option<Codec>) -> Result<ChunkTable> {
+    fn write_sharded<T: Persist>(
+        &mut self,
+        items: &[T],
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<ChunkTable> {
         let Some(ctx) = self.writer.ctx else {
             return Err(Error::Serialize(String::from("internal: a sharded vector inside a leaf chunk")));
         };
-        ctx.write_sharded(items, shard_bytes, codec)
+        let id = ctx.alloc(self.writer.id, ChunkKind::Vector, items.len() as u64, name);
+        ctx.write_sharded(items, shard_bytes, codec, id)
     }
 
     fn write_buckets<K: Persist + StableHash, V: Persist>(
         &mut self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,
+        name: &'static str,
     ) -> Result<ChunkTable> {
         let Some(ctx) = self.writer.ctx else {
             return Err(Error::Serialize(String::from("internal: a bucketed map inside a leaf chunk")));
         };
-        ctx.write_buckets(entries, codec)
+        let id = ctx.alloc(self.writer.id, ChunkKind::Map, entries.len() as u64, name);
+        ctx.write_buckets(entries, codec, id)
     }
 }
 
 impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
-    fn write_chunk<V: Persist>(&mut self, value: &V, codec: Option<Codec>) -> Result<ChunkRef> {
-        T::write_chunk(self, value, codec)
+    fn write_chunk<V: Persist>(&mut self, value: &V, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef> {
+        T::write_chunk(self, value, codec, name)
     }
 
-    fn write_sharded<V: Persist>(&mut self, items: &[V], shard_bytes: u64, codec: Option<Codec>) -> Result<ChunkTable> {
-        T::write_sharded(self, items, shard_bytes, codec)
+    fn write_sharded<V: Persist>(
+        &mut self,
+        items: &[V],
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<ChunkTable> {
+        T::write_sharded(self, items, shard_bytes, codec, name)
     }
 
     fn write_buckets<K: Persist + StableHash, V: Persist>(
         &mut self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,
+        name: &'static str,
     ) -> Result<ChunkTable> {
-        T::write_buckets(self, entries, codec)
+        T::write_buckets(self, entries, codec, name)
     }
 }
 
@@ -234,6 +261,7 @@ impl Stored {
 pub struct SaveCtx<'a> {
     sink: &'a dyn Sink,
     prepared: std::sync::Mutex<std::collections::HashMap<(usize, std::any::TypeId), ChunkRef>>,
+    directory: std::sync::Mutex<Vec<DirEntry>>,
     default_codec: Codec,
     next: AtomicU64,
     chunks: AtomicU64,
@@ -246,6 +274,7 @@ impl<'a> SaveCtx<'a> {
         Self {
             sink,
             prepared: std::sync::Mutex::default(),
+            directory: std::sync::Mutex::default(),
             default_codec,
             next: AtomicU64::new(start),
             chunks: AtomicU64::new(0),
@@ -254,17 +283,56 @@ impl<'a> SaveCtx<'a> {
         }
     }
 
+    /// Adds a directory entry (its chunk reference comes later) and returns its number.
+    /// Numbers are given in the order chunks are started, which depends only on the
+    /// value: never inside a parallel section.
+    pub(crate) fn alloc(&self, parent: u32, kind: ChunkKind, index: u64, name: &str) -> u32 {
+        let mut dir = self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = u32::try_from(dir.len()).unwrap_or(u32::MAX);
+        dir.push(DirEntry {
+            chunk: ChunkRef::new(0, 0, 0, 0, format::Encoding::None),
+            parent,
+            kind: kind as u8,
+            index,
+            name: name.to_owned(),
+        });
+        id
+    }
+
+    /// Records where entry `id`'s chunk was written.
+    fn set(&self, id: u32, chunk: ChunkRef) -> ChunkRef {
+        if let Some(e) = self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(id as usize) {
+            e.chunk = chunk;
+        }
+        chunk
+    }
+
+    /// Writes the root value: entry 0.
+    pub(crate) fn write_root<T: Persist>(&self, value: &T) -> Result<ChunkRef> {
+        let id = self.alloc(NO_PARENT, ChunkKind::Root, 0, "");
+        self.write_value(value, Some(Codec::None), id)
+    }
+
+    /// Writes the meta chunk (schema and directory) and returns its reference.
+    pub(crate) fn write_meta(&self, schema: &str) -> Result<ChunkRef> {
+        let chunks = std::mem::take(&mut *self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let meta = Meta { schema: schema.to_owned(), chunks };
+        let raw = self.serialize_root(&meta, None, NO_PARENT)?;
+        self.write_raw(&raw, Codec::None)
+    }
+
     /// Serializes `value` (its lazy fields first, as chunks of their own) and writes it
-    /// as one chunk.
-    pub(crate) fn write_value<T: Persist>(&self, value: &T, codec: Option<Codec>) -> Result<ChunkRef> {
-        self.write_leaves_of(value)?;
-        let raw = self.serialize(value, Some(self))?;
-        self.write_raw(&raw, codec.unwrap_or(self.default_codec))
+    /// as one chunk: directory entry `id`.
+    pub(crate) fn write_value<T: Persist>(&self, value: &T, codec: Option<Codec>, id: u32) -> Result<ChunkRef> {
+        self.write_leaves_of(value, id)?;
+        let raw = self.serialize(value, Some(self), id)?;
+        let r = self.write_raw(&raw, codec.unwrap_or(self.default_codec))?;
+        Ok(self.set(id, r))
     }
 
     /// Encodes the leaf lazy fields of `value`'s chunk in parallel, windows of one per
     /// thread, and writes them in field order; their references wait in `prepared`.
-    fn write_leaves_of<T: Persist>(&self, value: &T) -> Result<()> {
+    fn write_leaves_of<T: Persist>(&self, value: &T, parent: u32) -> Result<()> {
         let mut pending = Vec::new();
         value.__prepare(&mut pending);
         let leaves: Vec<_> = pending.into_iter().filter(|p| p.leaf).collect();
@@ -273,6 +341,7 @@ impl<'a> SaveCtx<'a> {
         }
         let window = rayon::current_num_threads().max(1);
         for group in leaves.chunks(window) {
+            let ids: Vec<u32> = group.iter().map(|p| self.alloc(parent, ChunkKind::Lazy, 0, p.name)).collect();
             let encoded: Vec<Result<Encoded>> = group
                 .par_iter()
                 .map(|p| {
@@ -280,8 +349,8 @@ impl<'a> SaveCtx<'a> {
                     Self::encode(raw, p.codec.unwrap_or(self.default_codec))
                 })
                 .collect();
-            for (p, e) in group.iter().zip(encoded) {
-                let r = self.place(&e?)?;
+            for ((p, e), id) in group.iter().zip(encoded).zip(ids) {
+                let r = self.set(id, self.place(&e?)?);
                 self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(p.key, r);
             }
         }
@@ -294,6 +363,7 @@ impl<'a> SaveCtx<'a> {
         items: &[T],
         shard_bytes: u64,
         codec: Option<Codec>,
+        vector: u32,
     ) -> Result<ChunkTable> {
         let codec = codec.unwrap_or(self.default_codec);
         let bounds = shard_bounds(items, shard_bytes);
@@ -303,22 +373,26 @@ impl<'a> SaveCtx<'a> {
             // Windows of two shards per thread: enough to keep every core busy, and a
             // bound on the memory held between encoding and writing.
             let window = rayon::current_num_threads().max(1) * 2;
-            for group in bounds.chunks(window) {
+            for (g, group) in bounds.chunks(window).enumerate() {
+                let first = (g * window) as u64;
+                let ids: Vec<u32> =
+                    (0..group.len()).map(|j| self.alloc(vector, ChunkKind::Shard, first + j as u64, "")).collect();
                 let encoded: Vec<Result<Encoded>> = group
                     .par_iter()
-                    .map(|r| Self::encode(self.serialize_root(&SliceRoot(slice(r)), None)?, codec))
+                    .map(|r| Self::encode(self.serialize_root(&SliceRoot(slice(r)), None, NO_PARENT)?, codec))
                     .collect();
-                for (r, e) in group.iter().zip(encoded) {
-                    entries.push(TableEntry::new(r.start as u64, self.place(&e?)?));
+                for ((r, e), id) in group.iter().zip(encoded).zip(ids) {
+                    entries.push(TableEntry::new(r.start as u64, self.set(id, self.place(&e?)?)));
                 }
             }
         } else {
-            for r in &bounds {
-                let raw = self.serialize_root(&SliceRoot(slice(r)), Some(self))?;
-                entries.push(TableEntry::new(r.start as u64, self.write_raw(&raw, codec)?));
+            for (s, r) in bounds.iter().enumerate() {
+                let id = self.alloc(vector, ChunkKind::Shard, s as u64, "");
+                let raw = self.serialize_root(&SliceRoot(slice(r)), Some(self), id)?;
+                entries.push(TableEntry::new(r.start as u64, self.set(id, self.write_raw(&raw, codec)?)));
             }
         }
-        self.write_table(entries)
+        self.write_table(entries, vector)
     }
 
     /// Writes `entries` as buckets: each entry is archived on its own, entries are
@@ -329,6 +403,7 @@ impl<'a> SaveCtx<'a> {
         &self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,
+        map: u32,
     ) -> Result<ChunkTable> {
         let codec = codec.unwrap_or(self.default_codec);
         let leaf = crate::parallel::is_leaf::<K>() && crate::parallel::is_leaf::<V>();
@@ -351,11 +426,11 @@ impl<'a> SaveCtx<'a> {
             }
             runs.push(start..at);
         }
-        let build = |run: &std::ops::Range<usize>, ctx: Option<&SaveCtx<'_>>| -> Result<Vec<u8>> {
+        let build = |run: &std::ops::Range<usize>, ctx: Option<&SaveCtx<'_>>, id: u32| -> Result<Vec<u8>> {
             let mut items: Vec<(u64, AlignedVec<16>)> = Vec::with_capacity(run.len());
             for &(hash, i) in hashed.get(run.clone()).unwrap_or_default() {
                 let Some((k, v)) = entries.get(i) else { continue };
-                items.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), ctx)?));
+                items.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), ctx, id)?));
             }
             // Equal hashes (collisions) are ordered by their bytes: deterministic.
             items.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_slice().cmp(b.1.as_slice())));
@@ -369,34 +444,46 @@ impl<'a> SaveCtx<'a> {
         if leaf {
             let window = rayon::current_num_threads().max(1) * 2;
             for (g, group) in runs.chunks(window).enumerate() {
+                let first = (g * window) as u64;
+                let ids: Vec<u32> =
+                    (0..group.len()).map(|j| self.alloc(map, ChunkKind::Bucket, first + j as u64, "")).collect();
                 let encoded: Vec<Result<Encoded>> =
-                    group.par_iter().map(|run| Self::encode(build(run, None)?, codec)).collect();
-                for (j, e) in encoded.into_iter().enumerate() {
-                    table.push(TableEntry::new((g * window + j) as u64, self.place(&e?)?));
+                    group.par_iter().map(|run| Self::encode(build(run, None, NO_PARENT)?, codec)).collect();
+                for ((j, e), id) in encoded.into_iter().enumerate().zip(ids) {
+                    table.push(TableEntry::new(first + j as u64, self.set(id, self.place(&e?)?)));
                 }
             }
         } else {
             for (b, run) in runs.iter().enumerate() {
-                let bytes = build(run, Some(self))?;
-                table.push(TableEntry::new(b as u64, self.write_raw(&bytes, codec)?));
+                let id = self.alloc(map, ChunkKind::Bucket, b as u64, "");
+                let bytes = build(run, Some(self), id)?;
+                table.push(TableEntry::new(b as u64, self.set(id, self.write_raw(&bytes, codec)?)));
             }
         }
-        self.write_table(table)
+        self.write_table(table, map)
     }
 
-    /// Writes the index nodes of a chunk table over `leaves`, bottom-up.
-    fn write_table(&self, leaves: Vec<TableEntry>) -> Result<ChunkTable> {
+    /// Writes the index nodes of a chunk table over `leaves`, bottom-up. The root node
+    /// is the chunk of directory entry `owner` (the vector or map); the others get
+    /// entries of their own.
+    fn write_table(&self, leaves: Vec<TableEntry>, owner: u32) -> Result<ChunkTable> {
         let count = leaves.len() as u64;
         let f = table::FANOUT as usize;
         let depth = table::depth_for(count, u64::from(table::FANOUT));
         let mut level = leaves;
-        for _ in 0..depth {
+        for l in 0..depth {
             let mut next = Vec::with_capacity(level.len().div_ceil(f).max(1));
             let groups: Vec<&[TableEntry]> = if level.is_empty() { vec![&[]] } else { level.chunks(f).collect() };
-            for group in groups {
-                let raw = self.serialize_root(&SliceRoot(group), None)?;
+            let top = l + 1 == depth;
+            for (n, group) in groups.into_iter().enumerate() {
+                let raw = self.serialize_root(&SliceRoot(group), None, NO_PARENT)?;
                 let node = self.write_raw(&raw, Codec::None)?;
-                next.push(TableEntry::new(group.first().map_or(0, TableEntry::first), node));
+                let id = if top {
+                    owner
+                } else {
+                    self.alloc(owner, ChunkKind::IndexNode, (u64::from(l) << 48) | n as u64, "")
+                };
+                next.push(TableEntry::new(group.first().map_or(0, TableEntry::first), self.set(id, node)));
             }
             level = next;
         }
@@ -412,25 +499,27 @@ impl<'a> SaveCtx<'a> {
 
     /// Serializes a leaf value (one that writes no child chunk).
     pub(crate) fn serialize_leaf<T: Persist>(&self, value: &T) -> Result<AlignedVec<16>> {
-        self.serialize(value, None)
+        self.serialize(value, None, NO_PARENT)
     }
 
     /// Serializes `value` into a standalone rkyv buffer whose root ends the buffer.
-    fn serialize<T: Persist>(&self, value: &T, ctx: Option<&SaveCtx<'_>>) -> Result<AlignedVec<16>> {
+    fn serialize<T: Persist>(&self, value: &T, ctx: Option<&SaveCtx<'_>>, id: u32) -> Result<AlignedVec<16>> {
         rkyv::util::with_arena(|arena| {
-            let mut ser = Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx }, arena.acquire(), Share::new());
+            let mut ser =
+                Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx, id }, arena.acquire(), Share::new());
             value.__serialize_root(&mut ser)?;
             Ok(ser.into_writer().bytes)
         })
     }
 
     /// Serializes any rkyv value as the root of a chunk.
-    fn serialize_root<V>(&self, value: &V, ctx: Option<&SaveCtx<'_>>) -> Result<AlignedVec<16>>
+    fn serialize_root<V>(&self, value: &V, ctx: Option<&SaveCtx<'_>>, id: u32) -> Result<AlignedVec<16>>
     where
         V: for<'s> rkyv::Serialize<Saver<'s>>,
     {
         rkyv::util::with_arena(|arena| {
-            let mut ser = Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx }, arena.acquire(), Share::new());
+            let mut ser =
+                Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx, id }, arena.acquire(), Share::new());
             rkyv::api::serialize_using::<_, Error>(value, &mut ser)?;
             Ok(ser.into_writer().bytes)
         })

@@ -11,12 +11,39 @@ use rkyv::Place;
 use rkyv::with::{ArchiveWith, DeserializeWith, SerializeWith};
 use std::hash::{BuildHasher, Hash};
 
+/// The name of the field a wrapper stores, carried by a zero-sized marker type that the
+/// derive generates (a string cannot be a const generic parameter on stable Rust). The
+/// name goes into the chunk directory.
+pub trait FieldName {
+    /// The field's name (`history`, `0`, `Variant.field`).
+    const NAME: &'static str;
+}
+
+/// The name of fields whose wrapper is used without the derive.
+#[derive(Debug)]
+pub struct Unnamed;
+
+impl FieldName for Unnamed {
+    const NAME: &'static str = "";
+}
+
+/// The compression a wrapper's `MODE` and `LEVEL` ask for: 0 = the save's default,
+/// 1 = uncompressed, 2 = zstd at `LEVEL`.
+#[must_use]
+pub const fn codec_of(mode: u8, level: i32) -> Option<Codec> {
+    match mode {
+        1 => Some(Codec::None),
+        2 => Some(Codec::Zstd(level)),
+        _ => None,
+    }
+}
+
 /// Stores a field in its own chunk. `MODE`: 0 = the save's default compression,
 /// 1 = uncompressed, 2 = zstd at `LEVEL`.
 #[derive(Debug)]
-pub struct Lazy<const MODE: u8 = 0, const LEVEL: i32 = 0>;
+pub struct Lazy<N = Unnamed, const MODE: u8 = 0, const LEVEL: i32 = 0>(std::marker::PhantomData<N>);
 
-impl<const MODE: u8, const LEVEL: i32> Lazy<MODE, LEVEL> {
+impl<N, const MODE: u8, const LEVEL: i32> Lazy<N, MODE, LEVEL> {
     /// The compression this field asks for, or `None` to use the save's default.
     #[must_use]
     pub const fn codec() -> Option<Codec> {
@@ -28,7 +55,7 @@ impl<const MODE: u8, const LEVEL: i32> Lazy<MODE, LEVEL> {
     }
 }
 
-impl<T, const MODE: u8, const LEVEL: i32> ArchiveWith<T> for Lazy<MODE, LEVEL> {
+impl<T, N, const MODE: u8, const LEVEL: i32> ArchiveWith<T> for Lazy<N, MODE, LEVEL> {
     type Archived = Promise<T>;
     type Resolver = ChunkRef;
 
@@ -37,18 +64,18 @@ impl<T, const MODE: u8, const LEVEL: i32> ArchiveWith<T> for Lazy<MODE, LEVEL> {
     }
 }
 
-impl<T, S, const MODE: u8, const LEVEL: i32> SerializeWith<T, S> for Lazy<MODE, LEVEL>
+impl<T, S, N: FieldName, const MODE: u8, const LEVEL: i32> SerializeWith<T, S> for Lazy<N, MODE, LEVEL>
 where
     T: Persist,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
     fn serialize_with(field: &T, serializer: &mut S) -> Result<ChunkRef, S::Error> {
-        serializer.write_chunk(field, Self::codec()).map_err(S::Error::new)
+        serializer.write_chunk(field, Self::codec(), N::NAME).map_err(S::Error::new)
     }
 }
 
-impl<T, D, const MODE: u8, const LEVEL: i32> DeserializeWith<Promise<T>, T, D> for Lazy<MODE, LEVEL>
+impl<T, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<Promise<T>, T, D> for Lazy<N, MODE, LEVEL>
 where
     T: Persist,
     D: Fallible + ?Sized,
@@ -256,9 +283,14 @@ where
 /// Stores a `Vec<T>` as shards of about `BYTES` serialized bytes. `MODE` and `LEVEL` as
 /// for [`Lazy`].
 #[derive(Debug)]
-pub struct Sharded<const BYTES: u64 = { crate::sharded::DEFAULT_SHARD_BYTES }, const MODE: u8 = 0, const LEVEL: i32 = 0>;
+pub struct Sharded<
+    N = Unnamed,
+    const BYTES: u64 = { crate::sharded::DEFAULT_SHARD_BYTES },
+    const MODE: u8 = 0,
+    const LEVEL: i32 = 0,
+>(std::marker::PhantomData<N>);
 
-impl<T, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T>> for Sharded<BYTES, MODE, LEVEL> {
+impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T>> for Sharded<N, BYTES, MODE, LEVEL> {
     type Archived = crate::sharded::ShardedVec<T>;
     type Resolver = crate::format::table::ChunkTable;
 
@@ -267,19 +299,20 @@ impl<T, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T>> 
     }
 }
 
-impl<T, S, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<Vec<T>, S> for Sharded<BYTES, MODE, LEVEL>
+impl<T, S, N: FieldName, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<Vec<T>, S>
+    for Sharded<N, BYTES, MODE, LEVEL>
 where
     T: Persist,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
     fn serialize_with(field: &Vec<T>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
-        serializer.write_sharded(field, BYTES, Lazy::<MODE, LEVEL>::codec()).map_err(S::Error::new)
+        serializer.write_sharded(field, BYTES, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
     }
 }
 
-impl<T, D, const BYTES: u64, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::sharded::ShardedVec<T>, Vec<T>, D>
-    for Sharded<BYTES, MODE, LEVEL>
+impl<T, D, N, const BYTES: u64, const MODE: u8, const LEVEL: i32>
+    DeserializeWith<crate::sharded::ShardedVec<T>, Vec<T>, D> for Sharded<N, BYTES, MODE, LEVEL>
 where
     T: Persist,
     D: Fallible + ?Sized,
@@ -292,9 +325,9 @@ where
 
 /// Stores a map or set as hash buckets. `MODE` and `LEVEL` as for [`Lazy`].
 #[derive(Debug)]
-pub struct Bucketed<const MODE: u8 = 0, const LEVEL: i32 = 0>;
+pub struct Bucketed<N = Unnamed, const MODE: u8 = 0, const LEVEL: i32 = 0>(std::marker::PhantomData<N>);
 
-impl<M: crate::map::MapLike, const MODE: u8, const LEVEL: i32> ArchiveWith<M> for Bucketed<MODE, LEVEL> {
+impl<M: crate::map::MapLike, N, const MODE: u8, const LEVEL: i32> ArchiveWith<M> for Bucketed<N, MODE, LEVEL> {
     type Archived = crate::map::BucketMap<M::K, M::V>;
     type Resolver = crate::format::table::ChunkTable;
 
@@ -303,7 +336,7 @@ impl<M: crate::map::MapLike, const MODE: u8, const LEVEL: i32> ArchiveWith<M> fo
     }
 }
 
-impl<M, S, const MODE: u8, const LEVEL: i32> SerializeWith<M, S> for Bucketed<MODE, LEVEL>
+impl<M, S, N: FieldName, const MODE: u8, const LEVEL: i32> SerializeWith<M, S> for Bucketed<N, MODE, LEVEL>
 where
     M: crate::map::MapLike,
     M::K: Persist + crate::hash::StableHash,
@@ -312,12 +345,12 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &M, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
-        serializer.write_buckets(&field.entries(), Lazy::<MODE, LEVEL>::codec()).map_err(S::Error::new)
+        serializer.write_buckets(&field.entries(), codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
     }
 }
 
-impl<M, D, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::map::BucketMap<M::K, M::V>, M, D>
-    for Bucketed<MODE, LEVEL>
+impl<M, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::map::BucketMap<M::K, M::V>, M, D>
+    for Bucketed<N, MODE, LEVEL>
 where
     M: crate::map::MapLike,
     M::K: Persist,

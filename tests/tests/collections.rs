@@ -277,3 +277,63 @@ fn damage_to_other_shards_and_buckets_does_not_matter() {
     assert!(good > 5_000);
     assert!(archive.load::<Both>().is_err());
 }
+
+#[test]
+fn the_directory_lists_every_chunk_with_its_path() {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Region {
+        #[strata(lazy)]
+        tiles: Vec<u16>,
+    }
+    #[derive(Persist, Debug, PartialEq)]
+    enum Extra {
+        Blob(#[strata(lazy)] Vec<u8>),
+    }
+    #[derive(Persist, Debug, PartialEq)]
+    struct Game {
+        #[strata(lazy)]
+        region: Region,
+        extra: Extra,
+        #[strata(shard, shard_bytes = 1024)]
+        scores: Vec<u64>,
+        #[strata(map)]
+        players: HashMap<String, u32>,
+    }
+    let game = Game {
+        region: Region { tiles: vec![1, 2, 3] },
+        extra: Extra::Blob(vec![0; 10]),
+        scores: (0..10_000).collect(),
+        players: (0..2_000).map(|i| (format!("p{i}"), i)).collect(),
+    };
+    let archive = Archive::from_bytes(strata::to_bytes(&game).unwrap()).unwrap();
+    let meta = archive.meta().unwrap();
+    let paths: Vec<String> = (0..meta.chunks.len()).map(|i| meta.path(i)).collect();
+    for expected in [
+        "<root>",
+        "region",
+        "region.tiles",
+        "Blob.0",
+        "scores",
+        "scores[shard 0]",
+        "scores[shard 78]",
+        "players",
+        "players[bucket 0]",
+    ] {
+        assert!(paths.iter().any(|p| p == expected), "{expected} missing from {paths:?}");
+    }
+    let view = archive.root::<Game>().unwrap();
+    // Every chunk is listed once, at the offset its reference gives.
+    let shards = view.scores.shard_count() as usize;
+    let buckets = view.players.bucket_count() as usize;
+    let kinds = |k: strata::format::meta::ChunkKind| meta.chunks.iter().filter(|e| e.chunk_kind() == Some(k)).count();
+    assert_eq!(kinds(strata::format::meta::ChunkKind::Shard), shards);
+    assert_eq!(kinds(strata::format::meta::ChunkKind::Bucket), buckets);
+    // 79 shards: two level-0 nodes (64 + 15) under the root node.
+    assert_eq!(kinds(strata::format::meta::ChunkKind::IndexNode), 2);
+    let shard_7 = (0..meta.chunks.len()).find(|&i| meta.path(i) == "scores[shard 7]").unwrap();
+    assert_eq!(meta.chunks[shard_7].chunk, view.scores.shard_chunk(7).unwrap());
+    let mut offsets: Vec<u64> = meta.chunks.iter().map(|e| e.chunk.offset()).collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    assert_eq!(offsets.len(), meta.chunks.len());
+}

@@ -229,3 +229,27 @@ where
         }
     }
 }
+
+impl rkyv::Archive for ChunkRef {
+    type Archived = ChunkRef;
+    type Resolver = ();
+
+    fn resolve(&self, (): (), out: rkyv::Place<Self>) {
+        out.write(*self);
+    }
+}
+
+impl<S: rancor::Fallible + ?Sized> rkyv::Serialize<S> for ChunkRef {
+    fn serialize(&self, _: &mut S) -> Result<(), S::Error> {
+        Ok(())
+    }
+}
+
+impl<D: rancor::Fallible + ?Sized> rkyv::Deserialize<ChunkRef, D> for ChunkRef {
+    fn deserialize(&self, _: &mut D) -> Result<ChunkRef, D::Error> {
+        Ok(*self)
+    }
+}
+
+// SAFETY: `repr(C)` of four u64 fields, a u8 and seven reserved bytes: no padding.
+unsafe impl rkyv::traits::NoUndef for ChunkRef {}

@@ -6,7 +6,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 40 | root chunk reference ([`ChunkRef`]) |
-//! | 40 | 40 | schema chunk reference |
+//! | 40 | 40 | meta chunk reference (schema and chunk directory, [`super::meta`]) |
 //! | 80 | 8 | type fingerprint of the root type |
 //! | 88 | 8 | layout fingerprint ([`super::layout`]) |
 //! | 96 | 8 | total file length, footer included |
@@ -34,8 +34,8 @@ const CHECKED_LEN: usize = 112;
 pub struct Footer {
     /// Reference to the root chunk.
     pub root: ChunkRef,
-    /// Reference to the schema chunk.
-    pub schema: ChunkRef,
+    /// Reference to the meta chunk: the schema and the chunk directory.
+    pub meta: ChunkRef,
     /// Fingerprint of the root type (see [`crate::schema`]).
     pub type_fingerprint: u64,
     /// Layout fingerprint of the writer's build.
@@ -53,7 +53,7 @@ impl Footer {
         let mut out = [0u8; FOOTER_LEN as usize];
         let mut w = Cursor { buf: &mut out, pos: 0 };
         w.put(&self.root.to_bytes());
-        w.put(&self.schema.to_bytes());
+        w.put(&self.meta.to_bytes());
         w.put(&self.type_fingerprint.to_le_bytes());
         w.put(&self.layout_fingerprint.to_le_bytes());
         w.put(&self.file_len.to_le_bytes());
@@ -86,7 +86,7 @@ impl Footer {
         };
         let mut r = Reader { buf: bytes, pos: 0 };
         let root = r.chunk_ref();
-        let schema = r.chunk_ref();
+        let meta = r.chunk_ref();
         let type_fingerprint = r.u64();
         let layout_fingerprint = r.u64();
         let file_len = r.u64();
@@ -123,7 +123,7 @@ impl Footer {
         if header_version != version {
             return Err(Error::UnsupportedVersion { found: header_version, supported: super::VERSION });
         }
-        Ok(Self { root, schema, type_fingerprint, layout_fingerprint, file_len, version })
+        Ok(Self { root, meta, type_fingerprint, layout_fingerprint, file_len, version })
     }
 }
 

@@ -1,16 +1,18 @@
 //! The on-disk format, isolated from the API. `docs/FORMAT.md` describes the same bytes
 //! in prose; the two change together.
 //!
-//! A file is: a 16-byte [header](header), chunks at 16-byte-aligned offsets, and a
-//! fixed-size [footer](footer) at the very end that references the root chunk and the
-//! schema chunk. Each chunk is referenced by exactly one [`ChunkRef`] held in its parent
-//! (the root's and the schema's are held by the footer).
+//! A file is: a 16-byte [header](header), chunks at 16-byte-aligned offsets (the root
+//! after its descendants, then the [meta](meta) chunk), and a fixed-size
+//! [footer](footer) at the very end that references the root and meta chunks. Each
+//! chunk is referenced by exactly one [`ChunkRef`] held in its parent (the root's and
+//! the meta chunk's are held by the footer).
 
 pub mod bucket;
 pub mod chunk_ref;
 pub mod footer;
 pub mod header;
 pub mod layout;
+pub mod meta;
 pub mod table;
 
 pub use chunk_ref::{ChunkRef, Encoding};
