@@ -242,6 +242,10 @@ impl Archive {
         self.inner.bytes()
     }
 
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     fn check_type<T: Persist>(&self) -> Result<()> {
         let schema = schema_of::<T>();
         let found = self.inner.footer.type_fingerprint;
@@ -559,6 +563,7 @@ impl Inner {
     /// Loads the chunk as an owned `T`. A compressed chunk that no view holds is
     /// decompressed into a temporary buffer, not kept.
     pub(crate) fn load_chunk<T: Persist>(&self, r: &ChunkRef) -> Result<T> {
+        let _nest = crate::parallel::nest(*r)?;
         let cached = self.lock(r).get(r).is_some();
         if cached || r.encoding() == Some(Encoding::None) {
             let view = self.view_chunk::<Archived<T>>(r)?;

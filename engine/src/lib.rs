@@ -105,6 +105,7 @@ pub mod schema;
 mod ser;
 pub mod sharded;
 pub mod sink;
+pub mod verify;
 #[doc(hidden)]
 pub mod with;
 

@@ -250,6 +250,8 @@ where
     /// # Errors
     /// When any bucket is damaged.
     pub fn load_as<M: MapLike<K = K, V = V>>(&self) -> Result<M> {
+        let _nest = crate::parallel::nest(*self.table.root())?;
+        let depth = crate::parallel::depth();
         let owner = self.owner()?;
         let inner: &Inner = &owner;
         let buckets = self.bucket_count();
@@ -267,20 +269,24 @@ where
         let parts: Vec<Vec<(K, V)>> = refs
             .par_iter()
             .map(|e| {
-                let r = e.chunk();
-                let bytes = inner.raw_chunk(r)?;
-                let bucket = Bucket::parse(bytes).map_err(|d| bad_bucket(r, d))?;
-                let mut out = Vec::with_capacity(bucket.len());
-                let mut pool = rkyv::de::Pool::new();
-                for j in 0..bucket.len() {
-                    let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
-                    let entry =
-                        crate::archive::validate::<ArchivedEntry<Archived<K>, Archived<V>>>(entry_bytes, r.location())?;
-                    let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
-                    let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
-                    out.push((k, v));
-                }
-                Ok(out)
+                crate::parallel::at_depth(depth, || {
+                    let r = e.chunk();
+                    let bytes = inner.raw_chunk(r)?;
+                    let bucket = Bucket::parse(bytes).map_err(|d| bad_bucket(r, d))?;
+                    let mut out = Vec::with_capacity(bucket.len());
+                    let mut pool = rkyv::de::Pool::new();
+                    for j in 0..bucket.len() {
+                        let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
+                        let entry = crate::archive::validate::<ArchivedEntry<Archived<K>, Archived<V>>>(
+                            entry_bytes,
+                            r.location(),
+                        )?;
+                        let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
+                        let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
+                        out.push((k, v));
+                    }
+                    Ok(out)
+                })
             })
             .collect::<Result<_>>()?;
         let total: usize = parts.iter().map(Vec::len).sum();

@@ -67,6 +67,52 @@ pub fn prefetch<T: Persist>(promise: &Promise<T>) -> Prefetch<'_> {
     }
 }
 
+/// How deeply chunk loads may nest (a lazy field inside a lazy field ...): past this,
+/// a load fails instead of exhausting the stack. Recursive types nest as deep as their
+/// data; 128 levels is far beyond ordinary trees.
+pub const MAX_NESTING: u32 = 128;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// One more level of nested loading, released on drop.
+pub(crate) struct Nest(u32);
+
+impl Drop for Nest {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(self.0));
+    }
+}
+
+/// Enters one more level of nested loading.
+pub(crate) fn nest(at: crate::format::ChunkRef) -> Result<Nest> {
+    let depth = DEPTH.with(std::cell::Cell::get);
+    if depth >= MAX_NESTING {
+        return Err(crate::Error::OutOfBounds {
+            what: "nesting of lazy chunks",
+            declared: u64::from(depth) + 1,
+            limit: u64::from(MAX_NESTING),
+            at: at.location(),
+        });
+    }
+    DEPTH.with(|d| d.set(depth + 1));
+    Ok(Nest(depth))
+}
+
+/// Runs `f` on this thread at the nesting depth of the caller that spawned it.
+pub(crate) fn at_depth<R>(depth: u32, f: impl FnOnce() -> R) -> R {
+    let saved = DEPTH.with(|d| d.replace(depth));
+    let out = f();
+    DEPTH.with(|d| d.set(saved));
+    out
+}
+
+/// The current nesting depth.
+pub(crate) fn depth() -> u32 {
+    DEPTH.with(std::cell::Cell::get)
+}
+
 thread_local! {
     static LOADED: RefCell<Vec<HashMap<usize, Box<dyn Any + Send>>>> = const { RefCell::new(Vec::new()) };
 }
@@ -85,7 +131,9 @@ pub(crate) fn deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
     if promises.len() < 2 {
         return plain_deserialize::<T>(view);
     }
-    let loaded: Vec<Result<Box<dyn Any + Send>>> = promises.par_iter().map(|p| (p.load)()).collect();
+    let depth = depth();
+    let loaded: Vec<Result<Box<dyn Any + Send>>> =
+        promises.par_iter().map(|p| at_depth(depth, || (p.load)())).collect();
     let mut table = HashMap::with_capacity(loaded.len());
     for (p, value) in promises.iter().zip(loaded) {
         table.insert(p.addr, value?);

@@ -58,6 +58,8 @@ impl SaveOptions {
     /// folder, which is flushed to disk (`fsync`) and then renamed over `path`; the
     /// folder is flushed too. Readers of the old file (open archives included) keep
     /// seeing the old file; a crash at any point leaves either the old or the new file.
+    /// Temporary files that crashed saves left behind are removed by the next save to
+    /// the same path (each writer locks its own, so a live one is never touched).
     ///
     /// # Errors
     /// I/O errors (the old file is then untouched and the temporary file removed) and
@@ -80,7 +82,11 @@ impl SaveOptions {
             let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
             builder.permissions(std::fs::Permissions::from_mode(mode));
         }
+        remove_stale_temporaries(dir, &prefix);
         let tmp = builder.tempfile_in(dir)?;
+        // Held until the temporary file is renamed or removed: tells later saves that a
+        // live writer owns it (a lock dies with its process).
+        tmp.as_file().lock()?;
         let stats = {
             let file_sink = FileSink(tmp.as_file());
             match self.fail_after {
@@ -130,6 +136,27 @@ impl SaveOptions {
         };
         sink.write_at(footer_at, &footer.encode()).map_err(fail)?;
         Ok(ctx.stats(file_len, started.elapsed()))
+    }
+}
+
+/// Removes temporary files left in `dir` by saves to the same destination that died
+/// (killed, crashed, power lost): those whose lock can be taken. A live writer holds
+/// the lock on its own temporary file, so it is never touched. Best effort: errors are
+/// ignored.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(prefix) && name.ends_with(".strata-tmp")) {
+            continue;
+        }
+        let path = entry.path();
+        if let Ok(file) = std::fs::File::open(&path)
+            && file.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

@@ -201,6 +201,8 @@ impl<T: Persist> ShardedVec<T> {
     pub fn load(&self) -> Result<Vec<T>> {
         let owner = self.owner()?;
         let inner: &Inner = &owner;
+        let _nest = crate::parallel::nest(*self.table.root())?;
+        let depth = crate::parallel::depth();
         let leaves = self.leaves(inner)?;
         inner.will_need(&leaves);
         let shards: Vec<&ArchivedVec<Archived<T>>> = leaves
@@ -229,11 +231,13 @@ impl<T: Persist> ShardedVec<T> {
                 rest = tail;
             }
             regions.into_par_iter().zip(shards.par_iter()).try_for_each(|(region, shard)| -> Result<()> {
-                let mut pool = rkyv::de::Pool::new();
-                for (slot, elem) in region.iter_mut().zip(shard.iter()) {
-                    slot.write(rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool)?);
-                }
-                Ok(())
+                crate::parallel::at_depth(depth, || {
+                    let mut pool = rkyv::de::Pool::new();
+                    for (slot, elem) in region.iter_mut().zip(shard.iter()) {
+                        slot.write(rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool)?);
+                    }
+                    Ok(())
+                })
             })?;
         }
         // SAFETY: the regions partition `out`'s first `len` slots (the shard lengths sum

@@ -83,4 +83,5 @@ pub fn walk_world(archive: &strata::Archive, expected: &World) -> strata::Result
     Ok(())
 }
 
+pub mod hostile;
 pub mod memory;
