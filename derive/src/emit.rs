@@ -182,18 +182,35 @@ pub fn expand(c: &Container) -> TokenStream {
             quote!(::std::format!("{}<{}>", #base, [#(#args),*].join(", ")))
         }
     };
+    // The archived layout goes into the schema too (size, alignment, field offsets), so
+    // that tools can decode values without the Rust types.
+    let archived_ty = quote!(#archived #ty_generics);
+    let layout = quote!(
+        ::std::format!("size {} align {}", ::core::mem::size_of::<#archived_ty>(), ::core::mem::align_of::<#archived_ty>())
+    );
     let def_expr = match &c.data {
         Data::Struct(style, fields) => {
-            let body = describe_fields(*style, fields, &krate);
-            quote!(::std::format!("struct{}", #body))
+            let body = describe_fields(*style, fields, &krate, &private, &|_, f| {
+                let m = &f.member;
+                quote!(::core::mem::offset_of!(#archived_ty, #m))
+            });
+            let sep = if *style == Style::Tuple { " " } else { "" };
+            quote!(::std::format!("struct {}{}{}", #layout, #sep, #body))
         }
         Data::Enum(variants) => {
             let vs = variants.iter().map(|v| {
                 let name = v.ident.to_string();
-                let body = describe_fields(v.style, &v.fields, &krate);
-                quote!(::std::format!("{}{}", #name, #body))
+                let sizes = v.fields.iter().map(|f| {
+                    let a = archived_field_ty(f, &private);
+                    quote!((::core::mem::size_of::<#a>(), ::core::mem::align_of::<#a>()))
+                });
+                let body = describe_fields(v.style, &v.fields, &krate, &private, &|i, _| quote!(__offsets[#i]));
+                quote!({
+                    let __offsets = #private::variant_offsets(&[#(#sizes),*]);
+                    ::std::format!("{}{}", #name, #body)
+                })
             });
-            quote!(::std::format!("enum {{ {} }}", [#(#vs),*].join(", ")))
+            quote!(::std::format!("enum {} {{ {} }}", #layout, [#(#vs),*].join(", ")))
         }
     };
 
@@ -346,19 +363,29 @@ fn construct(path: TokenStream, style: Style, fields: &[Field], value: impl Fn(&
 
 /// A schema expression for a field list: ` { a: u8, b: lazy String }`, `(u8, String)`
 /// or the empty string for a unit shape.
-fn describe_fields(style: Style, fields: &[Field], krate: &syn::Path) -> TokenStream {
+fn describe_fields(
+    style: Style,
+    fields: &[Field],
+    krate: &syn::Path,
+    private: &TokenStream,
+    offset: &dyn Fn(usize, &Field) -> TokenStream,
+) -> TokenStream {
     let parts: Vec<TokenStream> = fields
         .iter()
-        .map(|f| {
-            let prefix = match (&f.member, style) {
-                (syn::Member::Named(n), _) => format!("{}: ", n.to_string().trim_start_matches("r#")),
+        .enumerate()
+        .map(|(i, f)| {
+            let name = match (&f.member, style) {
+                (syn::Member::Named(n), _) => format!("{} ", n.to_string().trim_start_matches("r#")),
                 _ => String::new(),
             };
+            let off = offset(i, f);
             match &f.storage {
                 Storage::Rkyv => {
                     let ty = f.ty;
-                    let text = format!("{prefix}rkyv {}", quote!(#ty).to_string().replace(' ', ""));
-                    quote!(::std::string::String::from(#text))
+                    let a = archived_field_ty(f, private);
+                    let text = quote!(#ty).to_string().replace(' ', "");
+                    let fmt = format!("{name}@{{}}: rkyv[{{}}/{{}}] {text}");
+                    quote!(::std::format!(#fmt, #off, ::core::mem::size_of::<#a>(), ::core::mem::align_of::<#a>()))
                 }
                 Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) => {
                     let kind = match f.storage {
@@ -367,13 +394,13 @@ fn describe_fields(style: Style, fields: &[Field], krate: &syn::Path) -> TokenSt
                         _ => "map",
                     };
                     let d = if kind == "map" { ty::describe_map(f.ty, krate) } else { ty::describe(f.ty, krate) };
-                    let fmt = format!("{prefix}{kind} {{}}");
-                    quote!(::std::format!(#fmt, #d))
+                    let fmt = format!("{name}@{{}}: {kind} {{}}");
+                    quote!(::std::format!(#fmt, #off, #d))
                 }
                 Storage::Inline => {
                     let d = ty::describe(f.ty, krate);
-                    let fmt = format!("{prefix}{{}}");
-                    quote!(::std::format!(#fmt, #d))
+                    let fmt = format!("{name}@{{}}: {{}}");
+                    quote!(::std::format!(#fmt, #off, #d))
                 }
             }
         })

@@ -247,7 +247,13 @@ where
     K::Archived: Ord,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!("BTreeMap<{}, {}>", s.of::<K>(), s.of::<V>())
+        format!(
+            "BTreeMap<{}, {}>[{}/{}]",
+            s.of::<K>(),
+            s.of::<V>(),
+            size_of::<Self::Archived>(),
+            align_of::<Self::Archived>()
+        )
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>() && is_leaf::<V>()
@@ -275,7 +281,7 @@ where
     K::Archived: Ord,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!("BTreeSet<{}>", s.of::<K>())
+        format!("BTreeSet<{}>[{}/{}]", s.of::<K>(), size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>()
@@ -303,7 +309,13 @@ where
     H: BuildHasher + Default + Send + Sync + 'static,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!("HashMap<{}, {}>", s.of::<K>(), s.of::<V>())
+        format!(
+            "HashMap<{}, {}>[{}/{}]",
+            s.of::<K>(),
+            s.of::<V>(),
+            size_of::<Self::Archived>(),
+            align_of::<Self::Archived>()
+        )
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>() && is_leaf::<V>()
@@ -345,7 +357,7 @@ where
     H: BuildHasher + Default + Send + Sync + 'static,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!("HashSet<{}>", s.of::<K>())
+        format!("HashSet<{}>[{}/{}]", s.of::<K>(), size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>()

@@ -24,6 +24,22 @@ use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
 
+/// The offsets of an enum variant's fields in rkyv's archived layout: a `repr(u8)`
+/// enum's variant is a `repr(C)` struct whose first field is the one-byte tag. Takes
+/// each field's archived (size, alignment).
+#[must_use]
+pub fn variant_offsets(fields: &[(usize, usize)]) -> Vec<usize> {
+    let mut at = 1usize;
+    fields
+        .iter()
+        .map(|&(size, align)| {
+            let off = at.next_multiple_of(align.max(1));
+            at = off + size;
+            off
+        })
+        .collect()
+}
+
 /// First line of every schema text.
 pub const SCHEMA_HEADER: &str = "strata-schema 1";
 
