@@ -242,6 +242,37 @@ impl Archive {
         self.inner.bytes()
     }
 
+    /// The bytes of any chunk of this file, bounds-checked, checksum-verified and
+    /// decompressed (within the limits of [`OpenOptions`]): the archived value, its root
+    /// object at the end. For tools that decode values without the Rust types (with the
+    /// layouts the schema records); typed code uses views instead.
+    ///
+    /// # Errors
+    /// When the chunk is out of bounds, damaged or too large to decompress.
+    pub fn chunk(&self, chunk: &ChunkRef) -> Result<&[u8]> {
+        self.inner.raw_chunk(chunk)
+    }
+
+    /// Leaf `s` of a chunk table (shard or bucket `s`), reading the index nodes on its
+    /// path. For tools that read collections without the Rust types.
+    ///
+    /// # Errors
+    /// When the table is damaged or `s` is out of range.
+    pub fn table_leaf(&self, table: &ChunkTable, s: u64) -> Result<TableEntry> {
+        table.check()?;
+        self.inner.table_leaf(table, s)
+    }
+
+    /// The leaf of a vector's chunk table whose range holds element `i`: its number and
+    /// entry.
+    ///
+    /// # Errors
+    /// When the table is damaged.
+    pub fn table_find(&self, table: &ChunkTable, i: u64) -> Result<(u64, TableEntry)> {
+        table.check()?;
+        self.inner.table_find(table, i)
+    }
+
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }

@@ -222,28 +222,68 @@ impl<T: Persist> ShardedVec<T> {
         }
         let len = usize::try_from(self.len()).map_err(|_| bad(self, "vector too long for this platform"))?;
         let mut out: Vec<T> = Vec::with_capacity(len);
-        {
-            let mut regions: Vec<&mut [MaybeUninit<T>]> = Vec::with_capacity(shards.len());
+        // Split the spare capacity into one region per shard, in order.
+        fn regions<'a, T>(out: &'a mut Vec<T>, len: usize, lens: &[usize]) -> Vec<&'a mut [MaybeUninit<T>]> {
             let mut rest = out.spare_capacity_mut().get_mut(..len).unwrap_or_default();
-            for shard in &shards {
-                let (head, tail) = rest.split_at_mut(shard.len().min(rest.len()));
+            let mut regions = Vec::with_capacity(lens.len());
+            for &n in lens {
+                let n = n.min(rest.len());
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
                 regions.push(head);
                 rest = tail;
             }
-            regions.into_par_iter().zip(shards.par_iter()).try_for_each(|(region, shard)| -> Result<()> {
+            regions
+        }
+        let lens: Vec<usize> = shards.iter().map(|s| s.len()).collect();
+        let outcomes: Vec<Result<usize>> = regions(&mut out, len, &lens)
+            .into_par_iter()
+            .zip(shards.par_iter())
+            .map(|(region, shard)| {
                 crate::parallel::at_depth(depth, || {
                     let mut pool = rkyv::de::Pool::new();
+                    let mut written = 0usize;
                     for (slot, elem) in region.iter_mut().zip(shard.iter()) {
-                        slot.write(rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool)?);
+                        match rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool) {
+                            Ok(v) => {
+                                slot.write(v);
+                                written += 1;
+                            }
+                            Err(e) => {
+                                for slot in region.get_mut(..written).unwrap_or_default() {
+                                    // SAFETY: the first `written` slots of this region
+                                    // were written just above, and are dropped once.
+                                    unsafe { slot.assume_init_drop() };
+                                }
+                                return Err(e);
+                            }
+                        }
                     }
-                    Ok(())
+                    Ok(written)
                 })
-            })?;
+            })
+            .collect();
+        let written: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |w| *w)).sum();
+        if let Some(failed) = outcomes.iter().position(Result::is_err).or((written != len).then_some(usize::MAX)) {
+            // Drop what the regions that completed hold; the failed ones dropped theirs.
+            for (region, outcome) in regions(&mut out, len, &lens).into_iter().zip(&outcomes) {
+                if let Ok(w) = outcome {
+                    for slot in region.get_mut(..*w).unwrap_or_default() {
+                        // SAFETY: a region whose pass succeeded wrote its first `w`
+                        // slots (it reported them); each is dropped once.
+                        unsafe { slot.assume_init_drop() };
+                    }
+                }
+            }
+            return Err(outcomes
+                .into_iter()
+                .nth(failed)
+                .and_then(Result::err)
+                .unwrap_or_else(|| bad(self, "shards decoded to fewer elements than the vector holds")));
         }
-        // SAFETY: the regions partition `out`'s first `len` slots (the shard lengths sum
-        // to `len`, checked above), and every region's slots were each written exactly
-        // once by the successful parallel pass. (On an error we return before this, and
-        // the values written so far are leaked, never read.)
+        // SAFETY: the regions are disjoint, consecutive parts of `out`'s first `len`
+        // slots, each pass wrote the first `w` slots of its region and reported `w`, and
+        // the reports sum to `len`, so regions were full and every slot in `0..len` was
+        // written exactly once.
         unsafe { out.set_len(len) };
         Ok(out)
     }

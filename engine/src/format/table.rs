@@ -93,6 +93,40 @@ impl ChunkTable {
         }
     }
 
+    /// Decodes a header from its 56 bytes (little-endian), without judging it.
+    #[must_use]
+    pub fn from_bytes(b: &[u8; 56]) -> Self {
+        let mut r = [0u8; 40];
+        r.copy_from_slice(b.get(..40).unwrap_or(&[0; 40]));
+        let word = |at: usize, n: usize| {
+            let mut w = [0u8; 8];
+            if let (Some(dst), Some(src)) = (w.get_mut(..n), b.get(at..at + n)) {
+                dst.copy_from_slice(src);
+            }
+            u64::from_le_bytes(w)
+        };
+        Self::new(ChunkRef::from_bytes(&r), word(40, 8), word(48, 4) as u32, word(52, 4) as u32)
+    }
+
+    /// Checks the header's shape: fanout, depth, and that the depth fits the count.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidData`] naming what is wrong.
+    pub fn check(&self) -> crate::Result<()> {
+        let bad =
+            |d: &str| crate::Error::InvalidData { at: self.root.location(), ty: "chunk table", detail: d.to_owned() };
+        if !(2..=4096).contains(&self.fanout()) {
+            return Err(bad("fanout out of range"));
+        }
+        if self.depth() == 0
+            || self.depth() > MAX_DEPTH
+            || self.depth() != depth_for(self.entries(), u64::from(self.fanout()))
+        {
+            return Err(bad("depth does not fit the entry count"));
+        }
+        Ok(())
+    }
+
     /// The root node.
     #[must_use]
     pub fn root(&self) -> &ChunkRef {
