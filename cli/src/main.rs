@@ -1,0 +1,351 @@
+//! `strata`: inspect, verify, stat and dump any strata file without its Rust types.
+//!
+//! ```text
+//! strata inspect FILE [--depth N] [--json]
+//! strata verify FILE [--json]
+//! strata stat FILE [--json]
+//! strata dump FILE [PATH] [--shallow] [--compact]
+//! ```
+//!
+//! Exit codes: 0 success, 1 damage found (`verify`), 2 any other error (one line on
+//! standard error, never a panic).
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod decode;
+mod schema;
+mod tree;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use strata::Archive;
+use strata::format::meta::ChunkKind;
+use tree::{Tree, size};
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Inspect, verify, stat and dump strata files without their Rust types.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The chunk tree: every chunk's path, kind, offset, sizes and codec, with totals.
+    Inspect {
+        file: PathBuf,
+        /// Levels of the tree to print (the JSON output always lists every chunk).
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Children to print under a vector or map before summarizing the rest.
+        #[arg(long, default_value_t = 4)]
+        max_children: usize,
+        /// Machine-readable output listing every chunk.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks every chunk (checksums, decompression, structure) in parallel; exits 1 and
+    /// names each damaged chunk if any is damaged.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One screen of summary: size, chunk counts, compression, largest fields, shard
+    /// sizes.
+    Stat {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints a value as JSON, e.g. `players["Hero123"].level`, `users[54321].name`;
+    /// reads only the chunks the path needs.
+    Dump {
+        file: PathBuf,
+        /// The value's path from the root (the whole value when absent).
+        path: Option<String>,
+        /// Print lazy fields, vectors and maps under the value as references instead of
+        /// reading them.
+        #[arg(long)]
+        shallow: bool,
+        /// One line instead of indented JSON.
+        #[arg(long)]
+        compact: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("strata: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Colours only on a terminal, and never with `NO_COLOR`.
+struct Style(bool);
+
+impl Style {
+    fn detect() -> Self {
+        Self(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+    }
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+}
+
+fn open(file: &PathBuf) -> Result<Archive, String> {
+    Archive::open(file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn print_json(v: &serde_json::Value) -> Result<(), String> {
+    println!("{}", serde_json::to_string_pretty(v).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn run(command: Command) -> Result<ExitCode, String> {
+    let style = Style::detect();
+    match command {
+        Command::Inspect { file, depth, max_children, json } => {
+            let archive = open(&file)?;
+            let tree = Tree::read(&archive)?;
+            if json {
+                print_json(&tree.json(&archive))?;
+            } else {
+                inspect(&archive, &tree, depth, max_children, &style, &file);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { file, json } => {
+            let archive = open(&file)?;
+            let total: u64 = archive.meta().map(|m| m.chunks.iter().map(|e| e.chunk.stored_len()).sum()).unwrap_or(0);
+            let bar = if std::io::stderr().is_terminal() && !json {
+                let bar = indicatif::ProgressBar::new(total);
+                if let Ok(s) =
+                    indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                {
+                    bar.set_style(s);
+                }
+                Some(bar)
+            } else {
+                None
+            };
+            let report = archive
+                .verify_with(|n| {
+                    if let Some(b) = &bar {
+                        b.inc(n);
+                    }
+                })
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            if json {
+                let damaged: Vec<_> = report
+                    .damaged
+                    .iter()
+                    .map(|d| json!({ "path": d.path, "offset": d.chunk.offset(), "kind": d.kind.map(ChunkKind::name), "error": d.error.to_string() }))
+                    .collect();
+                print_json(&json!({ "chunks": report.chunks, "bytes": report.bytes, "damaged": damaged }))?;
+            } else {
+                for d in &report.damaged {
+                    println!(
+                        "{} {} at offset {}: {}",
+                        style.paint("31;1", "DAMAGED"),
+                        d.path,
+                        d.chunk.offset(),
+                        d.error
+                    );
+                }
+                let verdict = if report.is_ok() { style.paint("32;1", "ok") } else { style.paint("31;1", "damaged") };
+                println!(
+                    "{}: {} chunks, {} checked: {verdict} ({} damaged)",
+                    file.display(),
+                    report.chunks,
+                    size(report.bytes),
+                    report.damaged.len()
+                );
+            }
+            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Stat { file, json } => {
+            let archive = open(&file)?;
+            let tree = Tree::read(&archive)?;
+            stat(&archive, &tree, json, &style, &file)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dump { file, path, shallow, compact } => {
+            let archive = open(&file)?;
+            let text = archive.schema_text().map_err(|e| e.to_string())?;
+            let schema = schema::Schema::parse(&text).map_err(|e| format!("the file's schema: {e}"))?;
+            let decoder = decode::Decoder { archive: &archive, schema: &schema, deep: !shallow };
+            let place = match &path {
+                Some(p) => decoder.walk(p).map_err(|e| format!("{p}: {e}"))?,
+                None => decoder.root()?,
+            };
+            let value = decoder.value(&place)?;
+            if compact {
+                println!("{value}");
+            } else {
+                print_json(&value)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn inspect(archive: &Archive, tree: &Tree, depth: usize, max_children: usize, style: &Style, file: &Path) {
+    let footer = archive.footer();
+    let root_type =
+        archive.schema_text().ok().and_then(|t| strata::schema::root_name(&t).map(str::to_owned)).unwrap_or_default();
+    println!(
+        "{}: {}, format {}, root type {} (fingerprint {:#018x})",
+        style.paint("1", &file.display().to_string()),
+        size(footer.file_len),
+        footer.version,
+        style.paint("36", &root_type),
+        footer.type_fingerprint
+    );
+    for &r in &tree.roots {
+        print_node(tree, r, 0, depth, max_children, style);
+    }
+}
+
+fn print_node(tree: &Tree, i: usize, level: usize, depth: usize, max_children: usize, style: &Style) {
+    let Some(n) = tree.nodes.get(i) else { return };
+    let indent = "  ".repeat(level);
+    let name = match n.kind {
+        Some(ChunkKind::Shard | ChunkKind::Bucket | ChunkKind::IndexNode) => {
+            n.path.rfind('[').and_then(|at| n.path.get(at..)).unwrap_or(&n.path).to_owned()
+        }
+        _ if level == 0 => n.path.clone(),
+        _ => n.path.rsplit('.').next().unwrap_or(&n.path).to_owned(),
+    };
+    let ratio = if n.encoding == "zstd" && n.stored > 0 {
+        format!(" {:.1}x", n.raw as f64 / n.stored as f64)
+    } else {
+        String::new()
+    };
+    let (t_stored, t_raw, t_chunks) = tree.totals(i);
+    let totals = if n.children.is_empty() {
+        String::new()
+    } else {
+        format!("  (total {} stored, {} raw, {t_chunks} chunks)", size(t_stored), size(t_raw))
+    };
+    println!(
+        "{indent}{} {}  @{}  {} stored, {} raw, {}{ratio}{totals}",
+        style.paint("1", &name),
+        style.paint("33", &tree.describe(i)),
+        n.offset,
+        size(n.stored),
+        size(n.raw),
+        n.encoding,
+    );
+    if n.children.is_empty() || level > 64 {
+        return;
+    }
+    if level + 1 >= depth {
+        println!("{indent}  … {} chunks below (--depth {} shows them)", t_chunks - 1, level + 2);
+        return;
+    }
+    let collection = matches!(n.kind, Some(ChunkKind::Vector | ChunkKind::Map));
+    let limit = if collection { max_children } else { usize::MAX };
+    for &c in n.children.iter().take(limit) {
+        print_node(tree, c, level + 1, depth, max_children, style);
+    }
+    if n.children.len() > limit {
+        println!("{indent}  … {} more (--max-children shows them)", n.children.len() - limit);
+    }
+}
+
+fn stat(archive: &Archive, tree: &Tree, json: bool, style: &Style, file: &Path) -> Result<(), String> {
+    let footer = archive.footer();
+    let mut counts: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let (mut stored, mut raw, mut compressed) = (0u64, 0u64, 0u64);
+    let mut shard_hist = [0u64; 6];
+    let labels = ["< 4 KiB", "4-16 KiB", "16-64 KiB", "64-256 KiB", "256 KiB-1 MiB", ">= 1 MiB"];
+    for n in &tree.nodes {
+        *counts.entry(n.kind.map_or("unknown", ChunkKind::name)).or_default() += 1;
+        stored += n.stored;
+        raw += n.raw;
+        compressed += u64::from(n.encoding == "zstd");
+        if n.kind == Some(ChunkKind::Shard) {
+            let b = match n.raw {
+                r if r < 4 << 10 => 0,
+                r if r < 16 << 10 => 1,
+                r if r < 64 << 10 => 2,
+                r if r < 256 << 10 => 3,
+                r if r < 1 << 20 => 4,
+                _ => 5,
+            };
+            if let Some(slot) = shard_hist.get_mut(b) {
+                *slot += 1;
+            }
+        }
+    }
+    // Fields: the named chunks (promises, vectors, maps), largest first.
+    let mut fields: Vec<(String, u64, u64, u64)> = tree
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.kind, Some(ChunkKind::Lazy | ChunkKind::Vector | ChunkKind::Map)))
+        .map(|(i, n)| {
+            let (s, r, c) = tree.totals(i);
+            (n.path.clone(), s, r, c)
+        })
+        .collect();
+    fields.sort_by_key(|f| std::cmp::Reverse(f.1));
+    fields.truncate(10);
+    let root_type =
+        archive.schema_text().ok().and_then(|t| strata::schema::root_name(&t).map(str::to_owned)).unwrap_or_default();
+    if json {
+        return print_json(&json!({
+            "file_len": footer.file_len,
+            "root_type": root_type,
+            "chunks": counts,
+            "stored": stored,
+            "raw": raw,
+            "compressed_chunks": compressed,
+            "largest_fields": fields.iter().map(|(p, s, r, c)| json!({ "path": p, "stored": s, "raw": r, "chunks": c })).collect::<Vec<_>>(),
+            "shard_sizes": labels.iter().zip(shard_hist).map(|(l, n)| json!({ "raw": l, "shards": n })).collect::<Vec<_>>(),
+        }));
+    }
+    println!(
+        "{}: {} ({} bytes), format {}, root type {}",
+        style.paint("1", &file.display().to_string()),
+        size(footer.file_len),
+        footer.file_len,
+        footer.version,
+        style.paint("36", &root_type)
+    );
+    let total: u64 = counts.values().sum::<u64>() + 1;
+    println!(
+        "chunks: {total} ({}, meta 1)",
+        counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    );
+    let ratio = if stored > 0 { raw as f64 / stored as f64 } else { 1.0 };
+    println!(
+        "data: {} stored, {} raw (compression {ratio:.2}x), {compressed} chunks compressed",
+        size(stored),
+        size(raw)
+    );
+    println!("largest fields:");
+    for (p, s, r, c) in &fields {
+        println!("  {:<40} {:>10} stored  {:>10} raw  {c} chunks", p, size(*s), size(*r));
+    }
+    if shard_hist.iter().any(|&n| n > 0) {
+        println!("shard sizes (raw):");
+        let max = shard_hist.iter().copied().max().unwrap_or(1).max(1);
+        for (l, n) in labels.iter().zip(shard_hist) {
+            let bar = "#".repeat(((n * 40).div_ceil(max)) as usize);
+            println!("  {l:>14} {n:>8} {bar}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The `strata` binary on files written by a quickstart-like model: `inspect --json`
+//! lists every chunk with the right counts, `verify` finds a flipped byte in a shard and
+//! names its field, `dump` prints the right values, and errors are one line.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use strata::Persist;
+
+#[derive(Persist, Clone, Debug, PartialEq)]
+struct Profile {
+    country: String,
+    joined: u64,
+}
+
+#[derive(Persist, Clone, Debug, PartialEq)]
+struct User {
+    id: u64,
+    name: String,
+    level: u32,
+    score: f64,
+    friends: Vec<u64>,
+    profile: Profile,
+    #[strata(lazy)]
+    inventory: Vec<String>,
+}
+
+#[derive(Persist, Clone, Debug, PartialEq)]
+enum Mode {
+    Peaceful,
+    Hard { lives: u8 },
+}
+
+#[derive(Persist, Clone, Debug, PartialEq)]
+struct Meta {
+    version: u32,
+    mode: Mode,
+    tags: Vec<String>,
+    seed: Option<u64>,
+}
+
+#[derive(Persist, Clone, Debug, PartialEq)]
+struct World {
+    name: String,
+    meta: Meta,
+    #[strata(shard, shard_bytes = 4096)]
+    users: Vec<User>,
+    #[strata(map)]
+    players: HashMap<String, User>,
+    #[strata(lazy, compress = "zstd")]
+    log: Vec<String>,
+}
+
+fn world() -> World {
+    let users: Vec<User> = (0..3000u64)
+        .map(|id| User {
+            id,
+            name: format!("Hero{id}"),
+            level: (id % 90) as u32,
+            score: id as f64 / 4.0,
+            friends: (0..id % 3).collect(),
+            profile: Profile { country: ["AR", "JP", "NG"][(id % 3) as usize].into(), joined: 1_700_000_000 + id },
+            inventory: vec![format!("sword{id}")],
+        })
+        .collect();
+    World {
+        name: "Aurora".into(),
+        meta: Meta { version: 3, mode: Mode::Hard { lives: 2 }, tags: vec!["a".into(), "b".into()], seed: Some(42) },
+        players: users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
+        users,
+        log: (0..500).map(|i| format!("entry {i}")).collect(),
+    }
+}
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn saved(dir: &Path) -> String {
+    let path = dir.join("world.strata");
+    strata::save(&path, &world()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn inspect_json_lists_every_chunk_with_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved(dir.path());
+    let out = strata(&["inspect", &file, "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let chunks = v["chunks"].as_array().unwrap();
+    let archive = strata::Archive::open(&file).unwrap();
+    let meta = archive.meta().unwrap();
+    assert_eq!(chunks.len(), meta.chunks.len());
+    let view = archive.root::<World>().unwrap();
+    let users = chunks.iter().find(|c| c["path"] == "users").unwrap();
+    assert_eq!(users["kind"], "vector");
+    assert_eq!(users["elements"], 3000);
+    assert_eq!(users["shards"], view.users.shard_count());
+    let players = chunks.iter().find(|c| c["path"] == "players").unwrap();
+    assert_eq!(players["entries"], 3000);
+    assert_eq!(players["buckets"], view.players.bucket_count());
+    let log = chunks.iter().find(|c| c["path"] == "log").unwrap();
+    assert_eq!(log["codec"], "zstd");
+    assert_eq!(log["offset"], view.log.chunk().offset());
+    // Every shard is listed, at the offset the typed API gives.
+    for s in 0..view.users.shard_count() {
+        let path = format!("users[shard {s}]");
+        let c = chunks.iter().find(|c| c["path"] == path).unwrap_or_else(|| panic!("{path}"));
+        assert_eq!(c["offset"], view.users.shard_chunk(s).unwrap().offset());
+    }
+    // Lazy fields inside shard elements have paths too.
+    assert!(chunks.iter().any(|c| c["path"] == "users[shard 0].inventory"));
+    assert_eq!(v["root_type"], "World");
+    // The text form is readable and bounded by --depth.
+    let text = stdout(&strata(&["inspect", &file, "--depth", "2"]));
+    assert!(text.contains("users vector, 3000 elements in"), "{text}");
+    assert!(text.contains("chunks below"), "{text}");
+}
+
+#[test]
+fn verify_names_the_damaged_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved(dir.path());
+    let good = strata(&["verify", &file]);
+    assert!(good.status.success(), "{}", stdout(&good));
+    assert!(stdout(&good).contains(": ok"));
+
+    let shard = {
+        let archive = strata::Archive::open(&file).unwrap();
+        archive.root::<World>().unwrap().users.shard_chunk(5).unwrap()
+    };
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[(shard.offset() + 100) as usize] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    let bad = strata(&["verify", &file]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = stdout(&bad);
+    assert!(text.contains(&format!("DAMAGED users[shard 5] at offset {}", shard.offset())), "{text}");
+    assert!(text.contains("(1 damaged)"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&strata(&["verify", &file, "--json"]))).unwrap();
+    assert_eq!(json["damaged"][0]["path"], "users[shard 5]");
+}
+
+#[test]
+fn dump_prints_fields_elements_and_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved(dir.path());
+    let w = world();
+    let dump = |path: &str| -> serde_json::Value {
+        let out = strata(&["dump", &file, path, "--compact"]);
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    assert_eq!(dump("meta.version"), 3);
+    assert_eq!(dump("meta.mode"), serde_json::json!({ "Hard": { "lives": 2 } }));
+    assert_eq!(dump("meta.seed"), 42);
+    assert_eq!(dump("meta.tags[1]"), "b");
+    let u = &w.users[2345];
+    assert_eq!(dump("users[2345].name"), u.name.as_str());
+    assert_eq!(dump("users[2345].score"), u.score);
+    assert_eq!(dump("users[2345].profile.country"), u.profile.country.as_str());
+    assert_eq!(dump("users[2345].inventory[0]"), u.inventory[0].as_str());
+    assert_eq!(dump("players[\"Hero1234\"].level"), w.players["Hero1234"].level);
+    assert_eq!(dump("players[\"Hero1234\"].friends"), serde_json::json!(w.players["Hero1234"].friends));
+    assert_eq!(dump("log[499]"), "entry 499");
+    let whole = dump("users[7]");
+    assert_eq!(whole["id"], 7);
+    assert_eq!(whole["inventory"], serde_json::json!(["sword7"]));
+    let root = dump("");
+    assert_eq!(root["users"].as_array().unwrap().len(), 3000);
+    assert_eq!(root["players"].as_object().unwrap().len(), 3000);
+}
+
+#[test]
+fn errors_are_one_line_with_a_non_zero_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved(dir.path());
+    for args in [
+        vec!["dump", file.as_str(), "players[\"nobody\"]"],
+        vec!["dump", file.as_str(), "users[999999]"],
+        vec!["dump", file.as_str(), "no_such_field"],
+        vec!["inspect", "/no/such/file"],
+    ] {
+        let out = strata(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("strata: error: "), "{err}");
+    }
+    let not_strata = dir.path().join("text.txt");
+    std::fs::write(&not_strata, "hello, this is not a strata file at all, not even close to one.......").unwrap();
+    for cmd in ["inspect", "verify", "stat", "dump"] {
+        let out = strata(&[cmd, not_strata.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
