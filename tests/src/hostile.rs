@@ -322,18 +322,18 @@ pub fn fuzz_mutate_valid(data: &[u8]) {
 /// Fuzz target `map_lookup`: a valid file whose bucket region is damaged (and resealed,
 /// so that the damage reaches the bucket parser), looked up with arbitrary keys.
 pub fn fuzz_map_lookup(data: &[u8]) {
-    let mut bytes = image().to_vec();
-    let mut chunks = chunks().to_vec();
-    let Ok(archive) = Archive::from_bytes(bytes.clone()) else { return };
-    let buckets: Vec<usize> = match archive.meta() {
-        Ok(meta) => (0..meta.chunks.len())
+    static BUCKETS: OnceLock<Vec<usize>> = OnceLock::new();
+    let buckets = BUCKETS.get_or_init(|| {
+        let Ok(archive) = Archive::from_bytes(image().to_vec()) else { return Vec::new() };
+        let Ok(meta) = archive.meta() else { return Vec::new() };
+        (0..meta.chunks.len())
             .filter(|&i| {
                 meta.chunks.get(i).and_then(|e| e.chunk_kind()) == Some(strata::format::meta::ChunkKind::Bucket)
             })
-            .collect(),
-        Err(_) => return,
-    };
-    drop(archive);
+            .collect()
+    });
+    let mut bytes = image().to_vec();
+    let mut chunks = chunks().to_vec();
     let mut input = Input(data);
     let damage = input.byte().unwrap_or(0) % 8;
     for _ in 0..damage {
@@ -372,15 +372,20 @@ pub fn fuzz_map_lookup(data: &[u8]) {
 /// compressed bytes are replaced by the input, resealed so that only decompression can
 /// notice.
 pub fn fuzz_decompress(data: &[u8]) {
-    let compressed = SaveOptions::new().compression(Codec::Zstd(3)).to_bytes(&model()).unwrap_or_default();
-    let mut bytes = compressed;
-    let Ok(archive) = Archive::from_bytes(bytes.clone()) else { return };
-    let mut chunks: Vec<ChunkRef> =
-        archive.meta().map(|m| m.chunks.iter().map(|e| e.chunk).collect()).unwrap_or_default();
-    chunks.push(archive.footer().meta);
-    let Ok(m) = archive.root::<Model>() else { return };
-    let blob = *m.blob.chunk();
-    drop(archive);
+    // The compressed image, its chunks and the blob's reference, computed once.
+    type Setup = Option<(Vec<u8>, Vec<ChunkRef>, ChunkRef)>;
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    let Some((image, chunks, blob)) = SETUP.get_or_init(|| {
+        let bytes = SaveOptions::new().compression(Codec::Zstd(3)).to_bytes(&model()).ok()?;
+        let archive = Archive::from_bytes(bytes.clone()).ok()?;
+        let mut chunks: Vec<ChunkRef> = archive.meta().ok()?.chunks.iter().map(|e| e.chunk).collect();
+        chunks.push(archive.footer().meta);
+        let blob = *archive.root::<Model>().ok()?.blob.chunk();
+        Some((bytes, chunks, blob))
+    }) else {
+        return;
+    };
+    let (mut bytes, mut chunks, blob) = (image.clone(), chunks.clone(), *blob);
     let Some(target) = chunks.iter().position(|c| *c == blob) else { return };
     let mut input = Input(data);
     let lie = input.u64();
