@@ -128,8 +128,9 @@ impl<T: Persist> ShardedVec<T> {
         registry::owner_of(self).ok_or(Error::Detached)
     }
 
-    /// Element `i`, reading only the shard that holds it (verified and validated on the
-    /// first access, then cached), or `None` past the end.
+    /// Element `i`, reading only the shard that holds it, or `None` past the end. The
+    /// shard is checksum-verified once per open archive; only element `i` is validated
+    /// (unless the whole shard was validated before, by iteration or [`shard`](Self::shard)).
     ///
     /// # Errors
     /// When the shard or the table path to it is damaged.
@@ -137,10 +138,13 @@ impl<T: Persist> ShardedVec<T> {
         if i >= self.len() {
             return Ok(None);
         }
-        let (first, slice) = self.locate(i)?;
-        let value = slice
-            .get(usize::try_from(i - first).unwrap_or(usize::MAX))
-            .ok_or_else(|| bad(self, "element missing from the shard that should hold it"))?;
+        let value = owned_view(self, |inner| {
+            let (_, entry) = inner.table_find(&self.table, i)?;
+            let k = i.checked_sub(entry.first()).ok_or_else(|| bad(self, "shard table out of order"))?;
+            inner
+                .vec_element::<Archived<T>>(entry.chunk(), k)?
+                .ok_or_else(|| bad(self, "element missing from the shard that should hold it"))
+        })?;
         Ok(Some(Elem { value }))
     }
 

@@ -1,0 +1,262 @@
+//! The whitepaper's tables, reproduced in one run: every format writes the same dataset,
+//! then opens it and reads metadata, a deep field, a map entry, a vector element and
+//! everything, with the page cache warm and with the file evicted. Formats alternate
+//! run by run; every answer is checked before its time counts. Prints Markdown tables
+//! with ratios against strata and writes every figure as JSON.
+//!
+//! ```text
+//! cargo run --release -p strata-benches --bin compare -- [--scale 1|10|100] [--runs N] [--json FILE]
+//! ```
+
+use clap::Parser;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use strata_benches::dataset;
+use strata_benches::formats::{self, Op};
+use strata_benches::os;
+
+#[derive(Parser)]
+struct Args {
+    /// Dataset size: 1 = 100,000 users and a 10 MiB asset (about 50 MB per file).
+    #[arg(long, default_value_t = 1)]
+    scale: u64,
+    /// Measured runs per operation (medians, min and max are reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Where to write every figure as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Folder for the files (default: a temporary folder next to the target dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Skip the evicted (cold) measurements.
+    #[arg(long)]
+    warm_only: bool,
+    /// Internal: measure the peak RSS of one open + map lookup in this process.
+    #[arg(long, hide = true)]
+    child_rss: Option<String>,
+}
+
+#[derive(Default, Clone)]
+struct Samples(Vec<Duration>);
+
+impl Samples {
+    fn median(&self) -> Option<Duration> {
+        let mut v = self.0.clone();
+        v.sort();
+        v.get(v.len() / 2).copied()
+    }
+    fn min(&self) -> Option<Duration> {
+        self.0.iter().min().copied()
+    }
+    fn max(&self) -> Option<Duration> {
+        self.0.iter().max().copied()
+    }
+}
+
+fn fmt(d: Option<Duration>) -> String {
+    match d {
+        None => String::from("-"),
+        Some(d) if d < Duration::from_millis(1) => format!("{:.1} us", d.as_secs_f64() * 1e6),
+        Some(d) if d < Duration::from_secs(1) => format!("{:.2} ms", d.as_secs_f64() * 1e3),
+        Some(d) => format!("{:.2} s", d.as_secs_f64()),
+    }
+}
+
+fn ratio(d: Option<Duration>, base: Option<Duration>) -> String {
+    match (d, base) {
+        (Some(d), Some(b)) if b.as_nanos() > 0 => format!("{:.1}x", d.as_secs_f64() / b.as_secs_f64()),
+        _ => String::from("-"),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let args = Args::parse();
+    if let Some(spec) = &args.child_rss {
+        return child_rss(spec, args.scale);
+    }
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/compare-files"),
+    };
+    std::fs::create_dir_all(&dir)?;
+    eprintln!("building the dataset at scale {} ...", args.scale);
+    let world = dataset::world(args.scale);
+    let probe = dataset::probe(&world);
+    let formats = formats::all();
+    let file = |name: &str| dir.join(format!("{}.bin", name.replace([' ', '(', ')', '.'], "_")));
+
+    // Writes (alternating formats run by run) and sizes.
+    let mut writes: BTreeMap<&str, Samples> = BTreeMap::new();
+    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+    for run in 0..args.runs.min(3) {
+        for f in &formats {
+            let path = file(f.name());
+            let value = f.prepare(&world);
+            let t = Instant::now();
+            f.write(&value, &path)?;
+            writes.entry(f.name()).or_default().0.push(t.elapsed());
+            sizes.insert(f.name(), std::fs::metadata(&path)?.len());
+            eprintln!("  run {run}: wrote {} in {}", f.name(), fmt(Some(t.elapsed())));
+        }
+    }
+    drop(world);
+
+    // Reads: warm and evicted, formats alternating within each run.
+    let mut reads: BTreeMap<(&str, Op, bool), Samples> = BTreeMap::new();
+    let temperatures: &[bool] = if args.warm_only { &[false] } else { &[false, true] };
+    for run in 0..args.runs {
+        for f in &formats {
+            let path = file(f.name());
+            for op in Op::ALL {
+                for &cold in temperatures {
+                    if op == Op::FullLoad && run >= args.runs.min(3) {
+                        continue; // full loads are slow for every format: three runs
+                    }
+                    if cold {
+                        os::evict(&path)?
+                    } else {
+                        os::warm(&path)?
+                    }
+                    let t = Instant::now();
+                    let got = f.run(op, &path, &probe).map_err(|e| format!("{} {}: {e}", f.name(), op.label()))?;
+                    let elapsed = t.elapsed();
+                    let Some(got) = got else { continue };
+                    let want = formats::expected(op, &probe);
+                    if got != want {
+                        return Err(format!("{} {}: returned {got}, expected {want}", f.name(), op.label()).into());
+                    }
+                    reads.entry((f.name(), op, cold)).or_default().0.push(elapsed);
+                }
+            }
+        }
+        eprintln!("  read run {run} done");
+    }
+
+    // Peak RSS of a separate process doing one open + map lookup.
+    let mut rss: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &formats {
+        let out = Command::new(std::env::current_exe()?)
+            .args([
+                "--child-rss",
+                &format!("{}|{}", f.name(), file(f.name()).display()),
+                "--scale",
+                &args.scale.to_string(),
+            ])
+            .output()?;
+        if let Ok(v) = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>() {
+            rss.insert(f.name(), v);
+        }
+    }
+
+    print_tables(&args, &formats, &writes, &sizes, &reads, &rss);
+    if let Some(path) = &args.json {
+        let mut results = Vec::new();
+        for f in &formats {
+            let name = f.name();
+            let mut ops = serde_json::Map::new();
+            for op in Op::ALL {
+                for &cold in temperatures {
+                    if let Some(s) = reads.get(&(name, op, cold)) {
+                        ops.insert(
+                            format!("{}{}", op.label(), if cold { " (evicted)" } else { " (warm)" }),
+                            json!({ "median_us": s.median().map(|d| d.as_secs_f64() * 1e6), "min_us": s.min().map(|d| d.as_secs_f64() * 1e6), "max_us": s.max().map(|d| d.as_secs_f64() * 1e6), "samples": s.0.len() }),
+                        );
+                    }
+                }
+            }
+            results.push(json!({
+                "format": name,
+                "file_bytes": sizes.get(name),
+                "write_median_ms": writes.get(name).and_then(Samples::median).map(|d| d.as_secs_f64() * 1e3),
+                "peak_rss_open_lookup_bytes": rss.get(name),
+                "reads": ops,
+            }));
+        }
+        let doc = json!({ "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_tables(
+    args: &Args,
+    formats: &[Box<dyn formats::Format>],
+    writes: &BTreeMap<&str, Samples>,
+    sizes: &BTreeMap<&str, u64>,
+    reads: &BTreeMap<(&str, Op, bool), Samples>,
+    rss: &BTreeMap<&str, u64>,
+) {
+    let base = "strata";
+    println!("## Write (scale {}, {} runs; every format's write includes fsync)\n", args.scale, args.runs);
+    println!("| format | write (median) | min | max | vs strata | file size |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for f in formats {
+        let s = writes.get(f.name()).cloned().unwrap_or_default();
+        let b = writes.get(base).and_then(Samples::median);
+        println!(
+            "| {} | {} | {} | {} | {} | {:.1} MB |",
+            f.name(),
+            fmt(s.median()),
+            fmt(s.min()),
+            fmt(s.max()),
+            ratio(s.median(), b),
+            sizes.get(f.name()).copied().unwrap_or(0) as f64 / 1e6
+        );
+    }
+    for (title, cold) in [("page cache warm", false), ("file evicted from the page cache", true)] {
+        if args.warm_only && cold {
+            continue;
+        }
+        println!("\n## Open + access, {title} (median; ratio = format / strata)\n");
+        print!("| format |");
+        for op in Op::ALL {
+            print!(" {} | vs strata |", op.label());
+        }
+        println!();
+        print!("|---|");
+        for _ in Op::ALL {
+            print!("---:|---:|");
+        }
+        println!();
+        for f in formats {
+            print!("| {} |", f.name());
+            for op in Op::ALL {
+                let s = reads.get(&(f.name(), op, cold)).and_then(Samples::median);
+                let b = reads.get(&(base, op, cold)).and_then(Samples::median);
+                print!(" {} | {} |", fmt(s), ratio(s, b));
+            }
+            println!();
+        }
+    }
+    println!("\n## Peak RSS of a process that opens the file and does one map lookup\n");
+    println!("| format | peak RSS |");
+    println!("|---|---:|");
+    for f in formats {
+        println!("| {} | {:.1} MB |", f.name(), rss.get(f.name()).copied().unwrap_or(0) as f64 / 1e6);
+    }
+}
+
+/// In a fresh process: open + one map lookup, then print the peak RSS.
+fn child_rss(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (name, path) = spec.split_once('|').ok_or("bad --child-rss")?;
+    // The probe's key only depends on the scale (not on the data).
+    let key_index = 100_000 * scale * 12_345 / 100_000;
+    let probe = dataset::Probe {
+        key: format!("player{key_index:08}"),
+        index: 0,
+        version: 0,
+        max_level: 0,
+        key_level: 0,
+        index_level: 0,
+        checksum: 0,
+    };
+    let f = formats::all().into_iter().find(|f| f.name() == name).ok_or("unknown format")?;
+    let _ = f.run(Op::MapLookup, Path::new(path), &probe)?;
+    println!("{}", os::peak_rss());
+    Ok(())
+}

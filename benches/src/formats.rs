@@ -1,0 +1,503 @@
+//! Every format behind one interface, each doing the same logical work through its own
+//! public API. Every read returns the value it found, which the harness checks against
+//! [`crate::dataset::Probe`] before it reports a time.
+
+use crate::dataset::{self, World};
+use std::path::Path;
+
+/// A boxed error: peers have their own error types.
+pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The operations the harness times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// Open the file and read `meta.version`: what a format needs before a first field.
+    Metadata,
+    /// Open and read `meta.stats.max_level`.
+    DeepField,
+    /// Open and look up one user by name in the map; its `level`.
+    MapLookup,
+    /// Open and read one user of the vector by index; its `level`.
+    VectorElement,
+    /// Open and load everything into owned values; the dataset's checksum.
+    FullLoad,
+}
+
+impl Op {
+    pub const ALL: [Op; 5] = [Op::Metadata, Op::DeepField, Op::MapLookup, Op::VectorElement, Op::FullLoad];
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Op::Metadata => "open + metadata",
+            Op::DeepField => "open + deep field",
+            Op::MapLookup => "open + map lookup",
+            Op::VectorElement => "open + vector element",
+            Op::FullLoad => "open + full load",
+        }
+    }
+}
+
+/// A format under test.
+pub trait Format: Sync {
+    /// Its name in the tables.
+    fn name(&self) -> &'static str;
+    /// Converts the dataset into this format's own types (not timed).
+    fn prepare(&self, w: &World) -> Prepared;
+    /// Serializes the prepared value and writes it to `path`, flushed to disk (fsync).
+    ///
+    /// # Errors
+    /// The format's errors.
+    fn write(&self, value: &Prepared, path: &Path) -> Res<()>;
+    /// Opens `path` and performs `op`, returning the value read.
+    ///
+    /// # Errors
+    /// The format's errors; `Ok(None)` when the format cannot perform `op`.
+    fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>>;
+}
+
+/// A dataset converted into one format's types.
+pub type Prepared = Box<dyn std::any::Any + Send + Sync>;
+
+fn prepared<T: 'static>(value: &Prepared) -> Res<&T> {
+    value.downcast_ref::<T>().ok_or_else(|| "prepared value of another format".into())
+}
+
+fn fsync(path: &Path) -> Res<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    Ok(())
+}
+
+fn map(path: &Path) -> Res<memmap2::Mmap> {
+    let f = std::fs::File::open(path)?;
+    // SAFETY: benchmark files are written by this harness and not modified while mapped.
+    Ok(unsafe { memmap2::Mmap::map(&f)? })
+}
+
+// ---------------------------------------------------------------------------- strata
+
+mod strata_model {
+    use crate::dataset;
+    use std::collections::HashMap;
+    use strata::Persist;
+
+    #[derive(Persist, Clone)]
+    pub struct Profile {
+        pub country: String,
+        pub joined: u64,
+        pub bio: String,
+    }
+    #[derive(Persist, Clone)]
+    pub struct User {
+        pub id: u64,
+        pub name: String,
+        pub email: String,
+        pub level: u32,
+        pub score: f64,
+        pub active: bool,
+        pub friends: Vec<u64>,
+        pub profile: Profile,
+    }
+    #[derive(Persist)]
+    pub struct Stats {
+        pub users: u64,
+        pub max_level: u32,
+        pub mean_score: f64,
+    }
+    #[derive(Persist)]
+    pub struct Meta {
+        pub version: u32,
+        pub created_by: String,
+        pub stats: Stats,
+        pub tags: Vec<String>,
+    }
+    #[derive(Persist)]
+    pub struct World {
+        pub name: String,
+        pub meta: Meta,
+        #[strata(shard)]
+        pub users: Vec<User>,
+        #[strata(map)]
+        pub by_name: HashMap<String, User>,
+        #[strata(lazy)]
+        pub asset: Vec<u8>,
+    }
+
+    pub fn user(u: &dataset::User) -> User {
+        User {
+            id: u.id,
+            name: u.name.clone(),
+            email: u.email.clone(),
+            level: u.level,
+            score: u.score,
+            active: u.active,
+            friends: u.friends.clone(),
+            profile: Profile {
+                country: u.profile.country.clone(),
+                joined: u.profile.joined,
+                bio: u.profile.bio.clone(),
+            },
+        }
+    }
+
+    pub fn world(w: &dataset::World) -> World {
+        World {
+            name: w.name.clone(),
+            meta: Meta {
+                version: w.meta.version,
+                created_by: w.meta.created_by.clone(),
+                stats: Stats {
+                    users: w.meta.stats.users,
+                    max_level: w.meta.stats.max_level,
+                    mean_score: w.meta.stats.mean_score,
+                },
+                tags: w.meta.tags.clone(),
+            },
+            users: w.users.iter().map(user).collect(),
+            by_name: w.by_name.iter().map(|(k, v)| (k.clone(), user(v))).collect(),
+            asset: w.asset.clone(),
+        }
+    }
+}
+
+/// strata, uncompressed or with zstd on every chunk but the root.
+pub struct Strata {
+    pub codec: strata::Codec,
+}
+
+impl Format for Strata {
+    fn name(&self) -> &'static str {
+        match self.codec {
+            strata::Codec::None => "strata",
+            strata::Codec::Zstd(_) => "strata (zstd)",
+        }
+    }
+
+    fn prepare(&self, w: &World) -> Prepared {
+        Box::new(strata_model::world(w))
+    }
+
+    fn write(&self, value: &Prepared, path: &Path) -> Res<()> {
+        // save() writes a temporary file, fsyncs it and renames it.
+        strata::SaveOptions::new().compression(self.codec).save(path, prepared::<strata_model::World>(value)?)?;
+        Ok(())
+    }
+
+    fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
+        let archive = strata::Archive::open(path)?;
+        let w = archive.root::<strata_model::World>()?;
+        Ok(Some(match op {
+            Op::Metadata => u64::from(w.meta.version.to_native()),
+            Op::DeepField => u64::from(w.meta.stats.max_level.to_native()),
+            Op::MapLookup => w.by_name.get(probe.key.as_str())?.map_or(u64::MAX, |u| u64::from(u.level.to_native())),
+            Op::VectorElement => w.users.get(probe.index)?.map_or(u64::MAX, |u| u64::from(u.level.to_native())),
+            Op::FullLoad => {
+                let all: strata_model::World = archive.load()?;
+                all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
+                    + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
+                    + all.asset.len() as u64
+            }
+        }))
+    }
+}
+
+// --------------------------------------------------------------------------- parcode
+
+mod parcode_model {
+    use crate::dataset;
+    use parcode::ParcodeObject;
+    use serde::{Deserialize, Serialize};
+    use std::collections::HashMap;
+
+    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+    pub struct Profile {
+        pub country: String,
+        pub joined: u64,
+        pub bio: String,
+    }
+    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+    pub struct User {
+        pub id: u64,
+        pub name: String,
+        pub email: String,
+        pub level: u32,
+        pub score: f64,
+        pub active: bool,
+        pub friends: Vec<u64>,
+        pub profile: Profile,
+    }
+    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+    pub struct Stats {
+        pub users: u64,
+        pub max_level: u32,
+        pub mean_score: f64,
+    }
+    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+    pub struct Meta {
+        pub version: u32,
+        pub created_by: String,
+        pub stats: Stats,
+        pub tags: Vec<String>,
+    }
+    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+    pub struct World {
+        pub name: String,
+        pub meta: Meta,
+        #[parcode(chunkable)]
+        pub users: Vec<User>,
+        #[parcode(map)]
+        pub by_name: HashMap<String, User>,
+        #[parcode(chunkable)]
+        pub asset: Vec<u8>,
+    }
+
+    pub fn user(u: &dataset::User) -> User {
+        User {
+            id: u.id,
+            name: u.name.clone(),
+            email: u.email.clone(),
+            level: u.level,
+            score: u.score,
+            active: u.active,
+            friends: u.friends.clone(),
+            profile: Profile {
+                country: u.profile.country.clone(),
+                joined: u.profile.joined,
+                bio: u.profile.bio.clone(),
+            },
+        }
+    }
+
+    pub fn world(w: &dataset::World) -> World {
+        World {
+            name: w.name.clone(),
+            meta: Meta {
+                version: w.meta.version,
+                created_by: w.meta.created_by.clone(),
+                stats: Stats {
+                    users: w.meta.stats.users,
+                    max_level: w.meta.stats.max_level,
+                    mean_score: w.meta.stats.mean_score,
+                },
+                tags: w.meta.tags.clone(),
+            },
+            users: w.users.iter().map(user).collect(),
+            by_name: w.by_name.iter().map(|(k, v)| (k.clone(), user(v))).collect(),
+            asset: w.asset.clone(),
+        }
+    }
+}
+
+/// parcode 0.6.1 (the seed's own implementation), through its public API.
+pub struct Parcode;
+
+impl Format for Parcode {
+    fn name(&self) -> &'static str {
+        "parcode 0.6.1"
+    }
+
+    fn prepare(&self, w: &World) -> Prepared {
+        Box::new(parcode_model::world(w))
+    }
+
+    fn write(&self, value: &Prepared, path: &Path) -> Res<()> {
+        parcode::Parcode::save(path, prepared::<parcode_model::World>(value)?)?;
+        fsync(path)
+    }
+
+    fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
+        if op == Op::FullLoad {
+            let all: parcode_model::World = parcode::Parcode::load(path)?;
+            return Ok(Some(
+                all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
+                    + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
+                    + all.asset.len() as u64,
+            ));
+        }
+        let file = parcode::Parcode::open(path)?;
+        let w = file.root::<parcode_model::World>()?;
+        Ok(Some(match op {
+            Op::Metadata => u64::from(w.meta.version),
+            Op::DeepField => u64::from(w.meta.stats.max_level),
+            Op::MapLookup => w.by_name.get(&probe.key)?.map_or(u64::MAX, |u| u64::from(u.level)),
+            Op::VectorElement => u64::from(w.users.get(usize::try_from(probe.index)?)?.level),
+            Op::FullLoad => 0,
+        }))
+    }
+}
+
+// ------------------------------------------------------------------------------ rkyv
+
+/// rkyv 0.8 over the whole file: `checked` validates the whole buffer before any
+/// access (its safe API); otherwise `access_unchecked` (no validation at all).
+pub struct Rkyv {
+    pub checked: bool,
+}
+
+impl Format for Rkyv {
+    fn name(&self) -> &'static str {
+        if self.checked { "rkyv (validated)" } else { "rkyv (unchecked)" }
+    }
+
+    fn prepare(&self, w: &World) -> Prepared {
+        Box::new(w.clone())
+    }
+
+    fn write(&self, value: &Prepared, path: &Path) -> Res<()> {
+        let w = prepared::<World>(value)?;
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(w)?;
+        std::fs::write(path, &bytes)?;
+        fsync(path)
+    }
+
+    fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
+        let map = map(path)?;
+        let w: &dataset::ArchivedWorld = if self.checked {
+            rkyv::access::<dataset::ArchivedWorld, rkyv::rancor::Error>(&map)?
+        } else {
+            // SAFETY: the file was written by `write` above from a valid value and is not
+            // modified; this is the unchecked path rkyv offers for trusted bytes.
+            unsafe { rkyv::access_unchecked::<dataset::ArchivedWorld>(&map) }
+        };
+        Ok(Some(match op {
+            Op::Metadata => u64::from(w.meta.version.to_native()),
+            Op::DeepField => u64::from(w.meta.stats.max_level.to_native()),
+            Op::MapLookup => w.by_name.get(probe.key.as_str()).map_or(u64::MAX, |u| u64::from(u.level.to_native())),
+            Op::VectorElement => {
+                w.users.get(usize::try_from(probe.index)?).map_or(u64::MAX, |u| u64::from(u.level.to_native()))
+            }
+            Op::FullLoad => {
+                let all: World = rkyv::deserialize::<World, rkyv::rancor::Error>(w)?;
+                dataset::checksum(&all)
+            }
+        }))
+    }
+}
+
+// ---------------------------------------------------------------- bincode, postcard
+
+/// A sequential serde format: every access decodes the whole file.
+pub struct Serde {
+    pub kind: SerdeKind,
+}
+
+/// Which sequential format.
+#[derive(Clone, Copy)]
+pub enum SerdeKind {
+    Bincode,
+    Postcard,
+}
+
+impl Format for Serde {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            SerdeKind::Bincode => "bincode 2",
+            SerdeKind::Postcard => "postcard",
+        }
+    }
+
+    fn prepare(&self, w: &World) -> Prepared {
+        Box::new(w.clone())
+    }
+
+    fn write(&self, value: &Prepared, path: &Path) -> Res<()> {
+        let w = prepared::<World>(value)?;
+        let bytes = match self.kind {
+            SerdeKind::Bincode => bincode::serde::encode_to_vec(w, bincode::config::standard())?,
+            SerdeKind::Postcard => postcard::to_allocvec(w)?,
+        };
+        std::fs::write(path, &bytes)?;
+        fsync(path)
+    }
+
+    fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
+        let bytes = std::fs::read(path)?;
+        let w: World = match self.kind {
+            SerdeKind::Bincode => bincode::serde::decode_from_slice(&bytes, bincode::config::standard())?.0,
+            SerdeKind::Postcard => postcard::from_bytes(&bytes)?,
+        };
+        Ok(Some(match op {
+            Op::Metadata => u64::from(w.meta.version),
+            Op::DeepField => u64::from(w.meta.stats.max_level),
+            Op::MapLookup => w.by_name.get(&probe.key).map_or(u64::MAX, |u| u64::from(u.level)),
+            Op::VectorElement => w.users.get(usize::try_from(probe.index)?).map_or(u64::MAX, |u| u64::from(u.level)),
+            Op::FullLoad => dataset::checksum(&w),
+        }))
+    }
+}
+
+// ------------------------------------------------------------------------------ redb
+
+const USERS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("users");
+
+/// redb 2, the embedded-database reference for map lookups: the same entries in one
+/// table, values postcard-encoded.
+pub struct Redb;
+
+impl Format for Redb {
+    fn name(&self) -> &'static str {
+        "redb 2 (map only)"
+    }
+
+    fn prepare(&self, w: &World) -> Prepared {
+        Box::new(w.clone())
+    }
+
+    fn write(&self, value: &Prepared, path: &Path) -> Res<()> {
+        let w = prepared::<World>(value)?;
+        let _ = std::fs::remove_file(path);
+        let db = redb::Database::create(path)?;
+        let tx = db.begin_write()?;
+        {
+            let mut table = tx.open_table(USERS)?;
+            let mut entries: Vec<(&String, &dataset::User)> = w.by_name.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in entries {
+                table.insert(k.as_str(), postcard::to_allocvec(v)?.as_slice())?;
+            }
+        }
+        tx.commit()?; // durable: redb fsyncs on commit
+        Ok(())
+    }
+
+    fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
+        if op != Op::MapLookup {
+            return Ok(None);
+        }
+        let db = redb::Database::open(path)?;
+        let tx = db.begin_read()?;
+        let table = tx.open_table(USERS)?;
+        let level = match table.get(probe.key.as_str())? {
+            Some(v) => u64::from(postcard::from_bytes::<dataset::User>(v.value())?.level),
+            None => u64::MAX,
+        };
+        Ok(Some(level))
+    }
+}
+
+/// Every format, in table order.
+#[must_use]
+pub fn all() -> Vec<Box<dyn Format>> {
+    vec![
+        Box::new(Strata { codec: strata::Codec::None }),
+        Box::new(Strata { codec: strata::Codec::Zstd(3) }),
+        Box::new(Parcode),
+        Box::new(Rkyv { checked: true }),
+        Box::new(Rkyv { checked: false }),
+        Box::new(Serde { kind: SerdeKind::Bincode }),
+        Box::new(Serde { kind: SerdeKind::Postcard }),
+        Box::new(Redb),
+    ]
+}
+
+/// The expected answer of `op`.
+#[must_use]
+pub fn expected(op: Op, p: &dataset::Probe) -> u64 {
+    match op {
+        Op::Metadata => u64::from(p.version),
+        Op::DeepField => u64::from(p.max_level),
+        Op::MapLookup => u64::from(p.key_level),
+        Op::VectorElement => u64::from(p.index_level),
+        Op::FullLoad => p.checksum,
+    }
+}

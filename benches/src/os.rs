@@ -1,0 +1,65 @@
+//! Page-cache control and memory figures (Linux).
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// Drops `path`'s pages from the page cache and checks that they are gone.
+///
+/// # Errors
+/// When the kernel refuses, or keeps more than 1% of the pages resident.
+pub fn evict(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    file.sync_all()?;
+    // SAFETY: a plain system call on a descriptor we own.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    let left = resident(&file)?;
+    if left > 0.01 {
+        return Err(std::io::Error::other(format!(
+            "{:.0}% of {} still cached after eviction",
+            left * 100.0,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the whole file so that it is in the page cache.
+///
+/// # Errors
+/// I/O errors.
+pub fn warm(path: &Path) -> std::io::Result<()> {
+    let mut f = std::fs::File::open(path)?;
+    std::io::copy(&mut f, &mut std::io::sink())?;
+    Ok(())
+}
+
+fn resident(file: &std::fs::File) -> std::io::Result<f64> {
+    let len = file.metadata()?.len() as usize;
+    if len == 0 {
+        return Ok(0.0);
+    }
+    // SAFETY: a read-only map of a file nobody writes during the call.
+    let map = unsafe { memmap2::Mmap::map(file)? };
+    let pages = len.div_ceil(4096);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `map` is a live mapping of `len` bytes and `vec` has one byte per page.
+    let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(vec.iter().filter(|b| *b & 1 == 1).count() as f64 / pages as f64)
+}
+
+/// This process's peak resident set size in bytes (`VmHWM`).
+#[must_use]
+pub fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
