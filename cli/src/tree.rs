@@ -85,14 +85,21 @@ impl Tree {
         (stored, raw, chunks)
     }
 
+    /// How many children of node `i` are of `kind`.
+    pub fn count(&self, i: usize, kind: ChunkKind) -> usize {
+        self.nodes.get(i).map_or(0, |n| {
+            n.children.iter().filter(|&&c| self.nodes.get(c).is_some_and(|c| c.kind == Some(kind))).count()
+        })
+    }
+
     /// The node's kind, with counts for vectors and maps.
     pub fn describe(&self, i: usize) -> String {
         let Some(n) = self.nodes.get(i) else { return String::new() };
-        let count =
-            |k: ChunkKind| n.children.iter().filter(|&&c| self.nodes.get(c).is_some_and(|c| c.kind == Some(k))).count();
         match n.kind {
-            Some(ChunkKind::Vector) => format!("vector, {} elements in {} shards", n.index, count(ChunkKind::Shard)),
-            Some(ChunkKind::Map) => format!("map, {} entries in {} buckets", n.index, count(ChunkKind::Bucket)),
+            Some(ChunkKind::Vector) => {
+                format!("vector, {} elements in {} shards", n.index, self.count(i, ChunkKind::Shard))
+            }
+            Some(ChunkKind::Map) => format!("map, {} entries in {} buckets", n.index, self.count(i, ChunkKind::Bucket)),
             Some(ChunkKind::Lazy) => String::from("promise"),
             Some(k) => k.name().to_owned(),
             None => String::from("unknown"),
@@ -124,33 +131,11 @@ impl Tree {
                     match n.kind {
                         Some(ChunkKind::Vector) => {
                             obj.insert(String::from("elements"), json!(n.index));
-                            obj.insert(
-                                String::from("shards"),
-                                json!(
-                                    n.children
-                                        .iter()
-                                        .filter(|&&c| self
-                                            .nodes
-                                            .get(c)
-                                            .is_some_and(|c| c.kind == Some(ChunkKind::Shard)))
-                                        .count()
-                                ),
-                            );
+                            obj.insert(String::from("shards"), json!(self.count(i, ChunkKind::Shard)));
                         }
                         Some(ChunkKind::Map) => {
                             obj.insert(String::from("entries"), json!(n.index));
-                            obj.insert(
-                                String::from("buckets"),
-                                json!(
-                                    n.children
-                                        .iter()
-                                        .filter(|&&c| self
-                                            .nodes
-                                            .get(c)
-                                            .is_some_and(|c| c.kind == Some(ChunkKind::Bucket)))
-                                        .count()
-                                ),
-                            );
+                            obj.insert(String::from("buckets"), json!(self.count(i, ChunkKind::Bucket)));
                         }
                         Some(ChunkKind::Shard | ChunkKind::Bucket) => {
                             obj.insert(String::from("number"), json!(n.index));

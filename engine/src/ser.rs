@@ -30,6 +30,19 @@ pub struct ChunkBuf<'a> {
     id: u32,
 }
 
+impl<'a> ChunkBuf<'a> {
+    /// The save this chunk belongs to; a chunk encoded as a leaf (in parallel) has none,
+    /// and finding a chunked field of type `T` inside it is a bug in leaf detection.
+    fn save_ctx<T>(&self) -> Result<&'a SaveCtx<'a>> {
+        self.ctx.ok_or_else(|| {
+            Error::Serialize(format!(
+                "internal: a chunked field of type `{}` inside a chunk encoded as a leaf",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
 impl Positional for ChunkBuf<'_> {
     fn pos(&self) -> usize {
         self.bytes.len()
@@ -86,12 +99,7 @@ pub trait ChunkWriter {
 
 impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
     fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef> {
-        let Some(ctx) = self.writer.ctx else {
-            return Err(Error::Serialize(format!(
-                "internal: `{}` was treated as a leaf but holds a lazy field",
-                std::any::type_name::<T>()
-            )));
-        };
+        let ctx = self.writer.save_ctx::<T>()?;
         if let Some(done) = ctx.take_prepared(value) {
             return Ok(done);
         }
@@ -106,9 +114,7 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         codec: Option<Codec>,
         name: &'static str,
     ) -> Result<ChunkTable> {
-        let Some(ctx) = self.writer.ctx else {
-            return Err(Error::Serialize(String::from("internal: a sharded vector inside a leaf chunk")));
-        };
+        let ctx = self.writer.save_ctx::<T>()?;
         let id = ctx.alloc(self.writer.id, ChunkKind::Vector, items.len() as u64, name);
         ctx.write_sharded(items, shard_bytes, codec, id)
     }
@@ -119,9 +125,7 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         codec: Option<Codec>,
         name: &'static str,
     ) -> Result<ChunkTable> {
-        let Some(ctx) = self.writer.ctx else {
-            return Err(Error::Serialize(String::from("internal: a bucketed map inside a leaf chunk")));
-        };
+        let ctx = self.writer.save_ctx::<V>()?;
         let id = ctx.alloc(self.writer.id, ChunkKind::Map, entries.len() as u64, name);
         ctx.write_buckets(entries, codec, id)
     }

@@ -1,0 +1,66 @@
+//! Plots open + map lookup latency against file size for every format, from the JSON
+//! files of `compare` runs at several scales (a flat line is what strata is for).
+//!
+//! ```text
+//! cargo run --release -p strata-benches --bin plot -- OUT.svg RESULTS.json...
+//! ```
+
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+
+type Series = BTreeMap<String, Vec<(f64, f64)>>;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let out = args.next().ok_or("usage: plot OUT.svg RESULTS.json...")?;
+    let mut warm: Series = BTreeMap::new();
+    let mut cold: Series = BTreeMap::new();
+    for path in args {
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        for r in doc["results"].as_array().ok_or("no results")? {
+            let name = r["format"].as_str().unwrap_or("?").to_owned();
+            let mb = r["file_bytes"].as_f64().unwrap_or(0.0) / 1e6;
+            for (series, key) in [(&mut warm, "open + map lookup (warm)"), (&mut cold, "open + map lookup (evicted)")] {
+                if let Some(us) = r["reads"][key]["median_us"].as_f64() {
+                    series.entry(name.clone()).or_default().push((mb, us));
+                }
+            }
+        }
+    }
+    let root = SVGBackend::new(&out, (900, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(450);
+    for (area, series, title) in [(left, &warm, "page cache warm"), (right, &cold, "file evicted")] {
+        let xs = series.values().flatten().map(|p| p.0);
+        let ys = series.values().flatten().map(|p| p.1);
+        let (x0, x1) = xs.fold((f64::MAX, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+        let (y0, y1) = ys.fold((f64::MAX, 0.0f64), |(a, b), y| (a.min(y), b.max(y)));
+        let mut chart = ChartBuilder::on(&area)
+            .caption(format!("open + one map lookup, {title}"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.5..y1 * 2.0).log_scale())?;
+        chart.configure_mesh().x_desc("file size (MB)").y_desc("latency (us)").draw()?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let mut points = points.clone();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 11))
+            .draw()?;
+    }
+    root.present()?;
+    eprintln!("wrote {out}");
+    Ok(())
+}
