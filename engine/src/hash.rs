@@ -21,20 +21,43 @@
 //! alike, so lookups take the borrowed form.
 
 /// A hasher over the stable encoding: xxh3-64 with seed 0.
+///
+/// Keys are short: their encoding is gathered on the stack and hashed in one call,
+/// which gives the same hash as streaming the same bytes (xxh3's one-shot and streaming
+/// forms agree) without setting up a streaming state. Longer encodings stream.
 pub struct StableHasher {
-    state: xxhash_rust::xxh3::Xxh3Default,
+    small: [u8; SMALL],
+    len: usize,
+    stream: Option<Box<xxhash_rust::xxh3::Xxh3Default>>,
 }
+
+const SMALL: usize = 128;
 
 impl StableHasher {
     /// A fresh hasher.
     #[must_use]
     pub fn new() -> Self {
-        Self { state: xxhash_rust::xxh3::Xxh3Default::new() }
+        Self { small: [0; SMALL], len: 0, stream: None }
     }
 
     /// Feeds raw bytes.
     pub fn write(&mut self, bytes: &[u8]) {
-        self.state.update(bytes);
+        if let Some(stream) = &mut self.stream {
+            stream.update(bytes);
+            return;
+        }
+        match self.small.get_mut(self.len..self.len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => {
+                let mut stream = Box::new(xxhash_rust::xxh3::Xxh3Default::new());
+                stream.update(self.small.get(..self.len).unwrap_or_default());
+                stream.update(bytes);
+                self.stream = Some(stream);
+            }
+        }
     }
 
     /// Feeds a length prefix.
@@ -45,7 +68,10 @@ impl StableHasher {
     /// The hash of everything fed so far.
     #[must_use]
     pub fn finish(&self) -> u64 {
-        self.state.digest()
+        match &self.stream {
+            Some(stream) => stream.digest(),
+            None => xxhash_rust::xxh3::xxh3_64(self.small.get(..self.len).unwrap_or_default()),
+        }
     }
 }
 
@@ -180,6 +206,16 @@ mod tests {
     fn borrowed_and_owned_forms_hash_alike() {
         assert_eq!(stable_hash("abc"), stable_hash(&String::from("abc")));
         assert_eq!(stable_hash(&[1u32, 2][..]), stable_hash(&vec![1u32, 2]));
+    }
+
+    #[test]
+    fn short_and_long_keys_hash_as_their_bytes() {
+        for len in [0, 1, 7, 100, 119, 120, 121, 127, 128, 129, 500, 10_000] {
+            let key = "k".repeat(len);
+            let mut bytes = (len as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(key.as_bytes());
+            assert_eq!(stable_hash(key.as_str()), xxhash_rust::xxh3::xxh3_64(&bytes), "length {len}");
+        }
     }
 
     #[test]

@@ -178,6 +178,14 @@ where
     }
 }
 
+/// How many chunks of about `chunk_bytes` to encode in parallel before writing them:
+/// at least two per thread (every core busy) and about 4 MiB (few writes, and a bound
+/// on the memory held between encoding and writing).
+fn window(chunk_bytes: u64) -> usize {
+    let by_size = usize::try_from((4u64 << 20) / chunk_bytes.max(1)).unwrap_or(1);
+    by_size.max(rayon::current_num_threads().max(1) * 2)
+}
+
 /// Where to cut `items` into shards of about `target` serialized bytes. Depends only on
 /// the values (never on the thread count), so files stay deterministic.
 fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<std::ops::Range<usize>> {
@@ -374,19 +382,17 @@ impl<'a> SaveCtx<'a> {
         let mut entries = Vec::with_capacity(bounds.len());
         let slice = |r: &std::ops::Range<usize>| items.get(r.clone()).unwrap_or_default();
         if crate::parallel::is_leaf::<T>() {
-            // Windows of two shards per thread: enough to keep every core busy, and a
-            // bound on the memory held between encoding and writing.
-            let window = rayon::current_num_threads().max(1) * 2;
+            let window = window(shard_bytes);
             for (g, group) in bounds.chunks(window).enumerate() {
                 let first = (g * window) as u64;
                 let ids: Vec<u32> =
                     (0..group.len()).map(|j| self.alloc(vector, ChunkKind::Shard, first + j as u64, "")).collect();
-                let encoded: Vec<Result<Encoded>> = group
+                let encoded: Vec<Encoded> = group
                     .par_iter()
                     .map(|r| Self::encode(self.serialize_root(&SliceRoot(slice(r)), None, NO_PARENT)?, codec))
-                    .collect();
-                for ((r, e), id) in group.iter().zip(encoded).zip(ids) {
-                    entries.push(TableEntry::new(r.start as u64, self.set(id, self.place(&e?)?)));
+                    .collect::<Result<_>>()?;
+                for ((r, c), id) in group.iter().zip(self.place_all(&encoded)?).zip(ids) {
+                    entries.push(TableEntry::new(r.start as u64, self.set(id, c)));
                 }
             }
         } else {
@@ -430,31 +436,23 @@ impl<'a> SaveCtx<'a> {
             }
             runs.push(start..at);
         }
-        let build = |run: &std::ops::Range<usize>, ctx: Option<&SaveCtx<'_>>, id: u32| -> Result<Vec<u8>> {
-            let mut items: Vec<(u64, AlignedVec<16>)> = Vec::with_capacity(run.len());
-            for &(hash, i) in hashed.get(run.clone()).unwrap_or_default() {
-                let Some((k, v)) = entries.get(i) else { continue };
-                items.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), ctx, id)?));
-            }
-            // Equal hashes (collisions) are ordered by their bytes: deterministic.
-            items.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_slice().cmp(b.1.as_slice())));
-            let mut w = crate::format::bucket::BucketWriter::default();
-            for (hash, bytes) in &items {
-                w.push(*hash, bytes).map_err(|e| Error::Serialize(e.to_owned()))?;
-            }
-            w.finish().map_err(|e| Error::Serialize(e.to_owned()))
+        let build = |run: &std::ops::Range<usize>, ctx: Option<&SaveCtx<'_>>, id: u32| -> Result<AlignedVec<16>> {
+            let items = hashed.get(run.clone()).unwrap_or_default();
+            self.build_bucket(items, entries, ctx, id)
         };
         let mut table = Vec::with_capacity(runs.len());
         if leaf {
-            let window = rayon::current_num_threads().max(1) * 2;
+            let window = window(crate::map::BUCKET_BYTES as u64);
             for (g, group) in runs.chunks(window).enumerate() {
                 let first = (g * window) as u64;
                 let ids: Vec<u32> =
                     (0..group.len()).map(|j| self.alloc(map, ChunkKind::Bucket, first + j as u64, "")).collect();
-                let encoded: Vec<Result<Encoded>> =
-                    group.par_iter().map(|run| Self::encode(build(run, None, NO_PARENT)?, codec)).collect();
-                for ((j, e), id) in encoded.into_iter().enumerate().zip(ids) {
-                    table.push(TableEntry::new(first + j as u64, self.set(id, self.place(&e?)?)));
+                let encoded: Vec<Encoded> = group
+                    .par_iter()
+                    .map(|run| Self::encode(build(run, None, NO_PARENT)?, codec))
+                    .collect::<Result<_>>()?;
+                for ((j, c), id) in self.place_all(&encoded)?.into_iter().enumerate().zip(ids) {
+                    table.push(TableEntry::new(first + j as u64, self.set(id, c)));
                 }
             }
         } else {
@@ -465,6 +463,54 @@ impl<'a> SaveCtx<'a> {
             }
         }
         self.write_table(table, map)
+    }
+
+    /// One bucket's bytes: the header, then every entry serialized straight into the
+    /// same buffer, each starting at a multiple of 16 and ending with its own root.
+    /// `items` are (hash, index into `entries`), sorted by hash.
+    fn build_bucket<K: Persist, V: Persist>(
+        &self,
+        items: &[(u64, usize)],
+        entries: &[(&K, &V)],
+        ctx: Option<&SaveCtx<'_>>,
+        id: u32,
+    ) -> Result<AlignedVec<16>> {
+        let order = if items.windows(2).any(|w| w.first().map(|a| a.0) == w.get(1).map(|b| b.0)) {
+            // Equal hashes (collisions): order those entries by their archived bytes, so
+            // that the file does not depend on the map's iteration order. Rare.
+            let mut keyed: Vec<(u64, AlignedVec<16>, usize)> = Vec::with_capacity(items.len());
+            for &(hash, i) in items {
+                let Some((k, v)) = entries.get(i) else { continue };
+                keyed.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), None, NO_PARENT)?, i));
+            }
+            keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_slice().cmp(b.1.as_slice())));
+            keyed.into_iter().map(|(h, _, i)| (h, i)).collect()
+        } else {
+            items.to_vec()
+        };
+        let bad = |e: &str| Error::Serialize(e.to_owned());
+        let header = crate::format::bucket::header_len(order.len()).ok_or_else(|| bad("bucket too large"))?;
+        let mut bytes = AlignedVec::<16>::with_capacity(header + order.len() * 64);
+        bytes.resize(header, 0);
+        let (mut bytes, ends) = rkyv::util::with_arena(|arena| -> Result<(AlignedVec<16>, Vec<u32>)> {
+            let mut ser = Serializer::new(ChunkBuf { bytes, ctx, id }, arena.acquire(), Share::new());
+            let mut ends = Vec::with_capacity(order.len());
+            for &(_, i) in &order {
+                let Some((k, v)) = entries.get(i) else { continue };
+                let start = ser.writer.bytes.len().next_multiple_of(16);
+                ser.writer.bytes.resize(start, 0);
+                // Each entry is an archive of its own: nothing may point into another.
+                ser.sharing = Share::new();
+                rkyv::api::serialize_using::<_, Error>(&crate::map::EntryRef(*k, *v), &mut ser)?;
+                let end = ser.writer.bytes.len() - header;
+                ends.push(u32::try_from(end).map_err(|_| bad("bucket larger than 4 GiB"))?);
+            }
+            Ok((ser.into_writer().bytes, ends))
+        })?;
+        let hashes: Vec<u64> = order.iter().map(|&(h, _)| h).collect();
+        crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends)
+            .map_err(bad)?;
+        Ok(bytes)
     }
 
     /// Writes the index nodes of a chunk table over `leaves`, bottom-up. The root node
@@ -546,6 +592,27 @@ impl<'a> SaveCtx<'a> {
         let (encoding, packed) = codec::encode(raw, codec)?;
         let stored = packed.as_deref().unwrap_or(raw);
         self.place_bytes(raw.len() as u64, encoding, stored, format::checksum(stored))
+    }
+
+    /// Places consecutive chunks with one write: their positions follow each other (each
+    /// aligned), so they go out as one buffer with the padding in between.
+    fn place_all(&self, chunks: &[Encoded]) -> Result<Vec<ChunkRef>> {
+        let total: u64 =
+            chunks.iter().map(|e| format::align_up(e.stored.bytes().len() as u64).unwrap_or(u64::MAX)).sum();
+        let start = self.reserve(total)?;
+        let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        let mut refs = Vec::with_capacity(chunks.len());
+        for e in chunks {
+            let stored = e.stored.bytes();
+            refs.push(ChunkRef::new(start + buf.len() as u64, stored.len() as u64, e.raw_len, e.checksum, e.encoding));
+            buf.extend_from_slice(stored);
+            buf.resize(buf.len().next_multiple_of(format::CHUNK_ALIGN as usize), 0);
+            self.raw_bytes.fetch_add(e.raw_len, Ordering::Relaxed);
+            self.stored_bytes.fetch_add(stored.len() as u64, Ordering::Relaxed);
+        }
+        self.sink.write_at(start, &buf)?;
+        self.chunks.fetch_add(chunks.len() as u64, Ordering::Relaxed);
+        Ok(refs)
     }
 
     fn place(&self, e: &Encoded) -> Result<ChunkRef> {

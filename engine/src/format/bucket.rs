@@ -125,45 +125,37 @@ impl<'a> Bucket<'a> {
     }
 }
 
-/// Builds a bucket from entries already sorted by hash.
-#[derive(Default)]
-pub struct BucketWriter {
-    hashes: Vec<u64>,
-    ends: Vec<u32>,
-    data: Vec<u8>,
+/// Length of a bucket's header (count, hashes, ends, padding) for `count` entries: where
+/// the entries' data starts.
+#[must_use]
+pub fn header_len(count: usize) -> Option<usize> {
+    count.checked_mul(12)?.checked_add(HEADER)?.checked_next_multiple_of(16)
 }
 
-impl BucketWriter {
-    /// Appends an entry (its hash and its standalone rkyv archive).
-    ///
-    /// # Errors
-    /// When the bucket would exceed 4 GiB.
-    pub fn push(&mut self, hash: u64, entry: &[u8]) -> Result<(), Malformed> {
-        let start = self.data.len().checked_next_multiple_of(16).ok_or("bucket too large")?;
-        self.data.resize(start, 0);
-        self.data.extend_from_slice(entry);
-        self.hashes.push(hash);
-        self.ends.push(u32::try_from(self.data.len()).map_err(|_| "bucket larger than 4 GiB")?);
-        Ok(())
+/// Writes the header of a bucket into `out` (which is `header_len(hashes.len())` bytes):
+/// the count, the hashes (ascending) and the entries' ends.
+///
+/// # Errors
+/// When `out` has the wrong length or the counts do not fit.
+pub fn write_header(out: &mut [u8], hashes: &[u64], ends: &[u32]) -> Result<(), Malformed> {
+    if hashes.len() != ends.len() || Some(out.len()) != header_len(hashes.len()) {
+        return Err("bucket header of the wrong size");
     }
-
-    /// The bucket's bytes.
-    ///
-    /// # Errors
-    /// When the bucket holds more than `u32::MAX` entries.
-    pub fn finish(self) -> Result<Vec<u8>, Malformed> {
-        let count = u32::try_from(self.hashes.len()).map_err(|_| "too many entries in one bucket")?;
-        let mut out = Vec::with_capacity(HEADER + self.hashes.len() * 12 + 16 + self.data.len());
-        out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
-        for h in &self.hashes {
-            out.extend_from_slice(&h.to_le_bytes());
+    let count = u32::try_from(hashes.len()).map_err(|_| "too many entries in one bucket")?;
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        if let Some(dst) = out.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
         }
-        for e in &self.ends {
-            out.extend_from_slice(&e.to_le_bytes());
-        }
-        out.resize(out.len().next_multiple_of(16), 0);
-        out.extend_from_slice(&self.data);
-        Ok(out)
+        at += bytes.len();
+    };
+    put(&count.to_le_bytes());
+    put(&[0; 4]);
+    for h in hashes {
+        put(&h.to_le_bytes());
     }
+    for e in ends {
+        put(&e.to_le_bytes());
+    }
+    Ok(())
 }
