@@ -112,7 +112,7 @@ impl SaveOptions {
     }
 
     /// Writes the file image of `value` to any [`Sink`]: header, chunks (children
-    /// before parents), root, meta chunk (schema and chunk directory), footer.
+    /// before parents), meta chunk (schema and chunk directory), root, footer.
     ///
     /// # Errors
     /// Serialization errors and the sink's I/O errors.
@@ -122,8 +122,7 @@ impl SaveOptions {
         sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
         let ctx = SaveCtx::new(sink, self.codec, header::HEADER_LEN);
         let schema = schema_of::<T>();
-        let root_ref = ctx.write_root(value)?;
-        let meta_ref = ctx.write_meta(&schema.text)?;
+        let (root_ref, meta_ref) = ctx.write_root(value, &schema.text)?;
         let footer_at = ctx.end()?;
         let file_len = footer_at + format::footer::FOOTER_LEN;
         let footer = Footer {

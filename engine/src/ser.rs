@@ -320,16 +320,38 @@ impl<'a> SaveCtx<'a> {
     }
 
     /// Writes the root value: entry 0.
-    pub(crate) fn write_root<T: Persist>(&self, value: &T) -> Result<ChunkRef> {
+    pub(crate) fn write_root<T: Persist>(&self, value: &T, schema: &str) -> Result<(ChunkRef, ChunkRef)> {
         let id = self.alloc(NO_PARENT, ChunkKind::Root, 0, "");
-        self.write_value(value, Some(Codec::None), id)
+        // The root's descendants first, then the meta chunk, then the root itself, so
+        // that the root ends right before the footer and one read at the end of the file
+        // brings both.
+        self.write_leaves_of(value, id)?;
+        let root = self.serialize(value, Some(self), id)?;
+        let meta_ref = self.write_meta(schema, &root)?;
+        let root_ref = self.write_raw(&root, Codec::None)?;
+        Ok((root_ref, meta_ref))
     }
 
-    /// Writes the meta chunk (schema and directory) and returns its reference.
-    pub(crate) fn write_meta(&self, schema: &str) -> Result<ChunkRef> {
+    /// Writes the meta chunk (schema and directory), listing the root that will follow
+    /// it. References have a fixed size, so the meta chunk's length does not depend on
+    /// the root's offset: it is serialized once to learn that length, and again with the
+    /// root's real reference.
+    fn write_meta(&self, schema: &str, root: &[u8]) -> Result<ChunkRef> {
         let chunks = std::mem::take(&mut *self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        let meta = Meta { schema: schema.to_owned(), chunks };
+        let mut meta = Meta { schema: schema.to_owned(), chunks };
+        let root_ref = |offset: u64| {
+            ChunkRef::new(offset, root.len() as u64, root.len() as u64, format::checksum(root), format::Encoding::None)
+        };
+        let probe = self.serialize_root(&meta, None, NO_PARENT)?;
+        let meta_at = format::align_up(self.next.load(Ordering::Acquire)).unwrap_or(u64::MAX);
+        let root_at = format::align_up(meta_at.saturating_add(probe.len() as u64)).unwrap_or(u64::MAX);
+        if let Some(entry) = meta.chunks.first_mut() {
+            entry.chunk = root_ref(root_at);
+        }
         let raw = self.serialize_root(&meta, None, NO_PARENT)?;
+        if raw.len() != probe.len() {
+            return Err(Error::Serialize(String::from("internal: the meta chunk's length changed")));
+        }
         self.write_raw(&raw, Codec::None)
     }
 

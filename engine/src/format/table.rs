@@ -17,7 +17,7 @@
 //! | 0 | 40 | root node reference |
 //! | 40 | 8 | number of leaf entries `N` |
 //! | 48 | 4 | depth: number of levels (1 when `N <= fanout`) |
-//! | 52 | 4 | fanout (64 in files written by this version; 2..=4096 accepted) |
+//! | 52 | 4 | fanout (512 in files written by this version; 2..=4096 accepted) |
 //!
 //! Leaf `s` is reached by position: its index at level 0 is `s`, its node's index at
 //! level 1 is `s / fanout`, and so on; each step reads one small node chunk. A reader
@@ -27,8 +27,10 @@
 use super::chunk_ref::ChunkRef;
 use rkyv::rend::{u32_le, u64_le};
 
-/// Entries per index node written by this version: 64 x 48 bytes = 3 KiB.
-pub const FANOUT: u32 = 64;
+/// Entries per index node written by this version: 512 x 48 bytes = 24 KiB. A lookup
+/// reads one node per level, and cold, each level is a dependent disk read: with 512, two
+/// levels address 262,144 shards or buckets (a 32 GiB vector in 128 KiB shards).
+pub const FANOUT: u32 = 512;
 
 /// Deepest table a reader accepts (64^10 leaves is far beyond any file).
 pub const MAX_DEPTH: u32 = 10;
