@@ -44,6 +44,21 @@ fn main() -> Result<(), strata::Error> {
         .collect();
     let world =
         World { by_name: users.iter().map(|u| (u.name.clone(), u.clone())).collect(), users, asset: vec![7; 10 << 20] };
+    if std::env::var_os("SAVES").is_some() {
+        let mut times = Vec::new();
+        for _ in 0..10 {
+            let t = Instant::now();
+            strata::save("/tmp/wprof/w.strata", &world)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        println!("save x10: median {:.1} ms, min {:.1}, max {:.1}", times[5], times[0], times[9]);
+        return Ok(());
+    }
+    if std::env::var_os("ONCE").is_some() {
+        strata::save("/tmp/wprof/once.strata", &world)?;
+        return Ok(());
+    }
     if std::env::var_os("MAP_ONLY").is_some() {
         let only_map = World { users: Vec::new(), by_name: world.by_name.clone(), asset: Vec::new() };
         strata::to_bytes(&only_map)?;

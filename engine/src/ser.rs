@@ -274,6 +274,9 @@ pub struct SaveCtx<'a> {
     sink: &'a dyn Sink,
     prepared: std::sync::Mutex<std::collections::HashMap<(usize, std::any::TypeId), ChunkRef>>,
     directory: std::sync::Mutex<Vec<DirEntry>>,
+    /// The buffer a window of chunks is gathered in before its one write, kept for the
+    /// whole save: allocating megabytes per window cost page faults on every window.
+    window_buf: std::sync::Mutex<Vec<u8>>,
     default_codec: Codec,
     next: AtomicU64,
     chunks: AtomicU64,
@@ -287,6 +290,7 @@ impl<'a> SaveCtx<'a> {
             sink,
             prepared: std::sync::Mutex::default(),
             directory: std::sync::Mutex::default(),
+            window_buf: std::sync::Mutex::default(),
             default_codec,
             next: AtomicU64::new(start),
             chunks: AtomicU64::new(0),
@@ -622,13 +626,16 @@ impl<'a> SaveCtx<'a> {
         let total: u64 =
             chunks.iter().map(|e| format::align_up(e.stored.bytes().len() as u64).unwrap_or(u64::MAX)).sum();
         let start = self.reserve(total)?;
-        let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        let mut buf = self.window_buf.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        buf.clear();
+        buf.reserve(usize::try_from(total).unwrap_or(0));
         let mut refs = Vec::with_capacity(chunks.len());
         for e in chunks {
             let stored = e.stored.bytes();
             refs.push(ChunkRef::new(start + buf.len() as u64, stored.len() as u64, e.raw_len, e.checksum, e.encoding));
             buf.extend_from_slice(stored);
-            buf.resize(buf.len().next_multiple_of(format::CHUNK_ALIGN as usize), 0);
+            let padded = buf.len().next_multiple_of(format::CHUNK_ALIGN as usize);
+            buf.resize(padded, 0);
             self.raw_bytes.fetch_add(e.raw_len, Ordering::Relaxed);
             self.stored_bytes.fetch_add(stored.len() as u64, Ordering::Relaxed);
         }
