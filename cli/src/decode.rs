@@ -29,6 +29,9 @@ pub struct Decoder<'a> {
 
 type Res<T> = Result<T, String>;
 
+/// The most zero-sized elements (`()`, empty structs) a vector may declare.
+const MAX_ZERO_SIZED: u64 = 1 << 20;
+
 fn slice(bytes: &[u8], pos: u64, len: u64) -> Res<&[u8]> {
     usize::try_from(pos)
         .ok()
@@ -212,8 +215,15 @@ impl<'a> Decoder<'a> {
         Ok(match &p.ty {
             Ty::Prim(name) => prim(bytes, pos, name)?,
             Ty::String => Value::String(string(bytes, pos)?),
-            Ty::Vec(_) => {
+            Ty::Vec(elem) => {
                 let n = le(bytes, pos + 4, 4)? as u64;
+                // Elements of no size occupy no bytes, so the file's length does not bound
+                // their count: a damaged length could ask for billions of values.
+                if self.schema.layout(elem)?.0 == 0 && n > MAX_ZERO_SIZED {
+                    return Err(format!(
+                        "a vector of {n} zero-sized elements at {pos}: more than {MAX_ZERO_SIZED} is refused"
+                    ));
+                }
                 let mut items = Vec::new();
                 for i in 0..n {
                     items.push(self.value_depth(&self.vec_element(p, i)?, depth + 1)?);

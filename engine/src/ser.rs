@@ -244,7 +244,6 @@ struct Encoded {
 /// A chunk's stored bytes: the serialized buffer itself, or its compressed form.
 enum Stored {
     Raw(AlignedVec<16>),
-    Plain(Vec<u8>),
     Packed(Vec<u8>),
 }
 
@@ -254,17 +253,11 @@ impl From<AlignedVec<16>> for Stored {
     }
 }
 
-impl From<Vec<u8>> for Stored {
-    fn from(v: Vec<u8>) -> Self {
-        Stored::Plain(v)
-    }
-}
-
 impl Stored {
     fn bytes(&self) -> &[u8] {
         match self {
             Stored::Raw(b) => b,
-            Stored::Plain(b) | Stored::Packed(b) => b,
+            Stored::Packed(b) => b,
         }
     }
 }
