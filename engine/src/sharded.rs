@@ -129,8 +129,9 @@ impl<T: Persist> ShardedVec<T> {
     }
 
     /// Element `i`, reading only the shard that holds it, or `None` past the end. The
-    /// shard is checksum-verified once per open archive; only element `i` is validated
-    /// (unless the whole shard was validated before, by iteration or [`shard`](Self::shard)).
+    /// shard is checksum-verified once per open archive. The first reads of a shard
+    /// validate only the element they read; a shard read more often is validated whole,
+    /// once, and later reads are cache lookups.
     ///
     /// # Errors
     /// When the shard or the table path to it is damaged.
