@@ -123,10 +123,6 @@ impl Format for Capnp {
         "Cap'n Proto"
     }
 
-    fn prepare(&self, _: &World) -> Prepared {
-        Box::new(())
-    }
-
     fn write(&self, w: &World, _: &Prepared, path: &Path) -> Res<()> {
         let message = build(w)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
