@@ -16,10 +16,31 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 
-/// Limits applied while reading, against hostile or damaged files.
+/// Limits applied while reading, against hostile or damaged files, and how the file
+/// is read.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     max_decompressed_chunk: Option<u64>,
+    access: Access,
+}
+
+/// How [`Archive::open_with`] reads a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Memory-map the file (the default). Chunks are read in place, without a copy,
+    /// and the pages a reader touched stay in the page cache: shared between processes
+    /// and reclaimable. Setting up and tearing down the mapping costs page faults and
+    /// page-table work on every open, which dominates an open followed by one lookup.
+    #[default]
+    Map,
+    /// Read each chunk with one positioned read (`pread`) into a buffer that the
+    /// archive keeps while it is open. No mapping to build and tear down: an open plus
+    /// one lookup is a handful of system calls. Every chunk read stays in memory for the
+    /// archive's life, so a long-lived archive that touches much of a large file holds
+    /// that much memory; [`Access::Map`] suits it better. Unix only (elsewhere the file
+    /// is mapped). [`Archive::as_bytes`] is `None` for such an archive.
+    Read,
 }
 
 impl OpenOptions {
@@ -35,6 +56,13 @@ impl OpenOptions {
     #[must_use]
     pub fn max_decompressed_chunk(mut self, bytes: u64) -> Self {
         self.max_decompressed_chunk = Some(bytes);
+        self
+    }
+
+    /// How the file is read: mapped (the default) or chunk by chunk with `pread`.
+    #[must_use]
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
         self
     }
 
@@ -90,7 +118,7 @@ pub struct Archive {
 
 impl std::fmt::Debug for Archive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Archive").field("len", &self.inner.bytes().len()).field("footer", &self.inner.footer).finish()
+        f.debug_struct("Archive").field("len", &self.inner.data.len()).field("footer", &self.inner.footer).finish()
     }
 }
 
@@ -125,6 +153,10 @@ impl Archive {
                 needed: HEADER_LEN + FOOTER_LEN,
                 available: len,
             });
+        }
+        #[cfg(unix)]
+        if options.access == Access::Read {
+            return Self::from_data(Data::File(file, len), options);
         }
         // SAFETY: the map is read-only, and strata never writes to a file that may be
         // mapped: saves write a new file and rename it into place. Modifying the file
@@ -164,8 +196,15 @@ impl Archive {
     }
 
     fn from_data(data: Data, options: &OpenOptions) -> Result<Self> {
-        let bytes = data.bytes();
-        let footer = Footer::decode(bytes)?;
+        let footer = match &data {
+            #[cfg(unix)]
+            Data::File(file, len) => {
+                let head = read_at(file, 0, HEADER_LEN as usize)?;
+                let tail = read_at(file, len - FOOTER_LEN, FOOTER_LEN as usize)?;
+                Footer::decode_parts(*len, &head, &tail)?
+            }
+            _ => Footer::decode(data.bytes())?,
+        };
         let expected = format::layout::fingerprint();
         if footer.layout_fingerprint != expected {
             return Err(Error::IncompatibleLayout { found: footer.layout_fingerprint, expected });
@@ -236,10 +275,15 @@ impl Archive {
         &self.inner.footer
     }
 
-    /// The whole file's bytes (the memory map, or the owned buffer).
+    /// The whole file's bytes (the memory map, or the owned buffer); `None` for a file
+    /// opened with [`Access::Read`].
     #[must_use]
-    pub fn as_bytes(&self) -> &[u8] {
-        self.inner.bytes()
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.inner.data {
+            #[cfg(unix)]
+            Data::File(..) => None,
+            data => Some(data.bytes()),
+        }
     }
 
     /// The bytes of any chunk of this file, bounds-checked, checksum-verified and
@@ -301,14 +345,55 @@ enum Data {
     Mapped(memmap2::Mmap),
     Vec(Vec<u8>),
     Aligned(AlignedVec<16>),
+    /// Read chunk by chunk ([`Access::Read`]): the file and its length.
+    #[cfg(unix)]
+    File(std::fs::File, u64),
 }
 
 impl Data {
+    /// The bytes held in memory: none for [`Data::File`].
     fn bytes(&self) -> &[u8] {
         match self {
             Data::Mapped(m) => m,
             Data::Vec(v) => v,
             Data::Aligned(a) => a,
+            #[cfg(unix)]
+            Data::File(..) => &[],
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            #[cfg(unix)]
+            Data::File(_, len) => *len,
+            data => data.bytes().len() as u64,
+        }
+    }
+}
+
+/// `len` bytes of `file` at `offset`, in a buffer aligned for archived values. The
+/// caller has checked `offset + len` against the file's length.
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, offset: u64, len: usize) -> Result<AlignedVec<16>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = AlignedVec::<16>::with_capacity(len);
+    buf.resize(len, 0);
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+/// A chunk's stored bytes: in place in memory, or read from the file.
+enum Stored<'a> {
+    InPlace(&'a [u8]),
+    #[cfg_attr(not(unix), expect(dead_code, reason = "files are read only on unix"))]
+    Read(AlignedVec<16>),
+}
+
+impl Stored<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::InPlace(b) => b,
+            Stored::Read(b) => b,
         }
     }
 }
@@ -381,7 +466,7 @@ impl Inner {
 
     /// The stored bytes of a chunk, bounds-checked against the chunk area and
     /// checksum-verified.
-    fn stored_verified(&self, r: &ChunkRef) -> Result<(Encoding, &[u8])> {
+    fn stored_verified(&self, r: &ChunkRef) -> Result<(Encoding, Stored<'_>)> {
         let encoding = r.check_shape()?;
         let at = r.location();
         let area_end = self.footer.file_len - FOOTER_LEN;
@@ -401,17 +486,24 @@ impl Inner {
             .ok()
             .zip(usize::try_from(r.stored_len()).ok())
             .ok_or(Error::OutOfBounds { what: "chunk", declared: r.stored_len(), limit: area_end, at })?;
-        // One read request for the whole chunk rather than a page fault per page.
-        // (MADV_POPULATE_READ was measured too: with random-access advice it reads page
-        // by page, 5x slower cold and no faster warm.)
-        self.will_need_range(r.offset(), r.offset().saturating_add(r.stored_len()));
-        let stored = self.bytes().get(o..o.saturating_add(l)).ok_or(Error::OutOfBounds {
-            what: "chunk",
-            declared: r.stored_len(),
-            limit: area_end,
-            at,
-        })?;
-        let found = format::checksum(stored);
+        let stored = match &self.data {
+            // The length was checked against the file above, before this allocation.
+            #[cfg(unix)]
+            Data::File(file, _) => Stored::Read(read_at(file, r.offset(), l)?),
+            _ => {
+                // One read request for the whole chunk rather than a page fault per
+                // page. (MADV_POPULATE_READ was measured too: with random-access advice
+                // it reads page by page, 5x slower cold and no faster warm.)
+                self.will_need_range(r.offset(), r.offset().saturating_add(r.stored_len()));
+                Stored::InPlace(self.bytes().get(o..o.saturating_add(l)).ok_or(Error::OutOfBounds {
+                    what: "chunk",
+                    declared: r.stored_len(),
+                    limit: area_end,
+                    at,
+                })?)
+            }
+        };
+        let found = format::checksum(stored.bytes());
         if found != r.checksum() {
             return Err(Error::ChecksumMismatch { at, expected: r.checksum(), found });
         }
@@ -444,29 +536,29 @@ impl Inner {
             return Ok(bytes);
         }
         let (encoding, stored) = self.stored_verified(r)?;
-        match encoding {
-            Encoding::None => {
+        let buf = match (encoding, stored) {
+            (Encoding::None, Stored::InPlace(bytes)) => {
                 self.lock(r).entry(*r).or_default();
-                Ok(stored)
+                return Ok(bytes);
             }
-            Encoding::Zstd => {
-                let buf = self.decompress(r, stored)?;
-                let mut map = self.lock(r);
-                let state = map.entry(*r).or_default();
-                let buf = match &state.decoded {
-                    Some(existing) => existing, // another thread won the race; keep its buffer
-                    None => {
-                        registry::register(buf.as_ptr(), buf.len(), self.me.clone());
-                        state.decoded.insert(buf)
-                    }
-                };
-                let p = std::ptr::from_ref(buf.as_slice());
-                drop(map);
-                // SAFETY: as above: the buffer now belongs to the map for the life of
-                // `self` and is never mutated or moved.
-                Ok(unsafe { &*p })
+            (Encoding::None, Stored::Read(buf)) => buf,
+            (Encoding::Zstd, stored) => self.decompress(r, stored.bytes())?,
+        };
+        let mut map = self.lock(r);
+        let state = map.entry(*r).or_default();
+        let buf = match &state.decoded {
+            Some(existing) => existing, // another thread won the race; keep its buffer
+            None => {
+                registry::register(buf.as_ptr(), buf.len(), self.me.clone());
+                state.decoded.insert(buf)
             }
-        }
+        };
+        let p = std::ptr::from_ref(buf.as_slice());
+        drop(map);
+        // SAFETY: the buffer (decompressed, or read from the file) now belongs to the
+        // map for the life of `self` and is never mutated or moved (its heap storage
+        // stays put when the map rehashes).
+        Ok(unsafe { &*p })
     }
 
     /// Asks the kernel to read the chunks' whole byte range ahead (one request), before
@@ -660,17 +752,25 @@ impl Inner {
         })
     }
 
-    /// Loads the chunk as an owned `T`. A compressed chunk that no view holds is
-    /// decompressed into a temporary buffer, not kept.
+    /// Loads the chunk as an owned `T`. A compressed chunk, or a chunk of a file read
+    /// with [`Access::Read`], that no view holds is read into a temporary buffer, not
+    /// kept.
     pub(crate) fn load_chunk<T: Persist>(&self, r: &ChunkRef) -> Result<T> {
         let _nest = crate::parallel::nest(*r)?;
         let cached = self.lock(r).get(r).is_some();
-        if cached || r.encoding() == Some(Encoding::None) {
+        if cached || (r.encoding() == Some(Encoding::None) && self.data.len() == self.bytes().len() as u64) {
             let view = self.view_chunk::<Archived<T>>(r)?;
             return deserialize::<T>(view);
         }
-        let (_, stored) = self.stored_verified(r)?;
-        let buf = self.decompress(r, stored)?;
+        let buf = match self.stored_verified(r)? {
+            (Encoding::None, Stored::Read(buf)) => buf,
+            (Encoding::None, Stored::InPlace(bytes)) => {
+                let mut copy = AlignedVec::<16>::with_capacity(bytes.len());
+                copy.extend_from_slice(bytes);
+                copy
+            }
+            (Encoding::Zstd, stored) => self.decompress(r, stored.bytes())?,
+        };
         registry::register(buf.as_ptr(), buf.len(), self.me.clone());
         let guard = Registered(&buf);
         let view = validate::<Archived<T>>(guard.0, r.location())?;

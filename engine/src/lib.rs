@@ -109,7 +109,7 @@ pub mod verify;
 #[doc(hidden)]
 pub mod with;
 
-pub use archive::{Archive, OpenOptions};
+pub use archive::{Access, Archive, OpenOptions};
 pub use codec::Codec;
 pub use error::{Error, Location, Result};
 pub use hash::{StableHash, StableHasher};

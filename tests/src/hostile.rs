@@ -105,7 +105,9 @@ pub fn chunks() -> &'static [ChunkRef] {
     })
 }
 
-fn options() -> OpenOptions {
+/// The limits the fuzz targets open with.
+#[must_use]
+pub fn options() -> OpenOptions {
     OpenOptions::new().max_decompressed_chunk(MAX_CHUNK)
 }
 

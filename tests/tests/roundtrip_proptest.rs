@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
-use strata::{Archive, Codec, Persist, SaveOptions};
+use strata::{Access, Archive, Codec, OpenOptions, Persist, SaveOptions};
 
 #[derive(Persist, Debug, PartialEq, Clone)]
 enum Kind {
@@ -133,5 +133,17 @@ proptest! {
         strata::save(&path, &m).unwrap();
         let archive = Archive::open(&path).unwrap();
         check_views(&archive, &m).unwrap();
+    }
+
+    #[test]
+    fn roundtrip_through_a_file_read_chunk_by_chunk(m in model(), zstd in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.strata");
+        let codec = if zstd { Codec::Zstd(1) } else { Codec::None };
+        SaveOptions::new().compression(codec).save(&path, &m).unwrap();
+        let archive = Archive::open_with(&path, &OpenOptions::new().access(Access::Read)).unwrap();
+        prop_assert!(archive.as_bytes().is_none());
+        check_views(&archive, &m).unwrap();
+        prop_assert!(archive.verify().is_ok());
     }
 }

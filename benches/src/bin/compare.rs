@@ -44,6 +44,11 @@ struct Args {
     /// Skip the evicted (cold) measurements.
     #[arg(long)]
     warm_only: bool,
+    /// Profiling aid (for `perf record`): runs one operation (metadata, deep, map,
+    /// element or full) of one format N times, warm, on the file an earlier run at the
+    /// same --scale left in --dir, and prints the mean time.
+    #[arg(long, value_names = ["FORMAT", "OP", "N"], num_args = 3)]
+    repeat: Option<Vec<String>>,
     /// Internal: measure the peak RSS of one open + map lookup in this process.
     #[arg(long, hide = true)]
     child_rss: Option<String>,
@@ -117,6 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Some(d) => d.clone(),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/compare-files"),
     };
+    let file = |name: &str| dir.join(format!("{}.bin", name.replace([' ', '(', ')', '.', '\''], "_")));
+    if let Some(spec) = &args.repeat {
+        return repeat(spec, &file, args.scale);
+    }
     std::fs::create_dir_all(&dir)?;
     eprintln!("building the dataset at scale {} ...", args.scale);
     let mut world = dataset::world(args.scale);
@@ -125,14 +134,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if args.huge {
         formats.retain(|f| f.name().starts_with("strata"));
     }
-    let file = |name: &str| dir.join(format!("{}.bin", name.replace([' ', '(', ')', '.', '\''], "_")));
 
     // Writes (alternating formats run by run) and sizes.
     let mut writes: BTreeMap<&str, Samples> = BTreeMap::new();
     let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut failed: BTreeMap<&str, String> = BTreeMap::new();
     for run in 0..args.runs.min(3) {
         for f in &formats {
-            if !writes.get(f.name()).is_none_or(|s| s.wants_more(3)) {
+            if failed.contains_key(f.name()) || !writes.get(f.name()).is_none_or(|s| s.wants_more(3)) {
                 continue;
             }
             let path = file(f.name());
@@ -141,13 +150,18 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let written = f.write(&world, &value, &path);
             let elapsed = t.elapsed();
             f.restore(value, &mut world)?;
-            written?;
+            if let Err(e) = written {
+                eprintln!("  {} cannot write this dataset: {e}", f.name());
+                failed.insert(f.name(), e.to_string());
+                continue;
+            }
             writes.entry(f.name()).or_default().0.push(elapsed);
             sizes.insert(f.name(), std::fs::metadata(&path)?.len());
             eprintln!("  run {run}: wrote {} in {}", f.name(), fmt(Some(elapsed)));
         }
     }
     drop(world);
+    formats.retain(|f| !failed.contains_key(f.name()));
 
     // Reads: warm and evicted, formats alternating within each run.
     let mut reads: BTreeMap<(&str, Op, bool), Samples> = BTreeMap::new();
@@ -202,7 +216,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
 
-    print_tables(&args, &formats, &writes, &sizes, &reads, &rss);
+    print_tables(&args, &formats, &writes, &sizes, &reads, &rss, &failed);
     if let Some(path) = &args.json {
         let mut results = Vec::new();
         for f in &formats {
@@ -227,7 +241,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "reads": ops,
             }));
         }
-        let doc = json!({ "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
+        let doc = json!({ "not_measured": failed, "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
         eprintln!("wrote {}", path.display());
     }
@@ -241,6 +255,7 @@ fn print_tables(
     sizes: &BTreeMap<&str, u64>,
     reads: &BTreeMap<(&str, Op, bool), Samples>,
     rss: &BTreeMap<&str, u64>,
+    failed: &BTreeMap<&str, String>,
 ) {
     let base = "strata";
     println!("## Write (scale {}, {} runs; every format's write includes fsync)\n", args.scale, args.runs);
@@ -259,6 +274,9 @@ fn print_tables(
             ratio(s.median(), b),
             sizes.get(f.name()).copied().unwrap_or(0) as f64 / 1e6
         );
+    }
+    for (name, why) in failed {
+        println!("\n{name}: not measured at this scale: {why}.");
     }
     for (title, cold) in [("page cache warm", false), ("file evicted from the page cache", true)] {
         if args.warm_only && cold {
@@ -300,19 +318,52 @@ fn print_tables(
 /// In a fresh process: open + one map lookup, then print the peak RSS.
 fn child_rss(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (name, path) = spec.split_once('|').ok_or("bad --child-rss")?;
-    // The probe's key only depends on the scale (not on the data).
-    let key_index = 100_000 * scale * 12_345 / 100_000;
-    let probe = dataset::Probe {
-        key: format!("player{key_index:08}"),
-        index: 0,
+    let f = formats::all().into_iter().find(|f| f.name() == name).ok_or("unknown format")?;
+    let _ = f.run(Op::MapLookup, Path::new(path), &unchecked_probe(scale))?;
+    println!("{}", os::peak_rss());
+    Ok(())
+}
+
+/// The key and index the harness asks for at `scale`, without building the dataset
+/// (so without the answers: the callers do not check them).
+fn unchecked_probe(scale: u64) -> dataset::Probe {
+    let n = 100_000 * scale;
+    dataset::Probe {
+        key: format!("player{:08}", n * 12_345 / 100_000),
+        index: n * 54_321 / 100_000,
         version: 0,
         max_level: 0,
         key_level: 0,
         index_level: 0,
         checksum: 0,
-    };
+    }
+}
+
+/// `--repeat FORMAT OP N`: one operation N times, warm, and its mean time.
+fn repeat(
+    spec: &[String],
+    file: &dyn Fn(&str) -> PathBuf,
+    scale: u64,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let [name, op, n] = spec else { return Err("--repeat FORMAT OP N".into()) };
     let f = formats::all().into_iter().find(|f| f.name() == name).ok_or("unknown format")?;
-    let _ = f.run(Op::MapLookup, Path::new(path), &probe)?;
-    println!("{}", os::peak_rss());
+    let op = match op.as_str() {
+        "metadata" => Op::Metadata,
+        "deep" => Op::DeepField,
+        "map" => Op::MapLookup,
+        "element" => Op::VectorElement,
+        "full" => Op::FullLoad,
+        _ => return Err("OP is one of metadata, deep, map, element, full".into()),
+    };
+    let n: u32 = n.parse()?;
+    let path = file(f.name());
+    let probe = unchecked_probe(scale);
+    os::warm(&path)?;
+    let _ = f.run(op, &path, &probe)?;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(f.run(op, &path, &probe)?);
+    }
+    println!("{} {}: {} per run ({n} runs)", f.name(), op.label(), fmt(Some(t.elapsed() / n.max(1))));
     Ok(())
 }

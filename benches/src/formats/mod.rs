@@ -201,16 +201,19 @@ mod strata_model {
     moves!();
 }
 
-/// strata, uncompressed or with zstd on every chunk but the root.
+/// strata, uncompressed or with zstd on every chunk but the root; the file mapped
+/// (the default) or read chunk by chunk with `pread` ([`strata::Access::Read`]).
 pub struct Strata {
     pub codec: strata::Codec,
+    pub access: strata::Access,
 }
 
 impl Format for Strata {
     fn name(&self) -> &'static str {
-        match self.codec {
-            strata::Codec::None => "strata",
-            strata::Codec::Zstd(_) => "strata (zstd)",
+        match (self.codec, self.access) {
+            (strata::Codec::None, strata::Access::Read) => "strata (pread)",
+            (strata::Codec::None, _) => "strata",
+            (strata::Codec::Zstd(_), _) => "strata (zstd)",
         }
     }
 
@@ -230,7 +233,7 @@ impl Format for Strata {
     }
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
-        let archive = strata::Archive::open(path)?;
+        let archive = strata::Archive::open_with(path, &strata::OpenOptions::new().access(self.access))?;
         let w = archive.root::<strata_model::World>()?;
         Ok(Some(match op {
             Op::Metadata => u64::from(w.meta.version.to_native()),
@@ -357,7 +360,11 @@ impl Format for Rkyv {
     }
 
     fn write(&self, w: &World, _: &Prepared, path: &Path) -> Res<()> {
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(w)?;
+        // rkyv's relative pointers are 32-bit unless the crate-wide `pointer_width_64`
+        // feature is on (which would change strata's format too): a buffer past 2 GiB
+        // cannot be written, and rkyv panics instead of returning its error.
+        let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rkyv::to_bytes::<rkyv::rancor::Error>(w)))
+            .map_err(|_| "rkyv cannot write a buffer past 2 GiB with 32-bit relative pointers")??;
         std::fs::write(path, &bytes)?;
         fsync(path)
     }
@@ -481,8 +488,9 @@ impl Format for Redb {
 #[must_use]
 pub fn all() -> Vec<Box<dyn Format>> {
     vec![
-        Box::new(Strata { codec: strata::Codec::None }),
-        Box::new(Strata { codec: strata::Codec::Zstd(3) }),
+        Box::new(Strata { codec: strata::Codec::None, access: strata::Access::Map }),
+        Box::new(Strata { codec: strata::Codec::None, access: strata::Access::Read }),
+        Box::new(Strata { codec: strata::Codec::Zstd(3), access: strata::Access::Map }),
         Box::new(Parcode),
         Box::new(Rkyv { checked: true }),
         Box::new(Rkyv { checked: false }),

@@ -80,10 +80,26 @@ impl Footer {
                 available: len,
             });
         }
+        let head = file.get(..super::header::HEADER_LEN as usize).unwrap_or(&[]);
+        let tail = file.get((len - FOOTER_LEN) as usize..).unwrap_or(&[]);
+        Self::decode_parts(len, head, tail)
+    }
+
+    /// [`decode`](Self::decode) from the file's length, its first
+    /// [`HEADER_LEN`](super::header::HEADER_LEN) bytes and its last [`FOOTER_LEN`]
+    /// bytes: what a reader that does not map the file reads first.
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode).
+    pub fn decode_parts(len: u64, head: &[u8], bytes: &[u8]) -> Result<Self> {
+        if len < super::header::HEADER_LEN + FOOTER_LEN || bytes.len() as u64 != FOOTER_LEN {
+            return Err(Error::Truncated {
+                what: "header and footer",
+                needed: super::header::HEADER_LEN + FOOTER_LEN,
+                available: len,
+            });
+        }
         let start = len - FOOTER_LEN;
-        let Some(bytes) = file.get(start as usize..) else {
-            return Err(Error::Truncated { what: "footer", needed: len, available: len });
-        };
         let mut r = Reader { buf: bytes, pos: 0 };
         let root = r.chunk_ref();
         let meta = r.chunk_ref();
@@ -96,7 +112,7 @@ impl Footer {
         let magic = r.take::<8>();
         if magic != MAGIC {
             // Distinguish a truncated strata file from some other file.
-            super::header::decode(file)?;
+            super::header::decode(head)?;
             return Err(Error::Truncated {
                 what: "footer (the file does not end with the footer magic)",
                 needed: len.saturating_add(1),
@@ -119,7 +135,7 @@ impl Footer {
                 available: len,
             });
         }
-        let header_version = super::header::decode(file)?;
+        let header_version = super::header::decode(head)?;
         if header_version != version {
             return Err(Error::UnsupportedVersion { found: header_version, supported: super::VERSION });
         }
