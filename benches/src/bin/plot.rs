@@ -10,6 +10,15 @@ use std::collections::BTreeMap;
 
 type Series = BTreeMap<String, Vec<(f64, f64)>>;
 
+/// A latency in microseconds, in the unit that reads best.
+fn latency(us: f64) -> String {
+    match us {
+        us if us < 1e3 => format!("{us:.0} us"),
+        us if us < 1e6 => format!("{:.0} ms", us / 1e3),
+        us => format!("{:.0} s", us / 1e6),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let out = args.next().ok_or("usage: plot OUT.svg RESULTS.json...")?;
@@ -27,9 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let root = SVGBackend::new(&out, (900, 420)).into_drawing_area();
+    let root = SVGBackend::new(&out, (1000, 520)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(450);
+    let (left, right) = root.split_horizontally(500);
     for (area, series, title) in [(left, &warm, "page cache warm"), (right, &cold, "file evicted")] {
         let xs = series.values().flatten().map(|p| p.0);
         let ys = series.values().flatten().map(|p| p.1);
@@ -40,8 +49,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(55)
-            .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.5..y1 * 2.0).log_scale())?;
-        chart.configure_mesh().x_desc("file size (MB)").y_desc("latency (us)").draw()?;
+            // Headroom above the slowest line for the legend.
+            .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.5..y1 * 3000.0).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("file size (MB)")
+            .y_desc("latency")
+            .x_label_formatter(&|mb| format!("{mb:.0}"))
+            .y_label_formatter(&|us| latency(*us))
+            .draw()?;
         for (i, (name, points)) in series.iter().enumerate() {
             let mut points = points.clone();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
