@@ -60,6 +60,30 @@ impl OpenOptions {
     }
 
     /// How the file is read: mapped (the default) or chunk by chunk with `pread`.
+    ///
+    /// ```
+    /// use strata::{Access, Archive, OpenOptions, Persist};
+    ///
+    /// #[derive(Persist)]
+    /// struct Config {
+    ///     name: String,
+    ///     #[strata(shard)]
+    ///     samples: Vec<u32>,
+    /// }
+    ///
+    /// # fn main() -> strata::Result<()> {
+    /// let path = std::env::temp_dir().join(format!("strata-access-doc-{}.strata", std::process::id()));
+    /// strata::save(&path, &Config { name: "probe".into(), samples: (0..100_000).collect() })?;
+    /// // A short-lived open for one lookup: a few preads instead of a mapping.
+    /// let archive = Archive::open_with(&path, &OpenOptions::new().access(Access::Read))?;
+    /// let config = archive.root::<Config>()?;
+    /// assert_eq!(config.samples.get(54_321)?.map(|s| s.to_native()), Some(54_321));
+    /// assert!(archive.as_bytes().is_none());
+    /// # drop(archive);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn access(mut self, access: Access) -> Self {
         self.access = access;
@@ -359,6 +383,16 @@ impl Data {
             Data::Aligned(a) => a,
             #[cfg(unix)]
             Data::File(..) => &[],
+        }
+    }
+
+    /// Whether every byte of the file is in memory (mapped or owned), so chunks can
+    /// be read in place.
+    fn in_memory(&self) -> bool {
+        match self {
+            #[cfg(unix)]
+            Data::File(..) => false,
+            _ => true,
         }
     }
 
@@ -758,7 +792,7 @@ impl Inner {
     pub(crate) fn load_chunk<T: Persist>(&self, r: &ChunkRef) -> Result<T> {
         let _nest = crate::parallel::nest(*r)?;
         let cached = self.lock(r).get(r).is_some();
-        if cached || (r.encoding() == Some(Encoding::None) && self.data.len() == self.bytes().len() as u64) {
+        if cached || (r.encoding() == Some(Encoding::None) && self.data.in_memory()) {
             let view = self.view_chunk::<Archived<T>>(r)?;
             return deserialize::<T>(view);
         }
