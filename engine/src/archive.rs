@@ -595,6 +595,21 @@ impl Inner {
         Ok(unsafe { &*p })
     }
 
+    /// Runs `check` over a chunk's archived bytes (verified and decompressed) without
+    /// keeping them: a chunk already held is checked in place, any other is read into
+    /// a temporary buffer. [`crate::Archive::verify`] reads every chunk this way, so
+    /// verifying a compressed file, or a file opened with [`Access::Read`], does not
+    /// keep the whole file in memory.
+    pub(crate) fn check_chunk(&self, r: &ChunkRef, check: impl FnOnce(&[u8]) -> Result<()>) -> Result<()> {
+        if let Some((bytes, _, _)) = self.known(r, None, false)? {
+            return check(bytes);
+        }
+        match self.stored_verified(r)? {
+            (Encoding::None, stored) => check(stored.bytes()),
+            (Encoding::Zstd, stored) => check(&self.decompress(r, stored.bytes())?),
+        }
+    }
+
     /// Asks the kernel to read the chunks' whole byte range ahead (one request), before
     /// a bulk load touches them one by one. A hint: errors are ignored.
     pub(crate) fn will_need(&self, chunks: &[TableEntry]) {

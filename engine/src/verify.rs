@@ -78,10 +78,8 @@ impl Archive {
                     Some(ChunkKind::Vector | ChunkKind::Map | ChunkKind::IndexNode) => {
                         inner.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&e.chunk).map(|_| ())
                     }
-                    Some(ChunkKind::Bucket) => {
-                        inner.raw_chunk(&e.chunk).and_then(|bytes| check_bucket(bytes, &e.chunk))
-                    }
-                    Some(_) => inner.raw_chunk(&e.chunk).map(|_| ()),
+                    Some(ChunkKind::Bucket) => inner.check_chunk(&e.chunk, |bytes| check_bucket(bytes, &e.chunk)),
+                    Some(_) => inner.check_chunk(&e.chunk, |_| Ok(())),
                     None => Err(Error::InvalidData {
                         at: e.chunk.location(),
                         ty: "chunk directory",

@@ -1,6 +1,7 @@
-//! Saving a large sharded vector keeps its extra memory bounded: the save holds a few
-//! shards per thread, never a copy of the data. Measured in a child process so that
-//! other tests' allocations do not count.
+//! Saving a large sharded vector keeps its extra memory bounded (the save holds a few
+//! shards per thread, never a copy of the data), and so does verifying a file read
+//! chunk by chunk. Measured in child processes so that other tests' allocations do
+//! not count.
 
 use std::process::Command;
 
@@ -36,4 +37,40 @@ fn saving_a_large_vector_needs_little_extra_memory() {
     let ratio = after as f64 / data as f64;
     println!("saving {} MiB: peak RSS {} MiB ({ratio:.2}x the data)", data >> 20, after >> 20);
     assert!(ratio < 1.25, "peak RSS {ratio:.2}x the data");
+}
+
+/// `verify` reads every chunk, but keeps none it did not hold already: on a file read
+/// chunk by chunk (`Access::Read`) and compressed, its peak RSS stays a small fraction
+/// of the file.
+#[test]
+fn verifying_a_read_archive_keeps_no_chunks() {
+    const VERIFY_CHILD: &str = "STRATA_VERIFY_CHILD";
+    if let Ok(path) = std::env::var(VERIFY_CHILD) {
+        let options = strata::OpenOptions::new().access(strata::Access::Read);
+        let archive = strata::Archive::open_with(&path, &options).unwrap();
+        let report = archive.verify().unwrap();
+        assert!(report.damaged.is_empty());
+        println!("RESULT rss={}", strata_tests::memory::peak_rss().unwrap_or(0));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.strata");
+    let (data, _, _) = strata_tests::memory::save_large_vector(&path, 256 << 20).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "verifying_a_read_archive_keeps_no_chunks", "--nocapture", "--test-threads=1"])
+        .env(VERIFY_CHILD, &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rss: u64 = stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT rss=").map(|(_, r)| r.trim().parse().unwrap()))
+        .expect("the child reports its peak RSS");
+    if rss == 0 {
+        eprintln!("peak RSS is not available on this platform; nothing to check");
+        return;
+    }
+    println!("verifying {} MiB read chunk by chunk: peak RSS {} MiB", data >> 20, rss >> 20);
+    assert!(rss < data / 4, "peak RSS {} MiB for a {} MiB file", rss >> 20, data >> 20);
 }
