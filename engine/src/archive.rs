@@ -523,7 +523,17 @@ impl Inner {
         let stored = match &self.data {
             // The length was checked against the file above, before this allocation.
             #[cfg(unix)]
-            Data::File(file, _) => Stored::Read(read_at(file, r.offset(), l)?),
+            Data::File(file, _) => Stored::Read(read_at(file, r.offset(), l).map_err(|e| match e {
+                // Files are replaced by rename, never shortened in place by strata; a
+                // file cut short by other means while open is reported at the chunk.
+                Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::OutOfBounds {
+                    what: "chunk (the file is shorter than when it was opened)",
+                    declared: r.offset().saturating_add(r.stored_len()),
+                    limit: area_end,
+                    at,
+                },
+                other => other,
+            })?),
             _ => {
                 // One read request for the whole chunk rather than a page fault per
                 // page. (MADV_POPULATE_READ was measured too: with random-access advice

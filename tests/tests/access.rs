@@ -78,3 +78,16 @@ fn a_read_archive_keeps_its_file_when_a_save_replaces_it() {
     assert_eq!(loaded.name, before);
     assert_ne!(before, "replaced");
 }
+
+#[test]
+fn a_file_cut_short_while_open_gives_an_error_at_the_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.strata");
+    std::fs::write(&path, image()).unwrap();
+    let archive = Archive::open_with(&path, &options().access(Access::Read)).unwrap();
+    // Cut the file in place (strata never does; another program might).
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(image().len() as u64 / 2).unwrap();
+    let err = archive.load::<strata_tests::hostile::Model>().unwrap_err();
+    assert!(matches!(err, strata::Error::OutOfBounds { .. }), "{err}");
+    assert!(err.to_string().contains("shorter than when it was opened"), "{err}");
+}
