@@ -122,11 +122,23 @@ pub fn world(scale: u64) -> World {
     }
 }
 
+/// The user name every format looks up in a dataset of `users` users.
+#[must_use]
+pub fn probe_key(users: u64) -> String {
+    format!("player{:08}", users * 12_345 / 100_000)
+}
+
+/// The vector index every format reads in a dataset of `users` users.
+#[must_use]
+pub fn probe_index(users: u64) -> u64 {
+    users * 54_321 / 100_000
+}
+
 /// What every format must answer for `w`.
 #[must_use]
 pub fn probe(w: &World) -> Probe {
-    let index = w.users.len() as u64 * 54_321 / 100_000;
-    let key = format!("player{:08}", w.users.len() as u64 * 12_345 / 100_000);
+    let index = probe_index(w.users.len() as u64);
+    let key = probe_key(w.users.len() as u64);
     Probe {
         version: w.meta.version,
         max_level: w.meta.stats.max_level,

@@ -823,10 +823,10 @@ impl Inner {
         }
         let buf = match self.stored_verified(r)? {
             (Encoding::None, Stored::Read(buf)) => buf,
+            // Not reached (in-memory chunks take the view path above), and harmless:
+            // the bytes are already registered as the archive's.
             (Encoding::None, Stored::InPlace(bytes)) => {
-                let mut copy = AlignedVec::<16>::with_capacity(bytes.len());
-                copy.extend_from_slice(bytes);
-                copy
+                return deserialize::<T>(validate::<Archived<T>>(bytes, r.location())?);
             }
             (Encoding::Zstd, stored) => self.decompress(r, stored.bytes())?,
         };

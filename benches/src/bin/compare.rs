@@ -292,7 +292,11 @@ fn print_tables(
     failed: &BTreeMap<&str, String>,
 ) {
     let base = "strata";
-    println!("## Write (scale {}, {} runs; every format's write includes fsync)\n", args.scale, args.runs);
+    if args.reuse {
+        println!("## Files (scale {}; written by an earlier run: --reuse)\n", args.scale);
+    } else {
+        println!("## Write (scale {}, {} runs; every format's write includes fsync)\n", args.scale, args.runs.min(3));
+    }
     println!("| format | write (median) | min | max | runs | vs strata | file size |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for f in formats {
@@ -352,7 +356,7 @@ fn print_tables(
 /// In a fresh process: open + one map lookup, then print the peak RSS.
 fn child_rss(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (name, path) = spec.split_once('|').ok_or("bad --child-rss")?;
-    let f = formats::all().into_iter().find(|f| f.name() == name).ok_or("unknown format")?;
+    let f = formats::by_name(name).ok_or("unknown format")?;
     let _ = f.run(Op::MapLookup, Path::new(path), &unchecked_probe(scale))?;
     println!("{}", os::peak_rss());
     Ok(())
@@ -361,10 +365,10 @@ fn child_rss(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + S
 /// The key and index the harness asks for at `scale`, without building the dataset
 /// (so without the answers: the callers do not check them).
 fn unchecked_probe(scale: u64) -> dataset::Probe {
-    let n = 100_000 * scale;
+    let users = 100_000 * scale;
     dataset::Probe {
-        key: format!("player{:08}", n * 12_345 / 100_000),
-        index: n * 54_321 / 100_000,
+        key: dataset::probe_key(users),
+        index: dataset::probe_index(users),
         version: 0,
         max_level: 0,
         key_level: 0,
@@ -380,7 +384,7 @@ fn repeat(
     scale: u64,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let [name, op, n] = spec else { return Err("--repeat FORMAT OP N".into()) };
-    let f = formats::all().into_iter().find(|f| f.name() == name).ok_or("unknown format")?;
+    let f = formats::by_name(name).ok_or("unknown format")?;
     let op = match op.as_str() {
         "metadata" => Op::Metadata,
         "deep" => Op::DeepField,

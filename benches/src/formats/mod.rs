@@ -501,6 +501,12 @@ pub fn all() -> Vec<Box<dyn Format>> {
     ]
 }
 
+/// The format named `name` in the tables.
+#[must_use]
+pub fn by_name(name: &str) -> Option<Box<dyn Format>> {
+    all().into_iter().find(|f| f.name() == name)
+}
+
 /// The expected answer of `op`.
 #[must_use]
 pub fn expected(op: Op, p: &dataset::Probe) -> u64 {
