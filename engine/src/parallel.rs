@@ -182,9 +182,19 @@ fn type_flag<T: 'static>(flag: Flag, compute: fn() -> bool) -> bool {
     thread_local! {
         static IN_PROGRESS: RefCell<Vec<(TypeId, Flag)>> = const { RefCell::new(Vec::new()) };
     }
+    thread_local! {
+        // A lock-free copy of the final answers this thread has seen: the flags are
+        // asked once per element while saving, and the shared lock's cache line would
+        // bounce between threads.
+        static SEEN: RefCell<Vec<((TypeId, Flag), bool)>> = const { RefCell::new(Vec::new()) };
+    }
     let key = (TypeId::of::<T>(), flag);
+    if let Some(v) = SEEN.with(|s| s.borrow().iter().find(|(k, _)| *k == key).map(|&(_, v)| v)) {
+        return v;
+    }
     if let Some(&v) = CACHE.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|m| m.get(&key))
     {
+        SEEN.with(|s| s.borrow_mut().push((key, v)));
         return v;
     }
     if IN_PROGRESS.with(|p| p.borrow().contains(&key)) {
@@ -205,6 +215,7 @@ fn type_flag<T: 'static>(flag: Flag, compute: fn() -> bool) -> bool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get_or_insert_with(HashMap::new)
             .insert(key, value);
+        SEEN.with(|s| s.borrow_mut().push((key, value)));
     }
     value
 }
