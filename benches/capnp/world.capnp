@@ -6,18 +6,16 @@
 struct Profile {
   country @0 :Text;
   joined @1 :UInt64;
-  bio @2 :Text;
 }
 
 struct User {
   id @0 :UInt64;
   name @1 :Text;
-  email @2 :Text;
-  level @3 :UInt32;
-  score @4 :Float64;
-  active @5 :Bool;
-  friends @6 :List(UInt64);
-  profile @7 :Profile;
+  level @2 :UInt32;
+  score @3 :Float64;
+  active @4 :Bool;
+  friends @5 :List(UInt64);
+  profile @6 :Profile;
 }
 
 struct Stats {

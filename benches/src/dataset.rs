@@ -11,7 +11,6 @@ use std::collections::HashMap;
 pub struct User {
     pub id: u64,
     pub name: String,
-    pub email: String,
     pub level: u32,
     pub score: f64,
     pub active: bool,
@@ -26,7 +25,6 @@ pub struct User {
 pub struct Profile {
     pub country: String,
     pub joined: u64,
-    pub bio: String,
 }
 
 /// Nested metadata.
@@ -92,7 +90,6 @@ pub fn world(scale: u64) -> World {
         .map(|id| User {
             id,
             name: format!("player{id:08}"),
-            email: format!("player{id:08}@example.com"),
             level: (next() % 100) as u32,
             score: (next() % 1_000_000) as f64 / 100.0,
             active: next() % 3 != 0,
@@ -100,7 +97,6 @@ pub fn world(scale: u64) -> World {
             profile: Profile {
                 country: COUNTRIES[(next() % 6) as usize].to_string(),
                 joined: 1_600_000_000 + next() % 100_000_000,
-                bio: format!("Player {id}, fond of long walks on generated beaches."),
             },
         })
         .collect();

@@ -56,10 +56,28 @@ fn resident(file: &std::fs::File) -> std::io::Result<f64> {
 /// This process's peak resident set size in bytes (`VmHWM`).
 #[must_use]
 pub fn peak_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    kib_field("/proc/self/status", "VmHWM:")
+}
+
+/// This process's resident set size in bytes (`VmRSS`).
+#[must_use]
+pub fn rss() -> u64 {
+    kib_field("/proc/self/status", "VmRSS:")
+}
+
+/// The memory the kernel could give without swapping, page cache included
+/// (`MemAvailable`), in bytes.
+#[must_use]
+pub fn mem_available() -> u64 {
+    kib_field("/proc/meminfo", "MemAvailable:")
+}
+
+/// A `key:   N kB` line of a `/proc` file, in bytes (0 if absent).
+fn kib_field(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
 }

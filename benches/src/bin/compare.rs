@@ -24,7 +24,7 @@ use strata_benches::os;
 
 #[derive(Parser)]
 struct Args {
-    /// Dataset size: 1 = 100,000 users and a 10 MiB asset (about 50 MB per file).
+    /// Dataset size: 1 = 100,000 users and a 10 MiB asset (a 33 MB strata file).
     #[arg(long, default_value_t = 1)]
     scale: u64,
     /// Measured runs per operation (medians, min and max are reported).
@@ -36,9 +36,9 @@ struct Args {
     /// Folder for the files (default: a temporary folder next to the target dir).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// The ~8 GB point: scale 150 (15 million users, a 1.5 GiB asset; the dataset
-    /// takes 16 GB of memory), strata only: the other formats serialize the whole file
-    /// in memory beside the dataset, more than this 24 GiB machine has.
+    /// The ~8 GB point: scale 250 (25 million users, a 2.5 GiB asset; the dataset
+    /// takes about 15 GB of memory), strata only: the other formats serialize the whole
+    /// file in memory beside the dataset, more than this 24 GiB machine has.
     #[arg(long, conflicts_with = "scale")]
     huge: bool,
     /// Skip the evicted (cold) measurements.
@@ -52,8 +52,9 @@ struct Args {
     /// checked against it.
     #[arg(long)]
     reuse: bool,
-    /// Skip "open + full load" (at scale 100 an owned copy of the dataset is 11 GB,
-    /// beside the file's pages: the machine's memory, not the format, sets the time).
+    /// Skip "open + full load". Without it, a format's full load is still skipped, and
+    /// the tables say so, when the memory available cannot hold an owned copy of the
+    /// dataset beside the file: the machine's memory, not the format, would set the time.
     #[arg(long)]
     no_full_load: bool,
     /// Profiling aid (for `perf record`): runs one operation (metadata, deep, map,
@@ -70,7 +71,7 @@ struct Args {
 const SLOW: Duration = Duration::from_secs(2);
 
 /// The scale of the `--huge` point.
-const HUGE_SCALE: u64 = 150;
+const HUGE_SCALE: u64 = 250;
 
 #[derive(Default, Clone)]
 struct Samples(Vec<Duration>);
@@ -95,6 +96,20 @@ impl Samples {
     fn was_slow(&self) -> bool {
         self.0.iter().any(|d| *d >= SLOW)
     }
+}
+
+/// Everything one run measured, by format name.
+#[derive(Default)]
+struct Results<'a> {
+    writes: BTreeMap<&'a str, Samples>,
+    sizes: BTreeMap<&'a str, u64>,
+    reads: BTreeMap<(&'a str, Op, bool), Samples>,
+    /// Peak RSS of a separate process doing one open + map lookup.
+    rss: BTreeMap<&'a str, u64>,
+    /// Formats that could not be measured at all, and why.
+    failed: BTreeMap<&'a str, String>,
+    /// Formats whose full load was skipped for want of memory, and the figures.
+    no_room: BTreeMap<&'a str, String>,
 }
 
 fn fmt(d: Option<Duration>) -> String {
@@ -140,7 +155,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     std::fs::create_dir_all(&dir)?;
     eprintln!("building the dataset at scale {} ...", args.scale);
+    let before = os::rss();
     let mut world = dataset::world(args.scale);
+    // What an owned copy of the dataset takes: every full load builds one.
+    let dataset_bytes = os::rss().saturating_sub(before);
+    eprintln!("  the dataset takes {:.2} GB of memory", dataset_bytes as f64 / 1e9);
     let probe = dataset::probe(&world);
     let mut formats = formats::all();
     if args.huge {
@@ -150,13 +169,12 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         formats.retain(|f| args.formats.iter().any(|n| n == f.name()));
     }
 
+    let mut r = Results::default();
+
     // Writes (alternating formats run by run) and sizes.
-    let mut writes: BTreeMap<&str, Samples> = BTreeMap::new();
-    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut failed: BTreeMap<&str, String> = BTreeMap::new();
     for run in 0..if args.reuse { 0 } else { args.runs.min(3) } {
         for f in &formats {
-            if failed.contains_key(f.name()) || !writes.get(f.name()).is_none_or(|s| s.wants_more(3)) {
+            if r.failed.contains_key(f.name()) || !r.writes.get(f.name()).is_none_or(|s| s.wants_more(3)) {
                 continue;
             }
             let path = file(f.name());
@@ -167,11 +185,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             f.restore(value, &mut world)?;
             if let Err(e) = written {
                 eprintln!("  {} cannot write this dataset: {e}", f.name());
-                failed.insert(f.name(), e.to_string());
+                r.failed.insert(f.name(), e.to_string());
                 continue;
             }
-            writes.entry(f.name()).or_default().0.push(elapsed);
-            sizes.insert(f.name(), std::fs::metadata(&path)?.len());
+            r.writes.entry(f.name()).or_default().0.push(elapsed);
+            r.sizes.insert(f.name(), std::fs::metadata(&path)?.len());
             eprintln!("  run {run}: wrote {} in {}", f.name(), fmt(Some(elapsed)));
         }
     }
@@ -180,29 +198,47 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         for f in &formats {
             match std::fs::metadata(file(f.name())) {
                 Ok(m) => {
-                    sizes.insert(f.name(), m.len());
+                    r.sizes.insert(f.name(), m.len());
                 }
                 Err(_) => {
-                    failed.insert(f.name(), String::from("no file left by an earlier run (--reuse)"));
+                    r.failed.insert(f.name(), String::from("no file left by an earlier run (--reuse)"));
                 }
             }
         }
     }
-    formats.retain(|f| !failed.contains_key(f.name()));
+    formats.retain(|f| !r.failed.contains_key(f.name()));
 
     // Reads: warm and evicted, formats alternating within each run.
-    let mut reads: BTreeMap<(&str, Op, bool), Samples> = BTreeMap::new();
     let temperatures: &[bool] = if args.warm_only { &[false] } else { &[false, true] };
     for run in 0..args.runs {
         for f in &formats {
             let path = file(f.name());
             for op in Op::ALL {
                 for &cold in temperatures {
-                    if op == Op::FullLoad && args.no_full_load {
+                    if op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())) {
                         continue;
                     }
+                    if op == Op::FullLoad {
+                        // A full load holds an owned dataset beside the file's bytes (in
+                        // the page cache, and for whole-file decoders in a buffer too).
+                        // Past the memory available it measures swapping and page-cache
+                        // thrash, not the format: say so instead of measuring it.
+                        let need = dataset_bytes + 2 * r.sizes.get(f.name()).copied().unwrap_or(0);
+                        let available = os::mem_available();
+                        if available < need {
+                            let why = format!(
+                                "needs about {:.1} GB (the dataset, {:.1} GB, beside twice the file), {:.1} GB available",
+                                need as f64 / 1e9,
+                                dataset_bytes as f64 / 1e9,
+                                available as f64 / 1e9
+                            );
+                            eprintln!("  {} open + full load skipped: {why}", f.name());
+                            r.no_room.insert(f.name(), why);
+                            continue;
+                        }
+                    }
                     let runs = if op == Op::FullLoad { args.runs.min(3) } else { args.runs };
-                    if !reads.get(&(f.name(), op, cold)).is_none_or(|s| s.wants_more(runs)) {
+                    if !r.reads.get(&(f.name(), op, cold)).is_none_or(|s| s.wants_more(runs)) {
                         continue; // enough samples, or too slow for more than one
                     }
                     if cold {
@@ -215,7 +251,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         // A format already seen taking seconds (a whole decode) skips the
                         // untimed run: microseconds of cache misses do not show there.
                         os::warm(&path)?;
-                        if !reads.iter().any(|((name, _, _), s)| *name == f.name() && s.was_slow()) {
+                        if !r.reads.iter().any(|((name, _, _), s)| *name == f.name() && s.was_slow()) {
                             let _ = f.run(op, &path, &probe);
                         }
                     }
@@ -227,7 +263,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     if got != want {
                         return Err(format!("{} {}: returned {got}, expected {want}", f.name(), op.label()).into());
                     }
-                    reads.entry((f.name(), op, cold)).or_default().0.push(elapsed);
+                    r.reads.entry((f.name(), op, cold)).or_default().0.push(elapsed);
                 }
             }
         }
@@ -235,22 +271,21 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
 
     // Peak RSS of a separate process doing one open + map lookup.
-    let mut rss: BTreeMap<&str, u64> = BTreeMap::new();
     for f in &formats {
         let out = Command::new(std::env::current_exe()?)
             .args([
-                "--child-rss",
+                "--child-r.rss",
                 &format!("{}|{}", f.name(), file(f.name()).display()),
                 "--scale",
                 &args.scale.to_string(),
             ])
             .output()?;
         if let Ok(v) = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>() {
-            rss.insert(f.name(), v);
+            r.rss.insert(f.name(), v);
         }
     }
 
-    print_tables(&args, &formats, &writes, &sizes, &reads, &rss, &failed);
+    print_tables(&args, &formats, &r);
     if let Some(path) = &args.json {
         let mut results = Vec::new();
         for f in &formats {
@@ -258,7 +293,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let mut ops = serde_json::Map::new();
             for op in Op::ALL {
                 for &cold in temperatures {
-                    if let Some(s) = reads.get(&(name, op, cold)) {
+                    if let Some(s) = r.reads.get(&(name, op, cold)) {
                         ops.insert(
                             format!("{}{}", op.label(), if cold { " (evicted)" } else { " (warm)" }),
                             json!({ "median_us": s.median().map(|d| d.as_secs_f64() * 1e6), "min_us": s.min().map(|d| d.as_secs_f64() * 1e6), "max_us": s.max().map(|d| d.as_secs_f64() * 1e6), "samples": s.0.len() }),
@@ -268,29 +303,22 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
             results.push(json!({
                 "format": name,
-                "file_bytes": sizes.get(name),
-                "write_median_ms": writes.get(name).and_then(Samples::median).map(|d| d.as_secs_f64() * 1e3),
-                "write_samples": writes.get(name).map(|s| s.0.len()),
-                "peak_rss_open_lookup_bytes": rss.get(name),
-                "reads": ops,
+                "file_bytes": r.sizes.get(name),
+                "write_median_ms": r.writes.get(name).and_then(Samples::median).map(|d| d.as_secs_f64() * 1e3),
+                "write_samples": r.writes.get(name).map(|s| s.0.len()),
+                "peak_rss_open_lookup_bytes": r.rss.get(name),
+                "r.reads": ops,
             }));
         }
-        let doc = json!({ "not_measured": failed, "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
+        let doc = json!({ "not_measured": r.failed, "full_load_not_measured": r.no_room, "dataset_bytes": dataset_bytes, "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
 }
 
-fn print_tables(
-    args: &Args,
-    formats: &[Box<dyn formats::Format>],
-    writes: &BTreeMap<&str, Samples>,
-    sizes: &BTreeMap<&str, u64>,
-    reads: &BTreeMap<(&str, Op, bool), Samples>,
-    rss: &BTreeMap<&str, u64>,
-    failed: &BTreeMap<&str, String>,
-) {
+fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'_>) {
+    let Results { writes, sizes, reads, rss, failed, no_room } = r;
     let base = "strata";
     if args.reuse {
         println!("## Files (scale {}; written by an earlier run: --reuse)\n", args.scale);
@@ -341,6 +369,9 @@ fn print_tables(
             }
             println!();
         }
+    }
+    for (name, why) in no_room {
+        println!("\n{name}: open + full load not measured: {why}.");
     }
     if reads.values().any(Samples::was_slow) {
         println!("\n\\* one sample: the operation took more than {} s, so it was not repeated.", SLOW.as_secs());

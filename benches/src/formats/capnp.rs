@@ -22,7 +22,6 @@ pub struct Capnp;
 fn set_user(mut b: user::Builder<'_>, u: &dataset::User) -> Res<()> {
     b.set_id(u.id);
     b.set_name(u.name.as_str());
-    b.set_email(u.email.as_str());
     b.set_level(u.level);
     b.set_score(u.score);
     b.set_active(u.active);
@@ -35,7 +34,6 @@ fn set_user(mut b: user::Builder<'_>, u: &dataset::User) -> Res<()> {
     let mut p: profile::Builder<'_> = b.init_profile();
     p.set_country(u.profile.country.as_str());
     p.set_joined(u.profile.joined);
-    p.set_bio(u.profile.bio.as_str());
     Ok(())
 }
 
@@ -44,16 +42,11 @@ fn get_user(r: user::Reader<'_>) -> Res<dataset::User> {
     Ok(dataset::User {
         id: r.get_id(),
         name: r.get_name()?.to_string()?,
-        email: r.get_email()?.to_string()?,
         level: r.get_level(),
         score: r.get_score(),
         active: r.get_active(),
         friends: r.get_friends()?.iter().collect(),
-        profile: dataset::Profile {
-            country: p.get_country()?.to_string()?,
-            joined: p.get_joined(),
-            bio: p.get_bio()?.to_string()?,
-        },
+        profile: dataset::Profile { country: p.get_country()?.to_string()?, joined: p.get_joined() },
     })
 }
 

@@ -47,7 +47,7 @@ pub trait Format: Sync {
     fn name(&self) -> &'static str;
     /// Moves the dataset into this format's own types (not timed). Formats that
     /// serialize the dataset's plain types leave it and return `()`: at scale 100 a copy
-    /// of the dataset would be 11 GB.
+    /// of the dataset would be 6 GB.
     ///
     /// # Errors
     /// The format's errors.
@@ -95,29 +95,20 @@ fn map(path: &Path) -> Res<memmap2::Mmap> {
 }
 
 /// Moves the dataset into a model module's own types (`User`, `Profile`, `Stats`,
-/// `Meta`, `World` of the same shape) and back: no copy of the dataset (11 GB at
+/// `Meta`, `World` of the same shape) and back: no copy of the dataset (gigabytes at
 /// scale 100) is ever made.
 macro_rules! moves {
     () => {
         fn user(u: dataset::User) -> User {
-            let dataset::User { id, name, email, level, score, active, friends, profile } = u;
-            let dataset::Profile { country, joined, bio } = profile;
-            User { id, name, email, level, score, active, friends, profile: Profile { country, joined, bio } }
+            let dataset::User { id, name, level, score, active, friends, profile } = u;
+            let dataset::Profile { country, joined } = profile;
+            User { id, name, level, score, active, friends, profile: Profile { country, joined } }
         }
 
         fn user_back(u: User) -> dataset::User {
-            let User { id, name, email, level, score, active, friends, profile } = u;
-            let Profile { country, joined, bio } = profile;
-            dataset::User {
-                id,
-                name,
-                email,
-                level,
-                score,
-                active,
-                friends,
-                profile: dataset::Profile { country, joined, bio },
-            }
+            let User { id, name, level, score, active, friends, profile } = u;
+            let Profile { country, joined } = profile;
+            dataset::User { id, name, level, score, active, friends, profile: dataset::Profile { country, joined } }
         }
 
         /// Moves the dataset's collections into this model, leaving them empty in `w`.
@@ -160,13 +151,11 @@ mod strata_model {
     pub struct Profile {
         pub country: String,
         pub joined: u64,
-        pub bio: String,
     }
     #[derive(Persist, Clone)]
     pub struct User {
         pub id: u64,
         pub name: String,
-        pub email: String,
         pub level: u32,
         pub score: f64,
         pub active: bool,
@@ -262,13 +251,11 @@ mod parcode_model {
     pub struct Profile {
         pub country: String,
         pub joined: u64,
-        pub bio: String,
     }
     #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
     pub struct User {
         pub id: u64,
         pub name: String,
-        pub email: String,
         pub level: u32,
         pub score: f64,
         pub active: bool,
