@@ -274,15 +274,16 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for f in &formats {
         let out = Command::new(std::env::current_exe()?)
             .args([
-                "--child-r.rss",
+                "--child-rss",
                 &format!("{}|{}", f.name(), file(f.name()).display()),
                 "--scale",
                 &args.scale.to_string(),
             ])
             .output()?;
-        if let Ok(v) = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>() {
-            r.rss.insert(f.name(), v);
-        }
+        let v = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().map_err(|_| {
+            format!("{}: the peak-RSS process failed: {}", f.name(), String::from_utf8_lossy(&out.stderr).trim())
+        })?;
+        r.rss.insert(f.name(), v);
     }
 
     print_tables(&args, &formats, &r);
@@ -307,7 +308,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "write_median_ms": r.writes.get(name).and_then(Samples::median).map(|d| d.as_secs_f64() * 1e3),
                 "write_samples": r.writes.get(name).map(|s| s.0.len()),
                 "peak_rss_open_lookup_bytes": r.rss.get(name),
-                "r.reads": ops,
+                "reads": ops,
             }));
         }
         let doc = json!({ "not_measured": r.failed, "full_load_not_measured": r.no_room, "dataset_bytes": dataset_bytes, "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
@@ -380,7 +381,11 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
     println!("| format | peak RSS |");
     println!("|---|---:|");
     for f in formats {
-        println!("| {} | {:.1} MB |", f.name(), rss.get(f.name()).copied().unwrap_or(0) as f64 / 1e6);
+        println!(
+            "| {} | {} |",
+            f.name(),
+            rss.get(f.name()).map_or_else(|| String::from("-"), |b| format!("{:.1} MB", *b as f64 / 1e6))
+        );
     }
 }
 
