@@ -59,7 +59,8 @@ struct Args {
     no_full_load: bool,
     /// Profiling aid (for `perf record`): runs one operation (metadata, deep, map,
     /// element or full) of one format N times, warm, on the file an earlier run at the
-    /// same --scale left in --dir, and prints the mean time.
+    /// same --scale left in --dir, and prints the mean time. OP `write` builds the
+    /// dataset and writes that file N times.
     #[arg(long, value_names = ["FORMAT", "OP", "N"], num_args = 3)]
     repeat: Option<Vec<String>>,
     /// Internal: measure the peak RSS of one open + map lookup in this process.
@@ -421,16 +422,26 @@ fn repeat(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let [name, op, n] = spec else { return Err("--repeat FORMAT OP N".into()) };
     let f = formats::by_name(name).ok_or("unknown format")?;
+    let n: u32 = n.parse()?;
+    let path = file(f.name());
+    if op == "write" {
+        let mut world = dataset::world(scale);
+        let value = f.prepare(&mut world)?;
+        let t = Instant::now();
+        for _ in 0..n {
+            f.write(&world, &value, &path)?;
+        }
+        println!("{} write: {} per run ({n} runs)", f.name(), fmt(Some(t.elapsed() / n.max(1))));
+        return Ok(());
+    }
     let op = match op.as_str() {
         "metadata" => Op::Metadata,
         "deep" => Op::DeepField,
         "map" => Op::MapLookup,
         "element" => Op::VectorElement,
         "full" => Op::FullLoad,
-        _ => return Err("OP is one of metadata, deep, map, element, full".into()),
+        _ => return Err("OP is one of write, metadata, deep, map, element, full".into()),
     };
-    let n: u32 = n.parse()?;
-    let path = file(f.name());
     let probe = unchecked_probe(scale);
     os::warm(&path)?;
     let _ = f.run(op, &path, &probe)?;
