@@ -26,13 +26,23 @@ pub fn evict(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads the whole file so that it is in the page cache.
+/// Reads the whole file so that it is in the page cache, and checks that all of it
+/// stayed there (`mincore`).
 ///
 /// # Errors
-/// I/O errors.
+/// I/O errors, or an error when part of the file was reclaimed at once (memory short:
+/// a "warm" figure would then include disk reads).
 pub fn warm(path: &Path) -> std::io::Result<()> {
     let mut f = std::fs::File::open(path)?;
     std::io::copy(&mut f, &mut std::io::sink())?;
+    let held = resident(&f)?;
+    if held < 0.999 {
+        return Err(std::io::Error::other(format!(
+            "only {:.1}% of {} stayed in the page cache after reading it",
+            held * 100.0,
+            path.display()
+        )));
+    }
     Ok(())
 }
 

@@ -66,6 +66,10 @@ struct Args {
     /// Internal: measure the peak RSS of one open + map lookup in this process.
     #[arg(long, hide = true)]
     child_rss: Option<String>,
+    /// Internal: time one operation in this fresh process ("FORMAT|PATH|OP|warm" or
+    /// "...|cold") and print the answer and the nanoseconds.
+    #[arg(long, hide = true)]
+    child_op: Option<String>,
 }
 
 /// An operation slower than this is measured once.
@@ -145,6 +149,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     if let Some(spec) = &args.child_rss {
         return child_rss(spec, args.scale);
+    }
+    if let Some(spec) = &args.child_op {
+        return child_op(spec, args.scale);
     }
     let dir = match &args.dir {
         Some(d) => d.clone(),
@@ -245,21 +252,30 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     if cold {
                         os::evict(&path)?;
                     } else {
-                        // The file in the page cache, and the operation run once untimed:
-                        // right after reading a whole file, any first access pays for the
-                        // CPU caches that read flushed (measured: +60-100 us for every
-                        // format). Each run opens afresh, so nothing else carries over.
-                        // A format already seen taking seconds (a whole decode) skips the
-                        // untimed run: microseconds of cache misses do not show there.
-                        os::warm(&path)?;
-                        if !r.reads.iter().any(|((name, _, _), s)| *name == f.name() && s.was_slow()) {
-                            let _ = f.run(op, &path, &probe);
+                        // The other formats' files leave the page cache first: at scale
+                        // 100 they add up to more than memory, and pages read only once
+                        // (this file's, just now) are the first the kernel reclaims, so
+                        // a "warm" read measured disk reads (seen: 2 ms for strata's
+                        // metadata). `warm` checks that the whole file stayed.
+                        for other in &formats {
+                            let p = file(other.name());
+                            if other.name() != f.name() && p.exists() {
+                                os::evict(&p)?;
+                            }
                         }
+                        os::warm(&path)?;
                     }
-                    let t = Instant::now();
-                    let got = f.run(op, &path, &probe).map_err(|e| format!("{} {}: {e}", f.name(), op.label()))?;
-                    let elapsed = t.elapsed();
-                    let Some(got) = got else { continue };
+                    // Each measurement runs in a fresh process, as a program starting on
+                    // a file would: in this one, the heap left by an earlier full load
+                    // or whole-file decode slowed later microsecond operations by up to
+                    // 4x (seen at scale 10), and by different amounts per format.
+                    // A format already seen taking seconds (a whole decode) skips the
+                    // child's untimed first run: microseconds of cache misses do not
+                    // show there.
+                    let prerun = !cold && !r.reads.iter().any(|((name, _, _), s)| *name == f.name() && s.was_slow());
+                    let Some((got, elapsed)) = measure_in_child(f.name(), &path, op, prerun, args.scale)? else {
+                        continue; // an operation this format does not offer
+                    };
                     let want = formats::expected(op, &probe);
                     if got != want {
                         return Err(format!("{} {}: returned {got}, expected {want}", f.name(), op.label()).into());
@@ -399,6 +415,77 @@ fn child_rss(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + S
     Ok(())
 }
 
+/// Runs `op` of format `name` on `path` in a fresh process of this program: the answer
+/// and the time the child measured (the process start is not timed); `None` for an
+/// operation the format does not offer. `prerun`: run it once untimed first.
+fn measure_in_child(
+    name: &str,
+    path: &Path,
+    op: Op,
+    prerun: bool,
+    scale: u64,
+) -> Result<Option<(u64, Duration)>, Box<dyn std::error::Error + Send + Sync>> {
+    let out = Command::new(std::env::current_exe()?)
+        .args([
+            "--child-op",
+            &format!("{name}|{}|{}|{}", path.display(), op_name(op), if prerun { "prerun" } else { "once" }),
+            "--scale",
+            &scale.to_string(),
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    match (out.status.success(), words.next(), words.next().map(str::parse::<u64>)) {
+        (true, Some("none"), _) => Ok(None),
+        (true, Some(got), Some(Ok(nanos))) => Ok(Some((got.parse()?, Duration::from_nanos(nanos)))),
+        _ => Err(format!("{name} {}: {}", op.label(), String::from_utf8_lossy(&out.stderr).trim()).into()),
+    }
+}
+
+/// In a fresh process: one operation, timed. "prerun" (warm measurements) runs it once
+/// untimed first: after reading a whole file, any first access pays for the CPU caches
+/// that read flushed (+60-100 us for every format). "once" runs it once (on an evicted
+/// file, or a warm one whose operation takes seconds).
+fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut parts = spec.split('|');
+    let (Some(name), Some(path), Some(op), Some(temp)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("bad --child-op".into());
+    };
+    let f = formats::by_name(name).ok_or("unknown format")?;
+    let op = parse_op(op)?;
+    let path = Path::new(path);
+    let probe = unchecked_probe(scale);
+    if temp == "prerun" {
+        let _ = f.run(op, path, &probe)?;
+    }
+    let t = Instant::now();
+    let got = f.run(op, path, &probe)?;
+    let elapsed = t.elapsed();
+    match got {
+        Some(got) => println!("{got} {}", elapsed.as_nanos()),
+        None => println!("none"),
+    }
+    Ok(())
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Metadata => "metadata",
+        Op::DeepField => "deep",
+        Op::MapLookup => "map",
+        Op::VectorElement => "element",
+        Op::FullLoad => "full",
+    }
+}
+
+fn parse_op(op: &str) -> Result<Op, Box<dyn std::error::Error + Send + Sync>> {
+    Op::ALL
+        .into_iter()
+        .find(|o| op_name(*o) == op)
+        .ok_or_else(|| "OP is one of write, metadata, deep, map, element, full".into())
+}
+
 /// The key and index the harness asks for at `scale`, without building the dataset
 /// (so without the answers: the callers do not check them).
 fn unchecked_probe(scale: u64) -> dataset::Probe {
@@ -434,14 +521,7 @@ fn repeat(
         println!("{} write: {} per run ({n} runs)", f.name(), fmt(Some(t.elapsed() / n.max(1))));
         return Ok(());
     }
-    let op = match op.as_str() {
-        "metadata" => Op::Metadata,
-        "deep" => Op::DeepField,
-        "map" => Op::MapLookup,
-        "element" => Op::VectorElement,
-        "full" => Op::FullLoad,
-        _ => return Err("OP is one of write, metadata, deep, map, element, full".into()),
-    };
+    let op = parse_op(op)?;
     let probe = unchecked_probe(scale);
     os::warm(&path)?;
     let _ = f.run(op, &path, &probe)?;
