@@ -218,6 +218,31 @@ fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<std::ops::Range<usi
     out
 }
 
+/// Runs one chunk's serialization, turning a panic inside rkyv into an error. rkyv
+/// resolves relative pointers with its panicking error type: a chunk whose archived
+/// bytes span more than 2 GiB (an `i32` offset) panics there instead of failing. With
+/// `panic = "abort"` the process still aborts; nothing else in a save panics.
+fn unpanicked<T>(f: impl FnOnce() -> Result<AlignedVec<16>>) -> Result<AlignedVec<16>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        let hint = if what.contains("out of range integral type conversion") {
+            " (a chunk's archived bytes must span less than 2 GiB, the reach of rkyv's \
+             relative pointers: mark a large vector #[strata(shard)] so that it is cut \
+             into shards)"
+        } else {
+            ""
+        };
+        Err(Error::Serialize(format!(
+            "serializing a chunk of type `{}` failed: {what}{hint}",
+            std::any::type_name::<T>()
+        )))
+    })
+}
+
 /// Totals of one save.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SaveStats {
@@ -573,11 +598,13 @@ impl<'a> SaveCtx<'a> {
 
     /// Serializes `value` into a standalone rkyv buffer whose root ends the buffer.
     fn serialize<T: Persist>(&self, value: &T, ctx: Option<&SaveCtx<'_>>, id: u32) -> Result<AlignedVec<16>> {
-        rkyv::util::with_arena(|arena| {
-            let mut ser =
-                Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx, id }, arena.acquire(), Share::new());
-            value.__serialize_root(&mut ser)?;
-            Ok(ser.into_writer().bytes)
+        unpanicked::<T>(|| {
+            rkyv::util::with_arena(|arena| {
+                let mut ser =
+                    Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx, id }, arena.acquire(), Share::new());
+                value.__serialize_root(&mut ser)?;
+                Ok(ser.into_writer().bytes)
+            })
         })
     }
 
@@ -586,11 +613,13 @@ impl<'a> SaveCtx<'a> {
     where
         V: for<'s> rkyv::Serialize<Saver<'s>>,
     {
-        rkyv::util::with_arena(|arena| {
-            let mut ser =
-                Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx, id }, arena.acquire(), Share::new());
-            rkyv::api::serialize_using::<_, Error>(value, &mut ser)?;
-            Ok(ser.into_writer().bytes)
+        unpanicked::<V>(|| {
+            rkyv::util::with_arena(|arena| {
+                let mut ser =
+                    Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx, id }, arena.acquire(), Share::new());
+                rkyv::api::serialize_using::<_, Error>(value, &mut ser)?;
+                Ok(ser.into_writer().bytes)
+            })
         })
     }
 

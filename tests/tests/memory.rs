@@ -74,3 +74,24 @@ fn verifying_a_read_archive_keeps_no_chunks() {
     println!("verifying {} MiB read chunk by chunk: peak RSS {} MiB", data >> 20, rss >> 20);
     assert!(rss < data / 4, "peak RSS {} MiB for a {} MiB file", rss >> 20, data >> 20);
 }
+
+/// A lazy chunk past rkyv's 2 GiB relative-pointer reach is an error naming the fix,
+/// not a panic out of `save`, and leaves no file behind.
+#[test]
+fn a_lazy_chunk_past_2_gib_is_an_error_not_a_panic() {
+    use strata::Persist;
+    #[derive(Persist)]
+    struct Blob {
+        #[strata(lazy)]
+        bytes: Vec<u8>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.strata");
+    // calloc'ed: the pages cost nothing until the save copies them.
+    let blob = Blob { bytes: vec![0u8; (2usize << 30) + 4096] };
+    let err = strata::save(&path, &blob).expect_err("a 2 GiB chunk cannot be archived");
+    let text = err.to_string();
+    assert!(text.contains("2 GiB") && text.contains("#[strata(shard)]"), "{text}");
+    assert!(!path.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a temporary file was left behind");
+}
