@@ -234,11 +234,15 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         // the page cache, and for whole-file decoders in a buffer too).
                         // Past the memory available it measures swapping and page-cache
                         // thrash, not the format: say so instead of measuring it.
-                        let need = dataset_bytes + 2 * r.sizes.get(f.name()).copied().unwrap_or(0);
+                        // Twice the largest file of the run: a compressed format's
+                        // chunks are held decompressed too (seen: a zstd full load at
+                        // scale 200 killed for memory when only its own file counted).
+                        let largest = r.sizes.values().copied().max().unwrap_or(0);
+                        let need = dataset_bytes + 2 * largest;
                         let available = os::mem_available();
                         if available < need {
                             let why = format!(
-                                "needs about {:.1} GB (the dataset, {:.1} GB, beside twice the file), {:.1} GB available",
+                                "needs about {:.1} GB (the dataset, {:.1} GB, beside twice the largest file), {:.1} GB available",
                                 need as f64 / 1e9,
                                 dataset_bytes as f64 / 1e9,
                                 available as f64 / 1e9
@@ -441,7 +445,10 @@ fn measure_in_child(
     match (out.status.success(), words.next(), words.next().map(str::parse::<u64>)) {
         (true, Some("none"), _) => Ok(None),
         (true, Some(got), Some(Ok(nanos))) => Ok(Some((got.parse()?, Duration::from_nanos(nanos)))),
-        _ => Err(format!("{name} {}: {}", op.label(), String::from_utf8_lossy(&out.stderr).trim()).into()),
+        _ => {
+            Err(format!("{name} {}: {} ({})", op.label(), String::from_utf8_lossy(&out.stderr).trim(), out.status)
+                .into())
+        }
     }
 }
 
