@@ -56,7 +56,8 @@ struct Args {
     reuse: bool,
     /// Skip "open + full load". Without it, a format's full load is still skipped, and
     /// the tables say so, when the memory available cannot hold an owned copy of the
-    /// dataset beside the file: the machine's memory, not the format, would set the time.
+    /// dataset beside twice the largest file: the machine's memory, not the format,
+    /// would set the time.
     #[arg(long)]
     no_full_load: bool,
     /// Profiling aid (for `perf record`): runs one operation (metadata, deep, map,
