@@ -221,7 +221,8 @@ fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<std::ops::Range<usi
 /// Runs one chunk's serialization, turning a panic inside rkyv into an error. rkyv
 /// resolves relative pointers with its panicking error type: a chunk whose archived
 /// bytes span more than 2 GiB (an `i32` offset) panics there instead of failing. With
-/// `panic = "abort"` the process still aborts; nothing else in a save panics.
+/// `panic = "abort"` the process still aborts. The save then fails like any other:
+/// its temporary file is removed.
 fn unpanicked<T>(f: impl FnOnce() -> Result<AlignedVec<16>>) -> Result<AlignedVec<16>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let what = payload
