@@ -30,8 +30,16 @@ pub struct OpenOptions {
 pub enum Access {
     /// Memory-map the file (the default). Chunks are read in place, without a copy,
     /// and the pages a reader touched stay in the page cache: shared between processes
-    /// and reclaimable. Setting up and tearing down the mapping costs page faults and
-    /// page-table work on every open, which dominates an open followed by one lookup.
+    /// and reclaimable.
+    ///
+    /// On unix, small chunks read for one value (the root, index nodes, the bucket of
+    /// one map lookup, a promise's view: at most 32 KiB each) are instead copied with
+    /// one `pread` and kept while the archive is open, and the file is mapped only when
+    /// a chunk is first read in place (a shard, a large promise, a load or an
+    /// iteration). Page faults and page tables, built on first touch and torn down on
+    /// close, cost more than such a copy, increasingly so as the file grows: an open
+    /// plus one map lookup on a warm 3.3 GB file took 102 us when it touched the
+    /// mapping and 22 us this way. Loads, iterations and verification never copy.
     #[default]
     Map,
     /// Read each chunk with one positioned read (`pread`) into a buffer that the
@@ -147,8 +155,9 @@ impl std::fmt::Debug for Archive {
 }
 
 impl Archive {
-    /// Opens the file at `path`: memory-maps it, checks the footer and the root chunk's
-    /// checksum.
+    /// Opens the file at `path`: reads the footer and checks the root chunk's checksum.
+    /// The file is memory-mapped when a first chunk is read in place (see
+    /// [`Access::Map`]).
     ///
     /// Strata never modifies a saved file in place ([`crate::save`] replaces files by
     /// renaming), so an open archive keeps reading the file it opened even when a new
@@ -182,17 +191,11 @@ impl Archive {
         if options.access == Access::Read {
             return Self::from_data(Data::File(file, len), options);
         }
-        // SAFETY: the map is read-only, and strata never writes to a file that may be
-        // mapped: saves write a new file and rename it into place. Modifying the file
-        // in place by other means while it is open is documented as unsupported.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        // Reads are random: without this hint the kernel reads megabytes ahead of every
-        // page a lookup touches (measured: ~8 ms for a cold lookup instead of ~0.3 ms).
-        // Each chunk asks for exactly its own bytes on first use instead (`WillNeed`).
-        // A failed hint only costs speed.
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
-        Self::from_data(Data::Mapped(map), options)
+        let map = std::sync::OnceLock::new();
+        // Elsewhere than unix every read is in place (there is no `pread` path): map now.
+        #[cfg(not(unix))]
+        let _ = map.set(map_file(&file)?);
+        Self::from_data(Data::Mapped { file, len, map, init: Mutex::new(()) }, options)
     }
 
     /// Opens a strata image held in memory (for example from [`crate::to_bytes`]).
@@ -220,12 +223,22 @@ impl Archive {
     }
 
     fn from_data(data: Data, options: &OpenOptions) -> Result<Self> {
+        let mut tail = None;
         let footer = match &data {
+            // Two reads rather than faults on the mapping's first and last pages. The
+            // second takes the footer with up to `TAIL_READ` bytes before it, where the
+            // root chunk ends: a small root comes with it.
             #[cfg(unix)]
-            Data::File(file, len) => {
+            Data::File(file, _) | Data::Mapped { file, .. } => {
+                let len = data.len();
                 let head = read_at(file, 0, HEADER_LEN as usize)?;
-                let tail = read_at(file, len - FOOTER_LEN, FOOTER_LEN as usize)?;
-                Footer::decode_parts(*len, &head, &tail)?
+                let start = len.saturating_sub(FOOTER_LEN + TAIL_READ).max(HEADER_LEN) / format::CHUNK_ALIGN
+                    * format::CHUNK_ALIGN;
+                let bytes = read_at(file, start, usize::try_from(len - start).unwrap_or(0))?;
+                let footer_at = bytes.len().saturating_sub(FOOTER_LEN as usize);
+                let footer = Footer::decode_parts(len, &head, bytes.get(footer_at..).unwrap_or_default())?;
+                tail = Some(Tail { start, bytes });
+                footer
             }
             _ => Footer::decode(data.bytes())?,
         };
@@ -236,6 +249,7 @@ impl Archive {
         let max_raw = options.limit_for(footer.file_len);
         let inner = Arc::new_cyclic(|me| Inner {
             data,
+            tail,
             footer,
             max_raw,
             chunks: std::array::from_fn(|_| Mutex::new(HashMap::new())),
@@ -244,7 +258,7 @@ impl Archive {
         let bytes = inner.bytes();
         registry::register(bytes.as_ptr(), bytes.len(), Arc::downgrade(&inner));
         // The root is read on every access: check it now, once.
-        inner.raw_chunk(&footer.root)?;
+        inner.raw_chunk(&footer.root, Reach::Point)?;
         Ok(Self { inner })
     }
 
@@ -259,7 +273,7 @@ impl Archive {
     pub fn root<T: Persist>(&self) -> Result<&Archived<T>> {
         self.check_type::<T>()?;
         let root = self.inner.footer.root;
-        self.inner.view_chunk::<Archived<T>>(&root)
+        self.inner.view_chunk::<Archived<T>>(&root, Reach::Point)
     }
 
     /// Loads the whole value, every lazy field included, as an owned `T`.
@@ -290,7 +304,7 @@ impl Archive {
     /// When the meta chunk is damaged.
     pub fn meta(&self) -> Result<&ArchivedMeta> {
         let meta = self.inner.footer.meta;
-        self.inner.view_chunk::<ArchivedMeta>(&meta)
+        self.inner.view_chunk::<ArchivedMeta>(&meta, Reach::Point)
     }
 
     /// The footer: root and schema references, fingerprints, length.
@@ -300,13 +314,13 @@ impl Archive {
     }
 
     /// The whole file's bytes (the memory map, or the owned buffer); `None` for a file
-    /// opened with [`Access::Read`].
+    /// opened with [`Access::Read`], or when the file cannot be mapped.
     #[must_use]
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match &self.inner.data {
             #[cfg(unix)]
             Data::File(..) => None,
-            data => Some(data.bytes()),
+            _ => self.inner.mapped().ok(),
         }
     }
 
@@ -318,7 +332,7 @@ impl Archive {
     /// # Errors
     /// When the chunk is out of bounds, damaged or too large to decompress.
     pub fn chunk(&self, chunk: &ChunkRef) -> Result<&[u8]> {
-        self.inner.raw_chunk(chunk)
+        self.inner.raw_chunk(chunk, Reach::Point)
     }
 
     /// Leaf `s` of a chunk table (shard or bucket `s`), reading the index nodes on its
@@ -366,7 +380,16 @@ impl Archive {
 }
 
 enum Data {
-    Mapped(memmap2::Mmap),
+    /// [`Access::Map`]: the file, its length, and its mapping, made on the first read
+    /// in place (under `init`, so that it is registered before any thread can use it).
+    /// Until then, and for [`Reach::Point`] reads of small chunks, the file is read with
+    /// `pread`.
+    Mapped {
+        file: std::fs::File,
+        len: u64,
+        map: std::sync::OnceLock<memmap2::Mmap>,
+        init: Mutex<()>,
+    },
     Vec(Vec<u8>),
     Aligned(AlignedVec<16>),
     /// Read chunk by chunk ([`Access::Read`]): the file and its length.
@@ -375,10 +398,11 @@ enum Data {
 }
 
 impl Data {
-    /// The bytes held in memory: none for [`Data::File`].
+    /// The bytes held in memory: none for [`Data::File`], or for [`Data::Mapped`] until
+    /// it is mapped ([`Inner::mapped`] maps it).
     fn bytes(&self) -> &[u8] {
         match self {
-            Data::Mapped(m) => m,
+            Data::Mapped { map, .. } => map.get().map_or(&[], |m| m),
             Data::Vec(v) => v,
             Data::Aligned(a) => a,
             #[cfg(unix)]
@@ -400,9 +424,25 @@ impl Data {
         match self {
             #[cfg(unix)]
             Data::File(_, len) => *len,
+            Data::Mapped { len, .. } => *len,
             data => data.bytes().len() as u64,
         }
     }
+}
+
+/// Maps `file` read-only, with random-access advice.
+fn map_file(file: &std::fs::File) -> Result<memmap2::Mmap> {
+    // SAFETY: the map is read-only, and strata never writes to a file that may be
+    // mapped: saves write a new file and rename it into place. Modifying the file in
+    // place by other means while it is open is documented as unsupported.
+    let map = unsafe { memmap2::Mmap::map(file)? };
+    // Reads are random: without this hint the kernel reads megabytes ahead of every
+    // page a lookup touches (measured: ~8 ms for a cold lookup instead of ~0.3 ms).
+    // Each chunk asks for exactly its own bytes on first use instead (`WillNeed`).
+    // A failed hint only costs speed.
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Random);
+    Ok(map)
 }
 
 /// `len` bytes of `file` at `offset`, in a buffer aligned for archived values. The
@@ -445,6 +485,43 @@ struct ChunkState {
 
 const SHARDS: usize = 16;
 
+/// The last bytes of a file, from a multiple of [`format::CHUNK_ALIGN`].
+struct Tail {
+    start: u64,
+    bytes: AlignedVec<16>,
+}
+
+/// Bytes before the footer read with it at open, in the same request: the root chunk,
+/// which ends where the footer starts, when it is at most this long. Saves a system
+/// call on every open (one of six in an open + map lookup).
+const TAIL_READ: u64 = 4096;
+
+/// How a chunk of a memory-mapped file is about to be used, which decides how it is
+/// read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// For one value (a root, an index node, a bucket for one key, a promise's view):
+    /// a chunk of at most [`POINT_READ_MAX`] bytes is copied out of the file with one
+    /// `pread` and kept while the archive is open, instead of faulting in pages of the
+    /// mapping.
+    Point,
+    /// One of many chunks read in a row (a full load, an iteration, a verification):
+    /// read in place, never copied, so that touching a whole file does not also hold
+    /// a copy of it.
+    Bulk,
+}
+
+/// The largest chunk a [`Reach::Point`] read copies out of a mapped file: an index
+/// node of 512 entries (24 KiB) fits, a 128 KiB shard does not. Touching a mapping costs
+/// a page fault per 64 KiB, a page table per 2 MiB region of the file, and the same
+/// again to tear them down when the archive closes, all growing with the spread of the
+/// chunks touched; mapping and unmapping a 3.3 GB file costs ~8 us even untouched. An
+/// open + map lookup on such a file, warm, took 102 us mapped and 22.4 us with these
+/// copies and no mapping (`compare --repeat strata map 3000 --scale 100`). A shard,
+/// read for one element, costs less through the mapping: 51 us against 105 us copied
+/// into a fresh buffer (fresh processes, the same file).
+pub(crate) const POINT_READ_MAX: u64 = 32 << 10;
+
 /// Reads of single elements of a shard validated one by one before the whole shard is
 /// validated (once) and later reads become cache lookups: a cold shard's first element
 /// costs one element's validation (12 us to first element instead of 43 us, measured),
@@ -454,6 +531,9 @@ const ELEMENT_READS_BEFORE_WHOLE: u32 = 8;
 /// The shared state of an open archive. Views find it through [`registry`].
 pub(crate) struct Inner {
     data: Data,
+    /// The end of a file read by `pread` (or not yet mapped), read with its footer at
+    /// open: [`Reach::Point`] reads of chunks inside it (the root) are copied from here.
+    tail: Option<Tail>,
     footer: Footer,
     max_raw: u64,
     chunks: [Mutex<HashMap<ChunkRef, ChunkState>>; SHARDS],
@@ -488,6 +568,40 @@ impl Inner {
         self.data.bytes()
     }
 
+    /// The `len` bytes at `offset` if the tail read at open holds them.
+    fn in_tail(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let tail = self.tail.as_ref()?;
+        let from = usize::try_from(offset.checked_sub(tail.start)?).ok()?;
+        tail.bytes.get(from..from.checked_add(len)?)
+    }
+
+    /// The bytes in memory, mapping a [`Data::Mapped`] file first if it is not yet:
+    /// the mapping is registered (so views inside it find this archive) before any
+    /// other thread can see it.
+    fn mapped(&self) -> Result<&[u8]> {
+        Ok(match self.mapping()? {
+            Some(m) => m,
+            None => self.bytes(),
+        })
+    }
+
+    /// The mapping of a [`Data::Mapped`] file, made now if it is not yet; `None` for
+    /// other data.
+    fn mapping(&self) -> Result<Option<&memmap2::Mmap>> {
+        let Data::Mapped { file, map, init, .. } = &self.data else { return Ok(None) };
+        if let Some(m) = map.get() {
+            return Ok(Some(m));
+        }
+        let _guard = init.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(m) = map.get() {
+            return Ok(Some(m));
+        }
+        let m = map_file(file)?;
+        registry::register(m.as_ptr(), m.len(), self.me.clone());
+        // The mapping's memory does not move with the `Mmap` value.
+        Ok(Some(map.get_or_init(|| m)))
+    }
+
     fn shard(&self, r: &ChunkRef) -> &Mutex<HashMap<ChunkRef, ChunkState>> {
         let i = ((r.offset() / format::CHUNK_ALIGN) as usize) % SHARDS;
         #[expect(clippy::indexing_slicing, reason = "i < SHARDS by the modulo")]
@@ -500,7 +614,7 @@ impl Inner {
 
     /// The stored bytes of a chunk, bounds-checked against the chunk area and
     /// checksum-verified.
-    fn stored_verified(&self, r: &ChunkRef) -> Result<(Encoding, Stored<'_>)> {
+    fn stored_verified(&self, r: &ChunkRef, reach: Reach) -> Result<(Encoding, Stored<'_>)> {
         let encoding = r.check_shape()?;
         let at = r.location();
         let area_end = self.footer.file_len - FOOTER_LEN;
@@ -523,23 +637,34 @@ impl Inner {
         let stored = match &self.data {
             // The length was checked against the file above, before this allocation.
             #[cfg(unix)]
-            Data::File(file, _) => Stored::Read(read_at(file, r.offset(), l).map_err(|e| match e {
-                // Files are replaced by rename, never shortened in place by strata; a
-                // file cut short by other means while open is reported at the chunk.
-                Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::OutOfBounds {
-                    what: "chunk (the file is shorter than when it was opened)",
-                    declared: r.offset().saturating_add(r.stored_len()),
-                    limit: area_end,
-                    at,
-                },
-                other => other,
-            })?),
+            Data::File(file, _) | Data::Mapped { file, .. }
+                if !self.data.in_memory() || (reach == Reach::Point && r.stored_len() <= POINT_READ_MAX) =>
+            {
+                if let Some(bytes) = self.in_tail(r.offset(), l) {
+                    let mut copy = AlignedVec::<16>::with_capacity(l);
+                    copy.extend_from_slice(bytes);
+                    Stored::Read(copy)
+                } else {
+                    Stored::Read(read_at(file, r.offset(), l).map_err(|e| match e {
+                        // Files are replaced by rename, never shortened in place by strata; a
+                        // file cut short by other means while open is reported at the chunk.
+                        Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::OutOfBounds {
+                            what: "chunk (the file is shorter than when it was opened)",
+                            declared: r.offset().saturating_add(r.stored_len()),
+                            limit: area_end,
+                            at,
+                        },
+                        other => other,
+                    })?)
+                }
+            }
             _ => {
                 // One read request for the whole chunk rather than a page fault per
                 // page. (MADV_POPULATE_READ was measured too: with random-access advice
                 // it reads page by page, 5x slower cold and no faster warm.)
+                let bytes = self.mapped()?;
                 self.will_need_range(r.offset(), r.offset().saturating_add(r.stored_len()));
-                Stored::InPlace(self.bytes().get(o..o.saturating_add(l)).ok_or(Error::OutOfBounds {
+                Stored::InPlace(bytes.get(o..o.saturating_add(l)).ok_or(Error::OutOfBounds {
                     what: "chunk",
                     declared: r.stored_len(),
                     limit: area_end,
@@ -575,11 +700,11 @@ impl Inner {
 
     /// The archived bytes of a chunk, verified; decompressed chunks are kept for the
     /// life of the archive so that views may borrow them.
-    pub(crate) fn raw_chunk(&self, r: &ChunkRef) -> Result<&[u8]> {
+    pub(crate) fn raw_chunk(&self, r: &ChunkRef, reach: Reach) -> Result<&[u8]> {
         if let Some((bytes, _, _)) = self.known(r, None, false)? {
             return Ok(bytes);
         }
-        let (encoding, stored) = self.stored_verified(r)?;
+        let (encoding, stored) = self.stored_verified(r, reach)?;
         let buf = match (encoding, stored) {
             (Encoding::None, Stored::InPlace(bytes)) => {
                 self.lock(r).entry(*r).or_default();
@@ -614,7 +739,7 @@ impl Inner {
         if let Some((bytes, _, _)) = self.known(r, None, false)? {
             return check(bytes);
         }
-        match self.stored_verified(r)? {
+        match self.stored_verified(r, Reach::Bulk)? {
             (Encoding::None, stored) => check(stored.bytes()),
             (Encoding::Zstd, stored) => check(&self.decompress(r, stored.bytes())?),
         }
@@ -637,7 +762,7 @@ impl Inner {
     pub(crate) fn will_need_range(&self, start: u64, end: u64) {
         const PIECE: usize = 1 << 20;
         #[cfg(unix)]
-        if let Data::Mapped(map) = &self.data
+        if let Ok(Some(map)) = self.mapping()
             && let (Ok(mut at), Ok(end)) = (usize::try_from(start), usize::try_from(end.min(map.len() as u64)))
         {
             while at < end {
@@ -665,11 +790,11 @@ impl Inner {
         let mut level = t.depth().saturating_sub(1);
         let mut node_index = 0u64;
         loop {
-            let node = self.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&chunk)?;
+            let node = self.table_node(&chunk)?;
             if node.len() as u64 != t.node_len(level, node_index) {
                 return Err(bad_table(t, "index node has the wrong number of entries"));
             }
-            let pos = node.as_slice().partition_point(|e| e.first() <= key);
+            let pos = node.partition_point(|e| e.first() <= key);
             let Some(entry) = pos.checked_sub(1).and_then(|p| node.get(p)) else {
                 return Err(bad_table(t, "key before the table's first entry"));
             };
@@ -692,13 +817,13 @@ impl Inner {
         let mut chunk = *t.root();
         let mut level = t.depth().saturating_sub(1);
         loop {
-            let node = self.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&chunk)?;
+            let node = self.table_node(&chunk)?;
             let node_index = div_pow(s, f, level + 1);
             if node.len() as u64 != t.node_len(level, node_index) {
                 return Err(bad_table(t, "index node has the wrong number of entries"));
             }
             if level == 0 {
-                return Ok(node.as_slice());
+                return Ok(node);
             }
             let pos = usize::try_from(div_pow(s, f, level) % f).unwrap_or(usize::MAX);
             chunk = *node.get(pos).ok_or_else(|| bad_table(t, "index entry missing"))?.chunk();
@@ -706,15 +831,39 @@ impl Inner {
         }
     }
 
+    /// The entries of an index node. The chunk is checksum-verified and its vector
+    /// header checked against it, but its entries are not validated one by one: every
+    /// bit pattern of a [`TableEntry`] is a valid value (integers and bytes), and each
+    /// chunk reference is checked ([`ChunkRef::check_shape`]) when it is followed.
+    /// Validating all 512 entries of a node took 14% of a warm open + map lookup.
+    /// [`Archive::verify`] still validates whole nodes.
+    fn table_node(&self, r: &ChunkRef) -> Result<&[TableEntry]> {
+        const _: () = assert!(size_of::<TableEntry>() == 48 && align_of::<TableEntry>() == 8);
+        let bytes = self.raw_chunk(r, Reach::Point)?;
+        let bad = |d: &str| Error::InvalidData { at: r.location(), ty: "index node", detail: d.to_owned() };
+        let (start, len) = vec_span(bytes, size_of::<TableEntry>()).map_err(bad)?;
+        let first = bytes.get(start..).ok_or_else(|| bad("elements outside the chunk"))?.as_ptr();
+        if first.align_offset(align_of::<TableEntry>()) != 0 {
+            return Err(bad("misaligned entries"));
+        }
+        // SAFETY: `len` entries of 48 bytes from `first` lie inside `bytes` (checked by
+        // `vec_span`), `first` is aligned for `TableEntry` (checked above), and
+        // `TableEntry` is `repr(C)` of little-endian integers and bytes without padding,
+        // so any bytes are a valid value. The bytes live as long as `self` (a kept
+        // buffer or the mapping) and are never written.
+        Ok(unsafe { std::slice::from_raw_parts(first.cast::<TableEntry>(), len) })
+    }
+
     fn in_place(&self, r: &ChunkRef) -> Result<&[u8]> {
+        let bytes = self.mapped()?;
         usize::try_from(r.offset())
             .ok()
             .zip(usize::try_from(r.stored_len()).ok())
-            .and_then(|(o, l)| self.bytes().get(o..o + l))
+            .and_then(|(o, l)| bytes.get(o..o + l))
             .ok_or(Error::OutOfBounds {
                 what: "chunk",
                 declared: r.stored_len(),
-                limit: self.bytes().len() as u64,
+                limit: bytes.len() as u64,
                 at: r.location(),
             })
     }
@@ -744,7 +893,7 @@ impl Inner {
 
     /// A validated view of the chunk's root object as `A`. Validation runs once per
     /// (chunk, type) for the life of the archive.
-    pub(crate) fn view_chunk<A>(&self, r: &ChunkRef) -> Result<&A>
+    pub(crate) fn view_chunk<A>(&self, r: &ChunkRef, reach: Reach) -> Result<&A>
     where
         A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
     {
@@ -756,7 +905,7 @@ impl Inner {
                 return Ok(unsafe { rkyv::access_unchecked::<A>(bytes) });
             }
             Some((bytes, false, _)) => bytes,
-            None => self.raw_chunk(r)?,
+            None => self.raw_chunk(r, reach)?,
         };
         let view = validate::<A>(bytes, r.location())?;
         let mut map = self.lock(r);
@@ -777,34 +926,18 @@ impl Inner {
         let whole = TypeId::of::<rkyv::vec::ArchivedVec<A>>();
         let (bytes, hot) = match self.known(r, Some(whole), true)? {
             Some((bytes, validated, reads)) => (bytes, validated || reads > ELEMENT_READS_BEFORE_WHOLE),
-            None => (self.raw_chunk(r)?, false),
+            None => (self.raw_chunk(r, Reach::Point)?, false),
         };
         if hot {
             // A shard read often is validated whole, once: later reads are a lookup.
-            let vec = self.view_chunk::<rkyv::vec::ArchivedVec<A>>(r)?;
+            let vec = self.view_chunk::<rkyv::vec::ArchivedVec<A>>(r, Reach::Point)?;
             return Ok(usize::try_from(k).ok().and_then(|k| vec.get(k)));
         }
-        // The vector's 8-byte header ends the chunk: an i32 offset from the header to
-        // the elements, then the u32 length (the layout the fingerprint pins).
         let bad = |d: &str| Error::InvalidData { at: r.location(), ty: "shard", detail: d.to_owned() };
-        let root = bytes.len().checked_sub(8).ok_or_else(|| bad("shard shorter than its header"))?;
-        let word = |at: usize| -> Result<[u8; 4]> {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(bytes.get(at..at + 4).ok_or_else(|| bad("shard header"))?);
-            Ok(w)
-        };
-        let offset = i32::from_le_bytes(word(root)?);
-        let len = u64::from(u32::from_le_bytes(word(root + 4)?));
-        if k >= len {
+        let (start, len) = vec_span(bytes, size_of::<A>()).map_err(bad)?;
+        let Some(pos) = usize::try_from(k).ok().filter(|&k| k < len).map(|k| start + k * size_of::<A>()) else {
             return Ok(None);
-        }
-        let size = size_of::<A>() as u64;
-        let pos = (root as u64)
-            .checked_add_signed(i64::from(offset))
-            .and_then(|start| start.checked_add(k.checked_mul(size)?))
-            .filter(|&p| p.saturating_add(size) <= root as u64)
-            .and_then(|p| usize::try_from(p).ok())
-            .ok_or_else(|| bad("element outside the shard"))?;
+        };
         rkyv::api::high::access_pos::<A, Error>(bytes, pos).map(Some).map_err(|e| match e {
             e @ (Error::ChecksumMismatch { .. } | Error::InvalidData { .. }) => e,
             other => Error::InvalidData { at: r.location(), ty: std::any::type_name::<A>(), detail: other.to_string() },
@@ -818,10 +951,10 @@ impl Inner {
         let _nest = crate::parallel::nest(*r)?;
         let cached = self.lock(r).get(r).is_some();
         if cached || (r.encoding() == Some(Encoding::None) && self.data.in_memory()) {
-            let view = self.view_chunk::<Archived<T>>(r)?;
+            let view = self.view_chunk::<Archived<T>>(r, Reach::Bulk)?;
             return deserialize::<T>(view);
         }
-        let buf = match self.stored_verified(r)? {
+        let buf = match self.stored_verified(r, Reach::Bulk)? {
             (Encoding::None, Stored::Read(buf)) => buf,
             // Not reached (in-memory chunks take the view path above), and harmless:
             // the bytes are already registered as the archive's.
@@ -834,6 +967,28 @@ impl Inner {
         let guard = Registered(&buf);
         let view = validate::<Archived<T>>(guard.0, r.location())?;
         deserialize::<T>(view)
+    }
+}
+
+/// Where the elements of the rkyv `Vec` whose 8-byte header ends `bytes` lie: their
+/// start and count, checked to fit between the buffer's start and the header. The
+/// header is an i32 offset from the header to the elements, then the u32 length (the
+/// layout the layout fingerprint pins).
+fn vec_span(bytes: &[u8], size: usize) -> std::result::Result<(usize, usize), &'static str> {
+    let root = bytes.len().checked_sub(8).ok_or("shorter than a vector header")?;
+    let word = |at: usize| -> std::result::Result<[u8; 4], &'static str> {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(bytes.get(at..at + 4).ok_or("vector header")?);
+        Ok(w)
+    };
+    let offset = i32::from_le_bytes(word(root)?);
+    let len = usize::try_from(u32::from_le_bytes(word(root + 4)?)).map_err(|_| "vector length")?;
+    let start = root.checked_add_signed(isize::try_from(offset).map_err(|_| "vector offset")?);
+    match start {
+        Some(start) if len.checked_mul(size).and_then(|n| n.checked_add(start)).is_some_and(|end| end <= root) => {
+            Ok((start, len))
+        }
+        _ => Err("elements outside the chunk"),
     }
 }
 

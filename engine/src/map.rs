@@ -6,7 +6,7 @@
 //! place, and validates only the entries with that hash (see
 //! [`format::bucket`](crate::format::bucket)).
 
-use crate::archive::{Inner, owned_view};
+use crate::archive::{Inner, Reach, owned_view};
 use crate::error::{Error, Result};
 use crate::format::bucket::Bucket;
 use crate::format::table::{ChunkTable, TableEntry};
@@ -191,7 +191,7 @@ where
         let hash = stable_hash(key);
         let found = owned_view(self, |inner| {
             let bucket_ref = self.bucket_ref(inner, bucket_of(hash, self.bucket_count()))?;
-            let bytes = inner.raw_chunk(&bucket_ref)?;
+            let bytes = inner.raw_chunk(&bucket_ref, Reach::Point)?;
             let bucket = Bucket::parse(bytes).map_err(|d| bad_bucket(&bucket_ref, d))?;
             for j in bucket.find(hash) {
                 let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(&bucket_ref, d))?;
@@ -271,7 +271,7 @@ where
             .map(|e| {
                 crate::parallel::at_depth(depth, || {
                     let r = e.chunk();
-                    let bytes = inner.raw_chunk(r)?;
+                    let bytes = inner.raw_chunk(r, Reach::Bulk)?;
                     let bucket = Bucket::parse(bytes).map_err(|d| bad_bucket(r, d))?;
                     let mut out = Vec::with_capacity(bucket.len());
                     let mut pool = rkyv::de::Pool::new();
@@ -358,7 +358,7 @@ where
             let loaded = owned_view(map, |inner| {
                 let r = map.bucket_ref(inner, b)?;
                 chunk.set(Some(r));
-                inner.raw_chunk(&r)
+                inner.raw_chunk(&r, Reach::Bulk)
             })
             .and_then(|bytes| {
                 let r = chunk.get().ok_or(Error::Detached)?;

@@ -97,7 +97,9 @@ impl<T: Persist> Promise<T> {
     /// # Errors
     /// As [`load`](Self::load).
     pub fn view(&self) -> Result<&Archived<T>> {
-        crate::archive::owned_view(self, |owner| owner.view_chunk::<Archived<T>>(&self.chunk))
+        crate::archive::owned_view(self, |owner| {
+            owner.view_chunk::<Archived<T>>(&self.chunk, crate::archive::Reach::Point)
+        })
     }
 }
 

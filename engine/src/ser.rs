@@ -563,8 +563,9 @@ impl<'a> SaveCtx<'a> {
     /// entries of their own.
     fn write_table(&self, leaves: Vec<TableEntry>, owner: u32) -> Result<ChunkTable> {
         let count = leaves.len() as u64;
-        let f = table::FANOUT as usize;
-        let depth = table::depth_for(count, u64::from(table::FANOUT));
+        let fanout = table::fanout_for(count);
+        let f = fanout as usize;
+        let depth = table::depth_for(count, u64::from(fanout));
         let mut level = leaves;
         for l in 0..depth {
             let mut next = Vec::with_capacity(level.len().div_ceil(f).max(1));
@@ -584,7 +585,7 @@ impl<'a> SaveCtx<'a> {
         }
         let root =
             level.first().map(|e| *e.chunk()).ok_or_else(|| Error::Serialize(String::from("internal: empty table")))?;
-        Ok(ChunkTable::new(root, count, depth, table::FANOUT))
+        Ok(ChunkTable::new(root, count, depth, fanout))
     }
 
     /// The reference of `value`'s chunk if it was written ahead by the parallel phase.

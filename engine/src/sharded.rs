@@ -5,7 +5,7 @@
 //! table](crate::format::table) lists them. Reading element `i` reads the table path to
 //! its shard and that one shard, verified and validated once per open archive.
 
-use crate::archive::{Inner, owned_view};
+use crate::archive::{Inner, Reach, owned_view};
 use crate::error::{Error, Result};
 use crate::format::table::{ChunkTable, TableEntry};
 use crate::{Persist, registry};
@@ -155,7 +155,7 @@ impl<T: Persist> ShardedVec<T> {
         let slice = owned_view(self, |inner| {
             let (_, entry) = inner.table_find(&self.table, i)?;
             first.set(entry.first());
-            let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk())?;
+            let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk(), Reach::Bulk)?;
             if i < entry.first() {
                 return Err(bad(self, "shard table out of order"));
             }
@@ -212,7 +212,7 @@ impl<T: Persist> ShardedVec<T> {
         inner.will_need(&leaves);
         let shards: Vec<&ArchivedVec<Archived<T>>> = leaves
             .par_iter()
-            .map(|e| inner.view_chunk::<ArchivedVec<Archived<T>>>(e.chunk()))
+            .map(|e| inner.view_chunk::<ArchivedVec<Archived<T>>>(e.chunk(), Reach::Bulk))
             .collect::<Result<_>>()?;
         // Check the table against the shards before allocating anything.
         let mut expected_first = 0u64;
@@ -314,7 +314,7 @@ impl<T: Persist> ShardedVec<T> {
             return Err(bad(self, "shard index out of range"));
         }
         let entry = inner.table_leaf(&self.table, s)?;
-        let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk())?;
+        let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk(), Reach::Bulk)?;
         Ok((entry.first(), shard))
     }
 }

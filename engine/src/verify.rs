@@ -1,6 +1,6 @@
 //! [`Archive::verify`]: check every chunk of a file and report all the damage.
 
-use crate::archive::Archive;
+use crate::archive::{Archive, Reach};
 use crate::error::{Error, Result};
 use crate::format::ChunkRef;
 use crate::format::bucket::Bucket;
@@ -76,7 +76,7 @@ impl Archive {
                 let kind = e.chunk_kind();
                 let result = match kind {
                     Some(ChunkKind::Vector | ChunkKind::Map | ChunkKind::IndexNode) => {
-                        inner.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&e.chunk).map(|_| ())
+                        inner.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&e.chunk, Reach::Bulk).map(|_| ())
                     }
                     Some(ChunkKind::Bucket) => inner.check_chunk(&e.chunk, |bytes| check_bucket(bytes, &e.chunk)),
                     Some(_) => inner.check_chunk(&e.chunk, |_| Ok(())),

@@ -25,54 +25,82 @@ fn many_threads_read_one_archive() {
         .map(|t| {
             let archive = Arc::clone(&archive);
             let m = Arc::clone(&expected);
-            std::thread::spawn(move || {
-                let v = archive.root::<Model>().unwrap();
-                let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
-                let mut next = move || {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed
-                };
-                for _ in 0..3_000 {
-                    match next() % 7 {
-                        0 => {
-                            let i = next() % m.numbers.len() as u64;
-                            assert_eq!(*v.numbers.get(i).unwrap().unwrap(), m.numbers[i as usize]);
-                        }
-                        1 => {
-                            let i = next() % m.items.len() as u64;
-                            let item = v.items.get(i).unwrap().unwrap();
-                            assert_eq!(item.notes.load().unwrap(), m.items[i as usize].notes);
-                        }
-                        2 => {
-                            let k = format!("name{}", next() % 450);
-                            assert_eq!(
-                                v.by_name.get(k.as_str()).unwrap().map(|x| x.to_native()),
-                                m.by_name.get(&k).copied()
-                            );
-                        }
-                        3 => {
-                            let i = (next() % 60) as u32;
-                            let key = Key { zone: (i % 4) as u16, name: format!("k{i}") };
-                            assert_eq!(v.by_key.get(&key).unwrap().map(|x| x.id.to_native()), Some(i));
-                        }
-                        4 => assert_eq!(v.history.load().unwrap(), m.history),
-                        5 => assert_eq!(v.blob.view().unwrap().as_slice(), m.blob.as_slice()),
-                        _ => {
-                            if let (ArchivedShape::Deferred(p), Shape::Deferred(e)) = (&v.shapes[3], &m.shapes[3]) {
-                                assert_eq!(&p.load().unwrap(), e);
-                            }
-                        }
-                    }
-                }
-            })
+            std::thread::spawn(move || read_randomly(&archive, &m, t, 3_000))
         })
         .collect();
     for t in threads {
         t.join().unwrap();
     }
     assert_eq!(archive.load::<Model>().unwrap(), *expected);
+}
+
+/// A mapped file is mapped by the first read in place (small chunks are copied
+/// before that): threads racing to be that read, some of them through views inside
+/// the mapping they just made (an item's lazy notes), all find their archive.
+#[test]
+fn threads_racing_to_map_a_file_all_read_it() {
+    let m = Arc::new(model());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.strata");
+    strata::save(&path, &*m).unwrap();
+    for round in 0..20u64 {
+        let archive = Arc::new(Archive::open(&path).unwrap());
+        let start = Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (archive, m, start) = (Arc::clone(&archive), Arc::clone(&m), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    read_randomly(&archive, &m, round * 4 + t, 50);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(archive.as_bytes().is_some_and(|b| b.len() as u64 == archive.footer().file_len));
+    }
+}
+
+/// `n` random reads of `m`'s archive, each checked against `m`.
+fn read_randomly(archive: &Archive, m: &Model, t: u64, n: usize) {
+    let v = archive.root::<Model>().unwrap();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..n {
+        match next() % 7 {
+            0 => {
+                let i = next() % m.numbers.len() as u64;
+                assert_eq!(*v.numbers.get(i).unwrap().unwrap(), m.numbers[i as usize]);
+            }
+            1 => {
+                let i = next() % m.items.len() as u64;
+                let item = v.items.get(i).unwrap().unwrap();
+                assert_eq!(item.notes.load().unwrap(), m.items[i as usize].notes);
+            }
+            2 => {
+                let k = format!("name{}", next() % 450);
+                assert_eq!(v.by_name.get(k.as_str()).unwrap().map(|x| x.to_native()), m.by_name.get(&k).copied());
+            }
+            3 => {
+                let i = (next() % 60) as u32;
+                let key = Key { zone: (i % 4) as u16, name: format!("k{i}") };
+                assert_eq!(v.by_key.get(&key).unwrap().map(|x| x.id.to_native()), Some(i));
+            }
+            4 => assert_eq!(v.history.load().unwrap(), m.history),
+            5 => assert_eq!(v.blob.view().unwrap().as_slice(), m.blob.as_slice()),
+            _ => {
+                if let (ArchivedShape::Deferred(p), Shape::Deferred(e)) = (&v.shapes[3], &m.shapes[3]) {
+                    assert_eq!(&p.load().unwrap(), e);
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! | 0 | 40 | root node reference |
 //! | 40 | 8 | number of leaf entries `N` |
 //! | 48 | 4 | depth: number of levels (1 when `N <= fanout`) |
-//! | 52 | 4 | fanout (512 in files written by this version; 2..=4096 accepted) |
+//! | 52 | 4 | fanout (2..=4096; the writer's choice: [`fanout_for`]) |
 //!
 //! Leaf `s` is reached by position: its index at level 0 is `s`, its node's index at
 //! level 1 is `s / fanout`, and so on; each step reads one small node chunk. A reader
@@ -27,9 +27,10 @@
 use super::chunk_ref::ChunkRef;
 use rkyv::rend::{u32_le, u64_le};
 
-/// Entries per index node written by this version: 512 x 48 bytes = 24 KiB. A lookup
-/// reads one node per level, and cold, each level is a dependent disk read: with 512, two
-/// levels address 262,144 shards or buckets (a 32 GiB vector in 128 KiB shards).
+/// The most entries per index node this version writes: 512 x 48 bytes = 24 KiB. A
+/// lookup reads one node per level, and cold, each level is a dependent disk read: with
+/// 512, two levels address 262,144 shards or buckets (a 32 GiB vector in 128 KiB
+/// shards). Tables that need fewer per node get narrower nodes ([`fanout_for`]).
 pub const FANOUT: u32 = 512;
 
 /// Deepest table a reader accepts (64^10 leaves is far beyond any file).
@@ -174,6 +175,31 @@ pub fn level_count(entries: u64, fanout: u64, level: u32) -> u64 {
     n
 }
 
+/// The fanout the writer gives a table of `entries` leaves: the depth stays the least
+/// that nodes of at most [`FANOUT`] entries allow (each level is one dependent read on
+/// a cold file), and the nodes are the narrowest that keep that depth (a warm lookup
+/// checksums and copies whole nodes: 2,500 buckets make two levels of 50 entries, not
+/// 5 and 512). A single-node table keeps [`FANOUT`]: its one node holds every entry
+/// whatever the fanout says.
+#[must_use]
+pub fn fanout_for(entries: u64) -> u32 {
+    let max = u64::from(FANOUT);
+    let depth = depth_for(entries, max);
+    if depth <= 1 {
+        return FANOUT;
+    }
+    // The least `f` with `f^depth >= entries` (so `depth_for(entries, f) == depth`):
+    // start from the float root and step to the exact integer.
+    let mut f = ((entries as f64).powf(1.0 / f64::from(depth)).floor() as u64).clamp(2, max);
+    while f < max && depth_for(entries, f) > depth {
+        f += 1;
+    }
+    while f > 2 && depth_for(entries, f - 1) == depth {
+        f -= 1;
+    }
+    u32::try_from(f).unwrap_or(FANOUT)
+}
+
 /// The depth a table of `entries` leaves needs with `fanout`.
 #[must_use]
 pub fn depth_for(entries: u64, fanout: u64) -> u32 {
@@ -232,5 +258,28 @@ impl rkyv::Archive for TableEntry {
 impl<S: rancor::Fallible + ?Sized> rkyv::Serialize<S> for TableEntry {
     fn serialize(&self, _: &mut S) -> Result<(), S::Error> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FANOUT, depth_for, fanout_for};
+
+    #[test]
+    fn the_writers_fanout_keeps_the_least_depth_with_the_narrowest_nodes() {
+        let max = u64::from(FANOUT);
+        let counts = (0..5_000u64).chain((5_000..1_000_000).step_by(997)).chain([max * max, max * max + 1, 1 << 40]);
+        for n in counts {
+            let f = u64::from(fanout_for(n));
+            let depth = depth_for(n, max);
+            assert!((2..=max).contains(&f), "{n}: fanout {f}");
+            assert_eq!(depth_for(n, f), depth, "{n}: fanout {f} changes the depth");
+            if depth > 1 {
+                assert!(f == 2 || depth_for(n, f - 1) > depth, "{n}: fanout {f} is not the narrowest");
+            } else {
+                assert_eq!(f, max, "{n}: a single node keeps the default fanout");
+            }
+        }
+        assert_eq!(fanout_for(2_500), 50);
     }
 }
