@@ -119,6 +119,17 @@ struct Results<'a> {
     failed: BTreeMap<&'a str, String>,
     /// Formats whose full load was skipped for want of memory, and the figures.
     no_room: BTreeMap<&'a str, String>,
+    /// Figures of whole-file decoders measured by one decode for all operations.
+    shared: std::collections::BTreeSet<(&'a str, Op, bool)>,
+}
+
+/// Checks a format's answer before its time counts.
+fn check(name: &str, op: Op, got: u64, probe: &dataset::Probe) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let want = formats::expected(op, probe);
+    if got != want {
+        return Err(format!("{name} {}: returned {got}, expected {want}", op.label()).into());
+    }
+    Ok(())
 }
 
 fn fmt(d: Option<Duration>) -> String {
@@ -206,6 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
     drop(world);
+    os::trim_heap();
     if args.reuse {
         for f in &formats {
             match std::fs::metadata(file(f.name())) {
@@ -220,13 +232,15 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     formats.retain(|f| !r.failed.contains_key(f.name()));
 
-    // Reads: warm and evicted, formats alternating within each run.
+    // Reads: warm and evicted, formats alternating within each run. A format's warm
+    // operations run together, then its evicted ones: warming a file read back from
+    // disk once per format and run, not once per operation (at scale 100, minutes).
     let temperatures: &[bool] = if args.warm_only { &[false] } else { &[false, true] };
     for run in 0..args.runs {
         for f in &formats {
             let path = file(f.name());
-            for op in Op::ALL {
-                for &cold in temperatures {
+            for &cold in temperatures {
+                for op in Op::ALL {
                     if op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())) {
                         continue;
                     }
@@ -273,6 +287,25 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         }
                         os::warm(&path)?;
                     }
+                    // A format that decodes the whole file for any access, seen taking
+                    // seconds at this temperature, decodes once for all the operations
+                    // it has no figure for yet: the same work each would do, one decode
+                    // instead of five (at scale 100, about 30 s each).
+                    let slow_here =
+                        r.reads.iter().any(|((name, _, c), s)| *name == f.name() && *c == cold && s.was_slow());
+                    if slow_here && let Some(every) = measure_every_in_child(f.name(), &path, args.scale)? {
+                        for (op, got, elapsed) in every {
+                            if r.reads.contains_key(&(f.name(), op, cold))
+                                || (op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())))
+                            {
+                                continue;
+                            }
+                            check(f.name(), op, got, &probe)?;
+                            r.reads.entry((f.name(), op, cold)).or_default().0.push(elapsed);
+                            r.shared.insert((f.name(), op, cold));
+                        }
+                        continue;
+                    }
                     // Each measurement runs in a fresh process, as a program starting on
                     // a file would: in this one, the heap left by an earlier full load
                     // or whole-file decode slowed later microsecond operations by up to
@@ -284,10 +317,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     let Some((got, elapsed)) = measure_in_child(f.name(), &path, op, prerun, args.scale)? else {
                         continue; // an operation this format does not offer
                     };
-                    let want = formats::expected(op, &probe);
-                    if got != want {
-                        return Err(format!("{} {}: returned {got}, expected {want}", f.name(), op.label()).into());
-                    }
+                    check(f.name(), op, got, &probe)?;
                     r.reads.entry((f.name(), op, cold)).or_default().0.push(elapsed);
                 }
             }
@@ -322,7 +352,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     if let Some(s) = r.reads.get(&(name, op, cold)) {
                         ops.insert(
                             format!("{}{}", op.label(), if cold { " (evicted)" } else { " (warm)" }),
-                            json!({ "median_us": s.median().map(|d| d.as_secs_f64() * 1e6), "min_us": s.min().map(|d| d.as_secs_f64() * 1e6), "max_us": s.max().map(|d| d.as_secs_f64() * 1e6), "samples": s.0.len() }),
+                            json!({ "median_us": s.median().map(|d| d.as_secs_f64() * 1e6), "min_us": s.min().map(|d| d.as_secs_f64() * 1e6), "max_us": s.max().map(|d| d.as_secs_f64() * 1e6), "samples": s.0.len(), "one_decode_for_all_operations": r.shared.contains(&(name, op, cold)) }),
                         );
                     }
                 }
@@ -344,7 +374,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 
 fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'_>) {
-    let Results { writes, sizes, reads, rss, failed, no_room } = r;
+    let Results { writes, sizes, reads, rss, failed, no_room, shared } = r;
     let base = "strata";
     if args.reuse {
         println!("## Files (scale {}; written by an earlier run: --reuse)\n", args.scale);
@@ -391,7 +421,8 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
                 let samples = reads.get(&(f.name(), op, cold));
                 let s = samples.and_then(Samples::median);
                 let b = reads.get(&(base, op, cold)).and_then(Samples::median);
-                print!(" {} | {} |", fmt_samples(samples), ratio(s, b));
+                let mark = if shared.contains(&(f.name(), op, cold)) { " †" } else { "" };
+                print!(" {}{mark} | {} |", fmt_samples(samples), ratio(s, b));
             }
             println!();
         }
@@ -401,6 +432,12 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
     }
     if reads.values().any(Samples::was_slow) {
         println!("\n\\* one sample: the operation took more than {} s, so it was not repeated.", SLOW.as_secs());
+    }
+    if !shared.is_empty() {
+        println!(
+            "\n† a format that decodes the whole file for any access, seen taking seconds: one decode, timed, then \
+             each of these operations on the decoded value (its figure: the decode plus its own time)."
+        );
     }
     println!("\n## Peak RSS of a process that opens the file and does one map lookup\n");
     println!("| format | peak RSS |");
@@ -453,6 +490,39 @@ fn measure_in_child(
     }
 }
 
+/// [`Format::run_every`](formats::Format::run_every) in a fresh process: every
+/// operation's answer and time from one decode; `None` for a format without it.
+fn measure_every_in_child(
+    name: &str,
+    path: &Path,
+    scale: u64,
+) -> formats::Res<Option<formats::Every>> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["--child-op", &format!("{name}|{}|every|once", path.display()), "--scale", &scale.to_string()])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "{name} (one decode for every operation): {} ({})",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            out.status
+        )
+        .into());
+    }
+    if text.trim() == "none" {
+        return Ok(None);
+    }
+    let mut every = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(op), Some(got), Some(nanos)) = (words.next(), words.next(), words.next()) else {
+            return Err(format!("{name}: unreadable child output {line:?}").into());
+        };
+        every.push((parse_op(op)?, got.parse()?, Duration::from_nanos(nanos.parse()?)));
+    }
+    Ok(Some(every))
+}
+
 /// In a fresh process: one operation, timed. "prerun" (warm measurements) runs it once
 /// untimed first: after reading a whole file, any first access pays for the CPU caches
 /// that read flushed (+60-100 us for every format). "once" runs it once (on an evicted
@@ -464,15 +534,28 @@ fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Se
         return Err("bad --child-op".into());
     };
     let f = formats::by_name(name).ok_or("unknown format")?;
-    let op = parse_op(op)?;
     let path = Path::new(path);
     let probe = unchecked_probe(scale);
+    if op == "every" {
+        match f.run_every(path, &probe)? {
+            Some(every) => {
+                for (op, got, elapsed) in every {
+                    println!("{} {got} {}", op_name(op), elapsed.as_nanos());
+                }
+            }
+            None => println!("none"),
+        }
+        return Ok(());
+    }
+    let op = parse_op(op)?;
     if temp == "prerun" {
         let _ = f.run(op, path, &probe)?;
+        formats::release();
     }
     let t = Instant::now();
     let got = f.run(op, path, &probe)?;
     let elapsed = t.elapsed();
+    formats::release();
     match got {
         Some(got) => println!("{got} {}", elapsed.as_nanos()),
         None => println!("none"),
@@ -536,10 +619,23 @@ fn repeat(
     let probe = unchecked_probe(scale);
     os::warm(&path)?;
     let _ = f.run(op, &path, &probe)?;
-    let t = Instant::now();
+    formats::release();
+    let (mut total, mut closing) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..n {
+        let t = Instant::now();
         std::hint::black_box(f.run(op, &path, &probe)?);
+        total += t.elapsed();
+        let t = Instant::now();
+        formats::release();
+        closing += t.elapsed();
     }
-    println!("{} {}: {} per run ({n} runs)", f.name(), op.label(), fmt(Some(t.elapsed() / n.max(1))));
+    let n = n.max(1);
+    println!(
+        "{} {}: {} per run, and {} to close and free what it opened or built ({n} runs)",
+        f.name(),
+        op.label(),
+        fmt(Some(total / n)),
+        fmt(Some(closing / n))
+    );
     Ok(())
 }

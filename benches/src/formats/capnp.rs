@@ -133,7 +133,7 @@ impl Format for Capnp {
         let options = *ReaderOptions::new().traversal_limit_in_words(None);
         let message = capnp::serialize::read_message_from_flat_slice_no_alloc(&mut bytes, options)?;
         let w = message.get_root::<world::Reader<'_>>()?;
-        Ok(Some(match op {
+        let answer = match op {
             Op::Metadata => u64::from(w.get_meta()?.get_version()),
             Op::DeepField => u64::from(w.get_meta()?.get_stats()?.get_max_level()),
             Op::MapLookup => lookup(w.get_by_name()?, &probe.key)?.map_or(u64::MAX, |u| u64::from(u.get_level())),
@@ -173,8 +173,12 @@ impl Format for Capnp {
                     by_name,
                     asset,
                 };
-                dataset::checksum(&all)
+                let sum = dataset::checksum(&all);
+                super::keep(all);
+                sum
             }
-        }))
+        };
+        super::keep(map);
+        Ok(Some(answer))
     }
 }
