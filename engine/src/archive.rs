@@ -34,12 +34,14 @@ pub enum Access {
     ///
     /// On unix, small chunks read for one value (the root, index nodes, the bucket of
     /// one map lookup, a promise's view: at most 32 KiB each) are instead copied with
-    /// one `pread` and kept while the archive is open, and the file is mapped only when
-    /// a chunk is first read in place (a shard, a large promise, a load or an
-    /// iteration). Page faults and page tables, built on first touch and torn down on
-    /// close, cost more than such a copy, increasingly so as the file grows: an open
-    /// plus one map lookup on a warm 3.3 GB file took 102 us when it touched the
-    /// mapping and 22 us this way. Loads, iterations and verification never copy.
+    /// one `pread` and kept while the archive is open, up to 4 MiB of copies per
+    /// archive; the file is mapped only when a chunk is first read in place (a shard,
+    /// a large promise, a load, an iteration, or any read once the copies reach that
+    /// much). Page faults and page tables, built on first touch and torn down on close,
+    /// cost more than such a copy, increasingly so as the file grows: an open plus one
+    /// map lookup on a warm 3.3 GB file took 102 us when it touched the mapping and 22
+    /// us this way. A long-lived archive doing many lookups ends up reading in place,
+    /// holding at most those 4 MiB. Loads, iterations and verification never copy.
     #[default]
     Map,
     /// Read each chunk with one positioned read (`pread`) into a buffer that the
@@ -250,6 +252,7 @@ impl Archive {
         let inner = Arc::new_cyclic(|me| Inner {
             data,
             tail,
+            copied: std::sync::atomic::AtomicU64::new(0),
             footer,
             max_raw,
             chunks: std::array::from_fn(|_| Mutex::new(HashMap::new())),
@@ -503,7 +506,7 @@ pub(crate) enum Reach {
     /// For one value (a root, an index node, a bucket for one key, a promise's view):
     /// a chunk of at most [`POINT_READ_MAX`] bytes is copied out of the file with one
     /// `pread` and kept while the archive is open, instead of faulting in pages of the
-    /// mapping.
+    /// mapping, until the archive's copies reach [`POINT_COPY_BUDGET`].
     Point,
     /// One of many chunks read in a row (a full load, an iteration, a verification):
     /// read in place, never copied, so that touching a whole file does not also hold
@@ -522,6 +525,12 @@ pub(crate) enum Reach {
 /// into a fresh buffer (fresh processes, the same file).
 pub(crate) const POINT_READ_MAX: u64 = 32 << 10;
 
+/// The most bytes a mapped archive copies for [`Reach::Point`] reads; later point reads
+/// are in place. An open + one lookup copies tens of KiB; a long-lived archive serving
+/// lookups all over a large map would otherwise end up holding a heap copy of every
+/// bucket it touched, beside the page cache.
+pub(crate) const POINT_COPY_BUDGET: u64 = 4 << 20;
+
 /// Reads of single elements of a shard validated one by one before the whole shard is
 /// validated (once) and later reads become cache lookups: a cold shard's first element
 /// costs one element's validation (12 us to first element instead of 43 us, measured),
@@ -534,6 +543,9 @@ pub(crate) struct Inner {
     /// The end of a file read by `pread` (or not yet mapped), read with its footer at
     /// open: [`Reach::Point`] reads of chunks inside it (the root) are copied from here.
     tail: Option<Tail>,
+    /// Bytes copied by [`Reach::Point`] reads of a mapped file, against
+    /// [`POINT_COPY_BUDGET`].
+    copied: std::sync::atomic::AtomicU64,
     footer: Footer,
     max_raw: u64,
     chunks: [Mutex<HashMap<ChunkRef, ChunkState>>; SHARDS],
@@ -566,6 +578,18 @@ impl Drop for Registered<'_> {
 impl Inner {
     fn bytes(&self) -> &[u8] {
         self.data.bytes()
+    }
+
+    /// Whether a read of a `len`-byte chunk of a mapped file copies it: a small chunk
+    /// for one value, while the archive's copies are within [`POINT_COPY_BUDGET`]
+    /// (counted here; concurrent reads may overshoot it by a few chunks).
+    fn copies(&self, reach: Reach, len: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let copy = reach == Reach::Point && len <= POINT_READ_MAX && self.copied.load(Relaxed) < POINT_COPY_BUDGET;
+        if copy {
+            self.copied.fetch_add(len, Relaxed);
+        }
+        copy
     }
 
     /// The `len` bytes at `offset` if the tail read at open holds them.
@@ -638,7 +662,7 @@ impl Inner {
             // The length was checked against the file above, before this allocation.
             #[cfg(unix)]
             Data::File(file, _) | Data::Mapped { file, .. }
-                if !self.data.in_memory() || (reach == Reach::Point && r.stored_len() <= POINT_READ_MAX) =>
+                if !self.data.in_memory() || self.copies(reach, r.stored_len()) =>
             {
                 if let Some(bytes) = self.in_tail(r.offset(), l) {
                     let mut copy = AlignedVec::<16>::with_capacity(l);

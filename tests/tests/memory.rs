@@ -95,3 +95,61 @@ fn a_lazy_chunk_past_2_gib_is_an_error_not_a_panic() {
     assert!(!path.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a temporary file was left behind");
 }
+
+#[derive(strata::Persist)]
+struct Lookups {
+    #[strata(map)]
+    entries: std::collections::HashMap<u64, Vec<u8>>,
+}
+
+/// The anonymous (heap) part of this process's RSS, in bytes; `None` where
+/// `/proc/self/status` does not say.
+fn rss_anon() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("RssAnon:"))?.trim().strip_suffix("kB")?.trim().parse::<u64>();
+    kb.ok().map(|kb| kb << 10)
+}
+
+/// Point reads of a mapped file copy small chunks instead of touching the mapping, but
+/// only up to a budget: a long-lived archive looking up every key of a 48 MB map holds
+/// a few MiB of copies, not a heap copy of every bucket (the pages it reads in place
+/// are the page cache's, shared and reclaimable).
+#[test]
+fn lookups_all_over_a_large_map_copy_a_bounded_amount() {
+    const LOOKUP_CHILD: &str = "STRATA_LOOKUP_CHILD";
+    const KEYS: u64 = 400_000;
+    if let Ok(path) = std::env::var(LOOKUP_CHILD) {
+        let archive = strata::Archive::open(&path).unwrap();
+        let lookups = archive.root::<Lookups>().unwrap();
+        let before = rss_anon().unwrap_or(0);
+        for k in 0..KEYS {
+            let value = lookups.entries.get(&k).unwrap().unwrap();
+            assert_eq!(value.as_slice().first().copied(), Some(k as u8));
+        }
+        println!("RESULT grew={}", rss_anon().unwrap_or(0).saturating_sub(before));
+        return;
+    }
+    if rss_anon().is_none() {
+        eprintln!("RssAnon is not available on this platform; nothing to check");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookups.strata");
+    let entries = (0..KEYS).map(|k| (k, vec![k as u8; 100])).collect();
+    strata::save(&path, &Lookups { entries }).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "lookups_all_over_a_large_map_copy_a_bounded_amount", "--nocapture", "--test-threads=1"])
+        .env(LOOKUP_CHILD, &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let grew: u64 = stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT grew=").map(|(_, r)| r.trim().parse().unwrap()))
+        .expect("the child reports its heap growth");
+    println!("{KEYS} lookups in a {} MiB file: the heap grew {} MiB", size >> 20, grew >> 20);
+    assert!(size > 40 << 20, "the map is large: {} MiB", size >> 20);
+    assert!(grew < 12 << 20, "the heap grew {} MiB for a {} MiB file", grew >> 20, size >> 20);
+}
