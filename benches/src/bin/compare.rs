@@ -1,9 +1,9 @@
 //! The whitepaper's tables, reproduced in one run: every format writes the same dataset,
 //! then opens it and reads metadata, a deep field, a map entry, a vector element and
 //! everything, with the page cache warm and with the file evicted, each read in a fresh
-//! process of this program. Formats alternate run by run; every answer is checked
-//! before its time counts. Prints Markdown tables with ratios against strata and writes
-//! every figure as JSON.
+//! process of this program. Formats alternate, each run starting with the next one;
+//! every answer is checked before its time counts. Prints Markdown tables with ratios
+//! against strata and writes every figure as JSON.
 //!
 //! ```text
 //! cargo run --release -p strata-benches --bin compare -- [--scale 1|10|100] [--runs N] [--json FILE]
@@ -237,7 +237,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // disk once per format and run, not once per operation (at scale 100, minutes).
     let temperatures: &[bool] = if args.warm_only { &[false] } else { &[false, true] };
     for run in 0..args.runs {
-        for f in &formats {
+        // Each run starts with the next format, so that whatever the previous run's
+        // heavy work (full loads, whole-file decodes) leaves the machine doing falls
+        // on a different format each run, where the median drops it. (In one fixed
+        // order at scale 100, strata, first in every run, had warm metadata and map
+        // lookup medians of 116-127 us against minimums of 9-20 us; the same reads
+        // of `strata (pread)`, second, had medians of 16-17 us.)
+        let start = run % formats.len().max(1);
+        for f in formats.iter().skip(start).chain(formats.iter().take(start)) {
             let path = file(f.name());
             for &cold in temperatures {
                 for op in Op::ALL {
