@@ -7,6 +7,26 @@ use std::process::Command;
 
 const CHILD: &str = "STRATA_MEMORY_CHILD";
 
+/// Runs `test` of this binary alone in a child process with `var` set to `value`, and
+/// returns the figures the child printed after `RESULT ` (checking that it succeeded).
+fn run_child(test: &str, var: &str, value: impl AsRef<std::ffi::OsStr>) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(var, value)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // The test harness may print its own words before ours on the same line.
+    let line = stdout.lines().find_map(|l| l.split_once("RESULT ").map(|(_, r)| r.to_owned()));
+    line.expect("the child reports its figures")
+}
+
+/// The figure `name=` of a child's `RESULT` line.
+fn field(line: &str, name: &str) -> u64 {
+    line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
+}
+
 #[test]
 fn saving_a_large_vector_needs_little_extra_memory() {
     if let Ok(dir) = std::env::var(CHILD) {
@@ -16,20 +36,8 @@ fn saving_a_large_vector_needs_little_extra_memory() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "saving_a_large_vector_needs_little_extra_memory", "--nocapture", "--test-threads=1"])
-        .env(CHILD, dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    // The test harness may print its own words before ours on the same line.
-    let line =
-        stdout.lines().find_map(|l| l.split_once("RESULT ").map(|(_, r)| r)).expect("the child reports its figures");
-    let field = |name: &str| -> u64 {
-        line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
-    };
-    let (data, after) = (field("data"), field("after"));
+    let line = run_child("saving_a_large_vector_needs_little_extra_memory", CHILD, dir.path());
+    let (data, after) = (field(&line, "data"), field(&line, "after"));
     if after == 0 {
         eprintln!("peak RSS is not available on this platform; nothing to check");
         return;
@@ -56,17 +64,7 @@ fn verifying_a_read_archive_keeps_no_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.strata");
     let (data, _, _) = strata_tests::memory::save_large_vector(&path, 256 << 20).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "verifying_a_read_archive_keeps_no_chunks", "--nocapture", "--test-threads=1"])
-        .env(VERIFY_CHILD, &path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let rss: u64 = stdout
-        .lines()
-        .find_map(|l| l.split_once("RESULT rss=").map(|(_, r)| r.trim().parse().unwrap()))
-        .expect("the child reports its peak RSS");
+    let rss = field(&run_child("verifying_a_read_archive_keeps_no_chunks", VERIFY_CHILD, &path), "rss");
     if rss == 0 {
         eprintln!("peak RSS is not available on this platform; nothing to check");
         return;
@@ -111,7 +109,7 @@ fn rss_anon() -> Option<u64> {
 }
 
 /// Point reads of a mapped file copy small chunks instead of touching the mapping, but
-/// only up to a budget: a long-lived archive looking up every key of a 48 MB map holds
+/// only up to a budget: a long-lived archive looking up every key of a 54 MiB map holds
 /// a few MiB of copies, not a heap copy of every bucket (the pages it reads in place
 /// are the page cache's, shared and reclaimable).
 #[test]
@@ -138,17 +136,7 @@ fn lookups_all_over_a_large_map_copy_a_bounded_amount() {
     let entries = (0..KEYS).map(|k| (k, vec![k as u8; 100])).collect();
     strata::save(&path, &Lookups { entries }).unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lookups_all_over_a_large_map_copy_a_bounded_amount", "--nocapture", "--test-threads=1"])
-        .env(LOOKUP_CHILD, &path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let grew: u64 = stdout
-        .lines()
-        .find_map(|l| l.split_once("RESULT grew=").map(|(_, r)| r.trim().parse().unwrap()))
-        .expect("the child reports its heap growth");
+    let grew = field(&run_child("lookups_all_over_a_large_map_copy_a_bounded_amount", LOOKUP_CHILD, &path), "grew");
     println!("{KEYS} lookups in a {} MiB file: the heap grew {} MiB", size >> 20, grew >> 20);
     assert!(size > 40 << 20, "the map is large: {} MiB", size >> 20);
     assert!(grew < 12 << 20, "the heap grew {} MiB for a {} MiB file", grew >> 20, size >> 20);
