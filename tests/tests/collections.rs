@@ -117,21 +117,32 @@ fn large_vectors_and_maps() {
         names: (0..400_000).map(|i| format!("name-{i}")).collect(),
         index: (0..300_000u64).map(|i| (i * 7, i as u32)).collect(),
     };
-    let archive = Archive::from_bytes(strata::to_bytes(&large).unwrap()).unwrap();
-    let view = archive.root::<Large>().unwrap();
-    assert!(view.numbers.shard_count() > 512, "a table deeper than one node");
-    assert!(view.numbers.table().depth() >= 2);
-    for i in (0..3_000_000u64).step_by(997).chain([0, 2_999_999]) {
-        assert_eq!(*view.numbers.get(i).unwrap().unwrap(), i * 3);
+    let bytes = strata::to_bytes(&large).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.strata");
+    std::fs::write(&path, &bytes).unwrap();
+    // In memory, mapped (small chunks copied, shards in place), and read with pread.
+    let archives = [
+        Archive::from_bytes(bytes).unwrap(),
+        Archive::open(&path).unwrap(),
+        Archive::open_with(&path, &strata::OpenOptions::new().access(strata::Access::Read)).unwrap(),
+    ];
+    for archive in &archives {
+        let view = archive.root::<Large>().unwrap();
+        assert!(view.numbers.shard_count() > 512, "a table deeper than one node");
+        assert!(view.numbers.table().depth() >= 2);
+        for i in (0..3_000_000u64).step_by(997).chain([0, 2_999_999]) {
+            assert_eq!(*view.numbers.get(i).unwrap().unwrap(), i * 3);
+        }
+        for i in 0..400_000u64 {
+            assert_eq!(view.names.get(i).unwrap().unwrap().as_str(), format!("name-{i}"));
+        }
+        for i in 0..300_000u64 {
+            assert_eq!(view.index.get(&(i * 7)).unwrap().map(|v| v.to_native()), Some(i as u32));
+        }
+        assert!(view.index.get(&1).unwrap().is_none());
+        assert_eq!(archive.load::<Large>().unwrap(), large);
     }
-    for i in 0..400_000u64 {
-        assert_eq!(view.names.get(i).unwrap().unwrap().as_str(), format!("name-{i}"));
-    }
-    for i in 0..300_000u64 {
-        assert_eq!(view.index.get(&(i * 7)).unwrap().map(|v| v.to_native()), Some(i as u32));
-    }
-    assert!(view.index.get(&1).unwrap().is_none());
-    assert_eq!(archive.load::<Large>().unwrap(), large);
 }
 
 /// A key type whose stable hashes all collide.
