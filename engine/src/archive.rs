@@ -39,8 +39,8 @@ pub enum Access {
     /// a large promise, a load, an iteration, or any read once the copies reach that
     /// much). Page faults and page tables, built on first touch and torn down on close,
     /// cost more than such a copy, increasingly so as the file grows: an open plus one
-    /// map lookup on a warm 3.3 GB file took 102 us when it touched the mapping and 22
-    /// us this way. A long-lived archive doing many lookups ends up reading in place,
+    /// map lookup on a warm 3.3 GB file took 102 us when it touched the mapping (the
+    /// reader before commit b4682d5) and 22 us this way. A long-lived archive doing many lookups ends up reading in place,
     /// holding at most those 4 MiB. Loads, iterations and verification never copy.
     #[default]
     Map,
@@ -518,11 +518,11 @@ pub(crate) enum Reach {
 /// node of 512 entries (24 KiB) fits, a 128 KiB shard does not. Touching a mapping costs
 /// a page fault per 64 KiB, a page table per 2 MiB region of the file, and the same
 /// again to tear them down when the archive closes, all growing with the spread of the
-/// chunks touched; mapping and unmapping a 3.3 GB file costs ~8 us even untouched. An
-/// open + map lookup on such a file, warm, took 102 us mapped and 22.4 us with these
-/// copies and no mapping (`compare --repeat strata map 3000 --scale 100`). A shard,
-/// read for one element, costs less through the mapping: 51 us against 105 us copied
-/// into a fresh buffer (fresh processes, the same file).
+/// chunks touched. An open + map lookup on a warm 3.3 GB file took 102 us mapped (the
+/// reader before commit b4682d5) and 22.4 us with these copies and no mapping
+/// (`compare --repeat strata map 3000 --scale 100`, before and after). A shard, read
+/// for one element, costs less through the mapping: 35.8 us against 110.9 us copied
+/// into a fresh buffer (`strata` and `strata (pread)` in `compare --scale 100`).
 pub(crate) const POINT_READ_MAX: u64 = 32 << 10;
 
 /// The most bytes a mapped archive copies for [`Reach::Point`] reads; later point reads
