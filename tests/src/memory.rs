@@ -3,8 +3,20 @@
 /// The process's peak resident set size in bytes (Linux: `VmHWM`), if known.
 #[must_use]
 pub fn peak_rss() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// The anonymous (heap) part of the process's resident set in bytes (Linux:
+/// `RssAnon`), if known.
+#[must_use]
+pub fn rss_anon() -> Option<u64> {
+    status_bytes("RssAnon:")
+}
+
+/// A `kB` figure of `/proc/self/status`, in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

@@ -100,14 +100,6 @@ struct Lookups {
     entries: std::collections::HashMap<u64, Vec<u8>>,
 }
 
-/// The anonymous (heap) part of this process's RSS, in bytes; `None` where
-/// `/proc/self/status` does not say.
-fn rss_anon() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = status.lines().find_map(|l| l.strip_prefix("RssAnon:"))?.trim().strip_suffix("kB")?.trim().parse::<u64>();
-    kb.ok().map(|kb| kb << 10)
-}
-
 /// Point reads of a mapped file copy small chunks instead of touching the mapping, but
 /// only up to a budget: a long-lived archive looking up every key of a 54 MiB map holds
 /// a few MiB of copies, not a heap copy of every bucket (the pages it reads in place
@@ -119,15 +111,15 @@ fn lookups_all_over_a_large_map_copy_a_bounded_amount() {
     if let Ok(path) = std::env::var(LOOKUP_CHILD) {
         let archive = strata::Archive::open(&path).unwrap();
         let lookups = archive.root::<Lookups>().unwrap();
-        let before = rss_anon().unwrap_or(0);
+        let before = strata_tests::memory::rss_anon().unwrap_or(0);
         for k in 0..KEYS {
             let value = lookups.entries.get(&k).unwrap().unwrap();
             assert_eq!(value.as_slice().first().copied(), Some(k as u8));
         }
-        println!("RESULT grew={}", rss_anon().unwrap_or(0).saturating_sub(before));
+        println!("RESULT grew={}", strata_tests::memory::rss_anon().unwrap_or(0).saturating_sub(before));
         return;
     }
-    if rss_anon().is_none() {
+    if strata_tests::memory::rss_anon().is_none() {
         eprintln!("RssAnon is not available on this platform; nothing to check");
         return;
     }
