@@ -294,13 +294,23 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         }
                         os::warm(&path)?;
                     }
-                    // A format that decodes the whole file for any access, seen taking
-                    // seconds at this temperature, decodes once for all the operations
-                    // it has no figure for yet: the same work each would do, one decode
-                    // instead of five (at scale 100, about 30 s each).
-                    let slow_here =
-                        r.reads.iter().any(|((name, _, c), s)| *name == f.name() && *c == cold && s.was_slow());
-                    if slow_here && let Some(every) = measure_every_in_child(f.name(), &path, args.scale)? {
+                    // A point read taking seconds means the format decodes the whole
+                    // file for any access (a full load takes seconds in every format).
+                    let points_slow = |temperature: Option<bool>| {
+                        r.reads.iter().any(|((name, o, c), s)| {
+                            *name == f.name()
+                                && *o != Op::FullLoad
+                                && temperature.is_none_or(|t| t == *c)
+                                && s.was_slow()
+                        })
+                    };
+                    // Such a format, seen taking seconds at this temperature, decodes
+                    // once for all the operations it has no figure for yet: the same
+                    // work each would do, one decode instead of five (at scale 100,
+                    // about 30 s each).
+                    if points_slow(Some(cold))
+                        && let Some(every) = measure_every_in_child(f.name(), &path, args.scale)?
+                    {
                         for (op, got, elapsed) in every {
                             if r.reads.contains_key(&(f.name(), op, cold))
                                 || (op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())))
@@ -327,12 +337,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     // load at scale 100: a process's first strata metadata read takes
                     // ~110 us against 12 us for its second, and that run's warm median
                     // was 2.4 ms.)
-                    let prerun = !cold
-                        && op != Op::FullLoad
-                        && !r
-                            .reads
-                            .iter()
-                            .any(|((name, o, _), s)| *name == f.name() && *o != Op::FullLoad && s.was_slow());
+                    let prerun = !cold && op != Op::FullLoad && !points_slow(None);
                     let Some((got, elapsed)) = measure_in_child(f.name(), &path, op, prerun, args.scale)? else {
                         continue; // an operation this format does not offer
                     };
@@ -346,18 +351,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // Peak RSS of a separate process doing one open + map lookup.
     for f in &formats {
-        let out = Command::new(std::env::current_exe()?)
-            .args([
-                "--child-rss",
-                &format!("{}|{}", f.name(), file(f.name()).display()),
-                "--scale",
-                &args.scale.to_string(),
-            ])
-            .output()?;
-        let v = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().map_err(|_| {
-            format!("{}: the peak-RSS process failed: {}", f.name(), String::from_utf8_lossy(&out.stderr).trim())
-        })?;
-        r.rss.insert(f.name(), v);
+        let spec = format!("{}|{}", f.name(), file(f.name()).display());
+        let out = run_child("--child-rss", &spec, args.scale, &format!("{}: the peak-RSS process", f.name()))?;
+        r.rss.insert(f.name(), out.trim().parse::<u64>().map_err(|_| format!("{}: peak RSS {out:?}", f.name()))?);
     }
 
     print_tables(&args, &formats, &r);
@@ -489,41 +485,31 @@ fn measure_in_child(
     prerun: bool,
     scale: u64,
 ) -> Result<Option<(u64, Duration)>, Box<dyn std::error::Error + Send + Sync>> {
-    let out = Command::new(std::env::current_exe()?)
-        .args([
-            "--child-op",
-            &format!("{name}|{}|{}|{}", path.display(), op_name(op), if prerun { "prerun" } else { "once" }),
-            "--scale",
-            &scale.to_string(),
-        ])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let spec = format!("{name}|{}|{}|{}", path.display(), op_name(op), if prerun { "prerun" } else { "once" });
+    let text = run_child("--child-op", &spec, scale, &format!("{name} {}", op.label()))?;
     let mut words = text.split_whitespace();
-    match (out.status.success(), words.next(), words.next().map(str::parse::<u64>)) {
-        (true, Some("none"), _) => Ok(None),
-        (true, Some(got), Some(Ok(nanos))) => Ok(Some((got.parse()?, Duration::from_nanos(nanos)))),
-        _ => {
-            Err(format!("{name} {}: {} ({})", op.label(), String::from_utf8_lossy(&out.stderr).trim(), out.status)
-                .into())
-        }
+    match (words.next(), words.next().map(str::parse::<u64>)) {
+        (Some("none"), _) => Ok(None),
+        (Some(got), Some(Ok(nanos))) => Ok(Some((got.parse()?, Duration::from_nanos(nanos)))),
+        _ => Err(format!("{name} {}: unreadable child output {text:?}", op.label()).into()),
     }
+}
+
+/// Runs this program with `mode SPEC --scale SCALE` in a fresh process and returns
+/// what it printed; an error naming `what` when it failed.
+fn run_child(mode: &str, spec: &str, scale: u64, what: &str) -> formats::Res<String> {
+    let out = Command::new(std::env::current_exe()?).args([mode, spec, "--scale", &scale.to_string()]).output()?;
+    if !out.status.success() {
+        return Err(format!("{what}: {} ({})", String::from_utf8_lossy(&out.stderr).trim(), out.status).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// [`Format::run_every`](formats::Format::run_every) in a fresh process: every
 /// operation's answer and time from one decode; `None` for a format without it.
 fn measure_every_in_child(name: &str, path: &Path, scale: u64) -> formats::Res<Option<formats::Every>> {
-    let out = Command::new(std::env::current_exe()?)
-        .args(["--child-op", &format!("{name}|{}|every|once", path.display()), "--scale", &scale.to_string()])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "{name} (one decode for every operation): {} ({})",
-            String::from_utf8_lossy(&out.stderr).trim(),
-            out.status
-        )
-        .into());
-    }
+    let spec = format!("{name}|{}|every|once", path.display());
+    let text = run_child("--child-op", &spec, scale, &format!("{name} (one decode for every operation)"))?;
     if text.trim() == "none" {
         return Ok(None);
     }
