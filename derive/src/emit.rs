@@ -465,6 +465,8 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
                     ));));
                     prom.extend(quote!(__out.push(#private::prefetch::<#ty>(#a));));
                 }
+                Storage::Shard { .. } => prom.extend(quote!(__out.push(#private::prefetch_sharded(#a));)),
+                Storage::Map(_) => prom.extend(quote!(__out.push(#private::prefetch_map::<#ty>(#a));)),
                 Storage::Inline if walkable(f) => {
                     prep.extend(quote!(<#ty as #krate::Persist>::__prepare(#a, __out);));
                     prom.extend(quote!(<#ty as #krate::Persist>::__promises(#a, __out);));

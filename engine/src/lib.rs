@@ -131,7 +131,7 @@ pub use rkyv::Archived;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::debug::{Field as DebugField, Shown, ViaDebug, ViaOpaque};
-    pub use crate::parallel::{Pending, Prefetch, is_flat, is_leaf, pending, prefetch};
+    pub use crate::parallel::{Pending, Prefetch, is_flat, is_leaf, pending, prefetch, prefetch_map, prefetch_sharded};
     pub use crate::schema::{SchemaBuilder, variant_offsets};
     pub use crate::with::{AsI64, AsU64, Bucketed, Deterministic, FieldName, Lazy, Sharded, Unnamed, codec_of};
     pub use rkyv;

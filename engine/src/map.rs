@@ -8,6 +8,7 @@
 
 use crate::archive::{Inner, Reach, owned_view};
 use crate::error::{Error, Result};
+use crate::format::ChunkRef;
 use crate::format::bucket::Bucket;
 use crate::format::table::{ChunkTable, TableEntry};
 use crate::hash::{StableHash, stable_hash};
@@ -249,7 +250,7 @@ where
     ///
     /// # Errors
     /// When any bucket is damaged.
-    pub fn load_as<M: MapLike<K = K, V = V>>(&self) -> Result<M> {
+    pub fn load_as<M: MapLike<K = K, V = V> + Send>(&self) -> Result<M> {
         let _nest = crate::parallel::nest(*self.table.root())?;
         let depth = crate::parallel::depth();
         let owner = self.owner()?;
@@ -266,34 +267,44 @@ where
             return Err(bad_map(self, "bucket table holds a different number of buckets than it declares"));
         }
         inner.will_need(&refs);
-        let parts: Vec<Vec<(K, V)>> = refs
+        // Every bucket verified and its header parsed first: the entry count that sizes
+        // the map comes from verified bytes, never from a declared length alone.
+        let buckets: Vec<(ChunkRef, Bucket<'_>)> = refs
             .par_iter()
             .map(|e| {
-                crate::parallel::at_depth(depth, || {
-                    let r = e.chunk();
-                    let bytes = inner.raw_chunk(r, Reach::Bulk)?;
-                    let bucket = Bucket::parse(bytes).map_err(|d| bad_bucket(r, d))?;
-                    let mut out = Vec::with_capacity(bucket.len());
-                    let mut pool = rkyv::de::Pool::new();
-                    for j in 0..bucket.len() {
-                        let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
-                        let entry = crate::archive::validate::<ArchivedEntry<Archived<K>, Archived<V>>>(
-                            entry_bytes,
-                            r.location(),
-                        )?;
-                        let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
-                        let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
-                        out.push((k, v));
-                    }
-                    Ok(out)
-                })
+                let r = *e.chunk();
+                let bytes = crate::parallel::at_depth(depth, || inner.raw_chunk(&r, Reach::Bulk))?;
+                Ok((r, Bucket::parse(bytes).map_err(|d| bad_bucket(&r, d))?))
             })
             .collect::<Result<_>>()?;
-        let total: usize = parts.iter().map(Vec::len).sum();
-        if total as u64 != self.len() {
+        let total = buckets.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+        if total != self.len() {
             return Err(bad_map(self, "buckets hold a different number of entries than the map declares"));
         }
-        Ok(M::from_entries(parts.into_iter().flatten(), total))
+        // Room is reserved for the declared entries only as far as the entry data could
+        // hold them (every valid entry archives to at least the entry type's size).
+        let data: usize = buckets.iter().map(|(_, b)| b.data_len()).sum();
+        let room = data / size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1);
+        let mut map = M::with_capacity(usize::try_from(total).map_or(room, |t| t.min(room)));
+        // Batches of buckets deserialized in parallel while the previous batch is
+        // inserted: the map's serial inserts overlap the decoding, and the entries in
+        // flight stay a few hundred KiB (reused memory) instead of a second copy of the
+        // whole map.
+        let mut ready: Vec<Vec<(K, V)>> = Vec::new();
+        for batch in batches(&buckets, |(_, b)| b.len() as u64, LOAD_BATCH_ENTRIES) {
+            let (_, next) = rayon::join(
+                || map.extend_entries(ready.drain(..).flatten()),
+                || {
+                    batch
+                        .par_iter()
+                        .map(|(r, bucket)| crate::parallel::at_depth(depth, || decode_bucket::<K, V>(r, bucket)))
+                        .collect::<Result<Vec<_>>>()
+                },
+            );
+            ready = next?;
+        }
+        map.extend_entries(ready.into_iter().flatten());
+        Ok(map)
     }
 
     /// The chunk reference of bucket `b` (reads the table path only, not the bucket).
@@ -375,6 +386,48 @@ where
     }
 }
 
+/// Entries per batch of a map's full load (see [`BucketMap::load_as`]).
+const LOAD_BATCH_ENTRIES: u64 = 4096;
+
+/// Consecutive runs of `items` holding at least `entries` entries each (by `count`),
+/// the last run possibly fewer; an item is never split.
+fn batches<'s, X>(items: &'s [X], count: impl Fn(&X) -> u64 + 's, entries: u64) -> impl Iterator<Item = &'s [X]> + 's {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut n = 0u64;
+        let cut = rest
+            .iter()
+            .position(|x| {
+                n = n.saturating_add(count(x));
+                n >= entries
+            })
+            .map_or(rest.len(), |i| i + 1);
+        let (head, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(head)
+    })
+}
+
+/// Validates and deserializes every entry of one bucket.
+fn decode_bucket<K: Persist, V: Persist>(r: &ChunkRef, bucket: &Bucket<'_>) -> Result<Vec<(K, V)>>
+where
+    ArchivedEntry<Archived<K>, Archived<V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
+{
+    let mut out = Vec::with_capacity(bucket.len());
+    let mut pool = rkyv::de::Pool::new();
+    for j in 0..bucket.len() {
+        let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
+        let entry = crate::archive::validate::<ArchivedEntry<Archived<K>, Archived<V>>>(entry_bytes, r.location())?;
+        let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
+        let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
 /// The native map and set types a `#[strata(map)]` field may have.
 pub trait MapLike {
     /// The key type.
@@ -389,8 +442,11 @@ pub trait MapLike {
     }
     /// Borrowed entries, in any order.
     fn entries(&self) -> Vec<(&Self::K, &Self::V)>;
-    /// Builds the map from entries.
-    fn from_entries(entries: impl Iterator<Item = (Self::K, Self::V)>, len: usize) -> Self;
+    /// An empty map with room for `len` entries where the type can reserve room and
+    /// the allocator grants it (a refused reservation leaves the map to grow).
+    fn with_capacity(len: usize) -> Self;
+    /// Adds entries (a key already present keeps the last value, as `extend` does).
+    fn extend_entries(&mut self, entries: impl Iterator<Item = (Self::K, Self::V)>);
 }
 
 impl<K: Hash + Eq, V, H: BuildHasher + Default> MapLike for HashMap<K, V, H> {
@@ -402,10 +458,13 @@ impl<K: Hash + Eq, V, H: BuildHasher + Default> MapLike for HashMap<K, V, H> {
     fn entries(&self) -> Vec<(&K, &V)> {
         self.iter().collect()
     }
-    fn from_entries(entries: impl Iterator<Item = (K, V)>, len: usize) -> Self {
-        let mut m = HashMap::with_capacity_and_hasher(len, H::default());
-        m.extend(entries);
+    fn with_capacity(len: usize) -> Self {
+        let mut m = HashMap::with_hasher(H::default());
+        let _ = m.try_reserve(len);
         m
+    }
+    fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
+        self.extend(entries);
     }
 }
 
@@ -418,8 +477,11 @@ impl<K: Ord, V> MapLike for BTreeMap<K, V> {
     fn entries(&self) -> Vec<(&K, &V)> {
         self.iter().collect()
     }
-    fn from_entries(entries: impl Iterator<Item = (K, V)>, _len: usize) -> Self {
-        entries.collect()
+    fn with_capacity(_len: usize) -> Self {
+        BTreeMap::new()
+    }
+    fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
+        self.extend(entries);
     }
 }
 
@@ -432,10 +494,13 @@ impl<K: Hash + Eq, H: BuildHasher + Default> MapLike for HashSet<K, H> {
     fn entries(&self) -> Vec<(&K, &())> {
         self.iter().map(|k| (k, &())).collect()
     }
-    fn from_entries(entries: impl Iterator<Item = (K, ())>, len: usize) -> Self {
-        let mut s = HashSet::with_capacity_and_hasher(len, H::default());
-        s.extend(entries.map(|(k, ())| k));
+    fn with_capacity(len: usize) -> Self {
+        let mut s = HashSet::with_hasher(H::default());
+        let _ = s.try_reserve(len);
         s
+    }
+    fn extend_entries(&mut self, entries: impl Iterator<Item = (K, ())>) {
+        self.extend(entries.map(|(k, ())| k));
     }
 }
 
@@ -448,7 +513,32 @@ impl<K: Ord> MapLike for BTreeSet<K> {
     fn entries(&self) -> Vec<(&K, &())> {
         self.iter().map(|k| (k, &())).collect()
     }
-    fn from_entries(entries: impl Iterator<Item = (K, ())>, _len: usize) -> Self {
-        entries.map(|(k, ())| k).collect()
+    fn with_capacity(_len: usize) -> Self {
+        BTreeSet::new()
+    }
+    fn extend_entries(&mut self, entries: impl Iterator<Item = (K, ())>) {
+        self.extend(entries.map(|(k, ())| k));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+
+    #[test]
+    fn batches_cover_every_item_once_in_order_and_reach_the_target() {
+        let counts: Vec<u64> = (0..500u64).map(|i| (i * 7919) % 61).collect();
+        for target in [1, 5, 60, 100, 4096, u64::MAX] {
+            let runs: Vec<&[u64]> = batches(&counts, |c| *c, target).collect();
+            assert_eq!(runs.concat(), counts, "target {target}");
+            assert!(runs.iter().all(|run| !run.is_empty()), "target {target}");
+            // Each run but the last stops at the first item that reaches the target.
+            for run in runs.iter().take(runs.len().saturating_sub(1)) {
+                let sum: u64 = run.iter().sum();
+                let head: u64 = run.iter().take(run.len() - 1).sum();
+                assert!(sum >= target && head < target, "target {target}: {run:?}");
+            }
+        }
+        assert_eq!(batches(&[] as &[u64], |c| *c, 10).count(), 0);
     }
 }

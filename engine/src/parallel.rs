@@ -10,14 +10,16 @@
 //! their own leaves the same way.
 //!
 //! **Load.** Before a chunk is deserialized, the derive's `__promises` walk lists the
-//! promises inside its view. They are loaded in parallel (each recursively the same
+//! lazy fields (promises, sharded vectors, maps) inside its view. They are loaded in parallel (each recursively the same
 //! way), and rkyv's sequential deserialization picks the results up from a per-thread
 //! table instead of loading them again.
 
 use crate::Persist;
 use crate::codec::Codec;
 use crate::error::Result;
+use crate::map::{ArchivedEntry, BucketMap, MapLike};
 use crate::promise::Promise;
+use crate::sharded::ShardedVec;
 use rayon::prelude::*;
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
@@ -64,6 +66,30 @@ pub fn prefetch<T: Persist>(promise: &Promise<T>) -> Prefetch<'_> {
     Prefetch {
         addr: std::ptr::from_ref(promise) as usize,
         load: Box::new(move || promise.load().map(|v| Box::new(v) as Box<dyn Any + Send>)),
+    }
+}
+
+/// Lists a sharded vector for the load's parallel phase.
+#[doc(hidden)]
+pub fn prefetch_sharded<T: Persist>(vec: &ShardedVec<T>) -> Prefetch<'_> {
+    Prefetch {
+        addr: std::ptr::from_ref(vec) as usize,
+        load: Box::new(move || vec.load().map(|v| Box::new(v) as Box<dyn Any + Send>)),
+    }
+}
+
+/// Lists a hash-bucketed map, loaded as `M`, for the load's parallel phase.
+#[doc(hidden)]
+pub fn prefetch_map<M>(map: &BucketMap<M::K, M::V>) -> Prefetch<'_>
+where
+    M: MapLike + Send + 'static,
+    M::K: Persist,
+    M::V: Persist,
+    ArchivedEntry<rkyv::Archived<M::K>, rkyv::Archived<M::V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
+{
+    Prefetch {
+        addr: std::ptr::from_ref(map) as usize,
+        load: Box::new(move || map.load_as::<M>().map(|v| Box::new(v) as Box<dyn Any + Send>)),
     }
 }
 
@@ -117,11 +143,12 @@ thread_local! {
     static LOADED: RefCell<Vec<HashMap<usize, Box<dyn Any + Send>>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The value loaded in advance for the promise at `promise`, if any.
-pub(crate) fn take_loaded<T: Persist>(promise: &Promise<T>) -> Option<T> {
-    let addr = std::ptr::from_ref(promise) as usize;
+/// The value of type `R` loaded in advance for the lazy field (promise, sharded vector
+/// or map) at `field`, if any.
+pub(crate) fn take_loaded<F, R: 'static>(field: &F) -> Option<R> {
+    let addr = std::ptr::from_ref(field) as usize;
     let boxed = LOADED.with(|l| l.borrow_mut().last_mut().and_then(|m| m.remove(&addr)))?;
-    boxed.downcast::<T>().ok().map(|b| *b)
+    boxed.downcast::<R>().ok().map(|b| *b)
 }
 
 /// Deserializes `view`, loading the promises it holds in parallel first.

@@ -82,7 +82,7 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &Promise<T>, _: &mut D) -> Result<T, D::Error> {
-        match crate::parallel::take_loaded(field) {
+        match crate::parallel::take_loaded::<_, T>(field) {
             Some(v) => Ok(v),
             None => field.load().map_err(D::Error::new),
         }
@@ -319,7 +319,10 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &crate::sharded::ShardedVec<T>, _: &mut D) -> Result<Vec<T>, D::Error> {
-        field.load().map_err(D::Error::new)
+        match crate::parallel::take_loaded::<_, Vec<T>>(field) {
+            Some(v) => Ok(v),
+            None => field.load().map_err(D::Error::new),
+        }
     }
 }
 
@@ -352,7 +355,7 @@ where
 impl<M, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::map::BucketMap<M::K, M::V>, M, D>
     for Bucketed<N, MODE, LEVEL>
 where
-    M: crate::map::MapLike,
+    M: crate::map::MapLike + Send + 'static,
     M::K: Persist,
     M::V: Persist,
     rkyv::Archived<M::K>: 'static,
@@ -362,6 +365,9 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &crate::map::BucketMap<M::K, M::V>, _: &mut D) -> Result<M, D::Error> {
-        field.load_as::<M>().map_err(D::Error::new)
+        match crate::parallel::take_loaded::<_, M>(field) {
+            Some(v) => Ok(v),
+            None => field.load_as::<M>().map_err(D::Error::new),
+        }
     }
 }

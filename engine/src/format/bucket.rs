@@ -63,6 +63,12 @@ impl<'a> Bucket<'a> {
         self.count
     }
 
+    /// Length of the entry data (everything after the arrays and their padding).
+    #[must_use]
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Whether the bucket is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
