@@ -62,7 +62,7 @@ struct Args {
     no_full_load: bool,
     /// Profiling aid (for `perf record`): runs one operation (metadata, deep, map,
     /// element or full) of one format N times, warm, on the file an earlier run at the
-    /// same --scale left in --dir, and prints the mean time. OP `write` builds the
+    /// same --scale left in --dir, and prints the median, min and max. OP `write` builds the
     /// dataset and writes that file N times.
     #[arg(long, value_names = ["FORMAT", "OP", "N"], num_args = 3)]
     repeat: Option<Vec<String>>,
@@ -596,7 +596,7 @@ fn unchecked_probe(scale: u64) -> dataset::Probe {
     }
 }
 
-/// `--repeat FORMAT OP N`: one operation N times, warm, and its mean time.
+/// `--repeat FORMAT OP N`: one operation N times, warm: median, min and max.
 fn repeat(
     spec: &[String],
     file: &dyn Fn(&str) -> PathBuf,
@@ -609,11 +609,19 @@ fn repeat(
     if op == "write" {
         let mut world = dataset::world(scale);
         let value = f.prepare(&mut world)?;
-        let t = Instant::now();
+        let mut s = Samples::default();
         for _ in 0..n {
+            let t = Instant::now();
             f.write(&world, &value, &path)?;
+            s.0.push(t.elapsed());
         }
-        println!("{} write: {} per run ({n} runs)", f.name(), fmt(Some(t.elapsed() / n.max(1))));
+        println!(
+            "{} write: median {}, min {}, max {} ({n} runs)",
+            f.name(),
+            fmt(s.median()),
+            fmt(s.min()),
+            fmt(s.max())
+        );
         return Ok(());
     }
     let op = parse_op(op)?;
@@ -621,22 +629,23 @@ fn repeat(
     os::warm(&path)?;
     let _ = f.run(op, &path, &probe)?;
     formats::release();
-    let (mut total, mut closing) = (Duration::ZERO, Duration::ZERO);
+    let (mut s, mut closing) = (Samples::default(), Duration::ZERO);
     for _ in 0..n {
         let t = Instant::now();
         std::hint::black_box(f.run(op, &path, &probe)?);
-        total += t.elapsed();
+        s.0.push(t.elapsed());
         let t = Instant::now();
         formats::release();
         closing += t.elapsed();
     }
-    let n = n.max(1);
     println!(
-        "{} {}: {} per run, and {} to close and free what it opened or built ({n} runs)",
+        "{} {}: median {}, min {}, max {}; {} on average to close and free what it opened or built ({n} runs)",
         f.name(),
         op.label(),
-        fmt(Some(total / n)),
-        fmt(Some(closing / n))
+        fmt(s.median()),
+        fmt(s.min()),
+        fmt(s.max()),
+        fmt(Some(closing / n.max(1)))
     );
     Ok(())
 }
