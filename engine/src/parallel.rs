@@ -10,9 +10,9 @@
 //! their own leaves the same way.
 //!
 //! **Load.** Before a chunk is deserialized, the derive's `__promises` walk lists the
-//! lazy fields (promises, sharded vectors, maps) inside its view. They are loaded in parallel (each recursively the same
-//! way), and rkyv's sequential deserialization picks the results up from a per-thread
-//! table instead of loading them again.
+//! lazy fields (promises, sharded vectors, maps) inside its view. They are loaded in
+//! parallel (each recursively the same way), and rkyv's sequential deserialization
+//! picks the results up from a per-thread table instead of loading them again.
 
 use crate::Persist;
 use crate::codec::Codec;
@@ -54,7 +54,8 @@ pub(crate) fn key_of<T: 'static>(value: &T) -> (usize, TypeId) {
     (std::ptr::from_ref(value) as usize, TypeId::of::<T>())
 }
 
-/// A promise met by a `__promises` walk. Not part of the public API.
+/// A lazy field (promise, sharded vector or map) met by a `__promises` walk. Not part
+/// of the public API.
 pub struct Prefetch<'a> {
     addr: usize,
     load: Box<dyn Fn() -> Result<Box<dyn Any + Send>> + Send + Sync + 'a>,
@@ -151,7 +152,7 @@ pub(crate) fn take_loaded<F, R: 'static>(field: &F) -> Option<R> {
     boxed.downcast::<R>().ok().map(|b| *b)
 }
 
-/// Deserializes `view`, loading the promises it holds in parallel first.
+/// Deserializes `view`, loading the lazy fields it holds in parallel first.
 pub(crate) fn deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
     let mut promises = Vec::new();
     T::__promises(view, &mut promises);

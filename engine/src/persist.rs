@@ -69,7 +69,8 @@ pub trait Persist:
     #[doc(hidden)]
     fn __prepare<'a>(&'a self, _out: &mut Vec<Pending<'a>>) {}
 
-    /// Lists the promises inside an archived value's chunk.
+    /// Lists the lazy fields (promises, sharded vectors, maps) inside an archived
+    /// value's chunk.
     #[doc(hidden)]
     fn __promises<'a>(_archived: &'a Self::Archived, _out: &mut Vec<Prefetch<'a>>) {}
 
