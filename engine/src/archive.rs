@@ -157,7 +157,9 @@ impl std::fmt::Debug for Archive {
 }
 
 impl Archive {
-    /// Opens the file at `path`: reads the footer and checks the root chunk's checksum.
+    /// Opens the file at `path`: reads the footer (one read, which also brings a small
+    /// root chunk; the header is not read, see [`verify`](Self::verify)) and checks the
+    /// root chunk's checksum.
     /// The file is memory-mapped when a first chunk is read in place (see
     /// [`Access::Map`]).
     ///
@@ -227,18 +229,20 @@ impl Archive {
     fn from_data(data: Data, options: &OpenOptions) -> Result<Self> {
         let mut tail = None;
         let footer = match &data {
-            // Two reads rather than faults on the mapping's first and last pages. The
-            // second takes the footer with up to `TAIL_READ` bytes before it, where the
-            // root chunk ends: a small root comes with it.
+            // One read rather than faults on the mapping's last pages: the footer with
+            // up to `TAIL_READ` bytes before it, where the root chunk ends (a small root
+            // comes with it). The header is not read (see `Footer::decode_tail`): on a
+            // cold file each read is a dependent trip to the disk.
             #[cfg(unix)]
             Data::File(file, _) | Data::Mapped { file, .. } => {
                 let len = data.len();
-                let head = read_at(file, 0, HEADER_LEN as usize)?;
                 let start = len.saturating_sub(FOOTER_LEN + TAIL_READ).max(HEADER_LEN) / format::CHUNK_ALIGN
                     * format::CHUNK_ALIGN;
                 let bytes = read_at(file, start, usize::try_from(len - start).unwrap_or(0))?;
                 let footer_at = bytes.len().saturating_sub(FOOTER_LEN as usize);
-                let footer = Footer::decode_parts(len, &head, bytes.get(footer_at..).unwrap_or_default())?;
+                let footer = Footer::decode_tail(len, bytes.get(footer_at..).unwrap_or_default(), || {
+                    read_at(file, 0, HEADER_LEN as usize).map(|h| h.to_vec())
+                })?;
                 tail = Some(Tail { start, bytes });
                 footer
             }
@@ -591,6 +595,16 @@ impl Inner {
             self.copied.fetch_add(len, Relaxed);
         }
         copy
+    }
+
+    /// The file's first [`HEADER_LEN`] bytes (fewer if the file is shorter).
+    pub(crate) fn head(&self) -> Result<Vec<u8>> {
+        let n = usize::try_from(HEADER_LEN.min(self.data.len())).unwrap_or(0);
+        match &self.data {
+            #[cfg(unix)]
+            Data::File(file, _) | Data::Mapped { file, .. } => Ok(read_at(file, 0, n)?.to_vec()),
+            data => Ok(data.bytes().get(..n).unwrap_or_default().to_vec()),
+        }
     }
 
     /// The `len` bytes at `offset` if the tail read at open holds them.

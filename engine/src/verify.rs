@@ -44,13 +44,13 @@ impl Archive {
     /// Checks every chunk of the file, in parallel, and reports every damaged one with
     /// its path in the value, not only the first.
     ///
-    /// Each chunk listed in the meta chunk's directory is bounds-checked,
-    /// checksum-verified and decompressed (within the limits of
-    /// [`crate::OpenOptions`]); index nodes are validated; buckets' framing (hash
-    /// order, entry bounds) is checked. Values are
-    /// checked against their Rust types by reading them ([`Archive::load`] reads
-    /// everything); `verify` needs no types, so the command-line tool can run it on any
-    /// file.
+    /// The file header, which [`Archive::open`] does not read, is checked (a damaged
+    /// one is reported with the path `(file header)`). Each chunk listed in the meta
+    /// chunk's directory is bounds-checked, checksum-verified and decompressed (within
+    /// the limits of [`crate::OpenOptions`]); index nodes are validated; buckets'
+    /// framing (hash order, entry bounds) is checked. Values are checked against their
+    /// Rust types by reading them ([`Archive::load`] reads everything); `verify` needs
+    /// no types, so the command-line tool can run it on any file.
     ///
     /// # Errors
     /// Only when the meta chunk, which lists the others, is unreadable; the root chunk
@@ -91,10 +91,27 @@ impl Archive {
             })
             .collect();
         let footer = self.footer();
+        // The header, which `open` does not read: the magic, zero flags, and the
+        // footer's version.
+        let header = inner.head().and_then(|head| match crate::format::header::decode(&head)? {
+            v if v == footer.version => Ok(()),
+            v => Err(Error::InvalidData {
+                at: crate::error::Location { offset: 0, len: crate::format::header::HEADER_LEN },
+                ty: "file header",
+                detail: format!("version {v} where the footer says {}", footer.version),
+            }),
+        });
+        let header_len = crate::format::header::HEADER_LEN;
+        let header_damage = header.err().map(|error| Damage {
+            path: String::from("(file header)"),
+            kind: None,
+            chunk: ChunkRef::new(0, header_len, header_len, 0, crate::format::Encoding::None),
+            error,
+        });
         Ok(Report {
             chunks: meta.chunks.len() as u64 + 1,
             bytes: meta.chunks.iter().map(|e| e.chunk.stored_len()).sum::<u64>() + footer.meta.stored_len(),
-            damaged: checked.into_iter().flatten().collect(),
+            damaged: header_damage.into_iter().chain(checked.into_iter().flatten()).collect(),
         })
     }
 }

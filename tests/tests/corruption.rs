@@ -124,12 +124,18 @@ fn every_single_byte_flip_is_an_error_or_harmless() {
         [footer.root, *w.history.chunk(), *w.blob.chunk(), *w.region.chunk(), *r.tiles.chunk(), *r.notes.chunk()]
             .iter()
             .map(|c| (c.offset(), c.offset() + c.stored_len()))
-            .chain([(0, 8), (clean.len() as u64 - 128, clean.len() as u64)])
+            .chain([(clean.len() as u64 - 128, clean.len() as u64)])
             .collect();
+    // The header is not read by `open` (the footer repeats it), but `verify` checks
+    // every one of its 16 bytes.
     for i in 0..clean.len() {
         let mut bytes = clean.clone();
         bytes[i] ^= 0x01;
         let Ok(archive) = Archive::from_bytes(bytes) else { continue };
+        if i < 16 {
+            let report = archive.verify().unwrap();
+            assert!(report.damaged.iter().any(|d| d.path == "(file header)"), "flipping header byte {i}");
+        }
         let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk_world(&archive, &small)));
         match walked {
             Ok(Ok(())) => {
@@ -197,4 +203,44 @@ fn a_save_keeps_the_replaced_files_permissions() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
     strata::save(&path, &sample_world()).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+}
+
+#[test]
+fn open_reads_no_header_and_verify_reports_a_damaged_one() {
+    let clean = image();
+    let dir = tempfile::tempdir().unwrap();
+    let expected = Archive::from_bytes(clean.clone()).unwrap().load::<World>().unwrap();
+    // The magic, the version (the footer says 1) and the flags.
+    for (at, what) in [(0, "NotStrata"), (3, "NotStrata"), (8, "version"), (13, "NotStrata")] {
+        let mut bytes = clean.clone();
+        flip(&mut bytes, at);
+        let path = dir.path().join(format!("header-{at}.strata"));
+        std::fs::write(&path, &bytes).unwrap();
+        let archives = [
+            Archive::from_bytes(bytes).unwrap(),
+            Archive::open(&path).unwrap(),
+            Archive::open_with(&path, &strata::OpenOptions::new().access(strata::Access::Read)).unwrap(),
+        ];
+        for archive in &archives {
+            // Nothing is read from the header: every value is still right.
+            assert_eq!(archive.load::<World>().unwrap(), expected, "header byte {at}");
+            let report = archive.verify().unwrap();
+            assert_eq!(report.damaged.len(), 1, "header byte {at}");
+            let damage = &report.damaged[0];
+            assert_eq!((damage.path.as_str(), damage.chunk.offset()), ("(file header)", 0));
+            let message = damage.error.to_string();
+            match what {
+                "version" => assert!(message.contains("version"), "{message}"),
+                _ => assert!(matches!(damage.error, Error::NotStrata { .. }), "{message}"),
+            }
+        }
+    }
+    // Without the footer magic, the header tells another kind of file from a cut one.
+    let mut other = clean.clone();
+    flip(&mut other, 0);
+    flip(&mut other, clean.len() as u64 - 1);
+    let path = dir.path().join("other.strata");
+    std::fs::write(&path, &other).unwrap();
+    assert!(matches!(Archive::open(&path), Err(Error::NotStrata { .. })));
+    assert!(matches!(Archive::from_bytes(other), Err(Error::NotStrata { .. })));
 }

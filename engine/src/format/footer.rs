@@ -66,32 +66,29 @@ impl Footer {
     }
 
     /// Reads and checks the footer at the end of `file`: magic, checksum, recorded
-    /// length and version. Chunk references are not followed.
+    /// length and version. Chunk references are not followed, and the header is read
+    /// only to tell another kind of file from a truncated one (see [`decode_tail`](Self::decode_tail)).
     ///
     /// # Errors
     /// [`Error::Truncated`], [`Error::NotStrata`], [`Error::FooterChecksum`],
     /// [`Error::UnsupportedVersion`].
     pub fn decode(file: &[u8]) -> Result<Self> {
         let len = file.len() as u64;
-        if len < super::header::HEADER_LEN + FOOTER_LEN {
-            return Err(Error::Truncated {
-                what: "header and footer",
-                needed: super::header::HEADER_LEN + FOOTER_LEN,
-                available: len,
-            });
-        }
-        let head = file.get(..super::header::HEADER_LEN as usize).unwrap_or(&[]);
-        let tail = file.get((len - FOOTER_LEN) as usize..).unwrap_or(&[]);
-        Self::decode_parts(len, head, tail)
+        let tail = file.get(usize::try_from(len.saturating_sub(FOOTER_LEN)).unwrap_or(0)..).unwrap_or(&[]);
+        Self::decode_tail(len, tail, || Ok(file.get(..super::header::HEADER_LEN as usize).unwrap_or(&[]).to_vec()))
     }
 
-    /// [`decode`](Self::decode) from the file's length, its first
-    /// [`HEADER_LEN`](super::header::HEADER_LEN) bytes and its last [`FOOTER_LEN`]
-    /// bytes: what a reader that does not map the file reads first.
+    /// [`decode`](Self::decode) from the file's length and its last [`FOOTER_LEN`]
+    /// bytes: all that `open` reads before the root. The footer repeats everything the
+    /// header says (the version, and a magic of its own), so the header is not read
+    /// then ([`Archive::verify`](crate::Archive::verify) checks it): `head`, which
+    /// reads the file's first [`HEADER_LEN`](super::header::HEADER_LEN) bytes, is
+    /// called only when the footer magic is missing, to tell another kind of file
+    /// ([`Error::NotStrata`]) from a truncated strata file.
     ///
     /// # Errors
     /// As [`decode`](Self::decode).
-    pub fn decode_parts(len: u64, head: &[u8], bytes: &[u8]) -> Result<Self> {
+    pub fn decode_tail(len: u64, bytes: &[u8], head: impl FnOnce() -> Result<Vec<u8>>) -> Result<Self> {
         if len < super::header::HEADER_LEN + FOOTER_LEN || bytes.len() as u64 != FOOTER_LEN {
             return Err(Error::Truncated {
                 what: "header and footer",
@@ -112,7 +109,7 @@ impl Footer {
         let magic = r.take::<8>();
         if magic != MAGIC {
             // Distinguish a truncated strata file from some other file.
-            super::header::decode(head)?;
+            super::header::decode(&head()?)?;
             return Err(Error::Truncated {
                 what: "footer (the file does not end with the footer magic)",
                 needed: len.saturating_add(1),
@@ -134,10 +131,6 @@ impl Footer {
                 needed: file_len,
                 available: len,
             });
-        }
-        let header_version = super::header::decode(head)?;
-        if header_version != version {
-            return Err(Error::UnsupportedVersion { found: header_version, supported: super::VERSION });
         }
         Ok(Self { root, meta, type_fingerprint, layout_fingerprint, file_len, version })
     }

@@ -9,8 +9,10 @@
 //! | 8 | 4 | format version, u32 little-endian |
 //! | 12 | 4 | flags, u32 little-endian, zero in version 1 |
 //!
-//! The header is written first and never read on the hot path: the footer repeats the
-//! version. It lets tools such as `file(1)` recognise a strata file from its start.
+//! The header is written first and not read by `open`: the footer repeats the version
+//! and has a magic of its own. It lets tools such as `file(1)` recognise a strata file
+//! from its start; `open` reads it only to tell another kind of file from a truncated
+//! strata file, and [`crate::Archive::verify`] checks it.
 
 use crate::{Error, Result};
 
