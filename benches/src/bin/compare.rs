@@ -194,10 +194,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let mut r = Results::default();
 
-    // Writes (alternating formats run by run) and sizes.
-    for run in 0..if args.reuse { 0 } else { args.runs.min(3) } {
-        for f in &formats {
-            if r.failed.contains_key(f.name()) || !r.writes.get(f.name()).is_none_or(|s| s.wants_more(3)) {
+    // Writes (alternating formats run by run) and sizes: `--runs` of each, but one of a
+    // write that took seconds.
+    for run in 0..if args.reuse { 0 } else { args.runs } {
+        for f in run_order(run, &formats) {
+            if r.failed.contains_key(f.name()) || !r.writes.get(f.name()).is_none_or(|s| s.wants_more(args.runs)) {
                 continue;
             }
             let path = file(f.name());
@@ -237,14 +238,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // disk once per format and run, not once per operation (at scale 100, minutes).
     let temperatures: &[bool] = if args.warm_only { &[false] } else { &[false, true] };
     for run in 0..args.runs {
-        // Each run starts with the next format, so that whatever the previous run's
-        // heavy work (full loads, whole-file decodes) leaves the machine doing falls
-        // on a different format each run, where the median drops it. (In one fixed
-        // order at scale 100, strata, first in every run, had warm metadata and map
-        // lookup medians of 116-127 us against minimums of 9-20 us; the same reads
-        // of `strata (pread)`, second, had medians of 16-17 us.)
-        let start = run % formats.len().max(1);
-        for f in formats.iter().skip(start).chain(formats.iter().take(start)) {
+        for f in run_order(run, &formats) {
             let path = file(f.name());
             for &cold in temperatures {
                 for op in Op::ALL {
@@ -274,8 +268,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                             continue;
                         }
                     }
-                    let runs = if op == Op::FullLoad { args.runs.min(3) } else { args.runs };
-                    if !r.reads.get(&(f.name(), op, cold)).is_none_or(|s| s.wants_more(runs)) {
+                    if !r.reads.get(&(f.name(), op, cold)).is_none_or(|s| s.wants_more(args.runs)) {
                         continue; // enough samples, or too slow for more than one
                     }
                     if cold {
@@ -394,7 +387,7 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
     if args.reuse {
         println!("## Files (scale {}; written by an earlier run: --reuse)\n", args.scale);
     } else {
-        println!("## Write (scale {}, {} runs; every format's write includes fsync)\n", args.scale, args.runs.min(3));
+        println!("## Write (scale {}, up to {} runs; every format's write includes fsync)\n", args.scale, args.runs);
     }
     println!("| format | write (median) | min | max | runs | vs strata | file size |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
@@ -594,6 +587,26 @@ fn unchecked_probe(scale: u64) -> dataset::Probe {
         index_level: 0,
         checksum: 0,
     }
+}
+
+/// The formats in run `run`'s order: a shuffle seeded by the run, so that whatever a
+/// format's predecessor leaves the machine doing (writeback, freed memory, a whole-file
+/// decode) falls on a different format each run, where the median drops it. In one
+/// fixed order at scale 100, strata, first in every run, had warm metadata and map
+/// lookup medians of 116-127 us against minimums of 9-20 us; rotating the start still
+/// kept every format after the same one (`strata`, which writes the same file with the
+/// same code as `strata (pread)`, wrote it in 105-153 ms against 83-103 ms, always
+/// right after redb).
+fn run_order<T>(run: usize, formats: &[T]) -> Vec<&T> {
+    let mut order: Vec<&T> = formats.iter().collect();
+    let mut x = (run as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 /// `--repeat FORMAT OP N`: one operation N times, warm: median, min and max.
