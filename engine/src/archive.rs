@@ -519,11 +519,10 @@ pub(crate) enum Reach {
 }
 
 /// The largest chunk a [`Reach::Point`] read copies out of a mapped file: an index
-/// node of up to 682 entries (32,744 bytes, the widest the writer makes:
-/// [`crate::format::table::MAX_FANOUT`]) fits, a 128 KiB shard does not. Touching a
-/// mapping costs a page fault per 64 KiB, a page table per 2 MiB region of the file,
-/// and the same again to tear them down when the archive closes, all growing with the
-/// spread of the chunks touched. An open + map lookup on a warm 3.3 GB file took 102 us mapped (the
+/// node of 512 entries (24 KiB) fits, a 128 KiB shard does not. Touching a mapping costs
+/// a page fault per 64 KiB, a page table per 2 MiB region of the file, and the same
+/// again to tear them down when the archive closes, all growing with the spread of the
+/// chunks touched. An open + map lookup on a warm 3.3 GB file took 102 us mapped (the
 /// reader before commit b4682d5) and 22.4 us with these copies and no mapping
 /// (`compare --repeat strata map 3000 --scale 100`, before and after). A shard, read
 /// for one element, costs less through the mapping: 35.8 us against 110.9 us copied
@@ -874,8 +873,7 @@ impl Inner {
     /// header checked against it, but its entries are not validated one by one: every
     /// bit pattern of a [`TableEntry`] is a valid value (integers and bytes), and each
     /// chunk reference is checked ([`ChunkRef::check_shape`]) when it is followed.
-    /// Validating all 512 entries of a node took 14% of a warm open + map lookup (nodes
-    /// were then at most 512 wide).
+    /// Validating all 512 entries of a node took 14% of a warm open + map lookup.
     /// [`Archive::verify`] still validates whole nodes.
     fn table_node(&self, r: &ChunkRef) -> Result<&[TableEntry]> {
         const _: () = assert!(size_of::<TableEntry>() == 48 && align_of::<TableEntry>() == 8);

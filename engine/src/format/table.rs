@@ -27,17 +27,11 @@
 use super::chunk_ref::ChunkRef;
 use rkyv::rend::{u32_le, u64_le};
 
-/// The fanout this version writes in a table of a single node (which holds every entry
-/// whatever the fanout says), unless it has more entries than this.
+/// The most entries per index node this version writes: 512 x 48 bytes = 24 KiB. A
+/// lookup reads one node per level, and cold, each level is a dependent disk read: with
+/// 512, two levels address 262,144 shards or buckets (a 32 GiB vector in 128 KiB
+/// shards). Tables that need fewer per node get narrower nodes ([`fanout_for`]).
 pub const FANOUT: u32 = 512;
-
-/// The most entries per index node this version writes: 682 x 48 bytes plus the
-/// 8-byte vector header is 32,744 bytes, the most a point read copies out of a mapped
-/// file (32 KiB). A lookup reads one node per level, and cold, each level is a
-/// dependent disk read: two levels of 682 address 465,124 shards or buckets (a 57 GiB
-/// vector in 128 KiB shards, or a map of about 1.8 GiB in 4 KiB buckets). Tables that
-/// need fewer per node get narrower nodes ([`fanout_for`]).
-pub const MAX_FANOUT: u32 = 682;
 
 /// Deepest table a reader accepts (64^10 leaves is far beyond any file).
 pub const MAX_DEPTH: u32 = 10;
@@ -182,16 +176,17 @@ pub fn level_count(entries: u64, fanout: u64, level: u32) -> u64 {
 }
 
 /// The fanout the writer gives a table of `entries` leaves: the depth stays the least
-/// that nodes of at most [`MAX_FANOUT`] entries allow (each level is one dependent read
-/// on a cold file), and the nodes are the narrowest that keep that depth (a warm lookup
+/// that nodes of at most [`FANOUT`] entries allow (each level is one dependent read on
+/// a cold file), and the nodes are the narrowest that keep that depth (a warm lookup
 /// checksums and copies whole nodes: 2,500 buckets make two levels of 50 entries, not
-/// 4 and 682). A single-node table gets [`FANOUT`], or its entry count when larger.
+/// 5 and 512). A single-node table keeps [`FANOUT`]: its one node holds every entry
+/// whatever the fanout says.
 #[must_use]
 pub fn fanout_for(entries: u64) -> u32 {
-    let max = u64::from(MAX_FANOUT);
+    let max = u64::from(FANOUT);
     let depth = depth_for(entries, max);
     if depth <= 1 {
-        return u32::try_from(entries).map_or(MAX_FANOUT, |n| n.max(FANOUT));
+        return FANOUT;
     }
     // The least `f` with `f^depth >= entries` (so `depth_for(entries, f) == depth`):
     // start from the float root and step to the exact integer.
@@ -202,7 +197,7 @@ pub fn fanout_for(entries: u64) -> u32 {
     while f > 2 && depth_for(entries, f - 1) == depth {
         f -= 1;
     }
-    u32::try_from(f).unwrap_or(MAX_FANOUT)
+    u32::try_from(f).unwrap_or(FANOUT)
 }
 
 /// The depth a table of `entries` leaves needs with `fanout`.
@@ -268,11 +263,11 @@ impl<S: rancor::Fallible + ?Sized> rkyv::Serialize<S> for TableEntry {
 
 #[cfg(test)]
 mod tests {
-    use super::{FANOUT, MAX_FANOUT, depth_for, fanout_for};
+    use super::{FANOUT, depth_for, fanout_for};
 
     #[test]
     fn the_writers_fanout_keeps_the_least_depth_with_the_narrowest_nodes() {
-        let max = u64::from(MAX_FANOUT);
+        let max = u64::from(FANOUT);
         let counts = (0..5_000u64).chain((5_000..1_000_000).step_by(997)).chain([max * max, max * max + 1, 1 << 40]);
         for n in counts {
             let f = u64::from(fanout_for(n));
@@ -282,29 +277,9 @@ mod tests {
             if depth > 1 {
                 assert!(f == 2 || depth_for(n, f - 1) > depth, "{n}: fanout {f} is not the narrowest");
             } else {
-                assert_eq!(f, n.max(u64::from(FANOUT)), "{n}: a single node keeps the default fanout");
+                assert_eq!(f, max, "{n}: a single node keeps the default fanout");
             }
         }
         assert_eq!(fanout_for(2_500), 50);
-        // Two levels up to 682^2 leaves, e.g. the ~300,000 buckets of the benchmark's
-        // map at scale 100 (three levels with nodes of at most 512).
-        assert_eq!(depth_for(300_000, u64::from(fanout_for(300_000))), 2);
-        assert_eq!(fanout_for(300_000), 548);
-    }
-
-    #[test]
-    fn the_widest_node_is_the_widest_that_fits_one_point_read() {
-        let node = |n: usize| {
-            let entries =
-                vec![
-                    super::TableEntry::new(0, crate::format::ChunkRef::new(0, 0, 0, 0, crate::format::Encoding::None));
-                    n
-                ];
-            rkyv::to_bytes::<rancor::Error>(&entries).map_or(u64::MAX, |b| b.len() as u64)
-        };
-        let limit = crate::archive::POINT_READ_MAX;
-        assert!(node(MAX_FANOUT as usize) <= limit, "{} bytes", node(MAX_FANOUT as usize));
-        let wider = node(MAX_FANOUT as usize + 1);
-        assert!(wider > limit && wider != u64::MAX, "{wider} bytes");
     }
 }
