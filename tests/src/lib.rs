@@ -63,6 +63,23 @@ pub fn sample_world() -> World {
     }
 }
 
+/// The same image opened every way a reader can: in memory, mapped (small chunks
+/// copied, shards in place), and read with `pread`. Writes it to `dir/name` first.
+///
+/// # Panics
+/// When the file cannot be written or an open fails.
+#[must_use]
+pub fn open_every_way(bytes: Vec<u8>, dir: &std::path::Path, name: &str) -> [strata::Archive; 3] {
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).expect("write the image");
+    [
+        strata::Archive::from_bytes(bytes).expect("open in memory"),
+        strata::Archive::open(&path).expect("open mapped"),
+        strata::Archive::open_with(&path, &strata::OpenOptions::new().access(strata::Access::Read))
+            .expect("open with pread"),
+    ]
+}
+
 /// Reads every field of a world through views and promises, comparing with `expected`.
 /// Returns the first error met.
 ///

@@ -119,15 +119,7 @@ fn large_vectors_and_maps() {
     };
     let bytes = strata::to_bytes(&large).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("large.strata");
-    std::fs::write(&path, &bytes).unwrap();
-    // In memory, mapped (small chunks copied, shards in place), and read with pread.
-    let archives = [
-        Archive::from_bytes(bytes).unwrap(),
-        Archive::open(&path).unwrap(),
-        Archive::open_with(&path, &strata::OpenOptions::new().access(strata::Access::Read)).unwrap(),
-    ];
-    for archive in &archives {
+    for archive in &strata_tests::open_every_way(bytes, dir.path(), "large.strata") {
         let view = archive.root::<Large>().unwrap();
         assert!(view.numbers.shard_count() > 512, "a table deeper than one node");
         assert!(view.numbers.table().depth() >= 2);

@@ -214,14 +214,7 @@ fn open_reads_no_header_and_verify_reports_a_damaged_one() {
     for (at, what) in [(0, "NotStrata"), (3, "NotStrata"), (8, "version"), (13, "NotStrata")] {
         let mut bytes = clean.clone();
         flip(&mut bytes, at);
-        let path = dir.path().join(format!("header-{at}.strata"));
-        std::fs::write(&path, &bytes).unwrap();
-        let archives = [
-            Archive::from_bytes(bytes).unwrap(),
-            Archive::open(&path).unwrap(),
-            Archive::open_with(&path, &strata::OpenOptions::new().access(strata::Access::Read)).unwrap(),
-        ];
-        for archive in &archives {
+        for archive in &strata_tests::open_every_way(bytes, dir.path(), &format!("header-{at}.strata")) {
             // Nothing is read from the header: every value is still right.
             assert_eq!(archive.load::<World>().unwrap(), expected, "header byte {at}");
             let report = archive.verify().unwrap();
