@@ -67,7 +67,8 @@ impl Footer {
 
     /// Reads and checks the footer at the end of `file`: magic, checksum, recorded
     /// length and version. Chunk references are not followed, and the header is read
-    /// only to tell another kind of file from a truncated one (see [`decode_tail`](Self::decode_tail)).
+    /// only to tell another kind of file from a truncated one (see
+    /// [`decode_tail`](Self::decode_tail)).
     ///
     /// # Errors
     /// [`Error::Truncated`], [`Error::NotStrata`], [`Error::FooterChecksum`],
