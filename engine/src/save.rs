@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, Footer, header};
 use crate::schema::schema_of;
 use crate::ser::{SaveCtx, SaveStats};
-use crate::sink::{FailingSink, FileSink, MemorySink, Sink};
+use crate::sink::{FailingSink, MemorySink, Sink, Writeback};
 use std::path::Path;
 use std::time::Instant;
 
@@ -59,7 +59,9 @@ impl SaveOptions {
     /// folder is flushed too. Readers of the old file (open archives included) keep
     /// seeing the old file; a crash at any point leaves either the old or the new file.
     /// Temporary files that crashed saves left behind are removed by the next save to
-    /// the same path (each writer locks its own, so a live one is never touched).
+    /// the same path (each writer locks its own, so a live one is never touched). On
+    /// Linux the disk starts writing the file every few MiB while the save is still
+    /// serializing, so the final flush has little left to wait for.
     ///
     /// # Errors
     /// I/O errors (the old file is then untouched and the temporary file removed) and
@@ -88,7 +90,7 @@ impl SaveOptions {
         // live writer owns it (a lock dies with its process).
         tmp.as_file().lock()?;
         let stats = {
-            let file_sink = FileSink(tmp.as_file());
+            let file_sink = Writeback::new(tmp.as_file());
             match self.fail_after {
                 Some(n) => self.write_to(&FailingSink::new(file_sink, n), value)?,
                 None => self.write_to(&file_sink, value)?,
