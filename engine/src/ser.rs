@@ -186,9 +186,10 @@ fn window(chunk_bytes: u64) -> usize {
     by_size.max(rayon::current_num_threads().max(1) * 2)
 }
 
-/// Where to cut `items` into shards of about `target` serialized bytes. Depends only on
-/// the values (never on the thread count), so files stay deterministic.
-fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<std::ops::Range<usize>> {
+/// Where to cut `items` into shards of about `target` serialized bytes, with each
+/// shard's estimated size (what its buffer is sized for). Depends only on the values
+/// (never on the thread count), so files stay deterministic.
+fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<(std::ops::Range<usize>, usize)> {
     let target = usize::try_from(target.max(1)).unwrap_or(usize::MAX);
     let elem = size_of::<T::Archived>().max(1);
     let mut out = Vec::new();
@@ -197,7 +198,7 @@ fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<std::ops::Range<usi
         let mut start = 0;
         while start < items.len() {
             let end = start.saturating_add(per).min(items.len());
-            out.push(start..end);
+            out.push((start..end, (end - start).saturating_mul(elem)));
             start = end;
         }
         return out;
@@ -207,13 +208,13 @@ fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<std::ops::Range<usi
     for (i, size) in sizes.into_iter().enumerate() {
         acc = acc.saturating_add(size);
         if acc >= target {
-            out.push(start..i + 1);
+            out.push((start..i + 1, acc));
             start = i + 1;
             acc = 0;
         }
     }
     if start < items.len() {
-        out.push(start..items.len());
+        out.push((start..items.len(), acc));
     }
     out
 }
@@ -365,13 +366,13 @@ impl<'a> SaveCtx<'a> {
         let root_ref = |offset: u64| {
             ChunkRef::new(offset, root.len() as u64, root.len() as u64, format::checksum(root), format::Encoding::None)
         };
-        let probe = self.serialize_root(&meta, None, NO_PARENT)?;
+        let probe = self.serialize_root(&meta, None, NO_PARENT, 0)?;
         let meta_at = format::align_up(self.next.load(Ordering::Acquire)).unwrap_or(u64::MAX);
         let root_at = format::align_up(meta_at.saturating_add(probe.len() as u64)).unwrap_or(u64::MAX);
         if let Some(entry) = meta.chunks.first_mut() {
             entry.chunk = root_ref(root_at);
         }
-        let raw = self.serialize_root(&meta, None, NO_PARENT)?;
+        let raw = self.serialize_root(&meta, None, NO_PARENT, 0)?;
         if raw.len() != probe.len() {
             return Err(Error::Serialize(String::from("internal: the meta chunk's length changed")));
         }
@@ -434,16 +435,18 @@ impl<'a> SaveCtx<'a> {
                     (0..group.len()).map(|j| self.alloc(vector, ChunkKind::Shard, first + j as u64, "")).collect();
                 let encoded: Vec<Encoded> = group
                     .par_iter()
-                    .map(|r| Self::encode(self.serialize_root(&SliceRoot(slice(r)), None, NO_PARENT)?, codec))
+                    .map(|(r, bytes)| {
+                        Self::encode(self.serialize_root(&SliceRoot(slice(r)), None, NO_PARENT, bytes + 64)?, codec)
+                    })
                     .collect::<Result<_>>()?;
-                for ((r, c), id) in group.iter().zip(self.place_all(&encoded)?).zip(ids) {
+                for (((r, _), c), id) in group.iter().zip(self.place_all(&encoded)?).zip(ids) {
                     entries.push(TableEntry::new(r.start as u64, self.set(id, c)));
                 }
             }
         } else {
-            for (s, r) in bounds.iter().enumerate() {
+            for (s, (r, bytes)) in bounds.iter().enumerate() {
                 let id = self.alloc(vector, ChunkKind::Shard, s as u64, "");
-                let raw = self.serialize_root(&SliceRoot(slice(r)), Some(self), id)?;
+                let raw = self.serialize_root(&SliceRoot(slice(r)), Some(self), id, bytes + 64)?;
                 entries.push(TableEntry::new(r.start as u64, self.set(id, self.write_raw(&raw, codec)?)));
             }
         }
@@ -526,7 +529,7 @@ impl<'a> SaveCtx<'a> {
             let mut keyed: Vec<(u64, AlignedVec<16>, usize)> = Vec::with_capacity(items.len());
             for &(hash, i) in items {
                 let Some((k, v)) = entries.get(i) else { continue };
-                keyed.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), None, NO_PARENT)?, i));
+                keyed.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), None, NO_PARENT, 0)?, i));
             }
             keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_slice().cmp(b.1.as_slice())));
             keyed.into_iter().map(|(h, _, i)| (h, i)).collect()
@@ -535,7 +538,15 @@ impl<'a> SaveCtx<'a> {
         };
         let bad = |e: &str| Error::Serialize(e.to_owned());
         let header = crate::format::bucket::header_len(order.len()).ok_or_else(|| bad("bucket too large"))?;
-        let mut bytes = AlignedVec::<16>::with_capacity(header + order.len() * 64);
+        // Sized for the entries (each starts at a multiple of 16), so that it does not
+        // grow (and copy itself) entry by entry.
+        let entry = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 16;
+        let capacity = order.iter().fold(header, |n, &(_, i)| {
+            entries.get(i).map_or(n, |(k, v)| {
+                n.saturating_add(entry).saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line())
+            })
+        });
+        let mut bytes = AlignedVec::<16>::with_capacity(capacity);
         bytes.resize(header, 0);
         let (mut bytes, ends) = rkyv::util::with_arena(|arena| -> Result<(AlignedVec<16>, Vec<u32>)> {
             let mut ser = Serializer::new(ChunkBuf { bytes, ctx, id }, arena.acquire(), Share::new());
@@ -571,15 +582,23 @@ impl<'a> SaveCtx<'a> {
             let mut next = Vec::with_capacity(level.len().div_ceil(f).max(1));
             let groups: Vec<&[TableEntry]> = if level.is_empty() { vec![&[]] } else { level.chunks(f).collect() };
             let top = l + 1 == depth;
-            for (n, group) in groups.into_iter().enumerate() {
-                let raw = self.serialize_root(&SliceRoot(group), None, NO_PARENT)?;
-                let node = self.write_raw(&raw, Codec::None)?;
-                let id = if top {
-                    owner
-                } else {
-                    self.alloc(owner, ChunkKind::IndexNode, (u64::from(l) << 48) | n as u64, "")
-                };
-                next.push(TableEntry::new(group.first().map_or(0, TableEntry::first), self.set(id, node)));
+            // A level's nodes go out as consecutive chunks, a few MiB per write.
+            let node_bytes = (f * size_of::<TableEntry>()) as u64;
+            let per_write = usize::try_from((4u64 << 20) / node_bytes.max(1)).unwrap_or(1).max(1);
+            for (w, window) in groups.chunks(per_write).enumerate() {
+                let encoded: Vec<Encoded> = window
+                    .iter()
+                    .map(|group| {
+                        let raw = self.serialize_root(&SliceRoot(group), None, NO_PARENT, size_of_val(*group) + 64)?;
+                        Self::encode(raw, Codec::None)
+                    })
+                    .collect::<Result<_>>()?;
+                for (j, (group, node)) in window.iter().zip(self.place_all(&encoded)?).enumerate() {
+                    let n = (w * per_write + j) as u64;
+                    let id =
+                        if top { owner } else { self.alloc(owner, ChunkKind::IndexNode, (u64::from(l) << 48) | n, "") };
+                    next.push(TableEntry::new(group.first().map_or(0, TableEntry::first), self.set(id, node)));
+                }
             }
             level = next;
         }
@@ -610,15 +629,22 @@ impl<'a> SaveCtx<'a> {
         })
     }
 
-    /// Serializes any rkyv value as the root of a chunk.
-    fn serialize_root<V>(&self, value: &V, ctx: Option<&SaveCtx<'_>>, id: u32) -> Result<AlignedVec<16>>
+    /// Serializes any rkyv value as the root of a chunk, into a buffer made for
+    /// `capacity` bytes (an estimate: it grows past it if need be).
+    fn serialize_root<V>(
+        &self,
+        value: &V,
+        ctx: Option<&SaveCtx<'_>>,
+        id: u32,
+        capacity: usize,
+    ) -> Result<AlignedVec<16>>
     where
         V: for<'s> rkyv::Serialize<Saver<'s>>,
     {
         unpanicked::<V>(|| {
             rkyv::util::with_arena(|arena| {
-                let mut ser =
-                    Serializer::new(ChunkBuf { bytes: AlignedVec::new(), ctx, id }, arena.acquire(), Share::new());
+                let bytes = AlignedVec::with_capacity(capacity);
+                let mut ser = Serializer::new(ChunkBuf { bytes, ctx, id }, arena.acquire(), Share::new());
                 rkyv::api::serialize_using::<_, Error>(value, &mut ser)?;
                 Ok(ser.into_writer().bytes)
             })
