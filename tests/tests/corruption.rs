@@ -1,7 +1,7 @@
 //! Damaged files: laziness is proven by corrupting one chunk at a time; the root, the
 //! footer and truncation fail `open` with a clear error; nothing panics.
 
-use strata::{Archive, Error};
+use strata::{Archive, Error, Persist};
 use strata_tests::{World, sample_world, walk_world};
 
 fn image() -> Vec<u8> {
@@ -167,6 +167,39 @@ fn saves_are_deterministic() {
     let path = dir.path().join("w.strata");
     strata::save(&path, &sample_world()).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), a);
+}
+
+/// Big enough that the sharded vector and the map are written in several windows,
+/// each encoded while the one before is written.
+#[derive(Persist, Debug, PartialEq)]
+struct Windows {
+    #[strata(shard)]
+    cells: Vec<u64>,
+    #[strata(map)]
+    index: std::collections::HashMap<u64, String>,
+    #[strata(lazy)]
+    blob: Vec<u8>,
+    #[strata(lazy)]
+    names: Vec<String>,
+}
+
+#[test]
+fn saves_do_not_depend_on_the_thread_count() {
+    let value = Windows {
+        cells: (0..700_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect(),
+        index: (0..150_000u64).map(|i| (i * 7, format!("value number {i}"))).collect(),
+        blob: (0..300_000u32).map(|i| (i % 253) as u8).collect(),
+        names: (0..1_000).map(|i| format!("name {i}")).collect(),
+    };
+    let save_with = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| strata::to_bytes(&value).unwrap())
+    };
+    let one = save_with(1);
+    for threads in [2, 3, 8] {
+        assert!(save_with(threads) == one, "a save in {threads} threads wrote other bytes than in one");
+    }
+    assert_eq!(Archive::from_bytes(one).unwrap().load::<Windows>().unwrap(), value);
 }
 
 #[test]
