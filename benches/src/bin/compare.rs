@@ -2,8 +2,8 @@
 //! then opens it and reads metadata, a deep field, a map entry, a vector element and
 //! everything, with the page cache warm and with the file evicted, each read in a fresh
 //! process of this program (three per run for a point read). Formats take turns, in
-//! an order shuffled for each run; every answer is checked before its time counts. Prints Markdown tables with ratios
-//! against strata and writes every figure as JSON.
+//! an order shuffled for each run; every answer is checked before its time counts.
+//! Prints Markdown tables with ratios against strata and writes every figure as JSON.
 //!
 //! ```text
 //! cargo run --release -p strata-benches --bin compare -- [--scale 1|10|100] [--runs N] [--json FILE]
