@@ -77,6 +77,11 @@ pub trait Format: Sync {
     /// # Errors
     /// The format's errors; `Ok(None)` when the format cannot perform `op`.
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>>;
+    /// Whether every access, even to one field, decodes the whole file (sequential
+    /// formats): [`Format::run_every`] then measures all operations with one decode.
+    fn decodes_whole_file(&self) -> bool {
+        false
+    }
     /// For a format whose every access decodes the whole file: opens and decodes
     /// `path` once, then performs every operation on the decoded value, returning each
     /// one's answer and time (the decode's time plus its own). `Ok(None)` for other
@@ -441,6 +446,10 @@ impl Format for Serde {
             SerdeKind::Bincode => "bincode 2",
             SerdeKind::Postcard => "postcard",
         }
+    }
+
+    fn decodes_whole_file(&self) -> bool {
+        true
     }
 
     fn write(&self, w: &World, _: &Prepared, path: &Path) -> Res<()> {
