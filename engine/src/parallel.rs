@@ -35,6 +35,8 @@ pub struct Pending<'a> {
     pub(crate) key: (usize, TypeId),
     pub(crate) leaf: bool,
     pub(crate) codec: Option<Codec>,
+    /// The value's archived bytes when they are its own (see `Persist::__raw_bytes`).
+    pub(crate) raw: Option<&'a [u8]>,
     pub(crate) serialize: SerializeLeaf<'a>,
 }
 
@@ -46,6 +48,7 @@ pub fn pending<'a, T: Persist>(value: &'a T, codec: Option<Codec>, name: &'stati
         key: key_of(value),
         leaf: is_leaf::<T>(),
         codec,
+        raw: value.__raw_bytes(),
         serialize: Box::new(move |ctx| ctx.serialize_leaf(value)),
     }
 }

@@ -74,6 +74,20 @@ pub trait Persist:
     #[doc(hidden)]
     fn __promises<'a>(_archived: &'a Self::Archived, _out: &mut Vec<Prefetch<'a>>) {}
 
+    /// The bytes `self` archives to ahead of its root, when they are exactly its own
+    /// bytes in memory (a `Vec<u8>`): a save writes a large one to the file straight
+    /// from `self`, without serializing it into a buffer first.
+    #[doc(hidden)]
+    fn __raw_bytes(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// [`Persist::__raw_bytes`] for a run of values of this type: `Some` for `u8` only.
+    #[doc(hidden)]
+    fn __slice_bytes(_items: &[Self]) -> Option<&[u8]> {
+        None
+    }
+
     /// Serializes `self` as the root of a chunk; returns the root's position.
     /// Overridden where the plain rkyv serialization is not deterministic.
     #[doc(hidden)]
@@ -92,8 +106,17 @@ macro_rules! leaf {
     )*};
 }
 
+impl Persist for u8 {
+    fn __describe(_: &mut SchemaBuilder) -> String {
+        String::from("u8")
+    }
+    fn __slice_bytes(items: &[u8]) -> Option<&[u8]> {
+        Some(items)
+    }
+}
+
 leaf! {
-    u8 => "u8", u16 => "u16", u32 => "u32", u64 => "u64", u128 => "u128",
+    u16 => "u16", u32 => "u32", u64 => "u64", u128 => "u128",
     i8 => "i8", i16 => "i16", i32 => "i32", i64 => "i64", i128 => "i128",
     f32 => "f32", f64 => "f64", bool => "bool", char => "char", () => "()",
 }
@@ -129,6 +152,9 @@ impl<T: Persist> Persist for Vec<T> {
     }
     fn __out_of_line(&self) -> usize {
         elements(self.iter(), self.len())
+    }
+    fn __raw_bytes(&self) -> Option<&[u8]> {
+        T::__slice_bytes(self)
     }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !is_leaf::<T>() {

@@ -170,7 +170,8 @@ fn saves_are_deterministic() {
 }
 
 /// Big enough that the sharded vector and the map are written in several windows,
-/// each encoded while the one before is written.
+/// each encoded while the one before is written; the blob, past 64 KiB, is written
+/// from itself beside the names, encoded in parallel.
 #[derive(Persist, Debug, PartialEq)]
 struct Windows {
     #[strata(shard)]
@@ -200,6 +201,44 @@ fn saves_do_not_depend_on_the_thread_count() {
         assert!(save_with(threads) == one, "a save in {threads} threads wrote other bytes than in one");
     }
     assert_eq!(Archive::from_bytes(one).unwrap().load::<Windows>().unwrap(), value);
+}
+
+#[derive(Persist, Debug, PartialEq)]
+struct Asset {
+    name: String,
+    #[strata(lazy)]
+    pixels: Vec<u8>,
+}
+
+/// A large byte vector is written from the vector itself (no serialized copy): it
+/// reads back whole, for every padding its header can need, through the file and a
+/// compressed save alike, and a flipped byte in it is caught by its checksum.
+#[test]
+fn a_large_byte_vector_written_from_itself_round_trips_and_is_checksummed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.strata");
+    for len in [(1 << 20) + 1, (1 << 20) + 2, (1 << 20) + 3, 1 << 20] {
+        let value =
+            Asset { name: format!("asset of {len} bytes"), pixels: (0..len).map(|i| (i % 251) as u8).collect() };
+        strata::save(&path, &value).unwrap();
+        let archive = Archive::open(&path).unwrap();
+        assert_eq!(archive.load::<Asset>().unwrap(), value);
+        assert!(archive.verify().unwrap().is_ok());
+        let at = archive.root::<Asset>().unwrap().pixels.chunk().offset();
+        drop(archive);
+
+        let zstd = strata::SaveOptions::new().compression(strata::Codec::Zstd(1)).to_bytes(&value).unwrap();
+        assert_eq!(Archive::from_bytes(zstd).unwrap().load::<Asset>().unwrap(), value);
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        flip(&mut bytes, at + len as u64 / 2);
+        let archive = Archive::from_bytes(bytes).unwrap();
+        assert_eq!(archive.root::<Asset>().unwrap().name, value.name);
+        match archive.root::<Asset>().unwrap().pixels.load() {
+            Err(Error::ChecksumMismatch { at: where_, .. }) => assert_eq!(where_.offset, at),
+            other => panic!("expected a checksum mismatch, got {other:?}"),
+        }
+    }
 }
 
 #[test]
