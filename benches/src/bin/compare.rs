@@ -399,6 +399,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "format": name,
                 "file_bytes": r.sizes.get(name),
                 "write_median_ms": r.writes.get(name).and_then(Samples::median).map(|d| d.as_secs_f64() * 1e3),
+                "write_min_ms": r.writes.get(name).and_then(Samples::min).map(|d| d.as_secs_f64() * 1e3),
+                "write_max_ms": r.writes.get(name).and_then(Samples::max).map(|d| d.as_secs_f64() * 1e3),
                 "write_samples": r.writes.get(name).map(|s| s.0.len()),
                 "peak_rss_open_lookup_bytes": r.rss.get(name),
                 "reads": ops,
