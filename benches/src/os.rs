@@ -18,12 +18,12 @@ pub fn evict(path: &Path) -> std::io::Result<()> {
 /// Asks the filesystem where `path`'s data lies (`FS_IOC_FIEMAP`, counting extents
 /// only), which brings its extent tree into memory without reading any data. A file of
 /// more than 4 extents (ext4 extents hold up to 128 MiB) keeps them in a separate block
-/// that memory pressure can push out of the cache with the file's pages: at scale 100
-/// the harness's own whole-file reads did, and every format's first read of a 3.3 GB
-/// file then waited for that block too (a cold 4 KiB read at the end of a 3.3 GB file:
-/// 100-123 us, 176-304 us after `drop_caches`, 132-133 us after `drop_caches` and this
-/// call; no difference on a 33 MB file). Best effort: a filesystem without FIEMAP is
-/// left as it is.
+/// that memory pressure can push out of the cache with the file's pages, as the
+/// harness's own whole-file reads at scale 100 may; the first read of the file then
+/// waits for that block too, in every format (a cold 4 KiB read at the end of a 3.3 GB
+/// file: 100-123 us, 176-304 us after `drop_caches`, 132-133 us after `drop_caches`
+/// and this call; no difference on a 33 MB file). Best effort: a filesystem without
+/// FIEMAP is left as it is.
 pub fn load_extent_map(path: &Path) {
     /// `struct fiemap` without room for extents (`fm_extent_count` 0: count only).
     #[repr(C)]
@@ -36,7 +36,7 @@ pub fn load_extent_map(path: &Path) {
         reserved: u32,
     }
     /// `_IOWR('f', 11, struct fiemap)`.
-    const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+    const FS_IOC_FIEMAP: libc::Ioctl = 0xC020_660B_u32 as libc::Ioctl;
     let Ok(file) = std::fs::File::open(path) else { return };
     let mut map = Fiemap { start: 0, length: u64::MAX, flags: 0, mapped_extents: 0, extent_count: 0, reserved: 0 };
     // SAFETY: FS_IOC_FIEMAP reads and writes one `struct fiemap`, which `map` is (with

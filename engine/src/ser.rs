@@ -305,8 +305,8 @@ const DIRECT_MIN: usize = 64 << 10;
 /// (4), and the `ArchivedVec` header, a 32-bit relative offset back to the bytes and
 /// the 32-bit length (the layout the layout fingerprint pins; a unit test compares
 /// both ways byte for byte). Writing it from the vector saves copying the bytes into a
-/// fresh buffer (~0.7 ms per MiB here, page faults included) on the save's critical
-/// path.
+/// fresh buffer, page faults included, on the save's critical path: a lone 200 MiB
+/// blob saved in 213-219 ms instead of 376-384 ms on the README's machine.
 struct Direct<'v> {
     data: &'v [u8],
     tail: [u8; 11],
@@ -886,7 +886,8 @@ mod tests {
 
     /// A byte vector's direct chunk is, byte for byte, what rkyv serializes it to, for
     /// every padding the header can need; shorter, compressed or oversized vectors have
-    /// no direct form.
+    /// no direct form (the oversized one is zeroed memory the kernel maps on first
+    /// touch, and nothing touches it).
     #[test]
     fn a_direct_chunk_is_the_serialized_chunk() -> Result<()> {
         let sink = MemorySink::new();
@@ -906,6 +907,8 @@ mod tests {
         let small = vec![0u8; DIRECT_MIN - 1];
         assert!(Direct::of(small.__raw_bytes(), Codec::None).is_none());
         assert!(vec![0u16; DIRECT_MIN].__raw_bytes().is_none());
+        let oversized = vec![0u8; 1 << 31];
+        assert!(Direct::of(oversized.__raw_bytes(), Codec::None).is_none());
         Ok(())
     }
 }
