@@ -319,7 +319,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     // about 30 s each). A format that decodes the whole file for any
                     // access does so at once when its decode took seconds at the other
                     // temperature, or before anything at this one when its write did
-                    // (here a write takes about half as long as a decode).
+                    // (here a write takes less time than a decode: 0.4-0.7x at scale 100).
                     let first_here = !r.reads.keys().any(|(name, _, c)| *name == f.name() && *c == cold);
                     let decode_slow = f.decodes_whole_file()
                         && (points_slow(None) || (first_here && r.writes.get(f.name()).is_some_and(Samples::was_slow)));
