@@ -799,11 +799,9 @@ impl<'a> SaveCtx<'a> {
             buf.extend_from_slice(stored);
             let padded = buf.len().next_multiple_of(format::CHUNK_ALIGN as usize);
             buf.resize(padded, 0);
-            self.raw_bytes.fetch_add(e.raw_len, Ordering::Relaxed);
-            self.stored_bytes.fetch_add(stored.len() as u64, Ordering::Relaxed);
+            self.count(e.raw_len, stored.len() as u64);
         }
         self.sink.write_at(start, &buf)?;
-        self.chunks.fetch_add(chunks.len() as u64, Ordering::Relaxed);
         Ok(refs)
     }
 
@@ -815,9 +813,7 @@ impl<'a> SaveCtx<'a> {
         let len = stored.len() as u64;
         let offset = self.reserve(len)?;
         self.sink.write_at(offset, stored)?;
-        self.chunks.fetch_add(1, Ordering::Relaxed);
-        self.raw_bytes.fetch_add(raw_len, Ordering::Relaxed);
-        self.stored_bytes.fetch_add(len, Ordering::Relaxed);
+        self.count(raw_len, len);
         Ok(ChunkRef::new(offset, len, raw_len, checksum, encoding))
     }
 
@@ -843,10 +839,15 @@ impl<'a> SaveCtx<'a> {
                 c
             }
         };
-        self.chunks.fetch_add(1, Ordering::Relaxed);
-        self.raw_bytes.fetch_add(len, Ordering::Relaxed);
-        self.stored_bytes.fetch_add(len, Ordering::Relaxed);
+        self.count(len, len);
         Ok(ChunkRef::new(offset, len, len, checksum, format::Encoding::None))
+    }
+
+    /// Adds one written chunk to the save's totals.
+    fn count(&self, raw_len: u64, stored_len: u64) {
+        self.chunks.fetch_add(1, Ordering::Relaxed);
+        self.raw_bytes.fetch_add(raw_len, Ordering::Relaxed);
+        self.stored_bytes.fetch_add(stored_len, Ordering::Relaxed);
     }
 
     /// Reserves `len` bytes at the next 16-byte-aligned position.
