@@ -67,6 +67,15 @@ struct Args {
     /// dataset and writes that file N times.
     #[arg(long, value_names = ["FORMAT", "OP", "N"], num_args = 3)]
     repeat: Option<Vec<String>>,
+    /// Scaling at one moment: times one operation of one format on an evicted file, N
+    /// rounds, alternating between the file an earlier run at this --scale left in
+    /// --dir and the one a run at OTHER_SCALE left in OTHER_DIR (each round swaps the
+    /// order; each sample a fresh process, the file evicted first as in the tables).
+    /// Prints both medians and their ratio. Two runs of the tables sit minutes apart on
+    /// a machine whose cold reads drift; this compares the same moments. The answers
+    /// are not checked against a dataset (none is built), only against each other.
+    #[arg(long, value_names = ["FORMAT", "OP", "N", "OTHER_DIR", "OTHER_SCALE"], num_args = 5)]
+    alternate: Option<Vec<String>>,
     /// Internal: measure the peak RSS of one open + map lookup in this process.
     #[arg(long, hide = true)]
     child_rss: Option<String>,
@@ -181,6 +190,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let file = |name: &str| dir.join(format!("{}.bin", name.replace([' ', '(', ')', '.', '\''], "_")));
     if let Some(spec) = &args.repeat {
         return repeat(spec, &file, args.scale);
+    }
+    if let Some(spec) = &args.alternate {
+        return alternate(spec, &file, args.scale);
     }
     std::fs::create_dir_all(&dir)?;
     let start = Instant::now();
@@ -647,6 +659,54 @@ fn run_order<T>(run: usize, formats: &[T]) -> Vec<&T> {
 }
 
 /// `--repeat FORMAT OP N`: one operation N times, warm: median, min and max.
+fn alternate(
+    spec: &[String],
+    file: &dyn Fn(&str) -> PathBuf,
+    scale: u64,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let [name, op, n, other_dir, other_scale] = spec else {
+        return Err("--alternate FORMAT OP N OTHER_DIR OTHER_SCALE".into());
+    };
+    let f = formats::by_name(name).ok_or("unknown format")?;
+    let op = parse_op(op)?;
+    let n: usize = n.parse()?;
+    let here = file(f.name());
+    let there = Path::new(other_dir).join(here.file_name().ok_or("no file name")?);
+    let files = [(here, scale), (there, other_scale.parse::<u64>()?)];
+    let mut samples = [Samples::default(), Samples::default()];
+    let mut answers: [Option<u64>; 2] = [None, None];
+    for round in 0..n {
+        for k in [round % 2, 1 - round % 2] {
+            let (path, s) = &files[k];
+            os::evict(path)?;
+            let (got, elapsed) =
+                measure_in_child(f.name(), path, op, false, *s)?.ok_or("an operation this format does not offer")?;
+            if *answers[k].get_or_insert(got) != got {
+                return Err(format!("{}: answered {got}, then {:?}", path.display(), answers[k]).into());
+            }
+            samples[k].0.push(elapsed);
+        }
+    }
+    for ((path, s), samples) in files.iter().zip(&samples) {
+        println!(
+            "{} {}, evicted, scale {s} ({}): median {}, min {}, max {} ({n} samples)",
+            f.name(),
+            op.label(),
+            path.display(),
+            fmt(samples.median()),
+            fmt(samples.min()),
+            fmt(samples.max())
+        );
+    }
+    if let (Some(a), Some(b)) = (samples[0].median(), samples[1].median()) {
+        println!(
+            "ratio of the medians, scale {scale} / scale {other_scale}: {:.2}x",
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
 fn repeat(
     spec: &[String],
     file: &dyn Fn(&str) -> PathBuf,
