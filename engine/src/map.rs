@@ -290,20 +290,32 @@ where
         // inserted: the map's serial inserts overlap the decoding, and the entries in
         // flight stay a few hundred KiB (reused memory) instead of a second copy of the
         // whole map.
+        //
+        // The per-bucket buffers are kept and refilled batch after batch (two sets in
+        // turn), never freed on the inserting thread: a buffer freed there would take
+        // the lock of the allocating thread's malloc arena while that thread allocates
+        // the next entries' strings.
         let mut ready: Vec<Vec<(K, V)>> = Vec::new();
+        let mut spare: Vec<Vec<(K, V)>> = Vec::new();
         for batch in batches(&buckets, |(_, b)| b.len() as u64, LOAD_BATCH_ENTRIES) {
-            let (_, next) = rayon::join(
-                || map.extend_entries(ready.drain(..).flatten()),
+            if spare.len() < batch.len() {
+                spare.resize_with(batch.len(), Vec::new);
+            }
+            let (_, decoded) = rayon::join(
+                || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..))),
                 || {
-                    batch
-                        .par_iter()
-                        .map(|(r, bucket)| crate::parallel::at_depth(depth, || decode_bucket::<K, V>(r, bucket)))
-                        .collect::<Result<Vec<_>>>()
+                    spare
+                        .par_iter_mut()
+                        .zip(batch.par_iter())
+                        .map(|(out, (r, bucket))| crate::parallel::at_depth(depth, || decode_bucket(out, r, bucket)))
+                        .collect::<Result<()>>()
                 },
             );
-            ready = next?;
+            decoded?;
+            // Buffers past this batch's length were emptied by the previous inserts.
+            std::mem::swap(&mut ready, &mut spare);
         }
-        map.extend_entries(ready.into_iter().flatten());
+        ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
         Ok(map)
     }
 
@@ -411,12 +423,13 @@ fn batches<'s, X>(items: &'s [X], count: impl Fn(&X) -> u64 + 's, entries: u64) 
     })
 }
 
-/// Validates and deserializes every entry of one bucket.
-fn decode_bucket<K: Persist, V: Persist>(r: &ChunkRef, bucket: &Bucket<'_>) -> Result<Vec<(K, V)>>
+/// Validates and deserializes every entry of one bucket into `out` (emptied first).
+fn decode_bucket<K: Persist, V: Persist>(out: &mut Vec<(K, V)>, r: &ChunkRef, bucket: &Bucket<'_>) -> Result<()>
 where
     ArchivedEntry<Archived<K>, Archived<V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
 {
-    let mut out = Vec::with_capacity(bucket.len());
+    out.clear();
+    out.reserve(bucket.len());
     let mut pool = rkyv::de::Pool::new();
     for j in 0..bucket.len() {
         let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
@@ -425,7 +438,7 @@ where
         let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
         out.push((k, v));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The native map and set types a `#[strata(map)]` field may have.
