@@ -12,6 +12,10 @@
 //!
 //! An operation whose first sample takes longer than two seconds (a full decode at
 //! scale 100, say) is measured once: the tables say how many samples each figure has.
+//!
+//! A run above scale 1 ends with scaling at the same moments: strata's map lookup and
+//! vector element on its files against files of the scale-1 dataset, alternating
+//! sample by sample (`scale-1/` beside the files).
 
 use clap::Parser;
 use serde_json::json;
@@ -97,6 +101,17 @@ const POINT_SAMPLES: usize = 3;
 /// The scale of the `--huge` point.
 const HUGE_SCALE: u64 = 200;
 
+/// The scale a run at a larger one times strata's point reads against, at the same
+/// moments (see [`scaling_step`]).
+const SCALING_BASE: u64 = 1;
+
+/// Rounds of that comparison per format, operation and page-cache state: each round
+/// times both files, so 15 rounds are 30 fresh processes.
+const SCALING_ROUNDS: usize = 15;
+
+/// The operations it times: the point reads into the collections that grow with scale.
+const SCALING_OPS: [Op; 2] = [Op::MapLookup, Op::VectorElement];
+
 #[derive(Default, Clone)]
 struct Samples(Vec<Duration>);
 
@@ -136,6 +151,18 @@ struct Results<'a> {
     no_room: BTreeMap<&'a str, String>,
     /// Figures of whole-file decoders measured by one decode for all operations.
     shared: std::collections::BTreeSet<(&'a str, Op, bool)>,
+    /// Strata's point reads at this scale and at [`SCALING_BASE`], at the same moments.
+    scaling: Vec<Scaling<'a>>,
+}
+
+/// One operation of one format timed alternately on this run's file and on the file of
+/// the [`SCALING_BASE`] dataset.
+struct Scaling<'a> {
+    format: &'a str,
+    op: Op,
+    cold: bool,
+    here: Samples,
+    base: Samples,
 }
 
 /// Checks a format's answer before its time counts.
@@ -391,6 +418,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         r.rss.insert(f.name(), out.trim().parse::<u64>().map_err(|_| format!("{}: peak RSS {out:?}", f.name()))?);
     }
 
+    if args.scale > SCALING_BASE {
+        r.scaling = scaling_step(&args, &formats, &file, &dir, &probe, &say)?;
+    }
+
     print_tables(&args, &formats, &r);
     if let Some(path) = &args.json {
         let mut results = Vec::new();
@@ -418,7 +449,24 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "reads": ops,
             }));
         }
-        let doc = json!({ "not_measured": r.failed, "full_load_not_measured": r.no_room, "dataset_bytes": dataset_bytes, "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
+        let scaling: Vec<_> = r
+            .scaling
+            .iter()
+            .map(|row| {
+                let (h, b) = (row.here.median(), row.base.median());
+                json!({
+                    "format": row.format,
+                    "operation": row.op.label(),
+                    "page_cache": if row.cold { "evicted" } else { "warm" },
+                    "base_scale": SCALING_BASE,
+                    "median_us": h.map(|d| d.as_secs_f64() * 1e6),
+                    "base_median_us": b.map(|d| d.as_secs_f64() * 1e6),
+                    "ratio": h.zip(b).map(|(h, b)| h.as_secs_f64() / b.as_secs_f64()),
+                    "samples_each": row.here.0.len(),
+                })
+            })
+            .collect();
+        let doc = json!({ "scaling_at_the_same_moments": scaling, "not_measured": r.failed, "full_load_not_measured": r.no_room, "dataset_bytes": dataset_bytes, "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
         say(format!("wrote {}", path.display()));
     }
@@ -426,7 +474,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 
 fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'_>) {
-    let Results { writes, sizes, reads, rss, failed, no_room, shared } = r;
+    let Results { writes, sizes, reads, rss, failed, no_room, shared, scaling } = r;
     let base = "strata";
     if args.reuse {
         println!("## Files (scale {}; written by an earlier run: --reuse)\n", args.scale);
@@ -495,6 +543,29 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
              decode, timed, then each of these operations on the decoded value (its figure: the decode plus its own \
              time)."
         );
+    }
+    if !scaling.is_empty() {
+        println!(
+            "\n## Scaling at the same moments: scale {} against scale {SCALING_BASE} (median of {SCALING_ROUNDS} fresh \
+             processes each, the two files alternating)\n",
+            args.scale
+        );
+        println!("| format | operation | page cache | scale {SCALING_BASE} | scale {} | ratio |", args.scale);
+        println!("|---|---|---|---:|---:|---:|");
+        for row in scaling {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                row.format,
+                row.op.label(),
+                if row.cold { "evicted" } else { "warm" },
+                fmt(row.base.median()),
+                fmt(row.here.median()),
+                row.here
+                    .median()
+                    .zip(row.base.median())
+                    .map_or_else(|| String::from("-"), |(h, b)| format!("{:.2}x", h.as_secs_f64() / b.as_secs_f64()))
+            );
+        }
     }
     println!("\n## Peak RSS of a process that opens the file and does one map lookup\n");
     println!("| format | peak RSS |");
@@ -658,6 +729,109 @@ fn run_order<T>(run: usize, formats: &[T]) -> Vec<&T> {
     order
 }
 
+/// Scaling at the same moments: each strata format's map lookup and vector element on
+/// this run's file against the file of the [`SCALING_BASE`] dataset (written here, next
+/// to this run's files), alternating sample by sample (see [`alternate_samples`]). The
+/// tables of two runs at different scales sit minutes apart on a machine whose reads
+/// drift by more than the difference sought; these pairs do not. Every answer is
+/// checked against its own dataset.
+fn scaling_step<'a>(
+    args: &Args,
+    formats: &'a [Box<dyn formats::Format>],
+    file: &dyn Fn(&str) -> PathBuf,
+    dir: &Path,
+    probe: &dataset::Probe,
+    say: &dyn Fn(String),
+) -> formats::Res<Vec<Scaling<'a>>> {
+    let strata: Vec<&dyn formats::Format> =
+        formats.iter().map(AsRef::as_ref).filter(|f| f.name().starts_with("strata")).collect();
+    if strata.is_empty() {
+        return Ok(Vec::new());
+    }
+    let base_dir = dir.join(format!("scale-{SCALING_BASE}"));
+    std::fs::create_dir_all(&base_dir)?;
+    let base_file = |name: &str| base_dir.join(file(name).file_name().unwrap_or_default());
+    say(format!("scaling: writing the scale-{SCALING_BASE} files in {}", base_dir.display()));
+    let mut world = dataset::world(SCALING_BASE);
+    let base_probe = dataset::probe(&world);
+    for f in &strata {
+        let path = base_file(f.name());
+        if args.reuse && path.exists() {
+            continue;
+        }
+        let value = f.prepare(&mut world)?;
+        let written = f.write(&world, &value, &path);
+        f.restore(value, &mut world)?;
+        written?;
+    }
+    drop(world);
+    let temperatures: &[bool] = if args.warm_only { &[false] } else { &[false, true] };
+    let mut rows = Vec::new();
+    for f in strata {
+        let files = [(file(f.name()), args.scale), (base_file(f.name()), SCALING_BASE)];
+        // As in the tables, only the files in use may sit in the page cache.
+        for other in formats {
+            let p = file(other.name());
+            if other.name() != f.name() && p.exists() {
+                os::evict(&p)?;
+            }
+        }
+        for op in SCALING_OPS {
+            for &cold in temperatures {
+                let [here, base] = alternate_samples(f, op, cold, &files, SCALING_ROUNDS, &mut |k, _, got| {
+                    check(f.name(), op, got, if k == 0 { probe } else { &base_probe })
+                })?;
+                say(format!(
+                    "scaling: {} {}, {}: {} at scale {}, {} at scale {SCALING_BASE}",
+                    f.name(),
+                    op.label(),
+                    if cold { "evicted" } else { "warm" },
+                    fmt(here.median()),
+                    args.scale,
+                    fmt(base.median())
+                ));
+                rows.push(Scaling { format: f.name(), op, cold, here, base });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Times `op` of format `f` on two files (path and scale), `n` rounds, alternating: each
+/// round times both, in the order swapped from the round before, so that the machine's
+/// drift falls on both alike. Each sample is a fresh process, as in the tables: an
+/// evicted (`cold`) file is evicted before every sample; a warm one is warmed whole
+/// first, and each sample runs the operation once untimed before the timed one.
+/// `check(k, path, answer)` vets every answer of file `k` before its time counts.
+fn alternate_samples(
+    f: &dyn formats::Format,
+    op: Op,
+    cold: bool,
+    files: &[(PathBuf, u64); 2],
+    n: usize,
+    check: &mut dyn FnMut(usize, &Path, u64) -> formats::Res<()>,
+) -> formats::Res<[Samples; 2]> {
+    let mut samples = [Samples::default(), Samples::default()];
+    if !cold {
+        for (path, _) in files {
+            os::warm(path)?;
+        }
+    }
+    for round in 0..n {
+        for k in [round % 2, 1 - round % 2] {
+            let (path, scale) = &files[k];
+            if cold {
+                os::evict(path)?;
+            }
+            let (got, elapsed) = measure_in_child(f.name(), path, op, !cold, *scale)?
+                .ok_or("an operation this format does not offer")?;
+            check(k, path, got)?;
+            samples[k].0.push(elapsed);
+        }
+    }
+    Ok(samples)
+}
+
 /// `--repeat FORMAT OP N`: one operation N times, warm: median, min and max.
 fn alternate(
     spec: &[String],
@@ -673,20 +847,14 @@ fn alternate(
     let here = file(f.name());
     let there = Path::new(other_dir).join(here.file_name().ok_or("no file name")?);
     let files = [(here, scale), (there, other_scale.parse::<u64>()?)];
-    let mut samples = [Samples::default(), Samples::default()];
     let mut answers: [Option<u64>; 2] = [None, None];
-    for round in 0..n {
-        for k in [round % 2, 1 - round % 2] {
-            let (path, s) = &files[k];
-            os::evict(path)?;
-            let (got, elapsed) =
-                measure_in_child(f.name(), path, op, false, *s)?.ok_or("an operation this format does not offer")?;
-            if *answers[k].get_or_insert(got) != got {
-                return Err(format!("{}: answered {got}, then {:?}", path.display(), answers[k]).into());
-            }
-            samples[k].0.push(elapsed);
-        }
-    }
+    let samples = alternate_samples(f.as_ref(), op, true, &files, n, &mut |k, path, got| match answers
+        .get_mut(k)
+        .map(|a| *a.get_or_insert(got))
+    {
+        Some(first) if first != got => Err(format!("{}: answered {first}, then {got}", path.display()).into()),
+        _ => Ok(()),
+    })?;
     for ((path, s), samples) in files.iter().zip(&samples) {
         println!(
             "{} {}, evicted, scale {s} ({}): median {}, min {}, max {} ({n} samples)",
