@@ -80,9 +80,6 @@ struct Args {
     /// are not checked against a dataset (none is built), only against each other.
     #[arg(long, value_names = ["FORMAT", "OP", "N", "OTHER_DIR", "OTHER_SCALE"], num_args = 5)]
     alternate: Option<Vec<String>>,
-    /// Internal: measure the peak RSS of one open + map lookup in this process.
-    #[arg(long, hide = true)]
-    child_rss: Option<String>,
     /// Internal: time one operation in this fresh process ("FORMAT|PATH|OP|prerun", or
     /// "...|once" without the untimed first run) and print the answer and the
     /// nanoseconds.
@@ -143,8 +140,9 @@ struct Results<'a> {
     writes: BTreeMap<&'a str, Samples>,
     sizes: BTreeMap<&'a str, u64>,
     reads: BTreeMap<(&'a str, Op, bool), Samples>,
-    /// Peak RSS of a separate process doing one open + map lookup.
-    rss: BTreeMap<&'a str, u64>,
+    /// The largest peak RSS of the processes that timed an open + map lookup, by
+    /// format and page-cache state (evicted: `true`).
+    rss: BTreeMap<(&'a str, bool), u64>,
     /// Formats that could not be measured at all, and why.
     failed: BTreeMap<&'a str, String>,
     /// Formats whose full load was skipped for want of memory, and the figures.
@@ -153,6 +151,19 @@ struct Results<'a> {
     shared: std::collections::BTreeSet<(&'a str, Op, bool)>,
     /// Strata's point reads at this scale and at [`SCALING_BASE`], at the same moments.
     scaling: Vec<Scaling<'a>>,
+}
+
+impl<'a> Results<'a> {
+    fn note_rss(&mut self, format: &'a str, cold: bool, rss: u64) {
+        let peak = self.rss.entry((format, cold)).or_default();
+        *peak = (*peak).max(rss);
+    }
+
+    /// The peak RSS reported for `format`: of its evicted open + map lookup processes
+    /// (one open, one lookup), or its warm ones when only those ran.
+    fn rss(&self, format: &str) -> Option<u64> {
+        self.rss.get(&(format, true)).or_else(|| self.rss.get(&(format, false))).copied()
+    }
 }
 
 /// One operation of one format timed alternately on this run's file and on the file of
@@ -203,9 +214,6 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = Args::parse();
     if args.huge {
         args.scale = HUGE_SCALE;
-    }
-    if let Some(spec) = &args.child_rss {
-        return child_rss(spec, args.scale);
     }
     if let Some(spec) = &args.child_op {
         return child_op(spec, args.scale);
@@ -363,7 +371,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     let decode_slow = f.decodes_whole_file()
                         && (points_slow(None) || (first_here && r.writes.get(f.name()).is_some_and(Samples::was_slow)));
                     let every = points_slow(Some(cold)) || decode_slow;
-                    if every && let Some(every) = measure_every_in_child(f.name(), &path, args.scale)? {
+                    if every && let Some((every, rss)) = measure_every_in_child(f.name(), &path, args.scale)? {
                         for (op, got, elapsed) in every {
                             if r.reads.contains_key(&(f.name(), op, cold))
                                 || (op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())))
@@ -371,6 +379,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                                 continue;
                             }
                             check(f.name(), op, got, &probe)?;
+                            if op == Op::MapLookup {
+                                r.note_rss(f.name(), cold, rss);
+                            }
                             r.reads.entry((f.name(), op, cold)).or_default().0.push(elapsed);
                             r.shared.insert((f.name(), op, cold));
                         }
@@ -395,10 +406,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         if cold && sample > 0 {
                             os::evict(&path)?;
                         }
-                        let Some((got, elapsed)) = measure_in_child(f.name(), &path, op, prerun, args.scale)? else {
+                        let Some((got, elapsed, rss)) = measure_in_child(f.name(), &path, op, prerun, args.scale)?
+                        else {
                             break; // an operation this format does not offer
                         };
                         check(f.name(), op, got, &probe)?;
+                        if op == Op::MapLookup {
+                            r.note_rss(f.name(), cold, rss);
+                        }
                         let samples = r.reads.entry((f.name(), op, cold)).or_default();
                         samples.0.push(elapsed);
                         if samples.was_slow() {
@@ -409,13 +424,6 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
             say(format!("run {run}: read {}", f.name()));
         }
-    }
-
-    // Peak RSS of a separate process doing one open + map lookup.
-    for f in &formats {
-        let spec = format!("{}|{}", f.name(), file(f.name()).display());
-        let out = run_child("--child-rss", &spec, args.scale, &format!("{}: the peak-RSS process", f.name()))?;
-        r.rss.insert(f.name(), out.trim().parse::<u64>().map_err(|_| format!("{}: peak RSS {out:?}", f.name()))?);
     }
 
     if args.scale > SCALING_BASE {
@@ -445,7 +453,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "write_min_ms": r.writes.get(name).and_then(Samples::min).map(|d| d.as_secs_f64() * 1e3),
                 "write_max_ms": r.writes.get(name).and_then(Samples::max).map(|d| d.as_secs_f64() * 1e3),
                 "write_samples": r.writes.get(name).map(|s| s.0.len()),
-                "peak_rss_open_lookup_bytes": r.rss.get(name),
+                "peak_rss_open_lookup_bytes": r.rss(name),
                 "reads": ops,
             }));
         }
@@ -474,7 +482,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 
 fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'_>) {
-    let Results { writes, sizes, reads, rss, failed, no_room, shared, scaling } = r;
+    let Results { writes, sizes, reads, rss: _, failed, no_room, shared, scaling } = r;
     let base = "strata";
     if args.reuse {
         println!("## Files (scale {}; written by an earlier run: --reuse)\n", args.scale);
@@ -567,43 +575,40 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
             );
         }
     }
-    println!("\n## Peak RSS of a process that opens the file and does one map lookup\n");
+    println!(
+        "\n## Peak RSS of a process that opens the file and does one map lookup (the largest of the processes that \
+         timed it evicted; warm with --warm-only)\n"
+    );
     println!("| format | peak RSS |");
     println!("|---|---:|");
     for f in formats {
         println!(
             "| {} | {} |",
             f.name(),
-            rss.get(f.name()).map_or_else(|| String::from("-"), |b| format!("{:.1} MB", *b as f64 / 1e6))
+            r.rss(f.name()).map_or_else(|| String::from("-"), |b| format!("{:.1} MB", b as f64 / 1e6))
         );
     }
 }
 
-/// In a fresh process: open + one map lookup, then print the peak RSS.
-fn child_rss(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (name, path) = spec.split_once('|').ok_or("bad --child-rss")?;
-    let f = formats::by_name(name).ok_or("unknown format")?;
-    let _ = f.run(Op::MapLookup, Path::new(path), &unchecked_probe(scale))?;
-    println!("{}", os::peak_rss());
-    Ok(())
-}
+/// What a child measured: the answer, the time (the process start is not timed), and
+/// the child's peak RSS.
+type Measured = (u64, Duration, u64);
 
-/// Runs `op` of format `name` on `path` in a fresh process of this program: the answer
-/// and the time the child measured (the process start is not timed); `None` for an
-/// operation the format does not offer. `prerun`: run it once untimed first.
+/// Runs `op` of format `name` on `path` in a fresh process of this program; `None` for
+/// an operation the format does not offer. `prerun`: run it once untimed first.
 fn measure_in_child(
     name: &str,
     path: &Path,
     op: Op,
     prerun: bool,
     scale: u64,
-) -> Result<Option<(u64, Duration)>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Option<Measured>, Box<dyn std::error::Error + Send + Sync>> {
     let spec = format!("{name}|{}|{}|{}", path.display(), op_name(op), if prerun { "prerun" } else { "once" });
     let text = run_child("--child-op", &spec, scale, &format!("{name} {}", op.label()))?;
     let mut words = text.split_whitespace();
-    match (words.next(), words.next().map(str::parse::<u64>)) {
-        (Some("none"), _) => Ok(None),
-        (Some(got), Some(Ok(nanos))) => Ok(Some((got.parse()?, Duration::from_nanos(nanos)))),
+    match (words.next(), words.next().map(str::parse::<u64>), words.next().map(str::parse::<u64>)) {
+        (Some("none"), _, _) => Ok(None),
+        (Some(got), Some(Ok(nanos)), Some(Ok(rss))) => Ok(Some((got.parse()?, Duration::from_nanos(nanos), rss))),
         _ => Err(format!("{name} {}: unreadable child output {text:?}", op.label()).into()),
     }
 }
@@ -619,22 +624,28 @@ fn run_child(mode: &str, spec: &str, scale: u64, what: &str) -> formats::Res<Str
 }
 
 /// [`Format::run_every`](formats::Format::run_every) in a fresh process: every
-/// operation's answer and time from one decode; `None` for a format without it.
-fn measure_every_in_child(name: &str, path: &Path, scale: u64) -> formats::Res<Option<formats::Every>> {
+/// operation's answer and time from one decode, and the child's peak RSS; `None` for a
+/// format without it.
+fn measure_every_in_child(name: &str, path: &Path, scale: u64) -> formats::Res<Option<(formats::Every, u64)>> {
     let spec = format!("{name}|{}|every|once", path.display());
     let text = run_child("--child-op", &spec, scale, &format!("{name} (one decode for every operation)"))?;
     if text.trim() == "none" {
         return Ok(None);
     }
     let mut every = Vec::new();
+    let mut rss = None;
     for line in text.lines() {
+        if let Some(n) = line.strip_prefix("rss ") {
+            rss = Some(n.trim().parse()?);
+            continue;
+        }
         let mut words = line.split_whitespace();
         let (Some(op), Some(got), Some(nanos)) = (words.next(), words.next(), words.next()) else {
             return Err(format!("{name}: unreadable child output {line:?}").into());
         };
         every.push((parse_op(op)?, got.parse()?, Duration::from_nanos(nanos.parse()?)));
     }
-    Ok(Some(every))
+    Ok(Some((every, rss.ok_or_else(|| format!("{name}: no peak RSS in the child's output"))?)))
 }
 
 /// In a fresh process: one operation, timed. "prerun" (warm measurements) runs it once
@@ -656,6 +667,7 @@ fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Se
                 for (op, got, elapsed) in every {
                     println!("{} {got} {}", op_name(op), elapsed.as_nanos());
                 }
+                println!("rss {}", os::peak_rss());
             }
             None => println!("none"),
         }
@@ -671,7 +683,7 @@ fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Se
     let elapsed = t.elapsed();
     formats::release();
     match got {
-        Some(got) => println!("{got} {}", elapsed.as_nanos()),
+        Some(got) => println!("{got} {} {}", elapsed.as_nanos(), os::peak_rss()),
         None => println!("none"),
     }
     Ok(())
@@ -823,7 +835,7 @@ fn alternate_samples(
             if cold {
                 os::evict(path)?;
             }
-            let (got, elapsed) = measure_in_child(f.name(), path, op, !cold, *scale)?
+            let (got, elapsed, _) = measure_in_child(f.name(), path, op, !cold, *scale)?
                 .ok_or("an operation this format does not offer")?;
             check(k, path, got)?;
             samples[k].0.push(elapsed);
