@@ -5,6 +5,8 @@
 //! - `cargo run --release -p strata-benches --bin compare -- [--scale 1|10|100]`: the
 //!   whitepaper's dataset in every format, write and read times warm and cold, checked
 //!   answers, Markdown tables and JSON.
+//! - `cargo run --release -p strata-benches --bin costs`: what first touches of fresh
+//!   memory and `HashMap` inserts cost on this machine, the floor under a full load.
 
 #![allow(missing_docs, reason = "benchmark models mirror the dataset's plain fields")]
 

@@ -118,6 +118,32 @@ fn resident(file: &std::fs::File) -> std::io::Result<f64> {
     Ok(vec.iter().filter(|b| *b & 1 == 1).count() as f64 / pages as f64)
 }
 
+/// CPU time this process has used so far, all threads: user and system.
+#[must_use]
+pub fn cpu_time() -> (std::time::Duration, std::time::Duration) {
+    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage` for the call to fill.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) } != 0 {
+        return Default::default();
+    }
+    let time = |t: libc::timeval| {
+        std::time::Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + std::time::Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    (time(usage.ru_utime), time(usage.ru_stime))
+}
+
+/// Minor page faults this process has taken so far (`minflt` of `/proc/self/stat`; 0
+/// if unreadable).
+#[must_use]
+pub fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok()))
+        .unwrap_or(0)
+}
+
 /// This process's peak resident set size in bytes (`VmHWM`).
 #[must_use]
 pub fn peak_rss() -> u64 {

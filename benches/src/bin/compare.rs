@@ -651,7 +651,10 @@ fn measure_every_in_child(name: &str, path: &Path, scale: u64) -> formats::Res<O
 /// In a fresh process: one operation, timed. "prerun" (warm measurements) runs it once
 /// untimed first: after reading a whole file, any first access pays for the CPU caches
 /// that read flushed (+60-100 us for every format). "once" runs it once (on an evicted
-/// file, or a warm one whose operation takes seconds).
+/// file, or a warm one whose operation takes seconds). Prints the answer, the
+/// nanoseconds, the process's peak RSS in bytes, and the CPU time the operation used on
+/// all threads, user and system, in nanoseconds (a full load's parallelism is the CPU
+/// time over the wall time).
 fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut parts = spec.split('|');
     let (Some(name), Some(path), Some(op), Some(temp)) = (parts.next(), parts.next(), parts.next(), parts.next())
@@ -678,12 +681,20 @@ fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Se
         let _ = f.run(op, path, &probe)?;
         formats::release();
     }
+    let (user, system) = os::cpu_time();
     let t = Instant::now();
     let got = f.run(op, path, &probe)?;
     let elapsed = t.elapsed();
+    let (user_after, system_after) = os::cpu_time();
     formats::release();
     match got {
-        Some(got) => println!("{got} {} {}", elapsed.as_nanos(), os::peak_rss()),
+        Some(got) => println!(
+            "{got} {} {} {} {}",
+            elapsed.as_nanos(),
+            os::peak_rss(),
+            (user_after - user).as_nanos(),
+            (system_after - system).as_nanos()
+        ),
         None => println!("none"),
     }
     Ok(())
