@@ -692,8 +692,8 @@ fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Se
             "{got} {} {} {} {}",
             elapsed.as_nanos(),
             os::peak_rss(),
-            (user_after - user).as_nanos(),
-            (system_after - system).as_nanos()
+            user_after.saturating_sub(user).as_nanos(),
+            system_after.saturating_sub(system).as_nanos()
         ),
         None => println!("none"),
     }
