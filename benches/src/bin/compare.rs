@@ -259,11 +259,15 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 continue;
             }
             let path = file(f.name());
+            let moving = Instant::now();
             let value = f.prepare(&mut world)?;
+            let mut moved = moving.elapsed();
             let t = Instant::now();
             let written = f.write(&world, &value, &path);
             let elapsed = t.elapsed();
+            let moving = Instant::now();
             f.restore(value, &mut world)?;
+            moved += moving.elapsed();
             if let Err(e) = written {
                 say(format!("{} cannot write this dataset: {e}", f.name()));
                 r.failed.insert(f.name(), e.to_string());
@@ -271,7 +275,12 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
             r.writes.entry(f.name()).or_default().0.push(elapsed);
             r.sizes.insert(f.name(), std::fs::metadata(&path)?.len());
-            say(format!("run {run}: wrote {} in {}", f.name(), fmt(Some(elapsed))));
+            let untimed = if moved >= Duration::from_millis(100) {
+                format!(" (moving the dataset into its types and back, untimed: {})", fmt(Some(moved)))
+            } else {
+                String::new()
+            };
+            say(format!("run {run}: wrote {} in {}{untimed}", f.name(), fmt(Some(elapsed))));
         }
     }
     drop(world);
