@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use strata_benches::formats;
 
-/// A folder of its own under the system's temporary folder, removed on drop.
+/// A folder of its own under cargo's temporary folder for tests (in the target folder,
+/// where the harness keeps its files by default: eviction needs a disk-backed file
+/// system, which the system's temporary folder may not be), removed on drop.
 struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("strata-harness-{name}-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-harness-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch folder");
         Self(dir)
