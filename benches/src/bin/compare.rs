@@ -204,10 +204,30 @@ fn fmt_samples(s: Option<&Samples>) -> String {
 }
 
 fn ratio(d: Option<Duration>, base: Option<Duration>) -> String {
+    ratio_to(d, base, 1)
+}
+
+/// `d / base` with `places` decimals, or "-".
+fn ratio_to(d: Option<Duration>, base: Option<Duration>, places: usize) -> String {
     match (d, base) {
-        (Some(d), Some(b)) if b.as_nanos() > 0 => format!("{:.1}x", d.as_secs_f64() / b.as_secs_f64()),
+        (Some(d), Some(b)) if b.as_nanos() > 0 => format!("{:.places$}x", d.as_secs_f64() / b.as_secs_f64()),
         _ => String::from("-"),
     }
+}
+
+/// Evicts from the page cache the files of every format in `formats` but `keep`: only
+/// the files in use may sit there. At scale 100 the files add up to more than memory,
+/// and pages read only once are the first the kernel reclaims (seen: 2 ms for a "warm"
+/// strata metadata read), while a full page cache makes every cold read reclaim memory
+/// first.
+fn evict_others(formats: &[Box<dyn formats::Format>], file: &dyn Fn(&str) -> PathBuf, keep: &str) -> formats::Res<()> {
+    for other in formats {
+        let p = file(other.name());
+        if other.name() != keep && p.exists() {
+            os::evict(&p)?;
+        }
+    }
+    Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -306,16 +326,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for run in 0..args.runs {
         for f in run_order(run, &formats) {
             let path = file(f.name());
-            // Only this format's file may sit in the page cache during its turn: at scale
-            // 100 the files add up to more than memory, and pages read only once are the
-            // first the kernel reclaims (seen: 2 ms for a "warm" strata metadata read),
-            // while a full page cache makes every cold read reclaim memory first.
-            for other in &formats {
-                let p = file(other.name());
-                if other.name() != f.name() && p.exists() {
-                    os::evict(&p)?;
-                }
-            }
+            evict_others(&formats, &file, f.name())?;
             for &cold in temperatures {
                 for op in Op::ALL {
                     if op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())) {
@@ -577,10 +588,7 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
                 if row.cold { "evicted" } else { "warm" },
                 fmt(row.base.median()),
                 fmt(row.here.median()),
-                row.here
-                    .median()
-                    .zip(row.base.median())
-                    .map_or_else(|| String::from("-"), |(h, b)| format!("{:.2}x", h.as_secs_f64() / b.as_secs_f64()))
+                ratio_to(row.here.median(), row.base.median(), 2)
             );
         }
     }
@@ -801,13 +809,7 @@ fn scaling_step<'a>(
     let mut rows = Vec::new();
     for f in strata {
         let files = [(file(f.name()), args.scale), (base_file(f.name()), SCALING_BASE)];
-        // As in the tables, only the files in use may sit in the page cache.
-        for other in formats {
-            let p = file(other.name());
-            if other.name() != f.name() && p.exists() {
-                os::evict(&p)?;
-            }
-        }
+        evict_others(formats, file, f.name())?;
         for op in SCALING_OPS {
             for &cold in temperatures {
                 let [here, base] = alternate_samples(f, op, cold, &files, SCALING_ROUNDS, &mut |k, _, got| {
@@ -898,12 +900,10 @@ fn alternate(
             fmt(samples.max())
         );
     }
-    if let (Some(a), Some(b)) = (samples[0].median(), samples[1].median()) {
-        println!(
-            "ratio of the medians, scale {scale} / scale {other_scale}: {:.2}x",
-            a.as_secs_f64() / b.as_secs_f64()
-        );
-    }
+    println!(
+        "ratio of the medians, scale {scale} / scale {other_scale}: {}",
+        ratio_to(samples[0].median(), samples[1].median(), 2)
+    );
     Ok(())
 }
 
