@@ -129,34 +129,11 @@ fn map(path: &Path) -> Res<memmap2::Mmap> {
     Ok(unsafe { memmap2::Mmap::map(&f)? })
 }
 
-/// `m` with its values converted by `f`: the same hasher and room, filled in the old
-/// table's order, so that every entry lands in the slot it had and the new table is
-/// written front to back. A map built with a fresh hasher is written at random: at
-/// scale 10 (a million entries) a strata or parcode write's moves took 1.4-2.0 s with
-/// one, 0.9-1.2 s with this (`compare` logs them).
-fn remap<A, B>(m: std::collections::HashMap<String, A>, f: impl Fn(A) -> B) -> std::collections::HashMap<String, B> {
-    let mut out = std::collections::HashMap::with_capacity_and_hasher(m.capacity(), m.hasher().clone());
-    out.extend(m.into_iter().map(|(k, v)| (k, f(v))));
-    out
-}
-
-/// Moves the dataset into a model module's own types (`User`, `Profile`, `Stats`,
-/// `Meta`, `World` of the same shape) and back: no copy of the dataset (gigabytes at
-/// scale 100) is ever made.
+/// Moves the dataset into a model module's own `World` (with `Stats` and `Meta` of the
+/// same shape; the records are the dataset's own [`dataset::User`]) and back: the
+/// collections change hands whole, nothing is copied or rebuilt.
 macro_rules! moves {
     () => {
-        fn user(u: dataset::User) -> User {
-            let dataset::User { id, name, level, score, active, friends, profile } = u;
-            let dataset::Profile { country, joined } = profile;
-            User { id, name, level, score, active, friends, profile: Profile { country, joined } }
-        }
-
-        fn user_back(u: User) -> dataset::User {
-            let User { id, name, level, score, active, friends, profile } = u;
-            let Profile { country, joined } = profile;
-            dataset::User { id, name, level, score, active, friends, profile: dataset::Profile { country, joined } }
-        }
-
         /// Moves the dataset's collections into this model, leaving them empty in `w`.
         pub fn take(w: &mut dataset::World) -> World {
             World {
@@ -171,16 +148,16 @@ macro_rules! moves {
                     },
                     tags: w.meta.tags.clone(),
                 },
-                users: std::mem::take(&mut w.users).into_iter().map(user).collect(),
-                by_name: super::remap(std::mem::take(&mut w.by_name), user),
+                users: std::mem::take(&mut w.users),
+                by_name: std::mem::take(&mut w.by_name),
                 asset: std::mem::take(&mut w.asset),
             }
         }
 
         /// Moves the collections back into `w`.
         pub fn give_back(m: World, w: &mut dataset::World) {
-            w.users = m.users.into_iter().map(user_back).collect();
-            w.by_name = super::remap(m.by_name, user_back);
+            w.users = m.users;
+            w.by_name = m.by_name;
             w.asset = m.asset;
         }
     };
@@ -189,25 +166,10 @@ macro_rules! moves {
 // ---------------------------------------------------------------------------- strata
 
 mod strata_model {
-    use crate::dataset;
+    use crate::dataset::{self, User};
     use std::collections::HashMap;
     use strata::Persist;
 
-    #[derive(Persist, Clone)]
-    pub struct Profile {
-        pub country: String,
-        pub joined: u64,
-    }
-    #[derive(Persist, Clone)]
-    pub struct User {
-        pub id: u64,
-        pub name: String,
-        pub level: u32,
-        pub score: f64,
-        pub active: bool,
-        pub friends: Vec<u64>,
-        pub profile: Profile,
-    }
     #[derive(Persist)]
     pub struct Stats {
         pub users: u64,
@@ -292,26 +254,11 @@ impl Format for Strata {
 // --------------------------------------------------------------------------- parcode
 
 mod parcode_model {
-    use crate::dataset;
+    use crate::dataset::{self, User};
     use parcode::ParcodeObject;
     use serde::{Deserialize, Serialize};
     use std::collections::HashMap;
 
-    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
-    pub struct Profile {
-        pub country: String,
-        pub joined: u64,
-    }
-    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
-    pub struct User {
-        pub id: u64,
-        pub name: String,
-        pub level: u32,
-        pub score: f64,
-        pub active: bool,
-        pub friends: Vec<u64>,
-        pub profile: Profile,
-    }
     #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
     pub struct Stats {
         pub users: u64,
@@ -388,6 +335,108 @@ impl Format for Parcode {
 
 // ------------------------------------------------------------------------------ rkyv
 
+/// rkyv's own types of the dataset's shape: strata's derive implements rkyv's traits
+/// for [`dataset::User`], so rkyv's derive cannot also be on it. Unlike strata's and
+/// parcode's worlds, this one moves every record into a type of its own (never at scale
+/// 100, where rkyv cannot write the file: see [`rkyv_size_floor`]).
+mod rkyv_model {
+    use crate::dataset;
+    use std::collections::HashMap;
+
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    pub struct Profile {
+        pub country: String,
+        pub joined: u64,
+    }
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    pub struct User {
+        pub id: u64,
+        pub name: String,
+        pub level: u32,
+        pub score: f64,
+        pub active: bool,
+        pub friends: Vec<u64>,
+        pub profile: Profile,
+    }
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    pub struct Stats {
+        pub users: u64,
+        pub max_level: u32,
+        pub mean_score: f64,
+    }
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    pub struct Meta {
+        pub version: u32,
+        pub created_by: String,
+        pub stats: Stats,
+        pub tags: Vec<String>,
+    }
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    pub struct World {
+        pub name: String,
+        pub meta: Meta,
+        pub users: Vec<User>,
+        pub by_name: HashMap<String, User>,
+        pub asset: Vec<u8>,
+    }
+
+    fn user(u: dataset::User) -> User {
+        let dataset::User { id, name, level, score, active, friends, profile } = u;
+        let dataset::Profile { country, joined } = profile;
+        User { id, name, level, score, active, friends, profile: Profile { country, joined } }
+    }
+
+    fn user_back(u: User) -> dataset::User {
+        let User { id, name, level, score, active, friends, profile } = u;
+        let Profile { country, joined } = profile;
+        dataset::User { id, name, level, score, active, friends, profile: dataset::Profile { country, joined } }
+    }
+
+    /// `m` with its values converted by `f`: the same hasher and room, filled in the old
+    /// table's order, so that every entry lands in the slot it had and the new table is
+    /// written front to back (a fresh hasher writes it at random: 1.4-2.0 s of moves at
+    /// scale 10 against 0.9-1.2 s).
+    fn remap<A, B>(m: HashMap<String, A>, f: impl Fn(A) -> B) -> HashMap<String, B> {
+        let mut out = HashMap::with_capacity_and_hasher(m.capacity(), m.hasher().clone());
+        out.extend(m.into_iter().map(|(k, v)| (k, f(v))));
+        out
+    }
+
+    /// Moves the dataset's collections into this model, leaving them empty in `w`.
+    pub fn take(w: &mut dataset::World) -> World {
+        World {
+            name: w.name.clone(),
+            meta: Meta {
+                version: w.meta.version,
+                created_by: w.meta.created_by.clone(),
+                stats: Stats {
+                    users: w.meta.stats.users,
+                    max_level: w.meta.stats.max_level,
+                    mean_score: w.meta.stats.mean_score,
+                },
+                tags: w.meta.tags.clone(),
+            },
+            users: std::mem::take(&mut w.users).into_iter().map(user).collect(),
+            by_name: remap(std::mem::take(&mut w.by_name), user),
+            asset: std::mem::take(&mut w.asset),
+        }
+    }
+
+    /// Moves the collections back into `w`.
+    pub fn give_back(m: World, w: &mut dataset::World) {
+        w.users = m.users.into_iter().map(user_back).collect();
+        w.by_name = remap(m.by_name, user_back);
+        w.asset = m.asset;
+    }
+
+    /// What a full load reports: as [`dataset::checksum`].
+    pub fn checksum(w: &World) -> u64 {
+        w.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
+            + w.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
+            + w.asset.len() as u64
+    }
+}
+
 /// rkyv 0.8 over the whole file: `checked` validates the whole buffer before any
 /// access (its safe API); otherwise `access_unchecked` (no validation at all).
 pub struct Rkyv {
@@ -397,11 +446,26 @@ pub struct Rkyv {
 /// A lower bound on the bytes `rkyv::to_bytes` writes for `w`: the asset, and every
 /// user's fixed-size part, in the vector and in the map beside its key.
 fn rkyv_size_floor(w: &World) -> u64 {
-    let user = size_of::<dataset::ArchivedUser>() as u64;
+    let user = size_of::<rkyv_model::ArchivedUser>() as u64;
     let entry = user + size_of::<rkyv::string::ArchivedString>() as u64;
     (w.asset.len() as u64)
         .saturating_add((w.users.len() as u64).saturating_mul(user))
         .saturating_add((w.by_name.len() as u64).saturating_mul(entry))
+}
+
+/// rkyv's relative pointers are 32-bit unless the crate-wide `pointer_width_64` feature
+/// is on (which would change strata's format too): a buffer past 2 GiB cannot be
+/// written, and rkyv panics instead of returning its error. A dataset whose archive
+/// must pass that is neither moved into rkyv's types nor serialized (at scale 100 the
+/// panic came after 21 s of work); the rest is still caught.
+fn rkyv_refusal(w: &World) -> Option<String> {
+    let floor = rkyv_size_floor(w);
+    (floor > i32::MAX as u64).then(|| {
+        format!(
+            "rkyv cannot write a buffer past 2 GiB with 32-bit relative pointers (this archive takes at least {:.2} GB: the asset and the users' fixed-size parts)",
+            floor as f64 / 1e9
+        )
+    })
 }
 
 impl Format for Rkyv {
@@ -409,21 +473,26 @@ impl Format for Rkyv {
         if self.checked { "rkyv (validated)" } else { "rkyv (unchecked)" }
     }
 
-    fn write(&self, w: &World, _: &Prepared, path: &Path) -> Res<()> {
-        // rkyv's relative pointers are 32-bit unless the crate-wide `pointer_width_64`
-        // feature is on (which would change strata's format too): a buffer past 2 GiB
-        // cannot be written, and rkyv panics instead of returning its error. A dataset
-        // whose archive must pass that is refused before serializing (at scale 100 the
-        // panic came after 21 s of work); the rest is still caught.
-        let floor = rkyv_size_floor(w);
-        if floor > i32::MAX as u64 {
-            return Err(format!(
-                "rkyv cannot write a buffer past 2 GiB with 32-bit relative pointers (this archive takes at least {:.2} GB: the asset and the users' fixed-size parts)",
-                floor as f64 / 1e9
-            )
-            .into());
+    fn prepare(&self, w: &mut World) -> Res<Prepared> {
+        if rkyv_refusal(w).is_some() {
+            return Ok(Box::new(()));
         }
-        let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rkyv::to_bytes::<rkyv::rancor::Error>(w)))
+        Ok(Box::new(rkyv_model::take(w)))
+    }
+
+    fn restore(&self, value: Prepared, w: &mut World) -> Res<()> {
+        if let Ok(m) = value.downcast::<rkyv_model::World>() {
+            rkyv_model::give_back(*m, w);
+        }
+        Ok(())
+    }
+
+    fn write(&self, w: &World, value: &Prepared, path: &Path) -> Res<()> {
+        // `prepare` moved nothing when the dataset is refused: `w` is whole.
+        let Ok(m) = prepared::<rkyv_model::World>(value) else {
+            return Err(rkyv_refusal(w).unwrap_or_else(|| "prepared value of another format".into()).into());
+        };
+        let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rkyv::to_bytes::<rkyv::rancor::Error>(m)))
             .map_err(|_| "rkyv cannot write a buffer past 2 GiB with 32-bit relative pointers")??;
         std::fs::write(path, &bytes)?;
         fsync(path)
@@ -431,12 +500,12 @@ impl Format for Rkyv {
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
         let map = map(path)?;
-        let w: &dataset::ArchivedWorld = if self.checked {
-            rkyv::access::<dataset::ArchivedWorld, rkyv::rancor::Error>(&map)?
+        let w: &rkyv_model::ArchivedWorld = if self.checked {
+            rkyv::access::<rkyv_model::ArchivedWorld, rkyv::rancor::Error>(&map)?
         } else {
             // SAFETY: the file was written by `write` above from a valid value and is not
             // modified; this is the unchecked path rkyv offers for trusted bytes.
-            unsafe { rkyv::access_unchecked::<dataset::ArchivedWorld>(&map) }
+            unsafe { rkyv::access_unchecked::<rkyv_model::ArchivedWorld>(&map) }
         };
         let answer = match op {
             Op::Metadata => u64::from(w.meta.version.to_native()),
@@ -446,8 +515,8 @@ impl Format for Rkyv {
                 w.users.get(usize::try_from(probe.index)?).map_or(u64::MAX, |u| u64::from(u.level.to_native()))
             }
             Op::FullLoad => {
-                let all: World = rkyv::deserialize::<World, rkyv::rancor::Error>(w)?;
-                let sum = dataset::checksum(&all);
+                let all: rkyv_model::World = rkyv::deserialize::<rkyv_model::World, rkyv::rancor::Error>(w)?;
+                let sum = rkyv_model::checksum(&all);
                 keep(all);
                 sum
             }
@@ -627,9 +696,10 @@ mod tests {
     /// what rkyv writes, or a writable dataset would be refused.
     #[test]
     fn the_rkyv_size_floor_is_below_the_archive_and_close_to_it() {
-        let w = dataset::world(1);
-        let written = rkyv::to_bytes::<rkyv::rancor::Error>(&w).map(|b| b.len() as u64).unwrap_or(0);
+        let mut w = dataset::world(1);
         let floor = rkyv_size_floor(&w);
+        let m = rkyv_model::take(&mut w);
+        let written = rkyv::to_bytes::<rkyv::rancor::Error>(&m).map(|b| b.len() as u64).unwrap_or(0);
         assert!(floor <= written, "floor {floor} above the archive's {written} bytes");
         assert!(floor * 10 >= written * 7, "floor {floor} far below the archive's {written} bytes");
     }
