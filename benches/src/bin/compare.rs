@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use strata_benches::dataset;
 use strata_benches::formats::{self, Op};
 use strata_benches::os;
+use strata_benches::report;
 
 #[derive(Parser)]
 struct Args {
@@ -186,12 +187,7 @@ fn check(name: &str, op: Op, got: u64, probe: &dataset::Probe) -> Result<(), Box
 }
 
 fn fmt(d: Option<Duration>) -> String {
-    match d {
-        None => String::from("-"),
-        Some(d) if d < Duration::from_millis(1) => format!("{:.1} us", d.as_secs_f64() * 1e6),
-        Some(d) if d < Duration::from_secs(1) => format!("{:.2} ms", d.as_secs_f64() * 1e3),
-        Some(d) => format!("{:.2} s", d.as_secs_f64()),
-    }
+    report::duration(d)
 }
 
 /// The median, marked when it is a single sample (an operation slower than [`SLOW`]).

@@ -1,5 +1,7 @@
 //! Plots open + map lookup latency against file size for every format, from the JSON
-//! files of `compare` runs at several scales (a flat line is what strata is for).
+//! files of `compare` runs at several scales (a flat line is what strata is for), and
+//! prints the same runs' map lookups and vector elements as Markdown tables, one column
+//! per run (the README's "Against file size" tables).
 //!
 //! ```text
 //! cargo run --release -p strata-benches --bin plot -- OUT.svg RESULTS.json...
@@ -7,6 +9,7 @@
 
 use plotters::prelude::*;
 use std::collections::BTreeMap;
+use strata_benches::report;
 
 type Series = BTreeMap<String, Vec<(f64, f64)>>;
 
@@ -24,8 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = args.next().ok_or("usage: plot OUT.svg RESULTS.json...")?;
     let mut warm: Series = BTreeMap::new();
     let mut cold: Series = BTreeMap::new();
+    let mut docs = Vec::new();
     for path in args {
         let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        docs.push(doc.clone());
         for r in doc["results"].as_array().ok_or("no results")? {
             let name = r["format"].as_str().unwrap_or("?").to_owned();
             let mb = r["file_bytes"].as_f64().unwrap_or(0.0) / 1e6;
@@ -78,5 +83,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     root.present()?;
     eprintln!("wrote {out}");
+    for op in ["open + map lookup", "open + vector element"] {
+        for temperature in ["warm", "evicted"] {
+            println!("{}", table(&docs, &format!("{op} ({temperature})")));
+        }
+    }
     Ok(())
+}
+
+/// One operation's medians as a Markdown table: a row per format (in the first run's
+/// order), a column per run, strata's file size on top. A median marked `*` is a single
+/// sample (the operation took 2 s or more), `†` shares one whole-file decode with the format's other operations (as in
+/// `compare`'s tables); a format the run could not write says so.
+fn table(docs: &[serde_json::Value], key: &str) -> String {
+    let mut formats: Vec<String> = Vec::new();
+    for doc in docs {
+        for r in doc["results"].as_array().into_iter().flatten() {
+            let name = r["format"].as_str().unwrap_or("?").to_owned();
+            if !formats.contains(&name) {
+                formats.push(name);
+            }
+        }
+    }
+    let mut out = format!("| {key} |");
+    for doc in docs {
+        out += &format!(" scale {} |", doc["scale"].as_u64().unwrap_or(0));
+    }
+    out += &format!("\n|---|{}\n| strata's file |", "---:|".repeat(docs.len()));
+    for doc in docs {
+        let strata = doc["results"].as_array().into_iter().flatten().find(|r| r["format"] == "strata");
+        let gb =
+            strata.and_then(|r| r["file_bytes"].as_f64()).map_or(String::from("-"), |b| format!("{:.2} GB", b / 1e9));
+        out += &format!(" {gb} |");
+    }
+    for name in &formats {
+        out += &format!("\n| {name} |");
+        for doc in docs {
+            let result = doc["results"].as_array().into_iter().flatten().find(|r| r["format"] == name.as_str());
+            let cell = match result.map(|r| &r["reads"][key]) {
+                Some(read) if read["median_us"].is_f64() => {
+                    let us = read["median_us"].as_f64().unwrap_or(0.0);
+                    // As `compare` marks it: a sample of 2 s or more ends the operation's samples.
+                    let once = read["max_us"].as_f64().is_some_and(|max| max >= 2e6);
+                    let shared = read["one_decode_for_all_operations"].as_bool() == Some(true);
+                    let d = Some(std::time::Duration::from_secs_f64(us / 1e6));
+                    format!("{}{}{}", report::duration(d), if once { " *" } else { "" }, if shared { " †" } else { "" })
+                }
+                _ if doc["not_measured"].get(name.as_str()).is_some() => String::from("cannot write"),
+                _ => String::from("-"),
+            };
+            out += &format!(" {cell} |");
+        }
+    }
+    out
 }
