@@ -101,14 +101,24 @@ pub fn warm(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The share of `file`'s pages in the page cache: `cachestat` (Linux 6.5), or `mincore`
+/// over a mapping of the whole file on an older kernel. `mincore` is not used where
+/// `cachestat` exists because it slowed the next cold read of a large file: a fresh
+/// process's open + map lookup of the evicted 3.3 GB strata file took 538 us after an
+/// eviction checked by `mincore` and 459 us after one checked by `cachestat` (449 us
+/// unchecked), while the 33 MB file took 365-388 us all three ways (medians of 10 at the
+/// same moments, the three ways and two files alternating).
 fn resident(file: &std::fs::File) -> std::io::Result<f64> {
     let len = file.metadata()?.len() as usize;
     if len == 0 {
         return Ok(0.0);
     }
+    let pages = len.div_ceil(4096);
+    if let Some(cached) = cachestat(file)? {
+        return Ok(cached as f64 / pages as f64);
+    }
     // SAFETY: a read-only map of a file nobody writes during the call.
     let map = unsafe { memmap2::Mmap::map(file)? };
-    let pages = len.div_ceil(4096);
     let mut vec = vec![0u8; pages];
     // SAFETY: `map` is a live mapping of `len` bytes and `vec` has one byte per page.
     let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, len, vec.as_mut_ptr()) };
@@ -116,6 +126,39 @@ fn resident(file: &std::fs::File) -> std::io::Result<f64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(vec.iter().filter(|b| *b & 1 == 1).count() as f64 / pages as f64)
+}
+
+/// The number of `file`'s pages in the page cache (`cachestat(2)`), or `None` where the
+/// kernel has no such call.
+fn cachestat(file: &std::fs::File) -> std::io::Result<Option<u64>> {
+    /// `struct cachestat_range`: the whole file (`len` 0: to its end).
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    /// `struct cachestat`.
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    /// The call's number, the same on every architecture (not in the `libc` crate yet).
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let range = Range { off: 0, len: 0 };
+    let mut stat = Stat::default();
+    // SAFETY: cachestat reads one `cachestat_range` and writes one `cachestat`, which
+    // `range` and `stat` are (`repr(C)`, the kernel's layout); the descriptor is open.
+    let rc = unsafe { libc::syscall(SYS_CACHESTAT, file.as_raw_fd(), &raw const range, &raw mut stat, 0u32) };
+    if rc == 0 {
+        return Ok(Some(stat.nr_cache));
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOSYS) { Ok(None) } else { Err(e) }
 }
 
 /// CPU time this process has used so far, all threads: user and system.
