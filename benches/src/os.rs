@@ -70,7 +70,7 @@ fn evict_data(path: &Path) -> std::io::Result<()> {
 }
 
 /// Reads the whole file so that it is in the page cache, and checks that all of it
-/// stayed there (`mincore`).
+/// stayed there (`cachestat`, or `mincore` on older kernels).
 ///
 /// # Errors
 /// I/O errors, or an error when part of the file was reclaimed at once (memory short:
