@@ -324,7 +324,16 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let path = file(f.name());
             evict_others(&formats, &file, f.name())?;
             for &cold in temperatures {
-                for op in Op::ALL {
+                // The operations too in a different order each run: the first evicted
+                // read after a format's warm pass was slower than the ones after it, in
+                // every format and whichever operation came first (strata alone, five
+                // runs: open + metadata, always first, 127.1 us against 71.1 us for the
+                // deep field, the same read; 70.8 us and 65.1 us with no full load
+                // before them). The machine recovering from the warm pass (a whole file
+                // read, then dropped; a full load's memory freed), not the format:
+                // shuffled, it falls on each operation in some runs, where the median
+                // drops it.
+                for &op in run_order(run, &Op::ALL) {
                     if op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())) {
                         continue;
                     }
