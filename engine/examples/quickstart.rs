@@ -162,8 +162,9 @@ fn timed(
     Ok((t.elapsed(), answer))
 }
 
-/// Samples per point read. One sample misleads: the first cold read after the warm
-/// ones took 0.5 ms here where the same read took 47 us a moment later.
+/// Samples per point read. One sample misleads: the first cold read (open + metadata,
+/// after the save and the warm reads) took 0.5 ms here where the deep field, which
+/// reads the same bytes, took 47 us a moment later.
 const SAMPLES: usize = 5;
 
 /// The median of [`SAMPLES`] runs of `f`, with the answer of the last.

@@ -1,8 +1,9 @@
 //! The whitepaper's tables, reproduced in one run: every format writes the same dataset,
 //! then opens it and reads metadata, a deep field, a map entry, a vector element and
 //! everything, with the page cache warm and with the file evicted, each read in a fresh
-//! process of this program (three per run for a point read). Formats take turns, in
-//! an order shuffled for each run; every answer is checked before its time counts.
+//! process of this program (three per run for a point read). Formats take turns, and
+//! each format's operations follow one another, in orders shuffled for each run; every
+//! answer is checked before its time counts.
 //! Prints Markdown tables with ratios against strata and writes every figure as JSON.
 //!
 //! ```text
@@ -329,10 +330,12 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 // every format and whichever operation came first (strata alone, five
                 // runs: open + metadata, always first, 127.1 us against 71.1 us for the
                 // deep field, the same read; 70.8 us and 65.1 us with no full load
-                // before them). The machine recovering from the warm pass (a whole file
-                // read, then dropped; a full load's memory freed), not the format:
-                // shuffled, it falls on each operation in some runs, where the median
-                // drops it.
+                // before them; at scale 200, with no full loads, 106-236 us against 63-66
+                // us). Presumably the machine recovering from the warm pass (a whole file
+                // read, then dropped; a full load's memory freed), not the format (the
+                // VM's free page reporting does not explain it: `page_reporting_order` 9
+                // or 11, two runs each, made no consistent difference). Shuffled, it falls on each
+                // operation in some runs, where the median drops it.
                 for &op in run_order(run, &Op::ALL) {
                     if op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())) {
                         continue;
@@ -755,7 +758,7 @@ fn unchecked_probe(scale: u64) -> dataset::Probe {
     }
 }
 
-/// The formats in run `run`'s order: a shuffle seeded by the run, so that whatever a
+/// The formats (or operations) in run `run`'s order: a shuffle seeded by the run, so that whatever a
 /// format's predecessor leaves the machine doing (writeback, freed memory, a whole-file
 /// decode) falls on a different format each run, where the median drops it. In one
 /// fixed order at scale 100, strata, first in every run, had warm metadata and map
