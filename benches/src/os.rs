@@ -129,7 +129,7 @@ fn resident(file: &std::fs::File) -> std::io::Result<f64> {
 }
 
 /// The number of `file`'s pages in the page cache (`cachestat(2)`), or `None` where the
-/// kernel has no such call.
+/// kernel has no such call, or a seccomp filter (a container's) refuses it.
 fn cachestat(file: &std::fs::File) -> std::io::Result<Option<u64>> {
     /// `struct cachestat_range`: the whole file (`len` 0: to its end).
     #[repr(C)]
@@ -147,7 +147,8 @@ fn cachestat(file: &std::fs::File) -> std::io::Result<Option<u64>> {
         nr_evicted: u64,
         nr_recently_evicted: u64,
     }
-    /// The call's number, the same on every architecture (not in the `libc` crate yet).
+    /// The call's number in the kernel's shared table (x86-64, arm64 and most others;
+    /// alpha differs), not in the `libc` crate yet.
     const SYS_CACHESTAT: libc::c_long = 451;
     let range = Range { off: 0, len: 0 };
     let mut stat = Stat::default();
@@ -158,7 +159,7 @@ fn cachestat(file: &std::fs::File) -> std::io::Result<Option<u64>> {
         return Ok(Some(stat.nr_cache));
     }
     let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENOSYS) { Ok(None) } else { Err(e) }
+    if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) { Ok(None) } else { Err(e) }
 }
 
 /// CPU time this process has used so far, all threads: user and system.
