@@ -129,6 +129,23 @@ fn map(path: &Path) -> Res<memmap2::Mmap> {
     Ok(unsafe { memmap2::Mmap::map(&f)? })
 }
 
+/// The dataset's metadata as a model module's own `Meta` (each model has `Meta` and
+/// `Stats` types of the same shape; the metadata is small, so it is copied).
+macro_rules! meta_of {
+    ($w:expr) => {
+        Meta {
+            version: $w.meta.version,
+            created_by: $w.meta.created_by.clone(),
+            stats: Stats {
+                users: $w.meta.stats.users,
+                max_level: $w.meta.stats.max_level,
+                mean_score: $w.meta.stats.mean_score,
+            },
+            tags: $w.meta.tags.clone(),
+        }
+    };
+}
+
 /// Moves the dataset into a model module's own `World` (with `Stats` and `Meta` of the
 /// same shape; the records are the dataset's own [`dataset::User`]) and back: the
 /// collections change hands whole, nothing is copied or rebuilt.
@@ -138,16 +155,7 @@ macro_rules! moves {
         pub fn take(w: &mut dataset::World) -> World {
             World {
                 name: w.name.clone(),
-                meta: Meta {
-                    version: w.meta.version,
-                    created_by: w.meta.created_by.clone(),
-                    stats: Stats {
-                        users: w.meta.stats.users,
-                        max_level: w.meta.stats.max_level,
-                        mean_score: w.meta.stats.mean_score,
-                    },
-                    tags: w.meta.tags.clone(),
-                },
+                meta: meta_of!(w),
                 users: std::mem::take(&mut w.users),
                 by_name: std::mem::take(&mut w.by_name),
                 asset: std::mem::take(&mut w.asset),
@@ -406,16 +414,7 @@ mod rkyv_model {
     pub fn take(w: &mut dataset::World) -> World {
         World {
             name: w.name.clone(),
-            meta: Meta {
-                version: w.meta.version,
-                created_by: w.meta.created_by.clone(),
-                stats: Stats {
-                    users: w.meta.stats.users,
-                    max_level: w.meta.stats.max_level,
-                    mean_score: w.meta.stats.mean_score,
-                },
-                tags: w.meta.tags.clone(),
-            },
+            meta: meta_of!(w),
             users: std::mem::take(&mut w.users).into_iter().map(user).collect(),
             by_name: remap(std::mem::take(&mut w.by_name), user),
             asset: std::mem::take(&mut w.asset),
