@@ -330,12 +330,13 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 // every format and whichever operation came first (strata alone, five
                 // runs: open + metadata, always first, 127.1 us against 71.1 us for the
                 // deep field, the same read; 70.8 us and 65.1 us with no full load
-                // before them; at scale 200, with no full loads, 106-236 us against 63-66
-                // us). Presumably the machine recovering from the warm pass (a whole file
-                // read, then dropped; a full load's memory freed), not the format (the
-                // VM's free page reporting does not explain it: `page_reporting_order` 9
-                // or 11, two runs each, made no consistent difference). Shuffled, it falls on each
-                // operation in some runs, where the median drops it.
+                // before them; at scale 200, with no full loads, 106-236 us against
+                // 63-66 us). Presumably the machine recovering from the warm pass (a
+                // whole file read, then dropped; a full load's memory freed), not the
+                // format; the VM's free page reporting does not explain it
+                // (`page_reporting_order` 9 or 11, two runs each, made no consistent
+                // difference). Shuffled, it falls on each operation in some runs, where
+                // the median drops it.
                 for &op in run_order(run, &Op::ALL) {
                     if op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())) {
                         continue;
@@ -758,16 +759,17 @@ fn unchecked_probe(scale: u64) -> dataset::Probe {
     }
 }
 
-/// The formats (or operations) in run `run`'s order: a shuffle seeded by the run, so that whatever a
-/// format's predecessor leaves the machine doing (writeback, freed memory, a whole-file
-/// decode) falls on a different format each run, where the median drops it. In one
+/// The formats (or a format's operations) in run `run`'s order: a shuffle seeded by the
+/// run, so that whatever a format's predecessor leaves the machine doing (writeback,
+/// freed memory, a whole-file decode) falls on a different format each run, where the
+/// median drops it. In one
 /// fixed order at scale 100, strata, first in every run, had warm metadata and map
 /// lookup medians of 116-127 us against minimums of 9-20 us; rotating the start still
 /// kept every format after the same one (`strata`, which writes the same file with the
 /// same code as `strata (pread)`, wrote it in 105-153 ms against 83-103 ms, always
 /// right after redb).
-fn run_order<T>(run: usize, formats: &[T]) -> Vec<&T> {
-    let mut order: Vec<&T> = formats.iter().collect();
+fn run_order<T>(run: usize, items: &[T]) -> Vec<&T> {
+    let mut order: Vec<&T> = items.iter().collect();
     let mut x = (run as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for i in (1..order.len()).rev() {
         x ^= x << 13;
