@@ -4,15 +4,15 @@
 
 use crate::schema::{Def, Field, Schema, Storage, Ty, round_up};
 use serde_json::{Map, Value, json};
-use strata::Archive;
-use strata::format::ChunkRef;
-use strata::format::bucket::Bucket;
-use strata::format::table::ChunkTable;
+use strata::raw::format::ChunkRef;
+use strata::raw::format::bucket::Bucket;
+use strata::raw::format::table::ChunkTable;
+use strata::{Archive, View};
 
 /// Where a value is: the bytes of its chunk, its position, how it is stored, its type.
 #[derive(Clone)]
-pub struct Place<'a> {
-    pub bytes: &'a [u8],
+pub struct Place {
+    pub bytes: View<[u8]>,
     pub pos: u64,
     pub storage: Storage,
     pub ty: Ty,
@@ -52,68 +52,68 @@ fn rel(bytes: &[u8], pos: u64) -> Res<u64> {
 
 impl<'a> Decoder<'a> {
     /// The root value's place.
-    pub fn root(&self) -> Res<Place<'a>> {
-        let bytes = self.archive.chunk(&self.archive.footer().root).map_err(|e| e.to_string())?;
+    pub fn root(&self) -> Res<Place> {
+        let bytes = strata::raw::chunk(self.archive, &self.archive.footer().root).map_err(|e| e.to_string())?;
         self.at_root(bytes, self.schema.root.clone())
     }
 
-    fn at_root(&self, bytes: &'a [u8], ty: Ty) -> Res<Place<'a>> {
+    fn at_root(&self, bytes: View<[u8]>, ty: Ty) -> Res<Place> {
         let (size, _) = self.schema.layout(&ty)?;
         let pos = (bytes.len() as u64).checked_sub(size).ok_or("chunk smaller than its root value")?;
         Ok(Place { bytes, pos, storage: Storage::Inline, ty })
     }
 
-    fn chunk_ref(&self, p: &Place<'a>) -> Res<ChunkRef> {
-        let b = slice(p.bytes, p.pos, 40)?;
+    fn chunk_ref(&self, p: &Place) -> Res<ChunkRef> {
+        let b = slice(&p.bytes, p.pos, 40)?;
         let mut r = [0u8; 40];
         r.copy_from_slice(b);
         Ok(ChunkRef::from_bytes(&r))
     }
 
-    fn table(&self, p: &Place<'a>) -> Res<(ChunkTable, u64)> {
-        let b = slice(p.bytes, p.pos, 56)?;
+    fn table(&self, p: &Place) -> Res<(ChunkTable, u64)> {
+        let b = slice(&p.bytes, p.pos, 56)?;
         let mut t = [0u8; 56];
         t.copy_from_slice(b);
-        Ok((ChunkTable::from_bytes(&t), le(p.bytes, p.pos + 56, 8)? as u64))
+        Ok((ChunkTable::from_bytes(&t), le(&p.bytes, p.pos + 56, 8)? as u64))
     }
 
     /// Follows a lazy field to its chunk.
-    fn follow(&self, p: &Place<'a>) -> Res<Place<'a>> {
+    fn follow(&self, p: &Place) -> Res<Place> {
         let r = self.chunk_ref(p)?;
-        let bytes = self.archive.chunk(&r).map_err(|e| e.to_string())?;
+        let bytes = strata::raw::chunk(self.archive, &r).map_err(|e| e.to_string())?;
         self.at_root(bytes, p.ty.clone())
     }
 
     /// Element `i` of a sharded vector.
-    fn shard_element(&self, p: &Place<'a>, i: u64) -> Res<Place<'a>> {
+    fn shard_element(&self, p: &Place, i: u64) -> Res<Place> {
         let (table, len) = self.table(p)?;
         if i >= len {
             return Err(format!("index {i} is past the end ({len} elements)"));
         }
-        let (_, entry) = self.archive.table_find(&table, i).map_err(|e| e.to_string())?;
-        let bytes = self.archive.chunk(entry.chunk()).map_err(|e| e.to_string())?;
+        let (_, entry) = strata::raw::table_find(self.archive, &table, i).map_err(|e| e.to_string())?;
+        let bytes = strata::raw::chunk(self.archive, entry.chunk()).map_err(|e| e.to_string())?;
         let vec = self.at_root(bytes, Ty::Vec(Box::new(p.ty_elem()?)))?;
         self.vec_element(&vec, i.checked_sub(entry.first()).ok_or("shard table out of order")?)
     }
 
-    fn vec_element(&self, v: &Place<'a>, i: u64) -> Res<Place<'a>> {
+    fn vec_element(&self, v: &Place, i: u64) -> Res<Place> {
         let Ty::Vec(elem) = &v.ty else { return Err(String::from("not a vector")) };
-        let start = rel(v.bytes, v.pos)?;
-        let len = le(v.bytes, v.pos + 4, 4)? as u64;
+        let start = rel(&v.bytes, v.pos)?;
+        let len = le(&v.bytes, v.pos + 4, 4)? as u64;
         if i >= len {
             return Err(format!("index {i} is past the end ({len} elements)"));
         }
         let (size, _) = self.schema.layout(elem)?;
-        Ok(Place { bytes: v.bytes, pos: start + i * size, storage: Storage::Inline, ty: (**elem).clone() })
+        Ok(Place { bytes: v.bytes.clone(), pos: start + i * size, storage: Storage::Inline, ty: (**elem).clone() })
     }
 
     /// The entries of bucket `b` of a map: (key place, value place).
-    fn bucket(&self, p: &Place<'a>, b: u64) -> Res<Vec<(Place<'a>, Place<'a>, u64)>> {
+    fn bucket(&self, p: &Place, b: u64) -> Res<Vec<(Place, Place, u64)>> {
         let (table, _) = self.table(p)?;
         let (kt, vt) = p.map_types()?;
-        let entry = self.archive.table_leaf(&table, b).map_err(|e| e.to_string())?;
-        let bytes = self.archive.chunk(entry.chunk()).map_err(|e| e.to_string())?;
-        let bucket = Bucket::parse(bytes).map_err(String::from)?;
+        let entry = strata::raw::table_leaf(self.archive, &table, b).map_err(|e| e.to_string())?;
+        let bytes = strata::raw::chunk(self.archive, entry.chunk()).map_err(|e| e.to_string())?;
+        let bucket = Bucket::parse(&bytes).map_err(String::from)?;
         let (ks, _) = self.schema.layout(&kt)?;
         let (vs, va) = self.schema.layout(&vt)?;
         let voff = round_up(ks, va);
@@ -125,8 +125,8 @@ impl<'a> Decoder<'a> {
             let pos = (e.as_ptr() as u64 - bytes.as_ptr() as u64)
                 + (e.len() as u64).checked_sub(size).ok_or("entry too short")?;
             out.push((
-                Place { bytes, pos, storage: Storage::Inline, ty: kt.clone() },
-                Place { bytes, pos: pos + voff, storage: Storage::Inline, ty: vt.clone() },
+                Place { bytes: bytes.clone(), pos, storage: Storage::Inline, ty: kt.clone() },
+                Place { bytes: bytes.clone(), pos: pos + voff, storage: Storage::Inline, ty: vt.clone() },
                 bucket.hash(j).unwrap_or(0),
             ));
         }
@@ -134,7 +134,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// The value of a map's entry whose key equals `key` (compared as decoded JSON).
-    fn map_get(&self, p: &Place<'a>, key: &Value) -> Res<Place<'a>> {
+    fn map_get(&self, p: &Place, key: &Value) -> Res<Place> {
         let (table, _) = self.table(p)?;
         let (kt, _) = p.map_types()?;
         let hash = stable_hash(&kt, key)?;
@@ -149,11 +149,11 @@ impl<'a> Decoder<'a> {
     }
 
     /// Decodes a value to JSON.
-    pub fn value(&self, p: &Place<'a>) -> Res<Value> {
+    pub fn value(&self, p: &Place) -> Res<Value> {
         self.value_depth(p, 0)
     }
 
-    fn value_depth(&self, p: &Place<'a>, depth: u32) -> Res<Value> {
+    fn value_depth(&self, p: &Place, depth: u32) -> Res<Value> {
         if depth > 128 {
             return Err(String::from("value nested too deep"));
         }
@@ -174,10 +174,10 @@ impl<'a> Decoder<'a> {
                 }
                 let mut items = Vec::new();
                 for s in 0..table.entries() {
-                    let entry = self.archive.table_leaf(&table, s).map_err(|e| e.to_string())?;
-                    let bytes = self.archive.chunk(entry.chunk()).map_err(|e| e.to_string())?;
+                    let entry = strata::raw::table_leaf(self.archive, &table, s).map_err(|e| e.to_string())?;
+                    let bytes = strata::raw::chunk(self.archive, entry.chunk()).map_err(|e| e.to_string())?;
                     let vec = self.at_root(bytes, Ty::Vec(Box::new(p.ty_elem()?)))?;
-                    let n = le(vec.bytes, vec.pos + 4, 4)? as u64;
+                    let n = le(&vec.bytes, vec.pos + 4, 4)? as u64;
                     for i in 0..n {
                         items.push(self.value_depth(&self.vec_element(&vec, i)?, depth + 1)?);
                     }
@@ -210,8 +210,9 @@ impl<'a> Decoder<'a> {
             }
             Storage::Inline => {}
         }
-        let (bytes, pos) = (p.bytes, p.pos);
-        let inline = |ty: Ty, pos: u64| Place { bytes, pos, storage: Storage::Inline, ty };
+        let (view, pos) = (&p.bytes, p.pos);
+        let bytes: &[u8] = view;
+        let inline = |ty: Ty, pos: u64| Place { bytes: view.clone(), pos, storage: Storage::Inline, ty };
         Ok(match &p.ty {
             Ty::Prim(name) => prim(bytes, pos, name)?,
             Ty::String => Value::String(string(bytes, pos)?),
@@ -262,7 +263,7 @@ impl<'a> Decoder<'a> {
                 json!({ "$opaque": name, "why": "this type's archived layout (rkyv's own hash table, B-tree, or a #[strata(rkyv)] type) cannot be decoded without its Rust type" })
             }
             Ty::Named(name, _) => match self.schema.types.get(name) {
-                Some(Def::Struct { tuple, fields, .. }) => self.fields_value(bytes, pos, fields, *tuple, depth)?,
+                Some(Def::Struct { tuple, fields, .. }) => self.fields_value(view, pos, fields, *tuple, depth)?,
                 Some(Def::Enum { variants, .. }) => {
                     let tag = le(bytes, pos, 1)?;
                     let v = variants
@@ -272,7 +273,7 @@ impl<'a> Decoder<'a> {
                         Value::String(v.name.clone())
                     } else {
                         let mut obj = Map::new();
-                        obj.insert(v.name.clone(), self.fields_value(bytes, pos, &v.fields, v.tuple, depth)?);
+                        obj.insert(v.name.clone(), self.fields_value(view, pos, &v.fields, v.tuple, depth)?);
                         Value::Object(obj)
                     }
                 }
@@ -281,12 +282,14 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn fields_value(&self, bytes: &'a [u8], pos: u64, fields: &[Field], tuple: bool, depth: u32) -> Res<Value> {
+    fn fields_value(&self, bytes: &View<[u8]>, pos: u64, fields: &[Field], tuple: bool, depth: u32) -> Res<Value> {
         let mut obj = Map::new();
         let mut items = Vec::new();
         for f in fields {
-            let v = self
-                .value_depth(&Place { bytes, pos: pos + f.offset, storage: f.storage, ty: f.ty.clone() }, depth + 1)?;
+            let v = self.value_depth(
+                &Place { bytes: bytes.clone(), pos: pos + f.offset, storage: f.storage, ty: f.ty.clone() },
+                depth + 1,
+            )?;
             if tuple {
                 items.push(v);
             } else {
@@ -298,7 +301,7 @@ impl<'a> Decoder<'a> {
 
     /// Follows a path (`players["Hero123"].level`, `users[54321]`, `history[3]`) from the
     /// root, reading only the chunks on the way.
-    pub fn walk(&self, path: &str) -> Res<Place<'a>> {
+    pub fn walk(&self, path: &str) -> Res<Place> {
         let mut p = self.root()?;
         for step in parse_path(path)? {
             p = self.step(p, &step)?;
@@ -306,7 +309,7 @@ impl<'a> Decoder<'a> {
         Ok(p)
     }
 
-    fn step(&self, mut p: Place<'a>, step: &Step) -> Res<Place<'a>> {
+    fn step(&self, mut p: Place, step: &Step) -> Res<Place> {
         // A lazy field is followed, an `Option` or `Box` seen through.
         loop {
             if p.storage == Storage::Lazy {
@@ -319,18 +322,23 @@ impl<'a> Decoder<'a> {
             match &p.ty {
                 Ty::Option(t) => {
                     let (_, a) = self.schema.layout(t)?;
-                    if le(p.bytes, p.pos, 1)? != 1 {
+                    if le(&p.bytes, p.pos, 1)? != 1 {
                         return Err(String::from("the value is None"));
                     }
                     p = Place {
-                        bytes: p.bytes,
+                        bytes: p.bytes.clone(),
                         pos: p.pos + round_up(1, a),
                         storage: Storage::Inline,
                         ty: (**t).clone(),
                     };
                 }
                 Ty::Boxed(t) => {
-                    p = Place { bytes: p.bytes, pos: rel(p.bytes, p.pos)?, storage: Storage::Inline, ty: (**t).clone() }
+                    p = Place {
+                        bytes: p.bytes.clone(),
+                        pos: rel(&p.bytes, p.pos)?,
+                        storage: Storage::Inline,
+                        ty: (**t).clone(),
+                    }
                 }
                 _ => break,
             }
@@ -341,7 +349,7 @@ impl<'a> Decoder<'a> {
             (Step::Index(i), Storage::Inline, Ty::Vec(_)) => self.vec_element(&p, *i),
             (Step::Index(i), Storage::Inline, Ty::Array(t, n)) if i < n => {
                 let (s, _) = self.schema.layout(t)?;
-                Ok(Place { bytes: p.bytes, pos: p.pos + i * s, storage: Storage::Inline, ty: (**t).clone() })
+                Ok(Place { bytes: p.bytes.clone(), pos: p.pos + i * s, storage: Storage::Inline, ty: (**t).clone() })
             }
             (Step::Index(i), Storage::Inline, Ty::Tuple(ts)) => {
                 let mut at = 0;
@@ -349,7 +357,12 @@ impl<'a> Decoder<'a> {
                     let (s, a) = self.schema.layout(t)?;
                     at = round_up(at, a);
                     if j as u64 == *i {
-                        return Ok(Place { bytes: p.bytes, pos: p.pos + at, storage: Storage::Inline, ty: t.clone() });
+                        return Ok(Place {
+                            bytes: p.bytes.clone(),
+                            pos: p.pos + at,
+                            storage: Storage::Inline,
+                            ty: t.clone(),
+                        });
                     }
                     at += s;
                 }
@@ -359,7 +372,7 @@ impl<'a> Decoder<'a> {
                 let fields = match self.schema.types.get(tn) {
                     Some(Def::Struct { fields, .. }) => fields,
                     Some(Def::Enum { variants, .. }) => {
-                        let tag = le(p.bytes, p.pos, 1)?;
+                        let tag = le(&p.bytes, p.pos, 1)?;
                         &variants.get(tag as usize).ok_or("invalid variant")?.fields
                     }
                     None => return Err(format!("no definition of `{tn}`")),
@@ -368,7 +381,7 @@ impl<'a> Decoder<'a> {
                     .iter()
                     .find(|f| f.name == *name)
                     .ok_or_else(|| format!("`{tn}` has no field `{name}` here"))?;
-                Ok(Place { bytes: p.bytes, pos: p.pos + f.offset, storage: f.storage, ty: f.ty.clone() })
+                Ok(Place { bytes: p.bytes.clone(), pos: p.pos + f.offset, storage: f.storage, ty: f.ty.clone() })
             }
             (Step::Index(i), Storage::Inline, Ty::Named(..)) => self.step(p, &Step::Field(i.to_string())),
             (step, _, ty) => {
@@ -378,7 +391,7 @@ impl<'a> Decoder<'a> {
     }
 }
 
-impl Place<'_> {
+impl Place {
     fn ty_elem(&self) -> Res<Ty> {
         match &self.ty {
             Ty::Vec(t) => Ok((**t).clone()),

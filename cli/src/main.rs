@@ -22,7 +22,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use strata::Archive;
-use strata::format::meta::ChunkKind;
+use strata::raw::format::meta::ChunkKind;
 use tree::{Tree, size};
 
 #[derive(Parser)]

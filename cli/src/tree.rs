@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use strata::Archive;
-use strata::format::meta::ChunkKind;
+use strata::raw::format::meta::ChunkKind;
 
 /// One chunk in the tree.
 pub struct Node {
@@ -38,8 +38,8 @@ impl Tree {
                 stored: e.chunk.stored_len(),
                 raw: e.chunk.raw_len(),
                 encoding: match e.chunk.encoding() {
-                    Some(strata::format::Encoding::None) => "none",
-                    Some(strata::format::Encoding::Zstd) => "zstd",
+                    Some(strata::raw::format::Encoding::None) => "none",
+                    Some(strata::raw::format::Encoding::Zstd) => "zstd",
                     _ => "?",
                 },
                 index: e.index.to_native(),

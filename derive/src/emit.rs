@@ -34,7 +34,7 @@ pub fn expand(c: &Container) -> TokenStream {
     let recursion_bounds = if recursive {
         quote! {
             #[rkyv(serialize_bounds(
-                __S: #rkyv::ser::Writer + #rkyv::ser::Allocator + #rkyv::ser::Sharing + #krate::ChunkWriter,
+                __S: #rkyv::ser::Writer + #rkyv::ser::Allocator + #rkyv::ser::Sharing + #private::ChunkWriter,
                 <__S as #rkyv::rancor::Fallible>::Error: #rkyv::rancor::Source,
             ))]
             #[rkyv(deserialize_bounds(
@@ -242,7 +242,7 @@ pub fn expand(c: &Container) -> TokenStream {
             quote!(true #(#parts)*)
         }
     };
-    let out_of_line = out_of_line(c, &krate);
+    let out_of_line = out_of_line(c, &krate, &private);
 
     let debug = archived_debug(c, &archived, &private);
 
@@ -467,6 +467,10 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
                 }
                 Storage::Shard { .. } => prom.extend(quote!(__out.push(#private::prefetch_sharded(#a));)),
                 Storage::Map(_) => prom.extend(quote!(__out.push(#private::prefetch_map::<#ty>(#a));)),
+                Storage::Inline if walkable(f) && f.recursive => {
+                    prep.extend(quote!(#private::grow(|| <#ty as #krate::Persist>::__prepare(#a, __out));));
+                    prom.extend(quote!(#private::grow(|| <#ty as #krate::Persist>::__promises(#a, __out));));
+                }
                 Storage::Inline if walkable(f) => {
                     prep.extend(quote!(<#ty as #krate::Persist>::__prepare(#a, __out);));
                     prom.extend(quote!(<#ty as #krate::Persist>::__promises(#a, __out);));
@@ -519,12 +523,16 @@ fn lazy_params(compress: Compress) -> (u8, i32) {
 }
 
 /// The body of `__out_of_line`: the sum of the walkable inline fields' estimates.
-fn out_of_line(c: &Container, krate: &syn::Path) -> TokenStream {
+fn out_of_line(c: &Container, krate: &syn::Path, private: &TokenStream) -> TokenStream {
     let sum = |fields: &[Field], access: &dyn Fn(&Field) -> TokenStream| -> TokenStream {
         let parts = fields.iter().filter(|f| walkable(f)).map(|f| {
             let ty = f.ty;
             let a = access(f);
-            quote!(+ <#ty as #krate::Persist>::__out_of_line(#a))
+            if f.recursive {
+                quote!(+ #private::grow(|| <#ty as #krate::Persist>::__out_of_line(#a)))
+            } else {
+                quote!(+ <#ty as #krate::Persist>::__out_of_line(#a))
+            }
         });
         quote!(0usize #(#parts)*)
     };
@@ -550,8 +558,19 @@ fn out_of_line(c: &Container, krate: &syn::Path) -> TokenStream {
     }
 }
 
-/// The rkyv `with`-wrapper the shadow applies to a field, if any.
+/// The rkyv `with`-wrapper the shadow applies to a field, if any. A recursive inline
+/// field is wrapped once more, in `Deep`, which limits its nesting and grows the stack.
 fn field_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
+    let marker = &f.marker;
+    if f.recursive && matches!(f.storage, Storage::Inline) {
+        let inner = plain_wrapper(f, private).unwrap_or_else(|| quote!(#private::rkyv::with::Identity));
+        return Some(quote!(#private::Deep<#marker, #inner>));
+    }
+    plain_wrapper(f, private)
+}
+
+/// The wrapper a field's storage asks for, recursion aside.
+fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
     let marker = &f.marker;
     match &f.storage {
         Storage::Lazy(compress) => {
@@ -576,7 +595,10 @@ fn markers(c: &Container, private: &TokenStream) -> TokenStream {
     let vis = c.vis;
     let defs = c
         .all_fields()
-        .filter(|f| matches!(f.storage, Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_)))
+        .filter(|f| {
+            matches!(f.storage, Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_))
+                || (f.recursive && matches!(f.storage, Storage::Inline))
+        })
         .map(|f| {
             let marker = &f.marker;
             let label = &f.label;

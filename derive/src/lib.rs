@@ -1,8 +1,8 @@
 //! `#[derive(Persist)]` for strata. Use it through `strata::Persist`; see the `strata`
 //! crate for the attributes.
 //!
-//! The derive runs in three stages, one file each: [`attr`] and [`model`] parse the
-//! input into a checked model (every error collected, each at its span), and [`emit`]
+//! The derive runs in three stages, one file each: `attr` and `model` parse the
+//! input into a checked model (every error collected, each at its span), and `emit`
 //! generates code from the model.
 
 mod attr;

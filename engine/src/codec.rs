@@ -25,7 +25,7 @@ pub(crate) fn encode(raw: &[u8], codec: Codec) -> Result<(Encoding, Option<Vec<u
     match codec {
         Codec::None => Ok((Encoding::None, None)),
         Codec::Zstd(level) => {
-            let packed = zstd::bulk::compress(raw, level).map_err(Error::Io)?;
+            let packed = zstd::bulk::compress(raw, level).map_err(|e| Error::Compression(e.to_string()))?;
             if packed.len() < raw.len() { Ok((Encoding::Zstd, Some(packed))) } else { Ok((Encoding::None, None)) }
         }
     }

@@ -144,6 +144,46 @@ pub enum Error {
         at: Location,
     },
 
+    /// A value nests deeper than the limit allows: inline nesting (a recursive field
+    /// such as `next: Option<Box<Node>>`) past [`crate::OpenOptions::max_depth`] or
+    /// [`crate::SaveOptions::max_depth`], or lazy chunks inside lazy chunks past
+    /// [`crate::MAX_LAZY_NESTING`]. Nothing is read or written past the limit, so a
+    /// hostile file cannot exhaust the stack.
+    #[error("value nested too deep: {what} at depth {depth}, past the limit of {limit} (in {at})")]
+    TooDeep {
+        /// The recursive field (`Node.next`), or what nests (`lazy chunks`).
+        what: &'static str,
+        /// The depth reached.
+        depth: u64,
+        /// The limit.
+        limit: u64,
+        /// The chunk being read; offset 0 while saving.
+        at: Location,
+    },
+
+    /// The file changed after the archive opened it (another program truncated,
+    /// extended or rewrote it in place): a chunk could not be read as it was.
+    #[error("the file changed while open, reading {at}: {detail}")]
+    Changed {
+        /// The chunk that could not be read as it was.
+        at: Location,
+        /// What changed.
+        detail: String,
+    },
+
+    /// The header or footer sets flags this build does not know.
+    #[error("unknown flags {flags:#x} in the {what} (a newer writer's feature this build does not read)")]
+    UnknownFlags {
+        /// `header` or `footer`.
+        what: &'static str,
+        /// The flags found.
+        flags: u32,
+    },
+
+    /// Compressing a chunk failed while saving.
+    #[error("compression failed: {0}")]
+    Compression(String),
+
     /// A view of a value was used outside of any open archive (for example, archived
     /// bytes accessed directly rather than through [`crate::Archive`]).
     #[error("this value does not belong to an open strata archive")]

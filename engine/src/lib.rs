@@ -2,9 +2,9 @@
 //! any field of a cold file is reachable while touching only the bytes that hold it.
 //!
 //! `#[derive(Persist)]` on ordinary structs and enums makes them storable. Small fields
-//! stay inline in their parent and are read in place from a memory map; fields marked
-//! `#[strata(lazy)]` go to chunks of their own and are read only when asked, through a
-//! [`Promise`]. Every chunk is aligned, checksummed (xxh3) and optionally
+//! stay inline in their parent and are read in place, without deserializing; fields
+//! marked `#[strata(lazy)]` go to chunks of their own and are read only when asked,
+//! through a [`Promise`]. Every chunk is aligned, checksummed (xxh3) and optionally
 //! zstd-compressed; a save is atomic.
 //!
 //! ```
@@ -51,7 +51,7 @@
 //! let bytes = strata::to_bytes(&world)?;            // the same format in memory
 //! strata::SaveOptions::new().compression(strata::Codec::Zstd(3)).save("w.strata", &world)?;
 //!
-//! let archive = Archive::open("w.strata")?;         // mmap, footer check: nothing else
+//! let archive = Archive::open("w.strata")?;         // one read of the tail: nothing else
 //! let w = archive.root::<World>()?;                 // zero-copy view, borrowed from `archive`
 //! let _ = (w.id, w.name.as_str(), w.settings.difficulty); // read in place, no further I/O
 //! let h: Vec<String> = w.history.load()?;           // one chunk: checksum, validate, deserialize
@@ -68,9 +68,16 @@
 //! ```
 //!
 //! # Guarantees
-//! - Reading never panics and never allocates beyond what the file's checked lengths
-//!   and [`OpenOptions`] allow: a damaged or hostile file yields an [`Error`] that says
-//!   what and where.
+//! - Reading never panics, never overflows the stack and never allocates beyond what
+//!   the file's checked lengths and [`OpenOptions`] allow: a damaged or hostile file
+//!   yields an [`Error`] that says what and where. Inline nesting (recursive fields) is
+//!   limited to [`OpenOptions::max_depth`] levels ([`DEFAULT_MAX_DEPTH`] by default),
+//!   with the stack grown as needed within it; lazy chunks nest at most
+//!   [`MAX_LAZY_NESTING`] deep.
+//! - A file that another program truncates or rewrites while it is open gives errors,
+//!   never a signal (files are read with `pread`; memory mapping is opt-in,
+//!   [`Access::Map`]), and an open archive keeps at most [`OpenOptions::cache_limit`]
+//!   bytes of chunks that no view holds.
 //! - A chunk is verified (checksum) and validated (its archived structure) before its
 //!   first use, once per open archive, and only when it is used.
 //! - Files are portable between 64-bit and 32-bit, little- and big-endian platforms:
@@ -78,7 +85,7 @@
 //!   the host. `usize`/`isize` fields are stored as 64 bits.
 //! - Saves are deterministic: equal values and options give byte-identical files.
 //!
-//! The byte-level format is described in `docs/FORMAT.md` and in [`format`].
+//! The byte-level format is described in `docs/FORMAT.md` and in [`raw::format`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
@@ -89,40 +96,47 @@ extern crate self as strata;
 
 mod archive;
 mod codec;
-#[doc(hidden)]
-pub mod debug;
+mod debug;
+mod deep;
 mod error;
-pub mod format;
+mod field;
 pub mod hash;
+mod load;
 pub mod map;
-#[doc(hidden)]
-pub mod parallel;
+mod options;
 mod persist;
 mod promise;
-mod registry;
+pub mod raw;
 mod save;
 pub mod schema;
-mod ser;
 pub mod sharded;
-pub mod sink;
+mod store;
 pub mod verify;
-#[doc(hidden)]
-pub mod with;
+mod with;
+mod write;
 
-pub use archive::{Access, Archive, OpenOptions};
+use raw::format;
+
+pub use archive::Archive;
 pub use codec::Codec;
+pub use deep::DEFAULT_MAX_DEPTH;
 pub use error::{Error, Location, Result};
 pub use hash::{StableHash, StableHasher};
+pub use load::MAX_LAZY_NESTING;
 pub use map::{BucketMap, Entry};
+pub use options::{Access, DEFAULT_CACHE_LIMIT, OpenOptions};
 pub use persist::{Loader, Persist, Validator};
 pub use promise::Promise;
 pub use save::{SaveOptions, save, to_bytes};
-pub use ser::{ChunkWriter, SaveSerializer, SaveStats, Saver};
 pub use sharded::{Elem, ShardedVec};
+pub use store::{CacheStats, View, sink, source};
 /// Derives [`Persist`]; see the crate documentation for the attributes.
 pub use strata_derive::Persist;
 /// Derives [`StableHash`] for a map key type (derive [`Persist`] too).
 pub use strata_derive::StableHash;
+#[doc(hidden)]
+pub use write::{SaveSerializer, serializer::ChunkBuf};
+pub use write::{SaveStats, Saver};
 
 /// The archived form of `T`: what views are made of.
 pub use rkyv::Archived;
@@ -131,9 +145,17 @@ pub use rkyv::Archived;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::debug::{Field as DebugField, Shown, ViaDebug, ViaOpaque};
-    pub use crate::parallel::{Pending, Prefetch, is_flat, is_leaf, pending, prefetch, prefetch_map, prefetch_sharded};
+    pub use crate::deep::{Deep, Nested, grow};
+    pub use crate::load::Prefetch;
+    pub use crate::map::prefetch as prefetch_map;
+    pub use crate::persist::{is_flat, is_leaf};
+    pub use crate::promise::prefetch;
     pub use crate::schema::{SchemaBuilder, variant_offsets};
-    pub use crate::with::{AsI64, AsU64, Bucketed, Deterministic, FieldName, Lazy, Sharded, Unnamed, codec_of};
+    pub use crate::sharded::prefetch as prefetch_sharded;
+    pub use crate::with::{AsI64, AsU64, Bucketed, FieldName, Lazy, Sharded, Unnamed, codec_of};
+    pub use crate::write::ChunkWriter;
+    pub use crate::write::deterministic::Deterministic;
+    pub use crate::write::leaves::{Pending, pending};
     pub use rkyv;
     pub use rkyv::bytecheck;
 }

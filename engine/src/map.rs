@@ -6,16 +6,17 @@
 //! place, and validates only the entries with that hash (see
 //! [`format::bucket`](crate::format::bucket)).
 
-use crate::archive::{Inner, Reach, owned_view};
 use crate::error::{Error, Result};
 use crate::format::ChunkRef;
 use crate::format::bucket::Bucket;
-use crate::format::table::{ChunkTable, TableEntry};
+use crate::format::table::{ChunkTable, TableHeader};
 use crate::hash::{StableHash, stable_hash};
-use crate::{Persist, registry};
+use crate::load::{Context, Prefetch};
+use crate::store::chunk::Chunk;
+use crate::store::{Holds, Keep, Store, View, validate};
+use crate::{Persist, persist};
 use rayon::prelude::*;
 use rkyv::Archived;
-use rkyv::rend::u64_le;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
@@ -89,23 +90,22 @@ where
 #[bytecheck(crate = bytecheck)]
 #[repr(C)]
 pub struct BucketMap<K, V> {
-    table: ChunkTable,
-    len: u64_le,
+    header: TableHeader,
     _types: PhantomData<(K, V)>,
 }
 
-// SAFETY: `repr(C)`: a padding-free 56-byte `ChunkTable`, a u64 and a ZST: no padding.
+// SAFETY: `repr(C)`: a padding-free 64-byte `TableHeader` and a ZST: no padding.
 unsafe impl<K, V> rkyv::traits::NoUndef for BucketMap<K, V> {}
 
 impl<K, V> BucketMap<K, V> {
-    pub(crate) fn new(table: ChunkTable, len: u64) -> Self {
-        Self { table, len: u64_le::from_native(len), _types: PhantomData }
+    pub(crate) fn new(header: TableHeader) -> Self {
+        Self { header, _types: PhantomData }
     }
 
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> u64 {
-        self.len.to_native()
+        self.header.len()
     }
 
     /// Whether the map is empty.
@@ -117,13 +117,13 @@ impl<K, V> BucketMap<K, V> {
     /// Number of buckets.
     #[must_use]
     pub fn bucket_count(&self) -> u64 {
-        self.table.entries()
+        self.table().entries()
     }
 
     /// The chunk table locating the buckets.
     #[must_use]
     pub fn table(&self) -> &ChunkTable {
-        &self.table
+        self.header.table()
     }
 }
 
@@ -140,30 +140,83 @@ pub fn bucket_of(hash: u64, buckets: u64) -> u64 {
     ((u128::from(hash) * u128::from(buckets)) >> 64) as u64
 }
 
-/// A map entry read in place: derefs to the archived value.
-pub struct Entry<'a, K: Persist, V: Persist> {
-    entry: &'a ArchivedEntry<Archived<K>, Archived<V>>,
+/// A map entry read in place: derefs to the archived value. It holds its bucket, so it
+/// stays valid on its own.
+pub struct Entry<K: Persist, V: Persist> {
+    view: View<ArchivedEntry<Archived<K>, Archived<V>>>,
+    _types: PhantomData<(K, V)>,
 }
 
-impl<'a, K: Persist, V: Persist> Entry<'a, K, V> {
+impl<K: Persist, V: Persist> Entry<K, V> {
+    fn new(view: View<ArchivedEntry<Archived<K>, Archived<V>>>) -> Self {
+        Self { view, _types: PhantomData }
+    }
+
     /// The archived key.
     #[must_use]
-    pub fn key(&self) -> &'a Archived<K> {
-        &self.entry.key
+    pub fn key(&self) -> &Archived<K> {
+        &self.view.key
     }
 
     /// The archived value.
     #[must_use]
-    pub fn value(&self) -> &'a Archived<V> {
-        &self.entry.value
+    pub fn value(&self) -> &Archived<V> {
+        &self.view.value
+    }
+
+    /// The key as a [`View`] (the same bucket, shared).
+    #[must_use]
+    pub fn key_view(&self) -> View<Archived<K>> {
+        View::map(self.view.clone(), |e| &e.key)
+    }
+
+    /// The value as a [`View`] (the same bucket, shared).
+    #[must_use]
+    pub fn value_view(&self) -> View<Archived<V>> {
+        View::map(self.view.clone(), |e| &e.value)
     }
 }
 
-impl<K: Persist, V: Persist> std::ops::Deref for Entry<'_, K, V> {
+impl<K: Persist, V: Persist> std::ops::Deref for Entry<K, V> {
     type Target = Archived<V>;
     fn deref(&self) -> &Archived<V> {
-        &self.entry.value
+        &self.view.value
     }
+}
+
+impl<K: Persist, V: Persist> Clone for Entry<K, V> {
+    fn clone(&self) -> Self {
+        Self::new(self.view.clone())
+    }
+}
+
+impl<K: Persist, V: Persist> std::fmt::Debug for Entry<K, V>
+where
+    Archived<K>: std::fmt::Debug,
+    Archived<V>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry").field("key", self.key()).field("value", self.value()).finish()
+    }
+}
+
+/// Whether buckets of `K`, `V` entries hold lazy fields.
+fn holds<K: Persist, V: Persist>() -> Holds {
+    Holds::of(!(persist::is_leaf::<K>() && persist::is_leaf::<V>()))
+}
+
+fn bad_bucket(r: &ChunkRef, detail: &str) -> Error {
+    Error::InvalidData { at: r.location(), ty: "map bucket", detail: detail.to_owned() }
+}
+
+/// Entry `j` of the bucket in `chunk`, validated.
+fn entry_in<'x, A>(bytes: &'x [u8], j: usize, r: &ChunkRef, max_depth: u32) -> Result<&'x A>
+where
+    A: rkyv::Portable + for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
+{
+    let bucket = Bucket::parse(bytes).map_err(|d| bad_bucket(r, d))?;
+    let entry = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
+    validate::<A>(entry, None, r.location(), max_depth)
 }
 
 impl<K: Persist, V: Persist> BucketMap<K, V>
@@ -171,8 +224,12 @@ where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
 {
-    fn owner(&self) -> Result<Arc<Inner>> {
-        registry::owner_of(self).ok_or(Error::Detached)
+    fn store(&self) -> Result<Arc<Store>> {
+        crate::store::registry::owner_of(self).ok_or(Error::Detached)
+    }
+
+    fn bad(&self, detail: &str) -> Error {
+        Error::InvalidData { at: self.table().root().location(), ty: "bucketed map", detail: detail.to_owned() }
     }
 
     /// The entry for `key`, reading one bucket and validating only the entries whose
@@ -180,7 +237,7 @@ where
     ///
     /// # Errors
     /// When the bucket, or the table path to it, is damaged.
-    pub fn get<Q>(&self, key: &Q) -> Result<Option<Entry<'_, K, V>>>
+    pub fn get<Q>(&self, key: &Q) -> Result<Option<Entry<K, V>>>
     where
         K: Borrow<Q> + StableHash,
         Q: StableHash + ?Sized,
@@ -190,23 +247,28 @@ where
             return Ok(None);
         }
         let hash = stable_hash(key);
-        let found = owned_view(self, |inner| {
-            let bucket_ref = self.bucket_ref(inner, bucket_of(hash, self.bucket_count()))?;
-            let bytes = inner.raw_chunk(&bucket_ref, Reach::Point)?;
-            let bucket = Bucket::parse(bytes).map_err(|d| bad_bucket(&bucket_ref, d))?;
-            for j in bucket.find(hash) {
-                let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(&bucket_ref, d))?;
-                let entry = crate::archive::validate::<ArchivedEntry<Archived<K>, Archived<V>>>(
-                    entry_bytes,
-                    bucket_ref.location(),
-                )?;
-                if entry.key == *key {
-                    return Ok(std::slice::from_ref(entry));
+        let store = self.store()?;
+        let r = *store.table_leaf(self.table(), bucket_of(hash, self.bucket_count()))?.chunk();
+        let chunk = store.chunk(&r, Keep::Yes, holds::<K, V>())?;
+        let max_depth = store.limits().max_depth;
+        // `None` as the error: no entry has the key.
+        let found =
+            View::new(chunk, |bytes| -> std::result::Result<&ArchivedEntry<Archived<K>, Archived<V>>, Option<Error>> {
+                let bucket = Bucket::parse(bytes).map_err(|d| Some(bad_bucket(&r, d)))?;
+                for j in bucket.find(hash) {
+                    let entry =
+                        entry_in::<ArchivedEntry<Archived<K>, Archived<V>>>(bytes, j, &r, max_depth).map_err(Some)?;
+                    if entry.key == *key {
+                        return Ok(entry);
+                    }
                 }
-            }
-            Ok(&[][..])
-        })?;
-        Ok(found.first().map(|entry| Entry { entry }))
+                Err(None)
+            });
+        match found {
+            Ok(view) => Ok(Some(Entry::new(view))),
+            Err(None) => Ok(None),
+            Err(Some(e)) => Err(e),
+        }
     }
 
     /// Whether `key` is present; see [`get`](Self::get).
@@ -230,8 +292,8 @@ where
     }
 
     /// Every key, streamed bucket by bucket.
-    pub fn keys(&self) -> impl Iterator<Item = Result<&Archived<K>>> + '_ {
-        self.iter().map(|e| e.map(|e| e.key()))
+    pub fn keys(&self) -> impl Iterator<Item = Result<View<Archived<K>>>> + '_ {
+        self.iter().map(|e| e.map(|e| e.key_view()))
     }
 
     /// The whole map as a `HashMap`, buckets read and deserialized in parallel.
@@ -246,46 +308,25 @@ where
     }
 
     /// The whole map as any map or set type (`HashMap`, `BTreeMap`, `HashSet`,
-    /// `BTreeSet`), buckets read and deserialized in parallel.
+    /// `BTreeSet`): buckets read a window at a time (adjacent buckets with one read),
+    /// verified and deserialized in parallel while the previous batch is inserted.
     ///
     /// # Errors
     /// When any bucket is damaged.
     pub fn load_as<M: MapLike<K = K, V = V> + Send>(&self) -> Result<M> {
-        let _nest = crate::parallel::nest(*self.table.root())?;
-        let depth = crate::parallel::depth();
-        let owner = self.owner()?;
-        let inner: &Inner = &owner;
-        let buckets = self.bucket_count();
-        let f = u64::from(self.table.fanout()).max(1);
-        let mut refs: Vec<TableEntry> = Vec::new();
-        let mut s = 0;
-        while s < buckets {
-            refs.extend_from_slice(inner.table_node_of(&self.table, s)?);
-            s += f;
+        let store = self.store()?;
+        let _nest = crate::load::nest(*self.table().root())?;
+        let context = Context::here().with_max_depth(store.limits().max_depth);
+        let refs: Vec<ChunkRef> = store.table_leaves(self.table())?.iter().map(|e| *e.chunk()).collect();
+        if let (Some(first), Some(last)) = (refs.first(), refs.last()) {
+            store.will_need(first.offset(), last.offset().saturating_add(last.stored_len()));
         }
-        if refs.len() as u64 != buckets {
-            return Err(bad_map(self, "bucket table holds a different number of buckets than it declares"));
-        }
-        inner.will_need(&refs);
-        // Every bucket verified and its header parsed first: the entry count that sizes
-        // the map comes from verified bytes, never from a declared length alone.
-        let buckets: Vec<(ChunkRef, Bucket<'_>)> = refs
-            .par_iter()
-            .map(|e| {
-                let r = *e.chunk();
-                let bytes = crate::parallel::at_depth(depth, || inner.raw_chunk(&r, Reach::Bulk))?;
-                Ok((r, Bucket::parse(bytes).map_err(|d| bad_bucket(&r, d))?))
-            })
-            .collect::<Result<_>>()?;
-        let total = buckets.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
-        if total != self.len() {
-            return Err(bad_map(self, "buckets hold a different number of entries than the map declares"));
-        }
-        // Room is reserved for the declared entries only as far as the entry data could
-        // hold them (every valid entry archives to at least the entry type's size).
-        let data: usize = buckets.iter().map(|(_, b)| b.data_len()).sum();
-        let room = data / size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1);
-        let mut map = M::with_capacity(usize::try_from(total).map_or(room, |t| t.min(room)));
+        // Room is reserved for the declared entries only as far as the buckets could
+        // hold them (every entry archives to at least the entry type's size).
+        let raw: u64 = refs.iter().map(ChunkRef::raw_len).sum();
+        let room = raw / size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1) as u64;
+        let mut map = M::with_capacity(usize::try_from(self.len().min(room)).unwrap_or(0));
+        let mut total = 0u64;
         // Batches of buckets deserialized in parallel while the previous batch is
         // inserted: the map's serial inserts overlap the decoding, and the entries in
         // flight stay a few hundred KiB (reused memory) instead of a second copy of the
@@ -297,25 +338,40 @@ where
         // the next entries' strings.
         let mut ready: Vec<Vec<(K, V)>> = Vec::new();
         let mut spare: Vec<Vec<(K, V)>> = Vec::new();
-        for batch in batches(&buckets, |(_, b)| b.len() as u64, LOAD_BATCH_ENTRIES) {
-            if spare.len() < batch.len() {
-                spare.resize_with(batch.len(), Vec::new);
+        for window in crate::store::windows(&refs, LOAD_WINDOW) {
+            let chunks = store.chunks(window, holds::<K, V>())?;
+            let counts: Vec<u64> = chunks
+                .iter()
+                .map(|c| Bucket::parse(c.bytes()).map(|b| b.len() as u64).map_err(|d| bad_bucket(c.at(), d)))
+                .collect::<Result<_>>()?;
+            total = total.saturating_add(counts.iter().sum::<u64>());
+            if total > self.len() {
+                return Err(self.bad("buckets hold more entries than the map declares"));
             }
-            let (_, decoded) = rayon::join(
-                || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..))),
-                || {
-                    spare
-                        .par_iter_mut()
-                        .zip(batch.par_iter())
-                        .map(|(out, (r, bucket))| crate::parallel::at_depth(depth, || decode_bucket(out, r, bucket)))
-                        .collect::<Result<()>>()
-                },
-            );
-            decoded?;
-            // Buffers past this batch's length were emptied by the previous inserts.
-            std::mem::swap(&mut ready, &mut spare);
+            let counted: Vec<(&Arc<Chunk>, u64)> = chunks.iter().zip(counts).collect();
+            for batch in batches(&counted, |(_, n)| *n, LOAD_BATCH_ENTRIES) {
+                if spare.len() < batch.len() {
+                    spare.resize_with(batch.len(), Vec::new);
+                }
+                let (_, decoded) = rayon::join(
+                    || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..))),
+                    || {
+                        spare
+                            .par_iter_mut()
+                            .zip(batch.par_iter())
+                            .map(|(out, (chunk, _))| context.run(|| decode_bucket(out, chunk)))
+                            .collect::<Result<()>>()
+                    },
+                );
+                decoded?;
+                // Buffers past this batch's length were emptied by the previous inserts.
+                std::mem::swap(&mut ready, &mut spare);
+            }
         }
         ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
+        if total != self.len() {
+            return Err(self.bad("buckets hold a different number of entries than the map declares"));
+        }
         Ok(map)
     }
 
@@ -323,72 +379,65 @@ where
     ///
     /// # Errors
     /// When `b` is out of range or the table is damaged.
-    pub fn bucket_chunk(&self, b: u64) -> Result<crate::format::ChunkRef> {
-        if b >= self.bucket_count() {
-            return Err(bad_map(self, "bucket index out of range"));
-        }
-        let owner = self.owner()?;
-        self.bucket_ref(&owner, b)
-    }
-
-    fn bucket_ref(&self, inner: &Inner, b: u64) -> Result<crate::format::ChunkRef> {
-        Ok(*inner.table_leaf(&self.table, b)?.chunk())
+    pub fn bucket_chunk(&self, b: u64) -> Result<ChunkRef> {
+        Ok(*self.store()?.table_leaf(self.table(), b)?.chunk())
     }
 }
 
-fn bad_map<K, V>(m: &BucketMap<K, V>, detail: &str) -> Error {
-    Error::InvalidData { at: m.table.root().location(), ty: "bucketed map", detail: detail.to_owned() }
-}
-
-fn bad_bucket(r: &crate::format::ChunkRef, detail: &str) -> Error {
-    Error::InvalidData { at: r.location(), ty: "map bucket", detail: detail.to_owned() }
-}
+/// Stored bytes of buckets read together by a full load.
+const LOAD_WINDOW: u64 = 8 << 20;
 
 /// A streaming iterator over a bucketed map; holds one bucket at a time.
 pub struct Iter<'a, K: Persist, V: Persist> {
     map: &'a BucketMap<K, V>,
     bucket: u64,
-    current: Option<(crate::format::ChunkRef, Bucket<'a>, usize)>,
+    /// The bucket being read, its entry count, and the next entry.
+    current: Option<(Arc<Chunk>, usize, usize)>,
 }
 
-impl<'a, K: Persist, V: Persist> Iterator for Iter<'a, K, V>
+impl<K: Persist, V: Persist> Iter<'_, K, V>
 where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'b> bytecheck::CheckBytes<crate::Validator<'b>>,
 {
-    type Item = Result<Entry<'a, K, V>>;
+    fn next_bucket(&mut self) -> Result<Option<(Arc<Chunk>, usize)>> {
+        if self.bucket >= self.map.bucket_count() {
+            return Ok(None);
+        }
+        let b = self.bucket;
+        self.bucket += 1;
+        let store = self.map.store()?;
+        let r = *store.table_leaf(self.map.table(), b)?.chunk();
+        let chunk = store.chunk(&r, Keep::No, holds::<K, V>())?;
+        let count = Bucket::parse(chunk.bytes()).map_err(|d| bad_bucket(&r, d))?.len();
+        Ok(Some((chunk, count)))
+    }
+}
+
+impl<K: Persist, V: Persist> Iterator for Iter<'_, K, V>
+where
+    Archived<K>: 'static,
+    ArchivedEntry<Archived<K>, Archived<V>>: for<'b> bytecheck::CheckBytes<crate::Validator<'b>>,
+{
+    type Item = Result<Entry<K, V>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some((r, bucket, j)) = &mut self.current {
-                if *j < bucket.len() {
-                    let at = *j;
-                    *j += 1;
-                    let entry = bucket.entry(at).map_err(|d| bad_bucket(r, d)).and_then(|b| {
-                        crate::archive::validate::<ArchivedEntry<Archived<K>, Archived<V>>>(b, r.location())
-                    });
-                    return Some(entry.map(|entry| Entry { entry }).inspect_err(|_| self.bucket = u64::MAX));
-                }
-                self.current = None;
+            if let Some((chunk, count, j)) = &mut self.current
+                && *j < *count
+            {
+                let at = *j;
+                *j += 1;
+                let r = *chunk.at();
+                let max_depth =
+                    self.map.store().map(|s| s.limits().max_depth).unwrap_or(crate::deep::DEFAULT_MAX_DEPTH);
+                let entry = View::new(Arc::clone(chunk), |bytes| entry_in(bytes, at, &r, max_depth));
+                return Some(entry.map(Entry::new).inspect_err(|_| self.bucket = u64::MAX));
             }
-            if self.bucket >= self.map.bucket_count() {
-                return None;
-            }
-            let b = self.bucket;
-            self.bucket += 1;
-            let map = self.map;
-            let chunk = std::cell::Cell::new(None);
-            let loaded = owned_view(map, |inner| {
-                let r = map.bucket_ref(inner, b)?;
-                chunk.set(Some(r));
-                inner.raw_chunk(&r, Reach::Bulk)
-            })
-            .and_then(|bytes| {
-                let r = chunk.get().ok_or(Error::Detached)?;
-                Bucket::parse(bytes).map(|bucket| (r, bucket)).map_err(|d| bad_bucket(&r, d))
-            });
-            match loaded {
-                Ok((r, bucket)) => self.current = Some((r, bucket, 0)),
+            self.current = None;
+            match self.next_bucket() {
+                Ok(Some((chunk, count))) => self.current = Some((chunk, count, 0)),
+                Ok(None) => return None,
                 Err(e) => {
                     self.bucket = u64::MAX;
                     return Some(Err(e));
@@ -424,21 +473,36 @@ fn batches<'s, X>(items: &'s [X], count: impl Fn(&X) -> u64 + 's, entries: u64) 
 }
 
 /// Validates and deserializes every entry of one bucket into `out` (emptied first).
-fn decode_bucket<K: Persist, V: Persist>(out: &mut Vec<(K, V)>, r: &ChunkRef, bucket: &Bucket<'_>) -> Result<()>
+fn decode_bucket<K: Persist, V: Persist>(out: &mut Vec<(K, V)>, chunk: &Chunk) -> Result<()>
 where
     ArchivedEntry<Archived<K>, Archived<V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
 {
+    let r = chunk.at();
+    let bucket = Bucket::parse(chunk.bytes()).map_err(|d| bad_bucket(r, d))?;
     out.clear();
     out.reserve(bucket.len());
     let mut pool = rkyv::de::Pool::new();
+    let max_depth = crate::deep::limit();
     for j in 0..bucket.len() {
-        let entry_bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
-        let entry = crate::archive::validate::<ArchivedEntry<Archived<K>, Archived<V>>>(entry_bytes, r.location())?;
+        let entry = entry_in::<ArchivedEntry<Archived<K>, Archived<V>>>(chunk.bytes(), j, r, max_depth)?;
         let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
         let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
         out.push((k, v));
     }
     Ok(())
+}
+
+/// Lists a hash-bucketed map, loaded as `M`, for a load's parallel phase. Not part of
+/// the public API.
+#[doc(hidden)]
+pub fn prefetch<M>(map: &BucketMap<M::K, M::V>) -> Prefetch<'_>
+where
+    M: MapLike + Send + 'static,
+    M::K: Persist,
+    M::V: Persist,
+    ArchivedEntry<Archived<M::K>, Archived<M::V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
+{
+    Prefetch::new(map, BucketMap::load_as::<M>)
 }
 
 /// The native map and set types a `#[strata(map)]` field may have.

@@ -1,18 +1,19 @@
 //! The [`Persist`] trait and its implementations for standard types.
 
-use crate::parallel::{Pending, Prefetch, is_flat, is_leaf};
+use crate::hash::StableHash;
+use crate::load::Prefetch;
 use crate::schema::SchemaBuilder;
-use crate::ser::Saver;
+use crate::write::Saver;
+use crate::write::leaves::Pending;
 use rkyv::bytecheck::CheckBytes;
 use rkyv::{Archive, Deserialize, Portable, Serialize};
+use std::any::TypeId;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
+use std::sync::RwLock;
 
-/// The validator strata runs over a chunk's bytes.
-pub type Validator<'a> = rkyv::api::high::HighValidator<'a, crate::Error>;
-
-/// The deserializer strata uses to turn archived values into owned ones.
-pub type Loader = rkyv::api::high::HighDeserializer<crate::Error>;
+pub use crate::store::{Loader, Validator};
 
 /// A type that strata can store.
 ///
@@ -44,15 +45,15 @@ pub trait Persist:
     #[doc(hidden)]
     fn __describe(s: &mut SchemaBuilder) -> String;
 
-    /// Whether values of this type hold no chunk of their own; see
-    /// [`crate::parallel::is_leaf`], which caches this answer.
+    /// Whether values of this type hold no chunk of their own; see [`is_leaf`], which
+    /// caches this answer.
     #[doc(hidden)]
     fn __is_leaf() -> bool {
         true
     }
 
-    /// Whether the archived form has no out-of-line data; see
-    /// [`crate::parallel::is_flat`], which caches this answer.
+    /// Whether the archived form has no out-of-line data; see [`is_flat`], which caches
+    /// this answer.
     #[doc(hidden)]
     fn __is_flat() -> bool {
         true
@@ -91,9 +92,75 @@ pub trait Persist:
     /// Serializes `self` as the root of a chunk; returns the root's position.
     /// Overridden where the plain rkyv serialization is not deterministic.
     #[doc(hidden)]
-    fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+    fn __serialize_root(&self, s: &mut crate::write::SaveSerializer<'_>) -> Result<usize, crate::Error> {
         rkyv::api::serialize_using::<_, crate::Error>(self, s)
     }
+}
+
+/// Whether values of `T` can never hold a chunk of their own (no lazy field anywhere
+/// inside). Computed once per type; recursive types answer `false` (conservative).
+#[must_use]
+pub fn is_leaf<T: Persist>() -> bool {
+    type_flag::<T>(Flag::Leaf, T::__is_leaf)
+}
+
+/// Whether values of `T` archive to exactly `size_of::<Archived<T>>()` bytes (no strings,
+/// vectors or boxes inside): shards of such elements are cut by arithmetic.
+#[must_use]
+pub fn is_flat<T: Persist>() -> bool {
+    type_flag::<T>(Flag::Flat, T::__is_flat)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Flag {
+    Leaf,
+    Flat,
+}
+
+/// A per-type boolean computed once. Cycles (recursive types) answer `false`, which is
+/// the conservative answer for both flags.
+fn type_flag<T: 'static>(flag: Flag, compute: fn() -> bool) -> bool {
+    type Cache = HashMap<(TypeId, Flag), bool>;
+    static CACHE: RwLock<Option<Cache>> = RwLock::new(None);
+    thread_local! {
+        static IN_PROGRESS: RefCell<Vec<(TypeId, Flag)>> = const { RefCell::new(Vec::new()) };
+    }
+    thread_local! {
+        // A lock-free copy of the final answers this thread has seen: the flags are
+        // asked once per element while saving, and the shared lock's cache line would
+        // bounce between threads.
+        static SEEN: RefCell<Vec<((TypeId, Flag), bool)>> = const { RefCell::new(Vec::new()) };
+    }
+    let key = (TypeId::of::<T>(), flag);
+    if let Some(v) = SEEN.with(|s| s.borrow().iter().find(|(k, _)| *k == key).map(|&(_, v)| v)) {
+        return v;
+    }
+    if let Some(&v) = CACHE.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().and_then(|m| m.get(&key))
+    {
+        SEEN.with(|s| s.borrow_mut().push((key, v)));
+        return v;
+    }
+    if IN_PROGRESS.with(|p| p.borrow().contains(&key)) {
+        return false;
+    }
+    IN_PROGRESS.with(|p| p.borrow_mut().push(key));
+    let value = compute();
+    let outermost = IN_PROGRESS.with(|p| {
+        let mut p = p.borrow_mut();
+        p.pop();
+        p.is_empty()
+    });
+    // A `false` computed inside a cycle may be conservative for the outer types; only
+    // `true` answers and outermost answers are final.
+    if value || outermost {
+        CACHE
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(HashMap::new)
+            .insert(key, value);
+        SEEN.with(|s| s.borrow_mut().push((key, value)));
+    }
+    value
 }
 
 macro_rules! leaf {
@@ -330,7 +397,7 @@ where
 
 impl<K, V, H> Persist for HashMap<K, V, H>
 where
-    K: Persist + Hash + Eq,
+    K: Persist + StableHash + Hash + Eq,
     K::Archived: Hash + Eq,
     V: Persist,
     H: BuildHasher + Default + Send + Sync + 'static,
@@ -356,7 +423,7 @@ where
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !Self::__is_leaf() {
             // The order in which chunks are written must not depend on the hasher.
-            for (k, v) in crate::with::stable_entries(self) {
+            for (k, v) in crate::write::deterministic::stable_entries(self) {
                 k.__prepare(out);
                 v.__prepare(out);
             }
@@ -371,15 +438,15 @@ where
         }
     }
 
-    fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {
-        let sorted = rkyv::with::With::<Self, crate::with::Deterministic>::cast(self);
+    fn __serialize_root(&self, s: &mut crate::write::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+        let sorted = rkyv::with::With::<Self, crate::write::deterministic::Deterministic>::cast(self);
         rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
     }
 }
 
 impl<K, H> Persist for HashSet<K, H>
 where
-    K: Persist + Hash + Eq,
+    K: Persist + StableHash + Hash + Eq,
     K::Archived: Hash + Eq,
     H: BuildHasher + Default + Send + Sync + 'static,
 {
@@ -397,8 +464,7 @@ where
     }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !is_leaf::<K>() {
-            let mut keys: Vec<&K> = self.iter().collect();
-            keys.sort_by_cached_key(|k| crate::with::stable_order(*k));
+            let keys = crate::write::deterministic::stable_sorted(self.iter(), |k| *k);
             keys.into_iter().for_each(|k| k.__prepare(out));
         }
     }
@@ -408,8 +474,8 @@ where
         }
     }
 
-    fn __serialize_root(&self, s: &mut crate::ser::SaveSerializer<'_>) -> Result<usize, crate::Error> {
-        let sorted = rkyv::with::With::<Self, crate::with::Deterministic>::cast(self);
+    fn __serialize_root(&self, s: &mut crate::write::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+        let sorted = rkyv::with::With::<Self, crate::write::deterministic::Deterministic>::cast(self);
         rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
     }
 }

@@ -2,7 +2,9 @@
 
 use crate::error::{Error, Result};
 use crate::format::{ChunkRef, Encoding};
-use crate::{Persist, registry};
+use crate::load::Prefetch;
+use crate::store::{Holds, Keep, View};
+use crate::{Persist, persist};
 use rkyv::Archived;
 use std::marker::PhantomData;
 
@@ -86,21 +88,25 @@ impl<T: Persist> Promise<T> {
     /// [`Error::OutOfBounds`] when the chunk is damaged; [`Error::Detached`] when this
     /// promise is not inside an open [`crate::Archive`].
     pub fn load(&self) -> Result<T> {
-        let owner = registry::owner_of(self).ok_or(Error::Detached)?;
-        owner.load_chunk::<T>(&self.chunk)
+        let store = crate::store::registry::owner_of(self).ok_or(Error::Detached)?;
+        crate::load::chunk::<T>(&store, &self.chunk)
     }
 
-    /// A zero-copy view of the value: read in place from the memory map, or from a
-    /// decompressed buffer the archive keeps while it is open. The chunk is verified
-    /// and validated on the first call only.
+    /// A zero-copy view of the value, in the chunk's verified bytes, which the view
+    /// holds. The chunk is verified and validated once while the archive holds it.
     ///
     /// # Errors
     /// As [`load`](Self::load).
-    pub fn view(&self) -> Result<&Archived<T>> {
-        crate::archive::owned_view(self, |owner| {
-            owner.view_chunk::<Archived<T>>(&self.chunk, crate::archive::Reach::Point)
-        })
+    pub fn view(&self) -> Result<View<Archived<T>>> {
+        let store = crate::store::registry::owner_of(self).ok_or(Error::Detached)?;
+        store.view::<Archived<T>>(&self.chunk, Keep::Yes, Holds::of(!persist::is_leaf::<T>()))
     }
+}
+
+/// Lists `promise` for a load's parallel phase. Not part of the public API.
+#[doc(hidden)]
+pub fn prefetch<T: Persist>(promise: &Promise<T>) -> Prefetch<'_> {
+    Prefetch::new(promise, Promise::load)
 }
 
 impl<T> std::fmt::Debug for Promise<T> {

@@ -5,8 +5,10 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::format::{self, Footer, header};
 use crate::schema::schema_of;
-use crate::ser::{SaveCtx, SaveStats};
-use crate::sink::{FailingSink, MemorySink, Sink, Writeback};
+#[cfg(feature = "test-hooks")]
+use crate::store::sink::FailingSink;
+use crate::store::sink::{MemorySink, Sink, Writeback};
+use crate::write::{SaveCtx, SaveStats};
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,10 +25,23 @@ use std::time::Instant;
 /// assert!(stats.file_len > 0);
 /// # Ok::<(), strata::Error>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SaveOptions {
     codec: Codec,
+    max_depth: u32,
+    #[cfg(feature = "test-hooks")]
     fail_after: Option<u64>,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        Self {
+            codec: Codec::None,
+            max_depth: crate::deep::DEFAULT_MAX_DEPTH,
+            #[cfg(feature = "test-hooks")]
+            fail_after: None,
+        }
+    }
 }
 
 impl SaveOptions {
@@ -34,6 +49,18 @@ impl SaveOptions {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How deeply a value may nest inline (a recursive field such as
+    /// `next: Option<Box<Node>>` counts one level per node): past it, the save fails
+    /// with [`Error::TooDeep`] naming the field, never a stack overflow (within the
+    /// limit, the stack grows as needed). Default:
+    /// [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH), which readers also use by
+    /// default: a value saved within it reads back with default options.
+    #[must_use]
+    pub fn max_depth(mut self, levels: u32) -> Self {
+        self.max_depth = levels;
+        self
     }
 
     /// Compression for every chunk whose field does not choose its own
@@ -46,8 +73,8 @@ impl SaveOptions {
     }
 
     /// Makes the save fail once `bytes` have been written, as a full disk would. For
-    /// tests of what a failed save leaves behind.
-    #[doc(hidden)]
+    /// tests of what a failed save leaves behind (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     #[must_use]
     pub fn fail_after_bytes(mut self, bytes: u64) -> Self {
         self.fail_after = Some(bytes);
@@ -89,13 +116,14 @@ impl SaveOptions {
         // Held until the temporary file is renamed or removed: tells later saves that a
         // live writer owns it (a lock dies with its process).
         tmp.as_file().lock()?;
-        let stats = {
-            let file_sink = Writeback::new(tmp.as_file());
-            match self.fail_after {
-                Some(n) => self.write_to(&FailingSink::new(file_sink, n), value)?,
-                None => self.write_to(&file_sink, value)?,
-            }
+        let file_sink = Writeback::new(tmp.as_file());
+        #[cfg(feature = "test-hooks")]
+        let stats = match self.fail_after {
+            Some(n) => self.write_to(&FailingSink::new(file_sink, n), value)?,
+            None => self.write_to(&file_sink, value)?,
         };
+        #[cfg(not(feature = "test-hooks"))]
+        let stats = self.write_to(&file_sink, value)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| Error::Io(e.error))?;
         sync_dir(dir)?;
@@ -122,7 +150,7 @@ impl SaveOptions {
         let started = Instant::now();
         let fail = |e: std::io::Error| Error::Io(e);
         sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
-        let ctx = SaveCtx::new(sink, self.codec, header::HEADER_LEN);
+        let ctx = SaveCtx::new(sink, self.codec, self.max_depth, header::HEADER_LEN);
         let schema = schema_of::<T>();
         let (root_ref, meta_ref) = ctx.write_root(value, &schema.text)?;
         let footer_at = ctx.end()?;

@@ -1,25 +1,28 @@
 //! Sharded vectors: `#[strata(shard)]` on a `Vec<T>` field.
 //!
-//! The vector is cut into shards of about `shard_bytes` serialized bytes (128 KiB by
-//! default). Each shard is a chunk holding an rkyv `Vec<T>`; a [chunk
-//! table](crate::format::table) lists them. Reading element `i` reads the table path to
-//! its shard and that one shard, verified and validated once per open archive.
+//! The vector is cut into shards of about `shard_bytes` serialized bytes. Each shard is
+//! a chunk holding an rkyv `Vec<T>`; a [chunk table](crate::raw::format::table) lists
+//! them. Reading element `i` reads the table path to its shard and that one shard,
+//! verified and validated once while the archive holds it.
 
-use crate::archive::{Inner, Reach, owned_view};
 use crate::error::{Error, Result};
-use crate::format::table::{ChunkTable, TableEntry};
-use crate::{Persist, registry};
-use rayon::prelude::*;
+use crate::format::table::{ChunkTable, TableHeader};
+use crate::load::{Context, Prefetch};
+use crate::store::fill::Filler;
+use crate::store::{Holds, Keep, Store, View};
+use crate::{Persist, persist};
 use rkyv::Archived;
-use rkyv::rend::u64_le;
 use rkyv::vec::ArchivedVec;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::Arc;
 
 /// Default target size of a shard, in serialized bytes.
 pub const DEFAULT_SHARD_BYTES: u64 = 128 * 1024;
+
+/// Stored bytes of shards read and decoded together by a full load: bounds the
+/// memory a load holds beside its result.
+const LOAD_WINDOW: u64 = 8 << 20;
 
 /// The archived form of a `#[strata(shard)]` `Vec<T>`: 64 bytes inline in the parent
 /// (the chunk table header and the element count). No I/O until an element is read.
@@ -50,23 +53,22 @@ pub const DEFAULT_SHARD_BYTES: u64 = 128 * 1024;
 #[bytecheck(crate = bytecheck)]
 #[repr(C)]
 pub struct ShardedVec<T> {
-    table: ChunkTable,
-    len: u64_le,
+    header: TableHeader,
     _type: PhantomData<T>,
 }
 
-// SAFETY: `repr(C)`: a padding-free 56-byte `ChunkTable`, a u64, and a ZST: no padding.
+// SAFETY: `repr(C)`: a padding-free 64-byte `TableHeader` and a ZST: no padding.
 unsafe impl<T> rkyv::traits::NoUndef for ShardedVec<T> {}
 
 impl<T> ShardedVec<T> {
-    pub(crate) fn new(table: ChunkTable, len: u64) -> Self {
-        Self { table, len: u64_le::from_native(len), _type: PhantomData }
+    pub(crate) fn new(header: TableHeader) -> Self {
+        Self { header, _type: PhantomData }
     }
 
     /// Number of elements.
     #[must_use]
     pub fn len(&self) -> u64 {
-        self.len.to_native()
+        self.header.len()
     }
 
     /// Whether the vector is empty.
@@ -78,13 +80,13 @@ impl<T> ShardedVec<T> {
     /// Number of shards.
     #[must_use]
     pub fn shard_count(&self) -> u64 {
-        self.table.entries()
+        self.table().entries()
     }
 
     /// The chunk table locating the shards.
     #[must_use]
     pub fn table(&self) -> &ChunkTable {
-        &self.table
+        self.header.table()
     }
 }
 
@@ -94,74 +96,85 @@ impl<T> std::fmt::Debug for ShardedVec<T> {
     }
 }
 
-/// An element of a sharded vector, read in place: derefs to the archived element.
-pub struct Elem<'a, T: Persist> {
-    value: &'a Archived<T>,
+/// An element of a sharded vector, read in place: derefs to the archived element. It
+/// holds its shard, so it stays valid on its own.
+pub struct Elem<T: Persist> {
+    view: View<Archived<T>>,
+    _type: PhantomData<T>,
 }
 
-impl<T: Persist> std::ops::Deref for Elem<'_, T> {
+impl<T: Persist> Elem<T> {
+    fn new(view: View<Archived<T>>) -> Self {
+        Self { view, _type: PhantomData }
+    }
+
+    /// The archived element.
+    #[must_use]
+    pub fn get(&self) -> &Archived<T> {
+        &self.view
+    }
+
+    /// The element as a [`View`] (the same shard, shared).
+    #[must_use]
+    pub fn view(&self) -> View<Archived<T>> {
+        self.view.clone()
+    }
+}
+
+impl<T: Persist> std::ops::Deref for Elem<T> {
     type Target = Archived<T>;
     fn deref(&self) -> &Archived<T> {
-        self.value
+        &self.view
     }
 }
 
-impl<'a, T: Persist> Elem<'a, T> {
-    /// The archived element, with the lifetime of the archive borrow.
-    #[must_use]
-    pub fn get(&self) -> &'a Archived<T> {
-        self.value
+impl<T: Persist> Clone for Elem<T> {
+    fn clone(&self) -> Self {
+        Self::new(self.view.clone())
     }
 }
 
-impl<T: Persist> std::fmt::Debug for Elem<'_, T>
+impl<T: Persist> std::fmt::Debug for Elem<T>
 where
     Archived<T>: std::fmt::Debug,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.value.fmt(f)
+        self.view.fmt(f)
     }
 }
 
+/// Whether shards of `T` hold lazy fields.
+fn holds<T: Persist>() -> Holds {
+    Holds::of(!persist::is_leaf::<T>())
+}
+
 impl<T: Persist> ShardedVec<T> {
-    fn owner(&self) -> Result<Arc<Inner>> {
-        registry::owner_of(self).ok_or(Error::Detached)
+    fn store(&self) -> Result<Arc<Store>> {
+        crate::store::registry::owner_of(self).ok_or(Error::Detached)
+    }
+
+    fn bad(&self, detail: &str) -> Error {
+        Error::InvalidData { at: self.table().root().location(), ty: "sharded vector", detail: detail.to_owned() }
     }
 
     /// Element `i`, reading only the shard that holds it, or `None` past the end. The
-    /// shard is checksum-verified once per open archive. The first reads of a shard
-    /// validate only the element they read; a shard read more often is validated whole,
-    /// once, and later reads are cache lookups.
+    /// shard is checksum-verified once while the archive holds it. The first reads of
+    /// a shard validate only the element they read; a shard read more often is
+    /// validated whole, once, and later reads are lookups.
     ///
     /// # Errors
     /// When the shard or the table path to it is damaged.
-    pub fn get(&self, i: u64) -> Result<Option<Elem<'_, T>>> {
+    pub fn get(&self, i: u64) -> Result<Option<Elem<T>>> {
         if i >= self.len() {
             return Ok(None);
         }
-        let value = owned_view(self, |inner| {
-            let (_, entry) = inner.table_find(&self.table, i)?;
-            let k = i.checked_sub(entry.first()).ok_or_else(|| bad(self, "shard table out of order"))?;
-            inner
-                .vec_element::<Archived<T>>(entry.chunk(), k)?
-                .ok_or_else(|| bad(self, "element missing from the shard that should hold it"))
-        })?;
-        Ok(Some(Elem { value }))
-    }
-
-    /// The shard holding element `i`: its first element's index and its elements.
-    fn locate(&self, i: u64) -> Result<(u64, &[Archived<T>])> {
-        let first = std::cell::Cell::new(0);
-        let slice = owned_view(self, |inner| {
-            let (_, entry) = inner.table_find(&self.table, i)?;
-            first.set(entry.first());
-            let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk(), Reach::Bulk)?;
-            if i < entry.first() {
-                return Err(bad(self, "shard table out of order"));
-            }
-            Ok(shard.as_slice())
-        })?;
-        Ok((first.get(), slice))
+        let store = self.store()?;
+        let (_, entry) = store.table_find(self.table(), i)?;
+        let k = i.checked_sub(entry.first()).ok_or_else(|| self.bad("shard table out of order"))?;
+        let view = store
+            .element::<Archived<T>>(entry.chunk(), k, holds::<T>())?
+            .ok_or_else(|| self.bad("element missing from the shard that should hold it"))?;
+        Ok(Some(Elem::new(view)))
     }
 
     /// The chunk reference of shard `s` (reads the table path only, not the shard).
@@ -169,23 +182,34 @@ impl<T: Persist> ShardedVec<T> {
     /// # Errors
     /// When `s` is out of range or the table is damaged.
     pub fn shard_chunk(&self, s: u64) -> Result<crate::format::ChunkRef> {
-        if s >= self.shard_count() {
-            return Err(bad(self, "shard index out of range"));
-        }
-        let owner = self.owner()?;
-        Ok(*owner.table_leaf(&self.table, s)?.chunk())
+        Ok(*self.store()?.table_leaf(self.table(), s)?.chunk())
     }
 
-    /// Shard `s` as a slice of archived elements (`s < shard_count()`).
+    /// Shard `s` (`s < shard_count()`): its first element's index and its elements.
     ///
     /// # Errors
     /// When `s` is out of range or the shard is damaged.
-    pub fn shard(&self, s: u64) -> Result<&[Archived<T>]> {
-        owned_view(self, |inner| Ok(self.shard_at(inner, s)?.1.as_slice()))
+    pub fn shard(&self, s: u64) -> Result<(u64, View<[Archived<T>]>)> {
+        let store = self.store()?;
+        let entry = store.table_leaf(self.table(), s)?;
+        let vec = store.view::<ArchivedVec<Archived<T>>>(entry.chunk(), Keep::Yes, holds::<T>())?;
+        Ok((entry.first(), View::map(vec, ArchivedVec::as_slice)))
+    }
+
+    /// The shard holding element `i` (read in bulk, not kept by the cache): its first
+    /// element's index and its elements.
+    fn locate(&self, i: u64) -> Result<(u64, View<[Archived<T>]>)> {
+        let store = self.store()?;
+        let (_, entry) = store.table_find(self.table(), i)?;
+        if i < entry.first() {
+            return Err(self.bad("shard table out of order"));
+        }
+        let vec = store.view::<ArchivedVec<Archived<T>>>(entry.chunk(), Keep::No, holds::<T>())?;
+        Ok((entry.first(), View::map(vec, ArchivedVec::as_slice)))
     }
 
     /// Elements `range.start..range.end` (clamped to the length), streamed shard by
-    /// shard: one shard is read at a time.
+    /// shard: one shard is held at a time.
     #[must_use]
     pub fn range(&self, range: Range<u64>) -> Iter<'_, T> {
         let end = range.end.min(self.len());
@@ -198,129 +222,59 @@ impl<T: Persist> ShardedVec<T> {
         self.range(0..self.len())
     }
 
-    /// The whole vector, owned: every shard verified, validated and deserialized in
-    /// parallel straight into one preallocated vector.
+    /// The whole vector, owned: shards read a window at a time (adjacent shards with
+    /// one read), verified, validated and deserialized in parallel straight into one
+    /// preallocated vector.
     ///
     /// # Errors
     /// When any shard or the table is damaged.
     pub fn load(&self) -> Result<Vec<T>> {
-        let owner = self.owner()?;
-        let inner: &Inner = &owner;
-        let _nest = crate::parallel::nest(*self.table.root())?;
-        let depth = crate::parallel::depth();
-        let leaves = self.leaves(inner)?;
-        inner.will_need(&leaves);
-        let shards: Vec<&ArchivedVec<Archived<T>>> = leaves
-            .par_iter()
-            .map(|e| inner.view_chunk::<ArchivedVec<Archived<T>>>(e.chunk(), Reach::Bulk))
-            .collect::<Result<_>>()?;
-        // Check the table against the shards before allocating anything.
-        let mut expected_first = 0u64;
-        for (e, shard) in leaves.iter().zip(&shards) {
-            if e.first() != expected_first {
-                return Err(bad(self, "shard table and shard lengths disagree"));
+        let store = self.store()?;
+        let _nest = crate::load::nest(*self.table().root())?;
+        let context = Context::here().with_max_depth(store.limits().max_depth);
+        let leaves = store.table_leaves(self.table())?;
+        // Each shard's length, from the table: checked against the shards' own lengths
+        // as they are decoded, and bounded by their sizes before anything is allocated
+        // (every element takes at least its archived size in its shard).
+        let mut lens = Vec::with_capacity(leaves.len());
+        for (j, e) in leaves.iter().enumerate() {
+            let end = leaves.get(j + 1).map_or(self.len(), |n| n.first());
+            let n = end.checked_sub(e.first()).filter(|_| j > 0 || e.first() == 0);
+            let n = n.ok_or_else(|| self.bad("shard table out of order"))?;
+            let bytes = n.saturating_mul(size_of::<Archived<T>>() as u64);
+            if bytes > e.chunk().raw_len() {
+                return Err(self.bad("a shard cannot hold the elements the table gives it"));
             }
-            expected_first = expected_first.saturating_add(shard.len() as u64);
+            lens.push(usize::try_from(n).map_err(|_| self.bad("vector too long for this platform"))?);
         }
-        if expected_first != self.len() {
-            return Err(bad(self, "shards hold a different number of elements than the vector declares"));
+        if leaves.is_empty() && !self.is_empty() {
+            return Err(self.bad("a vector with elements and no shards"));
         }
-        let len = usize::try_from(self.len()).map_err(|_| bad(self, "vector too long for this platform"))?;
-        let mut out: Vec<T> = Vec::with_capacity(len);
-        // Split the spare capacity into one region per shard, in order.
-        fn regions<'a, T>(out: &'a mut Vec<T>, len: usize, lens: &[usize]) -> Vec<&'a mut [MaybeUninit<T>]> {
-            let mut rest = out.spare_capacity_mut().get_mut(..len).unwrap_or_default();
-            let mut regions = Vec::with_capacity(lens.len());
-            for &n in lens {
-                let n = n.min(rest.len());
-                let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
-                regions.push(head);
-                rest = tail;
-            }
-            regions
+        let refs: Vec<crate::format::ChunkRef> = leaves.iter().map(|e| *e.chunk()).collect();
+        if let (Some(first), Some(last)) = (refs.first(), refs.last()) {
+            store.will_need(first.offset(), last.offset().saturating_add(last.stored_len()));
         }
-        let lens: Vec<usize> = shards.iter().map(|s| s.len()).collect();
-        let outcomes: Vec<Result<usize>> = regions(&mut out, len, &lens)
-            .into_par_iter()
-            .zip(shards.par_iter())
-            .map(|(region, shard)| {
-                crate::parallel::at_depth(depth, || {
+        let mut filler = Filler::<T>::new(&lens)?;
+        let mut done = 0;
+        for window in crate::store::windows(&refs, LOAD_WINDOW) {
+            let chunks = store.chunks(window, holds::<T>())?;
+            filler.fill(done, &chunks, |chunk, region| {
+                context.run(|| {
+                    let shard = store.view_of::<ArchivedVec<Archived<T>>>(Arc::clone(chunk))?;
+                    if shard.len() != region.len() {
+                        return Err(self.bad("a shard holds a different number of elements than the table says"));
+                    }
                     let mut pool = rkyv::de::Pool::new();
-                    let mut written = 0usize;
-                    for (slot, elem) in region.iter_mut().zip(shard.iter()) {
-                        match rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool) {
-                            Ok(v) => {
-                                slot.write(v);
-                                written += 1;
-                            }
-                            Err(e) => {
-                                for slot in region.get_mut(..written).unwrap_or_default() {
-                                    // SAFETY: the first `written` slots of this region
-                                    // were written just above, and are dropped once.
-                                    unsafe { slot.assume_init_drop() };
-                                }
-                                return Err(e);
-                            }
-                        }
+                    for elem in shard.iter() {
+                        region.push(rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool)?);
                     }
-                    Ok(written)
+                    Ok(())
                 })
-            })
-            .collect();
-        let written: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |w| *w)).sum();
-        if let Some(failed) = outcomes.iter().position(Result::is_err).or((written != len).then_some(usize::MAX)) {
-            // Drop what the regions that completed hold; the failed ones dropped theirs.
-            for (region, outcome) in regions(&mut out, len, &lens).into_iter().zip(&outcomes) {
-                if let Ok(w) = outcome {
-                    for slot in region.get_mut(..*w).unwrap_or_default() {
-                        // SAFETY: a region whose pass succeeded wrote its first `w`
-                        // slots (it reported them); each is dropped once.
-                        unsafe { slot.assume_init_drop() };
-                    }
-                }
-            }
-            return Err(outcomes
-                .into_iter()
-                .nth(failed)
-                .and_then(Result::err)
-                .unwrap_or_else(|| bad(self, "shards decoded to fewer elements than the vector holds")));
+            })?;
+            done += window.len();
         }
-        // SAFETY: the regions are disjoint, consecutive parts of `out`'s first `len`
-        // slots, each pass wrote the first `w` slots of its region and reported `w`, and
-        // the reports sum to `len`, so regions were full and every slot in `0..len` was
-        // written exactly once.
-        unsafe { out.set_len(len) };
-        Ok(out)
+        filler.finish()
     }
-
-    /// Every leaf entry of the table, in order.
-    fn leaves(&self, inner: &Inner) -> Result<Vec<TableEntry>> {
-        let n = self.shard_count();
-        let f = u64::from(self.table.fanout()).max(1);
-        let mut out = Vec::with_capacity(usize::try_from(n.min(1 << 20)).unwrap_or(0));
-        let mut s = 0;
-        while s < n {
-            out.extend_from_slice(inner.table_node_of(&self.table, s)?);
-            s += f;
-        }
-        if out.len() as u64 != n {
-            return Err(bad(self, "chunk table holds a different number of shards than it declares"));
-        }
-        Ok(out)
-    }
-
-    fn shard_at<'a>(&self, inner: &'a Inner, s: u64) -> Result<(u64, &'a ArchivedVec<Archived<T>>)> {
-        if s >= self.shard_count() {
-            return Err(bad(self, "shard index out of range"));
-        }
-        let entry = inner.table_leaf(&self.table, s)?;
-        let shard = inner.view_chunk::<ArchivedVec<Archived<T>>>(entry.chunk(), Reach::Bulk)?;
-        Ok((entry.first(), shard))
-    }
-}
-
-fn bad<T>(v: &ShardedVec<T>, detail: &str) -> Error {
-    Error::InvalidData { at: v.table.root().location(), ty: "sharded vector", detail: detail.to_owned() }
 }
 
 /// A streaming iterator over a range of a sharded vector; holds one shard at a time.
@@ -328,38 +282,40 @@ pub struct Iter<'a, T: Persist> {
     vec: &'a ShardedVec<T>,
     next: u64,
     end: u64,
-    shard: Option<(u64, &'a [Archived<T>])>,
+    shard: Option<(u64, View<[Archived<T>]>)>,
 }
 
-impl<'a, T: Persist> Iterator for Iter<'a, T> {
-    type Item = Result<Elem<'a, T>>;
+impl<T: Persist> Iterator for Iter<'_, T> {
+    type Item = Result<Elem<T>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.next >= self.end {
             return None;
         }
         let i = self.next;
-        if let Some((first, slice)) = self.shard
-            && let Some(value) = slice.get(usize::try_from(i - first).unwrap_or(usize::MAX))
-        {
-            self.next += 1;
-            return Some(Ok(Elem { value }));
-        }
-        match self.vec.locate(i) {
-            Ok((first, slice)) => match slice.get(usize::try_from(i - first).unwrap_or(usize::MAX)) {
-                Some(value) => {
-                    self.shard = Some((first, slice));
-                    self.next += 1;
-                    Some(Ok(Elem { value }))
+        let held = self.shard.as_ref().filter(|(first, slice)| i >= *first && i - first < slice.len() as u64);
+        let (first, slice) = match held {
+            Some(s) => s.clone(),
+            None => match self.vec.locate(i) {
+                Ok(s) => {
+                    self.shard = Some(s.clone());
+                    s
                 }
-                None => {
+                Err(e) => {
                     self.next = self.end;
-                    Some(Err(bad(self.vec, "element missing from the shard that should hold it")))
+                    return Some(Err(e));
                 }
             },
-            Err(e) => {
+        };
+        let k = usize::try_from(i - first).unwrap_or(usize::MAX);
+        match View::try_map(slice, |s| s.get(k).ok_or(())) {
+            Ok(view) => {
+                self.next += 1;
+                Some(Ok(Elem::new(view)))
+            }
+            Err(()) => {
                 self.next = self.end;
-                Some(Err(e))
+                Some(Err(self.vec.bad("element missing from the shard that should hold it")))
             }
         }
     }
@@ -368,4 +324,10 @@ impl<'a, T: Persist> Iterator for Iter<'a, T> {
         let n = usize::try_from(self.end - self.next).unwrap_or(usize::MAX);
         (n, Some(n))
     }
+}
+
+/// Lists a sharded vector for a load's parallel phase. Not part of the public API.
+#[doc(hidden)]
+pub fn prefetch<T: Persist>(vec: &ShardedVec<T>) -> Prefetch<'_> {
+    Prefetch::new(vec, ShardedVec::load)
 }

@@ -1,12 +1,14 @@
 //! [`Archive::verify`]: check every chunk of a file and report all the damage.
 
-use crate::archive::{Archive, Reach};
+use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::format::ChunkRef;
 use crate::format::bucket::Bucket;
 use crate::format::meta::ChunkKind;
 use crate::format::table::TableEntry;
+use crate::store::Holds;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// One damaged chunk found by [`Archive::verify`].
 #[derive(Debug)]
@@ -40,6 +42,9 @@ impl Report {
     }
 }
 
+/// Stored bytes of chunks read and checked together: bounds what a verification holds.
+const VERIFY_WINDOW: u64 = 8 << 20;
+
 impl Archive {
     /// Checks every chunk of the file, in parallel, and reports every damaged one with
     /// its path in the value, not only the first.
@@ -48,9 +53,10 @@ impl Archive {
     /// one is reported with the path `(file header)`). Each chunk listed in the meta
     /// chunk's directory is bounds-checked, checksum-verified and decompressed (within
     /// the limits of [`crate::OpenOptions`]); index nodes are validated; buckets'
-    /// framing (hash order, entry bounds) is checked. Values are checked against their
-    /// Rust types by reading them ([`Archive::load`] reads everything); `verify` needs
-    /// no types, so the command-line tool can run it on any file.
+    /// framing (hash order, entry bounds) is checked. Chunks are read in file order, a
+    /// few MiB at a time, and not kept. Values are checked against their Rust types by
+    /// reading them ([`Archive::load`] reads everything); `verify` needs no types, so
+    /// the command-line tool can run it on any file.
     ///
     /// # Errors
     /// Only when the meta chunk, which lists the others, is unreadable; the root chunk
@@ -66,34 +72,53 @@ impl Archive {
     /// See [`verify`](Self::verify).
     pub fn verify_with(&self, progress: impl Fn(u64) + Sync) -> Result<Report> {
         let meta = self.meta()?;
-        let inner = self.inner();
-        inner.will_need_range(0, self.footer().file_len);
-        let checked: Vec<Option<Damage>> = meta
-            .chunks
-            .par_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let kind = e.chunk_kind();
-                let result = match kind {
-                    Some(ChunkKind::Vector | ChunkKind::Map | ChunkKind::IndexNode) => {
-                        inner.view_chunk::<rkyv::vec::ArchivedVec<TableEntry>>(&e.chunk, Reach::Bulk).map(|_| ())
-                    }
-                    Some(ChunkKind::Bucket) => inner.check_chunk(&e.chunk, |bytes| check_bucket(bytes, &e.chunk)),
-                    Some(_) => inner.check_chunk(&e.chunk, |_| Ok(())),
-                    None => Err(Error::InvalidData {
-                        at: e.chunk.location(),
-                        ty: "chunk directory",
-                        detail: format!("unknown chunk kind {}", e.kind),
-                    }),
-                };
-                progress(e.chunk.stored_len());
-                result.err().map(|error| Damage { path: meta.path(i), kind, chunk: e.chunk, error })
-            })
-            .collect();
+        let store = self.store();
+        store.will_need(0, self.footer().file_len);
+        // Directory entries in file order, so that adjacent chunks are read together.
+        let mut order: Vec<usize> = (0..meta.chunks.len()).collect();
+        order.sort_by_key(|&i| meta.chunks.get(i).map_or(0, |e| e.chunk.offset()));
+        let mut damaged: Vec<(usize, Damage)> = Vec::new();
+        let refs: Vec<ChunkRef> = order.iter().filter_map(|&i| meta.chunks.get(i).map(|e| e.chunk)).collect();
+        let mut done = 0;
+        for window in crate::store::windows(&refs, VERIFY_WINDOW) {
+            let ids = order.get(done..done + window.len()).unwrap_or_default();
+            done += window.len();
+            // Read the window in bulk; a chunk that fails then is read alone, so that its
+            // own error is reported and its neighbours are still checked.
+            let chunks = store.chunks(window, Holds::Nothing).ok();
+            let found: Vec<(usize, Damage)> = ids
+                .par_iter()
+                .enumerate()
+                .filter_map(|(j, &i)| {
+                    let e = meta.chunks.get(i)?;
+                    let kind = e.chunk_kind();
+                    let chunk = match chunks.as_ref().and_then(|c| c.get(j)) {
+                        Some(c) => Ok(Arc::clone(c)),
+                        None => store.chunk(&e.chunk, crate::store::Keep::No, Holds::Nothing),
+                    };
+                    let result = chunk.and_then(|chunk| match kind {
+                        Some(ChunkKind::Vector | ChunkKind::Map | ChunkKind::IndexNode) => {
+                            store.view_of::<rkyv::vec::ArchivedVec<TableEntry>>(chunk).map(|_| ())
+                        }
+                        Some(ChunkKind::Bucket) => check_bucket(chunk.bytes(), &e.chunk),
+                        Some(_) => Ok(()),
+                        None => Err(Error::InvalidData {
+                            at: e.chunk.location(),
+                            ty: "chunk directory",
+                            detail: format!("unknown chunk kind {}", e.kind),
+                        }),
+                    });
+                    progress(e.chunk.stored_len());
+                    result.err().map(|error| (i, Damage { path: meta.path(i), kind, chunk: e.chunk, error }))
+                })
+                .collect();
+            damaged.extend(found);
+        }
+        damaged.sort_by_key(|(i, _)| *i);
         let footer = self.footer();
         // The header, which `open` does not read: the magic, zero flags, and the
         // footer's version.
-        let header = inner.head().and_then(|head| match crate::format::header::decode(&head)? {
+        let header = store.head().and_then(|head| match crate::format::header::decode(&head)? {
             v if v == footer.version => Ok(()),
             v => Err(Error::InvalidData {
                 at: crate::error::Location { offset: 0, len: crate::format::header::HEADER_LEN },
@@ -111,7 +136,7 @@ impl Archive {
         Ok(Report {
             chunks: meta.chunks.len() as u64 + 1,
             bytes: meta.chunks.iter().map(|e| e.chunk.stored_len()).sum::<u64>() + footer.meta.stored_len(),
-            damaged: header_damage.into_iter().chain(checked.into_iter().flatten()).collect(),
+            damaged: header_damage.into_iter().chain(damaged.into_iter().map(|(_, d)| d)).collect(),
         })
     }
 }

@@ -1,31 +1,20 @@
 //! rkyv `with`-wrappers that the derive applies to fields. Not part of the public API.
+//!
+//! Besides these: [`crate::deep::Deep`] on recursive fields and
+//! [`crate::write::deterministic::Deterministic`] on inline hash maps and sets.
 
 use crate::Persist;
 use crate::codec::Codec;
 use crate::error::Error;
+pub use crate::field::{FieldName, Unnamed};
 use crate::format::ChunkRef;
+use crate::format::table::TableHeader;
+use crate::load::take_loaded;
 use crate::promise::Promise;
-use crate::ser::ChunkWriter;
+use crate::write::ChunkWriter;
 use rancor::{Fallible, Source};
 use rkyv::Place;
 use rkyv::with::{ArchiveWith, DeserializeWith, SerializeWith};
-use std::hash::{BuildHasher, Hash};
-
-/// The name of the field a wrapper stores, carried by a zero-sized marker type that the
-/// derive generates (a string cannot be a const generic parameter on stable Rust). The
-/// name goes into the chunk directory.
-pub trait FieldName {
-    /// The field's name (`history`, `0`, `Variant.field`).
-    const NAME: &'static str;
-}
-
-/// The name of fields whose wrapper is used without the derive.
-#[derive(Debug)]
-pub struct Unnamed;
-
-impl FieldName for Unnamed {
-    const NAME: &'static str = "";
-}
 
 /// The compression a wrapper's `MODE` and `LEVEL` ask for: 0 = the save's default,
 /// 1 = uncompressed, 2 = zstd at `LEVEL`.
@@ -43,18 +32,6 @@ pub const fn codec_of(mode: u8, level: i32) -> Option<Codec> {
 #[derive(Debug)]
 pub struct Lazy<N = Unnamed, const MODE: u8 = 0, const LEVEL: i32 = 0>(std::marker::PhantomData<N>);
 
-impl<N, const MODE: u8, const LEVEL: i32> Lazy<N, MODE, LEVEL> {
-    /// The compression this field asks for, or `None` to use the save's default.
-    #[must_use]
-    pub const fn codec() -> Option<Codec> {
-        match MODE {
-            1 => Some(Codec::None),
-            2 => Some(Codec::Zstd(LEVEL)),
-            _ => None,
-        }
-    }
-}
-
 impl<T, N, const MODE: u8, const LEVEL: i32> ArchiveWith<T> for Lazy<N, MODE, LEVEL> {
     type Archived = Promise<T>;
     type Resolver = ChunkRef;
@@ -71,7 +48,7 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &T, serializer: &mut S) -> Result<ChunkRef, S::Error> {
-        serializer.write_chunk(field, Self::codec(), N::NAME).map_err(S::Error::new)
+        serializer.write_chunk(field, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
     }
 }
 
@@ -82,7 +59,7 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &Promise<T>, _: &mut D) -> Result<T, D::Error> {
-        match crate::parallel::take_loaded::<_, T>(field) {
+        match take_loaded::<_, T>(field) {
             Some(v) => Ok(v),
             None => field.load().map_err(D::Error::new),
         }
@@ -152,134 +129,6 @@ where
     }
 }
 
-/// Serializes a `HashMap` or `HashSet` with its entries in a fixed order (by a
-/// seed-free hash of the key), so that equal maps give identical bytes whatever their
-/// insertion history or hasher seed. The archived form is rkyv's own.
-#[derive(Debug)]
-pub struct Deterministic;
-
-/// The seed-free order key of a hash map entry.
-pub(crate) fn stable_order<K: Hash>(key: &K) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
-    key.hash(&mut h);
-    std::hash::Hasher::finish(&h)
-}
-
-/// A map's entries in the seed-free order.
-pub(crate) fn stable_entries<K: Hash, V, H>(map: &std::collections::HashMap<K, V, H>) -> Vec<(&K, &V)> {
-    let mut entries: Vec<(&K, &V)> = map.iter().collect();
-    entries.sort_by_cached_key(|(k, _)| stable_order(*k));
-    entries
-}
-
-impl<K, V, H> ArchiveWith<std::collections::HashMap<K, V, H>> for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: Hash + Eq,
-    V: rkyv::Archive,
-{
-    type Archived = <std::collections::HashMap<K, V, H> as rkyv::Archive>::Archived;
-    type Resolver = <std::collections::HashMap<K, V, H> as rkyv::Archive>::Resolver;
-
-    fn resolve_with(field: &std::collections::HashMap<K, V, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
-        rkyv::Archive::resolve(field, resolver, out);
-    }
-}
-
-impl<K, V, H, S> SerializeWith<std::collections::HashMap<K, V, H>, S> for Deterministic
-where
-    K: rkyv::Serialize<S> + Hash + Eq,
-    K::Archived: Hash + Eq,
-    V: rkyv::Serialize<S>,
-    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
-    S::Error: Source,
-{
-    fn serialize_with(
-        field: &std::collections::HashMap<K, V, H>,
-        serializer: &mut S,
-    ) -> Result<Self::Resolver, S::Error> {
-        let entries = stable_entries(field);
-        rkyv::collections::swiss_table::ArchivedHashMap::<K::Archived, V::Archived>::serialize_from_iter::<
-            _,
-            _,
-            _,
-            K,
-            V,
-            _,
-        >(entries.iter().copied(), (7, 8), serializer)
-    }
-}
-
-impl<K, V, H, D>
-    DeserializeWith<
-        <std::collections::HashMap<K, V, H> as rkyv::Archive>::Archived,
-        std::collections::HashMap<K, V, H>,
-        D,
-    > for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
-    V: rkyv::Archive,
-    V::Archived: rkyv::Deserialize<V, D>,
-    H: Default + BuildHasher,
-    D: Fallible + ?Sized,
-{
-    fn deserialize_with(
-        field: &<std::collections::HashMap<K, V, H> as rkyv::Archive>::Archived,
-        deserializer: &mut D,
-    ) -> Result<std::collections::HashMap<K, V, H>, D::Error> {
-        rkyv::Deserialize::deserialize(field, deserializer)
-    }
-}
-
-impl<K, H> ArchiveWith<std::collections::HashSet<K, H>> for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: Hash + Eq,
-{
-    type Archived = <std::collections::HashSet<K, H> as rkyv::Archive>::Archived;
-    type Resolver = <std::collections::HashSet<K, H> as rkyv::Archive>::Resolver;
-
-    fn resolve_with(field: &std::collections::HashSet<K, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
-        rkyv::Archive::resolve(field, resolver, out);
-    }
-}
-
-impl<K, H, S> SerializeWith<std::collections::HashSet<K, H>, S> for Deterministic
-where
-    K: rkyv::Serialize<S> + Hash + Eq,
-    K::Archived: Hash + Eq,
-    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
-    S::Error: Source,
-{
-    fn serialize_with(field: &std::collections::HashSet<K, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
-        let mut keys: Vec<&K> = field.iter().collect();
-        keys.sort_by_cached_key(|k| stable_order(*k));
-        rkyv::collections::swiss_table::ArchivedHashSet::<K::Archived>::serialize_from_iter::<_, K, _>(
-            keys.iter().copied(),
-            (7, 8),
-            serializer,
-        )
-    }
-}
-
-impl<K, H, D>
-    DeserializeWith<<std::collections::HashSet<K, H> as rkyv::Archive>::Archived, std::collections::HashSet<K, H>, D>
-    for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
-    H: Default + BuildHasher,
-    D: Fallible + ?Sized,
-{
-    fn deserialize_with(
-        field: &<std::collections::HashSet<K, H> as rkyv::Archive>::Archived,
-        deserializer: &mut D,
-    ) -> Result<std::collections::HashSet<K, H>, D::Error> {
-        rkyv::Deserialize::deserialize(field, deserializer)
-    }
-}
-
 /// Stores a `Vec<T>` as shards of about `BYTES` serialized bytes. `MODE` and `LEVEL` as
 /// for [`Lazy`].
 #[derive(Debug)]
@@ -292,10 +141,10 @@ pub struct Sharded<
 
 impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T>> for Sharded<N, BYTES, MODE, LEVEL> {
     type Archived = crate::sharded::ShardedVec<T>;
-    type Resolver = crate::format::table::ChunkTable;
+    type Resolver = TableHeader;
 
-    fn resolve_with(field: &Vec<T>, resolver: Self::Resolver, out: Place<Self::Archived>) {
-        out.write(crate::sharded::ShardedVec::new(resolver, field.len() as u64));
+    fn resolve_with(_: &Vec<T>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        out.write(crate::sharded::ShardedVec::new(resolver));
     }
 }
 
@@ -319,7 +168,7 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &crate::sharded::ShardedVec<T>, _: &mut D) -> Result<Vec<T>, D::Error> {
-        match crate::parallel::take_loaded::<_, Vec<T>>(field) {
+        match take_loaded::<_, Vec<T>>(field) {
             Some(v) => Ok(v),
             None => field.load().map_err(D::Error::new),
         }
@@ -332,10 +181,10 @@ pub struct Bucketed<N = Unnamed, const MODE: u8 = 0, const LEVEL: i32 = 0>(std::
 
 impl<M: crate::map::MapLike, N, const MODE: u8, const LEVEL: i32> ArchiveWith<M> for Bucketed<N, MODE, LEVEL> {
     type Archived = crate::map::BucketMap<M::K, M::V>;
-    type Resolver = crate::format::table::ChunkTable;
+    type Resolver = TableHeader;
 
-    fn resolve_with(field: &M, resolver: Self::Resolver, out: Place<Self::Archived>) {
-        out.write(crate::map::BucketMap::new(resolver, field.len() as u64));
+    fn resolve_with(_: &M, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        out.write(crate::map::BucketMap::new(resolver));
     }
 }
 
@@ -365,7 +214,7 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &crate::map::BucketMap<M::K, M::V>, _: &mut D) -> Result<M, D::Error> {
-        match crate::parallel::take_loaded::<_, M>(field) {
+        match take_loaded::<_, M>(field) {
             Some(v) => Ok(v),
             None => field.load_as::<M>().map_err(D::Error::new),
         }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
-use strata::format::ChunkRef;
+use strata::raw::format::ChunkRef;
 use strata::{Archive, Codec, OpenOptions, Persist, SaveOptions, StableHash};
 
 /// The largest decompressed chunk the fuzz bodies allow (and the allocation bound their
@@ -190,8 +190,13 @@ pub fn reseal(bytes: &mut [u8], chunks: &mut [ChunkRef], target: usize) {
         let (o, l) = (old.offset() as usize, old.stored_len() as usize);
         let Some(stored) = bytes.get(o..o.saturating_add(l)) else { continue };
         let Some(encoding) = old.encoding() else { continue };
-        let new =
-            ChunkRef::new(old.offset(), old.stored_len(), old.raw_len(), strata::format::checksum(stored), encoding);
+        let new = ChunkRef::new(
+            old.offset(),
+            old.stored_len(),
+            old.raw_len(),
+            strata::raw::format::checksum(stored),
+            encoding,
+        );
         if new == old {
             continue;
         }
@@ -224,7 +229,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Recomputes the footer's checksum after its bytes changed.
 pub fn refresh_footer(bytes: &mut [u8]) {
     let start = bytes.len().saturating_sub(128);
-    let sum = strata::format::checksum(bytes.get(start..start + 112).unwrap_or_default());
+    let sum = strata::raw::format::checksum(bytes.get(start..start + 112).unwrap_or_default());
     if let Some(dst) = bytes.get_mut(start + 112..start + 120) {
         dst.copy_from_slice(&sum.to_le_bytes());
     }
@@ -330,7 +335,7 @@ pub fn fuzz_map_lookup(data: &[u8]) {
         let Ok(meta) = archive.meta() else { return Vec::new() };
         (0..meta.chunks.len())
             .filter(|&i| {
-                meta.chunks.get(i).and_then(|e| e.chunk_kind()) == Some(strata::format::meta::ChunkKind::Bucket)
+                meta.chunks.get(i).and_then(|e| e.chunk_kind()) == Some(strata::raw::format::meta::ChunkKind::Bucket)
             })
             .collect()
     });
@@ -397,7 +402,8 @@ pub fn fuzz_decompress(data: &[u8]) {
         *dst = *src;
     }
     // Declare another raw length: rewrite the reference wherever it is stored.
-    let liar = ChunkRef::new(blob.offset(), blob.stored_len(), lie, blob.checksum(), strata::format::Encoding::Zstd);
+    let liar =
+        ChunkRef::new(blob.offset(), blob.stored_len(), lie, blob.checksum(), strata::raw::format::Encoding::Zstd);
     let (from, to) = (blob.to_bytes(), liar.to_bytes());
     let mut at = 0;
     while let Some(pos) = find(bytes.get(at..).unwrap_or_default(), &from).map(|p| p + at) {

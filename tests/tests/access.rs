@@ -88,6 +88,6 @@ fn a_file_cut_short_while_open_gives_an_error_at_the_chunk() {
     // Cut the file in place (strata never does; another program might).
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(image().len() as u64 / 2).unwrap();
     let err = archive.load::<strata_tests::hostile::Model>().unwrap_err();
-    assert!(matches!(err, strata::Error::OutOfBounds { .. }), "{err}");
-    assert!(err.to_string().contains("shorter than when it was opened"), "{err}");
+    assert!(matches!(err, strata::Error::Changed { .. }), "{err}");
+    assert!(err.to_string().contains("the file changed since it was opened"), "{err}");
 }

@@ -329,11 +329,12 @@ fn the_directory_lists_every_chunk_with_its_path() {
     // Every chunk is listed once, at the offset its reference gives.
     let shards = view.scores.shard_count() as usize;
     let buckets = view.players.bucket_count() as usize;
-    let kinds = |k: strata::format::meta::ChunkKind| meta.chunks.iter().filter(|e| e.chunk_kind() == Some(k)).count();
-    assert_eq!(kinds(strata::format::meta::ChunkKind::Shard), shards);
-    assert_eq!(kinds(strata::format::meta::ChunkKind::Bucket), buckets);
+    let kinds =
+        |k: strata::raw::format::meta::ChunkKind| meta.chunks.iter().filter(|e| e.chunk_kind() == Some(k)).count();
+    assert_eq!(kinds(strata::raw::format::meta::ChunkKind::Shard), shards);
+    assert_eq!(kinds(strata::raw::format::meta::ChunkKind::Bucket), buckets);
     // 79 shards fit one index node (the vector's root node): no other nodes.
-    assert_eq!(kinds(strata::format::meta::ChunkKind::IndexNode), 0);
+    assert_eq!(kinds(strata::raw::format::meta::ChunkKind::IndexNode), 0);
     let shard_7 = (0..meta.chunks.len()).find(|&i| meta.path(i) == "scores[shard 7]").unwrap();
     assert_eq!(meta.chunks[shard_7].chunk, view.scores.shard_chunk(7).unwrap());
     let mut offsets: Vec<u64> = meta.chunks.iter().map(|e| e.chunk.offset()).collect();

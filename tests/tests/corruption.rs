@@ -283,7 +283,7 @@ fn open_reads_no_header_and_verify_reports_a_damaged_one() {
     let dir = tempfile::tempdir().unwrap();
     let expected = Archive::from_bytes(clean.clone()).unwrap().load::<World>().unwrap();
     // The magic, the version (the footer says 1) and the flags.
-    for (at, what) in [(0, "NotStrata"), (3, "NotStrata"), (8, "version"), (13, "NotStrata")] {
+    for (at, what) in [(0, "NotStrata"), (3, "NotStrata"), (8, "version"), (13, "flags")] {
         let mut bytes = clean.clone();
         flip(&mut bytes, at);
         for archive in &strata_tests::open_every_way(bytes, dir.path(), &format!("header-{at}.strata")) {
@@ -296,6 +296,7 @@ fn open_reads_no_header_and_verify_reports_a_damaged_one() {
             let message = damage.error.to_string();
             match what {
                 "version" => assert!(message.contains("version"), "{message}"),
+                "flags" => assert!(matches!(damage.error, Error::UnknownFlags { what: "header", .. }), "{message}"),
                 _ => assert!(matches!(damage.error, Error::NotStrata { .. }), "{message}"),
             }
         }

@@ -136,14 +136,15 @@ proptest! {
     }
 
     #[test]
-    fn roundtrip_through_a_file_read_chunk_by_chunk(m in model(), zstd in any::<bool>()) {
+    fn roundtrip_through_a_mapped_file_and_a_small_cache(m in model(), zstd in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.strata");
         let codec = if zstd { Codec::Zstd(1) } else { Codec::None };
         SaveOptions::new().compression(codec).save(&path, &m).unwrap();
-        let archive = Archive::open_with(&path, &OpenOptions::new().access(Access::Read)).unwrap();
-        prop_assert!(archive.as_bytes().is_none());
-        check_views(&archive, &m).unwrap();
-        prop_assert!(archive.verify().is_ok());
+        for options in [OpenOptions::new().access(Access::Map), OpenOptions::new().cache_limit(0)] {
+            let archive = Archive::open_with(&path, &options).unwrap();
+            check_views(&archive, &m).unwrap();
+            prop_assert!(archive.verify().is_ok());
+        }
     }
 }

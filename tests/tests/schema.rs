@@ -51,5 +51,5 @@ type Scene = struct size 184 align 8 { id @0: u64, count @8: usize, shapes @16: 
 type Shape = enum size 56 align 8 { Empty, Circle(@4: Point, @12: f32), Named { name @4: String, tags @16: lazy Vec<String> } }
 ";
     assert_eq!(text, expected);
-    assert_eq!(archive.footer().type_fingerprint, strata::format::checksum(expected.as_bytes()));
+    assert_eq!(archive.footer().type_fingerprint, strata::raw::format::checksum(expected.as_bytes()));
 }

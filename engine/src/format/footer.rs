@@ -121,7 +121,7 @@ impl Footer {
             return Err(Error::FooterChecksum { offset: start });
         }
         if flags != 0 {
-            return Err(Error::NotStrata { what: "zero footer flags (unknown flags set)" });
+            return Err(Error::UnknownFlags { what: "footer", flags });
         }
         if version != super::VERSION {
             return Err(Error::UnsupportedVersion { found: version, supported: super::VERSION });

@@ -49,8 +49,10 @@ pub fn decode(bytes: &[u8]) -> Result<u32> {
     }
     let mut ver = [0u8; 4];
     ver.copy_from_slice(rest.get(..4).unwrap_or(&[0; 4]));
-    if rest.get(4..8) != Some(&[0u8; 4][..]) {
-        return Err(Error::NotStrata { what: "zero header flags at offset 12 (unknown flags set)" });
+    let mut flags = [0u8; 4];
+    flags.copy_from_slice(rest.get(4..8).unwrap_or(&[0; 4]));
+    if flags != [0; 4] {
+        return Err(Error::UnknownFlags { what: "header", flags: u32::from_le_bytes(flags) });
     }
     Ok(u32::from_le_bytes(ver))
 }

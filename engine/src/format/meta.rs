@@ -1,7 +1,8 @@
 //! The meta chunk: the schema and the chunk directory.
 //!
 //! ## Format
-//! A raw chunk, written after the root (it lists the root), holding an rkyv archive of
+//! A raw chunk, written after every chunk but the root, which follows it (so that the
+//! root ends right before the footer), holding an rkyv archive of
 //! [`Meta`]: the schema text and one [`DirEntry`] per chunk of the file (except the meta
 //! chunk itself, referenced by the footer). Entries are numbered in the order the writer
 //! starts their chunks (the root is entry 0), and each names its parent entry: the chunk

@@ -1,12 +1,14 @@
 //! The on-disk format, isolated from the API. `docs/FORMAT.md` describes the same bytes
 //! in prose; the two change together.
 //!
-//! A file is: a 16-byte [header](header), chunks at 16-byte-aligned offsets (the root
-//! after its descendants, then the [meta](meta) chunk), and a fixed-size
-//! [footer](footer) at the very end that references the root and meta chunks. Each
-//! chunk is referenced by exactly one [`ChunkRef`] held in its parent (the root's and
-//! the meta chunk's are held by the footer).
+//! A file is: a 16-byte [header], chunks at 16-byte-aligned offsets (children
+//! before their parents, then the [meta] chunk, then the root, which ends right
+//! before the footer), and a fixed-size [footer] at the very end that
+//! references the root and meta chunks. Each chunk is referenced by exactly one
+//! [`ChunkRef`] held in its parent (the root's and the meta chunk's are held by the
+//! footer).
 
+pub mod archived;
 pub mod bucket;
 pub mod chunk_ref;
 pub mod footer;

@@ -23,8 +23,17 @@
 //! level 1 is `s / fanout`, and so on; each step reads one small node chunk. A reader
 //! checks each node's entry count against the shape that `N`, `depth` and `fanout`
 //! imply, so a damaged table is an error, never a wrong answer.
+//!
+//! A sharded vector and a bucketed map store the same 64-byte [`TableHeader`] inline:
+//! the table header and their element or entry count.
+//!
+//! This module owns the table: its layout, how a reader walks it ([`ChunkTable::find`],
+//! [`ChunkTable::leaf`], [`ChunkTable::leaves`], over nodes a caller reads), and how a
+//! writer builds it ([`build`], placing nodes through a caller's function).
 
-use super::chunk_ref::ChunkRef;
+use super::archived::{vec_header, vec_span};
+use super::chunk_ref::{CHUNK_REF_LEN, ChunkRef};
+use crate::error::{Error, Result};
 use rkyv::rend::{u32_le, u64_le};
 
 /// The most entries per index node this version writes: 512 x 48 bytes = 24 KiB. A
@@ -33,8 +42,12 @@ use rkyv::rend::{u32_le, u64_le};
 /// shards). Tables that need fewer per node get narrower nodes ([`fanout_for`]).
 pub const FANOUT: u32 = 512;
 
-/// Deepest table a reader accepts (64^10 leaves is far beyond any file).
+/// Deepest table a reader accepts (even with the narrowest fanout, 2, ten levels
+/// address 1,024 leaves; with the writer's, far beyond any file).
 pub const MAX_DEPTH: u32 = 10;
+
+/// Length of one [`TableEntry`].
+pub const ENTRY_LEN: usize = 48;
 
 /// One entry of an index node (48 bytes).
 #[derive(rkyv::Portable, bytecheck::CheckBytes, Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +61,7 @@ pub struct TableEntry {
 
 // SAFETY: `repr(C)` of a u64 and a padding-free `ChunkRef` (alignment 8): no padding.
 unsafe impl rkyv::traits::NoUndef for TableEntry {}
+const _: () = assert!(size_of::<TableEntry>() == ENTRY_LEN);
 
 impl TableEntry {
     /// An entry.
@@ -66,6 +80,171 @@ impl TableEntry {
     #[must_use]
     pub fn chunk(&self) -> &ChunkRef {
         &self.chunk
+    }
+
+    /// Decodes an entry from its 48 little-endian bytes.
+    #[must_use]
+    pub fn from_bytes(b: &[u8; ENTRY_LEN]) -> Self {
+        let mut first = [0u8; 8];
+        let mut chunk = [0u8; CHUNK_REF_LEN];
+        first.copy_from_slice(b.get(..8).unwrap_or(&[0; 8]));
+        chunk.copy_from_slice(b.get(8..).unwrap_or(&[0; CHUNK_REF_LEN]));
+        Self::new(u64::from_le_bytes(first), ChunkRef::from_bytes(&chunk))
+    }
+
+    /// Encodes the entry as its 48 bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; ENTRY_LEN] {
+        let mut out = [0u8; ENTRY_LEN];
+        let (first, chunk) = out.split_at_mut(8);
+        first.copy_from_slice(&self.first().to_le_bytes());
+        chunk.copy_from_slice(&self.chunk.to_bytes());
+        out
+    }
+}
+
+/// An index node's entries, read from its bytes (an rkyv `Vec<TableEntry>`) one by one
+/// as a lookup needs them. Every bit pattern of an entry is a value, so the entries are
+/// not validated; each chunk reference is checked when it is followed.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    bytes: &'a [u8],
+    start: usize,
+    len: usize,
+}
+
+impl<'a> Node<'a> {
+    /// Where a node's entries lie in its chunk's bytes: their start and count.
+    ///
+    /// # Errors
+    /// A description of what does not fit.
+    pub fn span(bytes: &[u8]) -> Result<(usize, usize), &'static str> {
+        vec_span(bytes, ENTRY_LEN)
+    }
+
+    /// The node whose `len` entries start at `start` of `bytes` (as [`Node::span`]
+    /// found them).
+    #[must_use]
+    pub fn new(bytes: &'a [u8], start: usize, len: usize) -> Self {
+        Self { bytes, start, len }
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the node has no entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn raw(&self, j: usize) -> Option<&'a [u8]> {
+        let at = self.start.checked_add(j.checked_mul(ENTRY_LEN)?)?;
+        (j < self.len).then(|| self.bytes.get(at..at.checked_add(ENTRY_LEN)?)).flatten()
+    }
+
+    /// Entry `j`.
+    #[must_use]
+    pub fn get(&self, j: usize) -> Option<TableEntry> {
+        let mut b = [0u8; ENTRY_LEN];
+        b.copy_from_slice(self.raw(j)?);
+        Some(TableEntry::from_bytes(&b))
+    }
+
+    /// The `first` of entry `j`.
+    #[must_use]
+    pub fn first(&self, j: usize) -> Option<u64> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.raw(j)?.get(..8)?);
+        Some(u64::from_le_bytes(b))
+    }
+
+    /// How many leading entries have `first <= key` (binary search; entries are sorted
+    /// by `first` in a sound table).
+    #[must_use]
+    pub fn partition_point(&self, key: u64) -> usize {
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.first(mid).is_some_and(|f| f <= key) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// A node's bytes for `entries`: the entries, then the vector header (what rkyv
+    /// archives a `Vec<TableEntry>` to).
+    #[must_use]
+    pub fn encode(entries: &[TableEntry]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(entries.len().checked_mul(ENTRY_LEN)?.checked_add(8)?);
+        for e in entries {
+            out.extend_from_slice(&e.to_bytes());
+        }
+        out.extend_from_slice(&vec_header(out.len(), entries.len())?);
+        Some(out)
+    }
+}
+
+/// A node as read by a table's reader: whatever keeps its bytes, and the node in them.
+pub trait NodeBytes {
+    /// The node.
+    fn node(&self) -> Node<'_>;
+}
+
+/// The inline header of a sharded vector or a bucketed map (64 bytes): the chunk table
+/// over its shards or buckets, then its element or entry count.
+#[derive(rkyv::Portable, bytecheck::CheckBytes, Clone, Copy, Debug, PartialEq, Eq)]
+#[rkyv(crate = rkyv)]
+#[bytecheck(crate = bytecheck)]
+#[repr(C)]
+pub struct TableHeader {
+    table: ChunkTable,
+    len: u64_le,
+}
+
+// SAFETY: `repr(C)`: a padding-free 56-byte `ChunkTable` and a u64: no padding.
+unsafe impl rkyv::traits::NoUndef for TableHeader {}
+const _: () = assert!(size_of::<TableHeader>() == 64);
+
+impl TableHeader {
+    /// A header.
+    #[must_use]
+    pub fn new(table: ChunkTable, len: u64) -> Self {
+        Self { table, len: u64_le::from_native(len) }
+    }
+
+    /// Decodes a header from its 64 bytes, without judging it.
+    #[must_use]
+    pub fn from_bytes(b: &[u8; 64]) -> Self {
+        let mut t = [0u8; 56];
+        let mut n = [0u8; 8];
+        t.copy_from_slice(b.get(..56).unwrap_or(&[0; 56]));
+        n.copy_from_slice(b.get(56..).unwrap_or(&[0; 8]));
+        Self::new(ChunkTable::from_bytes(&t), u64::from_le_bytes(n))
+    }
+
+    /// The chunk table.
+    #[must_use]
+    pub fn table(&self) -> &ChunkTable {
+        &self.table
+    }
+
+    /// The element (vector) or entry (map) count.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len.to_native()
+    }
+
+    /// Whether the count is zero.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -162,6 +341,154 @@ impl ChunkTable {
         let items = level_count(self.entries(), f, level);
         items.saturating_sub(node_index.saturating_mul(f)).min(f)
     }
+
+    fn bad(&self, detail: &str) -> Error {
+        Error::InvalidData { at: self.root.location(), ty: "chunk table", detail: detail.to_owned() }
+    }
+
+    /// Reads node `r` (of `level`, number `index`) and checks its entry count against
+    /// the table's shape.
+    fn checked<N: NodeBytes>(
+        &self,
+        r: &ChunkRef,
+        level: u32,
+        index: u64,
+        read: &mut impl FnMut(&ChunkRef) -> Result<N>,
+    ) -> Result<N> {
+        let node = read(r)?;
+        if node.node().len() as u64 != self.node_len(level, index) {
+            return Err(self.bad("index node has the wrong number of entries"));
+        }
+        Ok(node)
+    }
+
+    /// The level-0 entry for leaf `s`, reading one node per level with `read`.
+    ///
+    /// # Errors
+    /// When the header is malformed, `s` is out of range, `read` fails, or a node does
+    /// not have the shape the header implies.
+    pub fn leaf<N: NodeBytes>(&self, s: u64, mut read: impl FnMut(&ChunkRef) -> Result<N>) -> Result<TableEntry> {
+        self.check()?;
+        if s >= self.entries() {
+            return Err(self.bad("leaf index beyond the table"));
+        }
+        let f = u64::from(self.fanout());
+        let mut chunk = self.root;
+        let mut level = self.depth() - 1;
+        loop {
+            let node = self.checked(&chunk, level, div_pow(s, f, level + 1), &mut read)?;
+            let pos = usize::try_from(div_pow(s, f, level) % f).unwrap_or(usize::MAX);
+            let entry = node.node().get(pos).ok_or_else(|| self.bad("index entry missing"))?;
+            if level == 0 {
+                return Ok(entry);
+            }
+            chunk = *entry.chunk();
+            level -= 1;
+        }
+    }
+
+    /// The leaf whose range holds `key` (a vector's element index): descends the table
+    /// picking, in each node, the last entry whose `first` is at most `key`. Returns the
+    /// leaf's index and entry.
+    ///
+    /// # Errors
+    /// As [`leaf`](Self::leaf).
+    pub fn find<N: NodeBytes>(
+        &self,
+        key: u64,
+        mut read: impl FnMut(&ChunkRef) -> Result<N>,
+    ) -> Result<(u64, TableEntry)> {
+        self.check()?;
+        let f = u64::from(self.fanout());
+        let mut chunk = self.root;
+        let mut level = self.depth() - 1;
+        let mut node_index = 0u64;
+        loop {
+            let node = self.checked(&chunk, level, node_index, &mut read)?;
+            let pos = node.node().partition_point(key);
+            let entry = pos
+                .checked_sub(1)
+                .and_then(|p| node.node().get(p))
+                .ok_or_else(|| self.bad("key before the table's first entry"))?;
+            let index = node_index.saturating_mul(f).saturating_add(pos as u64 - 1);
+            if level == 0 {
+                return Ok((index, entry));
+            }
+            node_index = index;
+            chunk = *entry.chunk();
+            level -= 1;
+        }
+    }
+
+    /// Every leaf entry, in order, reading each node once.
+    ///
+    /// # Errors
+    /// As [`leaf`](Self::leaf).
+    pub fn leaves<N: NodeBytes>(&self, mut read: impl FnMut(&ChunkRef) -> Result<N>) -> Result<Vec<TableEntry>> {
+        self.check()?;
+        // Level by level from the root: each level's entries are the next level's nodes.
+        let mut level_entries = vec![TableEntry::new(0, self.root)];
+        for level in (0..self.depth()).rev() {
+            let mut next = Vec::with_capacity(
+                usize::try_from(level_count(self.entries(), u64::from(self.fanout()), level).min(1 << 20)).unwrap_or(0),
+            );
+            for (index, e) in level_entries.iter().enumerate() {
+                let node = self.checked(e.chunk(), level, index as u64, &mut read)?;
+                let node = node.node();
+                next.extend((0..node.len()).filter_map(|j| node.get(j)));
+            }
+            level_entries = next;
+        }
+        if level_entries.len() as u64 != self.entries() {
+            return Err(self.bad("the table holds a different number of leaves than it declares"));
+        }
+        Ok(level_entries)
+    }
+}
+
+fn div_pow(s: u64, f: u64, exp: u32) -> u64 {
+    (0..exp).fold(s, |acc, _| acc / f)
+}
+
+/// Builds the index nodes of a table over `leaves`, bottom-up: each level's nodes are
+/// handed to `place` in runs of consecutive nodes (`level`, the first node's number,
+/// the nodes' entries, whether this is the top level), which writes them and returns
+/// their references in order.
+///
+/// # Errors
+/// `place`'s errors, or an internal error when it returns the wrong number of
+/// references.
+pub fn build(
+    leaves: Vec<TableEntry>,
+    mut place: impl FnMut(u32, u64, &[&[TableEntry]], bool) -> Result<Vec<ChunkRef>>,
+) -> Result<ChunkTable> {
+    let count = leaves.len() as u64;
+    let fanout = fanout_for(count);
+    let f = fanout as usize;
+    let depth = depth_for(count, u64::from(fanout));
+    // A level's nodes go out a few MiB at a time.
+    let per_run = ((4usize << 20) / (f * ENTRY_LEN).max(1)).max(1);
+    let mut level = leaves;
+    for l in 0..depth {
+        let groups: Vec<&[TableEntry]> = if level.is_empty() { vec![&[]] } else { level.chunks(f).collect() };
+        let top = l + 1 == depth;
+        let mut next = Vec::with_capacity(groups.len());
+        for (r, run) in groups.chunks(per_run).enumerate() {
+            let refs = place(l, (r * per_run) as u64, run, top)?;
+            if refs.len() != run.len() {
+                return Err(Error::Serialize(String::from("internal: a table level was placed partly")));
+            }
+            next.extend(
+                run.iter()
+                    .zip(refs)
+                    .map(|(group, node)| TableEntry::new(group.first().map_or(0, TableEntry::first), node)),
+            );
+        }
+        level = next;
+    }
+    let root =
+        level.first().map(|e| *e.chunk()).ok_or_else(|| Error::Serialize(String::from("internal: empty table")))?;
+    Ok(ChunkTable::new(root, count, depth, fanout))
 }
 
 /// How many entries all nodes of `level` hold together: `N` at level 0, and at level

@@ -3,7 +3,7 @@
 //! Saving writes each chunk at a position it reserved, so a sink only needs
 //! `write_at`. The file sink is used by [`crate::save`] (which also starts the disk
 //! writes early, see `Writeback`); the memory sink by [`crate::to_bytes`]; tests wrap
-//! either to inject failures.
+//! either to inject failures (with the `test-hooks` feature, `FailingSink`).
 
 use std::io;
 use std::sync::Mutex;
@@ -25,22 +25,8 @@ pub trait Sink: Send + Sync {
 pub struct FileSink<'a>(pub &'a std::fs::File);
 
 impl Sink for FileSink<'_> {
-    #[cfg(unix)]
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(self.0, bytes, offset)
-    }
-
-    #[cfg(windows)]
-    fn write_at(&self, mut offset: u64, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            let n = std::os::windows::fs::FileExt::seek_write(self.0, bytes, offset)?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            bytes = bytes.get(n..).unwrap_or_default();
-            offset += n as u64;
-        }
-        Ok(())
+        super::os::write_all_at(self.0, offset, bytes)
     }
 }
 
@@ -52,9 +38,6 @@ impl Sink for FileSink<'_> {
 /// (`SYNC_FILE_RANGE_WRITE` only starts the writes) and say nothing about durability:
 /// that stays the final `fsync`'s job. Linux only; elsewhere a plain [`FileSink`].
 ///
-/// Measured on the 33 MB file of `compare --scale 1` (`strace -f --seccomp-bpf -T -e
-/// trace=fsync` on `compare --repeat strata write 7`, before and after): the final
-/// `fsync` took 13-17 ms before and 4-6 ms after.
 #[derive(Debug)]
 pub(crate) struct Writeback<'a> {
     file: FileSink<'a>,
@@ -86,13 +69,8 @@ impl Sink for Writeback<'_> {
             if self.pending.fetch_add(len, Relaxed).saturating_add(len) >= WRITEBACK_EVERY
                 && self.pending.swap(0, Relaxed) >= WRITEBACK_EVERY
             {
-                use std::os::fd::AsRawFd;
-                // SAFETY: `sync_file_range` only reads its integer arguments; the
-                // descriptor is open for as long as the file is borrowed. Offset 0 and
-                // length 0 cover the whole file.
-                let rc = unsafe { libc::sync_file_range(self.file.0.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
                 // A hint: if it fails, the final `fsync` writes (and reports) everything.
-                let _ = rc;
+                super::os::start_writeback(self.file.0);
             }
         }
         Ok(())
@@ -134,13 +112,15 @@ impl Sink for MemorySink {
 }
 
 /// Fails every write once `budget` bytes have been written: a full disk or a dying
-/// device, for tests of what a failed save leaves behind.
+/// device, for tests of what a failed save leaves behind (feature `test-hooks`).
+#[cfg(feature = "test-hooks")]
 #[derive(Debug)]
 pub struct FailingSink<S> {
     inner: S,
     budget: std::sync::atomic::AtomicU64,
 }
 
+#[cfg(feature = "test-hooks")]
 impl<S: Sink> FailingSink<S> {
     /// Wraps `inner`, allowing `budget` bytes before failing.
     pub fn new(inner: S, budget: u64) -> Self {
@@ -148,6 +128,7 @@ impl<S: Sink> FailingSink<S> {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 impl<S: Sink> Sink for FailingSink<S> {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         use std::sync::atomic::Ordering;

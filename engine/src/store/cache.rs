@@ -1,0 +1,92 @@
+//! The bounded cache of verified chunks an open archive keeps.
+//!
+//! Chunks are weighed by the heap bytes they own (a copy read from a file, a
+//! decompressed buffer); chunks read in place from a source's memory weigh only their
+//! bookkeeping. Past the limit, chunks that no view holds are evicted (quick_cache's
+//! S3-FIFO policy, which resists one-off scans such as an iteration); a chunk that a
+//! view still holds is pinned and stays valid for it. A chunk larger than a cache
+//! shard's share of the limit is not kept: it is read again on its next use.
+
+use super::chunk::Chunk;
+use crate::format::ChunkRef;
+use std::sync::Arc;
+
+/// What an entry costs beyond its bytes: the key, the `Chunk` and the cache's slot.
+const ENTRY_OVERHEAD: u64 = 256;
+
+/// The most shards the cache is split into (each with its own lock and its share of
+/// the limit).
+const MAX_SHARDS: u64 = 16;
+
+/// The least share of the limit a shard gets, so that a chunk of a few MiB fits.
+const MIN_SHARD_BYTES: u64 = 4 << 20;
+
+#[derive(Clone)]
+struct Weigh;
+
+impl quick_cache::Weighter<ChunkRef, Arc<Chunk>> for Weigh {
+    fn weight(&self, _: &ChunkRef, chunk: &Arc<Chunk>) -> u64 {
+        chunk.heap_len() as u64 + ENTRY_OVERHEAD
+    }
+}
+
+#[derive(Clone, Default)]
+struct Pin;
+
+impl quick_cache::Lifecycle<ChunkRef, Arc<Chunk>> for Pin {
+    type RequestState = ();
+
+    fn is_pinned(&self, _: &ChunkRef, chunk: &Arc<Chunk>) -> bool {
+        // Held by a view (or by a reader that has just fetched it).
+        Arc::strong_count(chunk) > 1
+    }
+}
+
+/// Verified chunks by reference, within a byte limit.
+pub(crate) struct ChunkCache {
+    cache: quick_cache::sync::Cache<ChunkRef, Arc<Chunk>, Weigh, quick_cache::DefaultHashBuilder, Pin>,
+}
+
+impl ChunkCache {
+    /// A cache holding at most about `limit` bytes.
+    pub(crate) fn new(limit: u64) -> Self {
+        let shards = (limit / MIN_SHARD_BYTES).clamp(1, MAX_SHARDS);
+        let shards = usize::try_from(shards).unwrap_or(1);
+        let items = usize::try_from(limit / (8 << 10)).unwrap_or(usize::MAX).max(64);
+        let mut builder = quick_cache::OptionsBuilder::new();
+        builder.shards(shards).estimated_items_capacity(items).weight_capacity(limit.max(ENTRY_OVERHEAD));
+        let cache = match builder.build() {
+            Ok(options) => {
+                quick_cache::sync::Cache::with_options(options, Weigh, quick_cache::DefaultHashBuilder::default(), Pin)
+            }
+            // The options above are always in range; should they not be, a plain cache
+            // of the same weight is still bounded.
+            Err(_) => quick_cache::sync::Cache::with(
+                items,
+                limit.max(ENTRY_OVERHEAD),
+                Weigh,
+                quick_cache::DefaultHashBuilder::default(),
+                Pin,
+            ),
+        };
+        Self { cache }
+    }
+
+    pub(crate) fn get(&self, r: &ChunkRef) -> Option<Arc<Chunk>> {
+        self.cache.get(r)
+    }
+
+    pub(crate) fn insert(&self, chunk: &Arc<Chunk>) {
+        self.cache.insert(*chunk.at(), Arc::clone(chunk));
+    }
+
+    /// Bytes the cache holds now (its entries' weights).
+    pub(crate) fn weight(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    /// Chunks the cache holds now.
+    pub(crate) fn len(&self) -> usize {
+        self.cache.len()
+    }
+}

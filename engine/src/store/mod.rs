@@ -1,0 +1,614 @@
+//! The store layer: the one owner of an open archive's bytes.
+//!
+//! Everything above it asks for one of two things: a chunk's verified (and
+//! decompressed) bytes, or a validated [`View`] of a chunk's archived value. The store
+//! owns how those are obtained: the [`Source`] the bytes come from, the bounded cache
+//! of verified chunks ([`cache`]), bulk reads that coalesce adjacent chunks, the
+//! address registry through which a view finds its archive ([`registry`]), and every
+//! `unsafe` block of the engine ([`chunk`], [`os`], [`fill`]).
+//!
+//! A chunk read for one value (the root, an index node, a bucket, a shard for one
+//! element, a promise's view) is kept in the cache; chunks read in bulk (loads,
+//! iterations, verification) are not, unless they were there already. Views hold
+//! their chunk, so eviction never invalidates a view: it only stops the cache from
+//! counting that chunk.
+
+pub(crate) mod cache;
+pub(crate) mod chunk;
+pub(crate) mod fill;
+pub(crate) mod os;
+pub(crate) mod registry;
+pub mod sink;
+pub mod source;
+
+use crate::error::{Error, Location, Result};
+use crate::format::archived::vec_span;
+use crate::format::footer::FOOTER_LEN;
+use crate::format::header::HEADER_LEN;
+use crate::format::table::{ChunkTable, Node, TableEntry};
+use crate::format::{self, ChunkRef, Encoding, Footer};
+use cache::ChunkCache;
+pub use chunk::View;
+use chunk::{Block, Chunk};
+use registry::Registration;
+use rkyv::Portable;
+use rkyv::bytecheck::CheckBytes;
+use rkyv::util::AlignedVec;
+use source::Source;
+use std::any::TypeId;
+use std::sync::{Arc, OnceLock, Weak};
+
+/// The validator strata runs over a chunk's bytes.
+pub type Validator<'a> = rkyv::api::high::HighValidator<'a, crate::Error>;
+
+/// The deserializer strata uses to turn archived values into owned ones.
+pub type Loader = rkyv::api::high::HighDeserializer<crate::Error>;
+
+/// Bytes before the footer read with it at open, in the same request: a root chunk
+/// that ends where the footer starts comes with it when it is at most this long.
+const TAIL_READ: u64 = 4096;
+
+/// Reads of single elements of a shard validated one by one before the whole shard is
+/// validated (once) and later reads become lookups: a shard's first elements cost one
+/// element's validation each, a shard read often costs none.
+const ELEMENT_READS_BEFORE_WHOLE: u32 = 8;
+
+/// Adjacent chunks of a bulk read are read together when the gap between them is at
+/// most this (alignment padding, or a small chunk not asked for).
+const BULK_GAP: u64 = 64 << 10;
+
+/// The most bytes one read of a bulk read covers (a larger chunk is one read of its
+/// own).
+const BULK_RUN: u64 = 4 << 20;
+
+/// How an open archive reads: its limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The largest decompressed chunk accepted.
+    pub(crate) max_raw: u64,
+    /// The deepest inline nesting a value may have (see [`crate::deep`]).
+    pub(crate) max_depth: u32,
+    /// The cache's byte limit.
+    pub(crate) cache: u64,
+}
+
+/// Whether a chunk read for one value is kept in the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Kept: it is likely to be read again (a point read).
+    Yes,
+    /// Not kept: one of many chunks read in a row.
+    No,
+}
+
+/// Whether a chunk's values may hold lazy fields whose views find their archive by
+/// address: such chunks are registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holds {
+    /// The values hold lazy fields (or may: the type is not known).
+    Chunks,
+    /// The values hold none (the type is a leaf).
+    Nothing,
+}
+
+impl Holds {
+    pub(crate) fn of(holds: bool) -> Self {
+        if holds { Holds::Chunks } else { Holds::Nothing }
+    }
+}
+
+/// Counters of an open archive's cache; see [`crate::Archive::cache_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Bytes the cache holds (chunks' heap bytes and bookkeeping).
+    pub bytes: u64,
+    /// Chunks the cache holds.
+    pub chunks: usize,
+    /// The cache's limit in bytes.
+    pub limit: u64,
+}
+
+/// An open archive's bytes: its source, footer, pinned tail and root, and cache.
+pub(crate) struct Store {
+    /// The source's own memory, registered as a whole when it has some. Declared
+    /// before the source, so that it is unregistered before the memory can go.
+    _source_registration: Option<Registration>,
+    source: Arc<dyn Source>,
+    footer: Footer,
+    /// The file's last bytes, read at open: the footer and what ends right before it.
+    tail: Arc<Block>,
+    tail_start: u64,
+    root: OnceLock<Arc<Chunk>>,
+    cache: ChunkCache,
+    limits: Limits,
+    me: Weak<Store>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("source", &self.source).field("footer", &self.footer).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a source: reads its tail (one read: the footer, and the root chunk when it
+    /// ends within [`TAIL_READ`] bytes of it), checks the footer, and verifies the root.
+    pub(crate) fn open(source: Arc<dyn Source>, limits: impl FnOnce(u64) -> Limits) -> Result<Arc<Self>> {
+        let len = source.size();
+        if len < HEADER_LEN + FOOTER_LEN {
+            return Err(Self::short(source.as_ref(), len));
+        }
+        let tail_start =
+            len.saturating_sub(FOOTER_LEN + TAIL_READ).max(HEADER_LEN) / format::CHUNK_ALIGN * format::CHUNK_ALIGN;
+        let mut tail = AlignedVec::<16>::new();
+        tail.resize(usize::try_from(len - tail_start).unwrap_or(0), 0);
+        source.read_at(tail_start, &mut tail)?;
+        let footer_at = tail.len().saturating_sub(FOOTER_LEN as usize);
+        let footer = Footer::decode_tail(len, tail.get(footer_at..).unwrap_or_default(), || {
+            let mut head = vec![0u8; HEADER_LEN as usize];
+            source.read_at(0, &mut head)?;
+            Ok(head)
+        })?;
+        let expected = format::layout::fingerprint();
+        if footer.layout_fingerprint != expected {
+            return Err(Error::IncompatibleLayout { found: footer.layout_fingerprint, expected });
+        }
+        let limits = limits(footer.file_len);
+        let store = Arc::new_cyclic(|me: &Weak<Store>| Store {
+            _source_registration: source.bytes().and_then(|b| Registration::new(b, me)),
+            source,
+            footer,
+            tail: Block::new(tail, Some(me)),
+            tail_start,
+            root: OnceLock::new(),
+            cache: ChunkCache::new(limits.cache),
+            limits,
+            me: me.clone(),
+        });
+        // The root is read on every access: verified now, once, and pinned.
+        let root = Arc::new(store.read(&footer.root, Holds::Chunks)?);
+        let _ = store.root.set(root);
+        Ok(store)
+    }
+
+    /// The error for a source too short to hold a header and a footer: another kind of
+    /// file when its first bytes are not strata's magic, else a truncated one.
+    fn short(source: &dyn Source, len: u64) -> Error {
+        let n = usize::try_from(len.min(8)).unwrap_or(0);
+        let mut head = vec![0u8; n];
+        if let Err(e) = source.read_at(0, &mut head) {
+            return Error::Io(e);
+        }
+        if head.as_slice() != format::header::MAGIC.get(..n).unwrap_or_default() {
+            return Error::NotStrata { what: "the header magic `\\x89STRATA\\n` at offset 0" };
+        }
+        Error::Truncated { what: "header and footer", needed: HEADER_LEN + FOOTER_LEN, available: len }
+    }
+
+    pub(crate) fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The root chunk, verified at open.
+    pub(crate) fn root(&self) -> Result<&Arc<Chunk>> {
+        self.root.get().ok_or(Error::Detached)
+    }
+
+    pub(crate) fn cache_stats(&self) -> CacheStats {
+        CacheStats { bytes: self.cache.weight(), chunks: self.cache.len(), limit: self.limits.cache }
+    }
+
+    /// The file's first [`HEADER_LEN`] bytes.
+    pub(crate) fn head(&self) -> Result<Vec<u8>> {
+        let mut head = vec![0u8; HEADER_LEN as usize];
+        self.source.read_at(0, &mut head)?;
+        Ok(head)
+    }
+
+    /// A chunk's verified bytes: from the cache, or read (and kept when `keep` says so).
+    pub(crate) fn chunk(&self, r: &ChunkRef, keep: Keep, holds: Holds) -> Result<Arc<Chunk>> {
+        if let Some(chunk) = self.cache.get(r) {
+            if holds == Holds::Chunks {
+                chunk.register(&self.me);
+            }
+            return Ok(chunk);
+        }
+        let chunk = Arc::new(self.read(r, holds)?);
+        if keep == Keep::Yes {
+            self.cache.insert(&chunk);
+        }
+        Ok(chunk)
+    }
+
+    /// A validated view of a chunk's root object as `A`. Validation runs once per
+    /// chunk and type while the chunk is held (cached or viewed).
+    pub(crate) fn view<A>(&self, r: &ChunkRef, keep: Keep, holds: Holds) -> Result<View<A>>
+    where
+        A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
+    {
+        self.view_of(self.chunk(r, keep, holds)?)
+    }
+
+    /// A validated view of `chunk`'s root object as `A`.
+    pub(crate) fn view_of<A>(&self, chunk: Arc<Chunk>) -> Result<View<A>>
+    where
+        A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
+    {
+        let ty = TypeId::of::<A>();
+        if chunk.validated(ty) {
+            return View::new(chunk, |bytes| {
+                // SAFETY: these exact bytes (the chunk's, immutable while it lives)
+                // passed `rkyv::access::<A>` before: `validated` says so.
+                Ok(unsafe { rkyv::access_unchecked::<A>(bytes) })
+            });
+        }
+        let at = chunk.at().location();
+        let max_depth = self.limits.max_depth;
+        let view = View::new(chunk, |bytes| validate::<A>(bytes, None, at, max_depth))?;
+        view.chunk().set_validated(ty);
+        Ok(view)
+    }
+
+    /// The root chunk's root object as `A`, validated on the first call.
+    pub(crate) fn root_as<A>(&self) -> Result<&A>
+    where
+        A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
+    {
+        let chunk = self.root()?;
+        let ty = TypeId::of::<A>();
+        if chunk.validated(ty) {
+            // SAFETY: the root chunk's bytes (immutable while the store lives) passed
+            // `rkyv::access::<A>` before: `validated` says so.
+            return Ok(unsafe { rkyv::access_unchecked::<A>(chunk.bytes()) });
+        }
+        let view = validate::<A>(chunk.bytes(), None, chunk.at().location(), self.limits.max_depth)?;
+        chunk.set_validated(ty);
+        Ok(view)
+    }
+
+    /// Element `k` of a chunk holding an rkyv `Vec<A>`, validating that element only
+    /// (the chunk is still checksum-verified as a whole), or `None` past its end. A
+    /// chunk read often is validated whole, once, and its elements are then lookups.
+    pub(crate) fn element<A>(&self, r: &ChunkRef, k: u64, holds: Holds) -> Result<Option<View<A>>>
+    where
+        A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
+    {
+        let chunk = self.chunk(r, Keep::Yes, holds)?;
+        let whole = TypeId::of::<rkyv::vec::ArchivedVec<A>>();
+        if chunk.validated(whole) || chunk.count_element_read() > ELEMENT_READS_BEFORE_WHOLE {
+            let vec = self.view_of::<rkyv::vec::ArchivedVec<A>>(chunk)?;
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            return Ok(View::try_map(vec, |v| v.get(k).ok_or(())).ok());
+        }
+        let at = r.location();
+        let bad = |d: &str| Error::InvalidData { at, ty: "vector chunk", detail: d.to_owned() };
+        let (start, len) = vec_span(chunk.bytes(), size_of::<A>()).map_err(bad)?;
+        let Some(pos) = usize::try_from(k).ok().filter(|&k| k < len).map(|k| start + k * size_of::<A>()) else {
+            return Ok(None);
+        };
+        let max_depth = self.limits.max_depth;
+        View::new(chunk, |bytes| validate::<A>(bytes, Some(pos), at, max_depth)).map(Some)
+    }
+
+    /// Reads a chunk: bounds and shape checked, bytes read (from the tail read at open,
+    /// in place from the source's memory, or with one read), checksum verified, and
+    /// decompressed.
+    fn read(&self, r: &ChunkRef, holds: Holds) -> Result<Chunk> {
+        let (encoding, range) = self.check(r)?;
+        let stored = if let Some(chunk) = self.in_tail(&range, r) {
+            chunk
+        } else if let Some(chunk) = self.in_source(&range, r) {
+            chunk
+        } else {
+            let mut buf = AlignedVec::<16>::with_capacity(range.len());
+            buf.resize(range.len(), 0);
+            self.source.read_at(r.offset(), &mut buf).map_err(|e| self.read_error(e, r))?;
+            Chunk::heap(buf, *r)
+        };
+        self.verify(stored.bytes(), r)?;
+        let chunk = match encoding {
+            Encoding::None => stored,
+            Encoding::Zstd => Chunk::heap(self.decompress(r, stored.bytes())?, *r),
+        };
+        if holds == Holds::Chunks {
+            chunk.register(&self.me);
+        }
+        Ok(chunk)
+    }
+
+    /// Checks a reference's shape and that it lies between the header and the footer;
+    /// returns its encoding and its byte range.
+    fn check(&self, r: &ChunkRef) -> Result<(Encoding, std::ops::Range<usize>)> {
+        let encoding = r.check_shape()?;
+        let area_end = self.footer.file_len - FOOTER_LEN;
+        let out_of_bounds = || Error::OutOfBounds {
+            what: "chunk",
+            declared: r.offset().saturating_add(r.stored_len()),
+            limit: area_end,
+            at: r.location(),
+        };
+        let end = r.offset().checked_add(r.stored_len()).ok_or_else(out_of_bounds)?;
+        if r.offset() < HEADER_LEN || end > area_end {
+            return Err(out_of_bounds());
+        }
+        let start = usize::try_from(r.offset()).map_err(|_| out_of_bounds())?;
+        let end = usize::try_from(end).map_err(|_| out_of_bounds())?;
+        Ok((encoding, start..end))
+    }
+
+    /// The chunk at `range` when the tail read at open holds it.
+    fn in_tail(&self, range: &std::ops::Range<usize>, r: &ChunkRef) -> Option<Chunk> {
+        let from = range.start.checked_sub(usize::try_from(self.tail_start).ok()?)?;
+        Chunk::in_block(&self.tail, from..from.checked_add(range.len())?, *r)
+    }
+
+    /// The chunk at `range` in place in the source's memory, when it has some and the
+    /// chunk is aligned there.
+    fn in_source(&self, range: &std::ops::Range<usize>, r: &ChunkRef) -> Option<Chunk> {
+        let base = self.source.bytes()?;
+        let aligned = base.as_ptr().wrapping_add(range.start).align_offset(format::CHUNK_ALIGN as usize) == 0;
+        if !aligned {
+            return None;
+        }
+        Chunk::in_source(&self.source, range.clone(), *r)
+    }
+
+    /// The error for a read that failed: a file cut short or changed says so.
+    fn read_error(&self, e: std::io::Error, r: &ChunkRef) -> Error {
+        match self.source.changed() {
+            Some(detail) => Error::Changed { at: r.location(), detail },
+            None if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::OutOfBounds {
+                what: "chunk (the source is shorter than when it was opened)",
+                declared: r.offset().saturating_add(r.stored_len()),
+                limit: self.footer.file_len,
+                at: r.location(),
+            },
+            None => Error::Io(e),
+        }
+    }
+
+    /// Checks `stored` against the reference's checksum.
+    fn verify(&self, stored: &[u8], r: &ChunkRef) -> Result<()> {
+        let found = format::checksum(stored);
+        if found == r.checksum() {
+            return Ok(());
+        }
+        Err(match self.source.changed() {
+            Some(detail) => Error::Changed { at: r.location(), detail },
+            None => Error::ChecksumMismatch { at: r.location(), expected: r.checksum(), found },
+        })
+    }
+
+    fn decompress(&self, r: &ChunkRef, stored: &[u8]) -> Result<AlignedVec<16>> {
+        let at = r.location();
+        let too_big = || Error::OutOfBounds {
+            what: "decompressed chunk length",
+            declared: r.raw_len(),
+            limit: self.limits.max_raw,
+            at,
+        };
+        if r.raw_len() > self.limits.max_raw {
+            return Err(too_big());
+        }
+        let raw_len = usize::try_from(r.raw_len()).map_err(|_| too_big())?;
+        crate::codec::decode_zstd(stored, raw_len, at)
+    }
+
+    /// The verified chunks of `refs`, in order, read in bulk: chunks already cached are
+    /// taken from the cache; the others are read with as few reads as their positions
+    /// allow (adjacent chunks together, at most [`BULK_RUN`] bytes a read), verified
+    /// and decompressed in parallel, and not kept. The caller bounds the memory by the
+    /// size of `refs`.
+    pub(crate) fn chunks(&self, refs: &[ChunkRef], holds: Holds) -> Result<Vec<Arc<Chunk>>> {
+        use rayon::prelude::*;
+        let mut out: Vec<Option<Arc<Chunk>>> = refs.iter().map(|r| self.cache.get(r)).collect();
+        let missing: Vec<usize> = (0..refs.len()).filter(|&i| out.get(i).is_some_and(Option::is_none)).collect();
+        if missing.is_empty() || self.source.bytes().is_some() {
+            // Nothing to read, or nothing to read but checksums: chunk by chunk.
+            let read: Vec<(usize, Result<Chunk>)> = missing
+                .par_iter()
+                .map(|&i| (i, refs.get(i).ok_or(Error::Detached).and_then(|r| self.read(r, holds))))
+                .collect();
+            for (i, chunk) in read {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(Arc::new(chunk?));
+                }
+            }
+        } else {
+            let mut wanted: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(missing.len());
+            for &i in &missing {
+                let r = refs.get(i).ok_or(Error::Detached)?;
+                wanted.push((i, self.check(r)?.1));
+            }
+            wanted.sort_by_key(|(_, range)| range.start);
+            let runs = runs(&wanted);
+            let mut bufs: Vec<AlignedVec<16>> = runs
+                .iter()
+                .map(|run| {
+                    let mut buf = AlignedVec::<16>::with_capacity(run.len());
+                    buf.resize(run.len(), 0);
+                    buf
+                })
+                .collect();
+            {
+                let mut ranges: Vec<(u64, &mut [u8])> =
+                    runs.iter().zip(bufs.iter_mut()).map(|(run, buf)| (run.start as u64, buf.as_mut_slice())).collect();
+                if let Err(e) = self.source.read_ranges(&mut ranges) {
+                    let first = wanted.first().and_then(|(i, _)| refs.get(*i)).copied().unwrap_or(self.footer.root);
+                    return Err(self.read_error(e, &first));
+                }
+            }
+            let owner = (holds == Holds::Chunks).then_some(&self.me);
+            let blocks: Vec<(std::ops::Range<usize>, Arc<Block>)> =
+                runs.into_iter().zip(bufs).map(|(run, buf)| (run, Block::new(buf, owner))).collect();
+            let read: Vec<(usize, Result<Chunk>)> = wanted
+                .par_iter()
+                .map(|(i, range)| {
+                    let r = refs.get(*i).copied().ok_or(Error::Detached);
+                    (*i, r.and_then(|r| self.cut_from_blocks(&blocks, range, &r, holds)))
+                })
+                .collect();
+            for (i, chunk) in read {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(Arc::new(chunk?));
+                }
+            }
+        }
+        out.into_iter().map(|c| c.ok_or(Error::Detached)).collect()
+    }
+
+    /// A chunk of a bulk read: cut from the block that holds it, verified, decompressed.
+    fn cut_from_blocks(
+        &self,
+        blocks: &[(std::ops::Range<usize>, Arc<Block>)],
+        range: &std::ops::Range<usize>,
+        r: &ChunkRef,
+        holds: Holds,
+    ) -> Result<Chunk> {
+        let at = blocks.partition_point(|(run, _)| run.start <= range.start).checked_sub(1);
+        let stored = at
+            .and_then(|b| blocks.get(b))
+            .and_then(|(run, block)| {
+                let from = range.start.checked_sub(run.start)?;
+                Chunk::in_block(block, from..from.checked_add(range.len())?, *r)
+            })
+            .ok_or(Error::Detached)?;
+        self.verify(stored.bytes(), r)?;
+        let chunk = match r.encoding() {
+            Some(Encoding::Zstd) => Chunk::heap(self.decompress(r, stored.bytes())?, *r),
+            _ => stored,
+        };
+        if holds == Holds::Chunks {
+            chunk.register(&self.me);
+        }
+        Ok(chunk)
+    }
+
+    /// Asks the source to start reading `start..end` (a bulk load is coming).
+    pub(crate) fn will_need(&self, start: u64, end: u64) {
+        self.source.will_need(start, end);
+    }
+
+    /// An index node of a chunk table: verified (once per held chunk), its vector
+    /// header checked, its entries read in place (every bit pattern of an entry is a
+    /// value; each chunk reference is checked when it is followed).
+    fn node(&self, r: &ChunkRef) -> Result<(Arc<Chunk>, usize, usize)> {
+        let chunk = self.chunk(r, Keep::Yes, Holds::Nothing)?;
+        let (start, len) = Node::span(chunk.bytes()).map_err(|d| Error::InvalidData {
+            at: r.location(),
+            ty: "index node",
+            detail: d.to_owned(),
+        })?;
+        Ok((chunk, start, len))
+    }
+
+    /// The leaf entry `s` of a chunk table, checked against the table's shape at every
+    /// level.
+    pub(crate) fn table_leaf(&self, t: &ChunkTable, s: u64) -> Result<TableEntry> {
+        t.leaf(s, |r| self.node(r).map(|(c, start, len)| NodeRead(c, start, len)))
+    }
+
+    /// The leaf whose range holds `key` (a vector's element index): its index and entry.
+    pub(crate) fn table_find(&self, t: &ChunkTable, key: u64) -> Result<(u64, TableEntry)> {
+        t.find(key, |r| self.node(r).map(|(c, start, len)| NodeRead(c, start, len)))
+    }
+
+    /// Every leaf entry of a chunk table, in order.
+    pub(crate) fn table_leaves(&self, t: &ChunkTable) -> Result<Vec<TableEntry>> {
+        t.leaves(|r| self.node(r).map(|(c, start, len)| NodeRead(c, start, len)))
+    }
+}
+
+/// Consecutive runs of `refs` of at most `bytes` stored bytes each (at least one chunk
+/// each): the windows in which bulk loads read and decode chunks.
+pub(crate) fn windows(refs: &[ChunkRef], bytes: u64) -> impl Iterator<Item = &[ChunkRef]> {
+    let mut rest = refs;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut total = 0u64;
+        let cut = rest
+            .iter()
+            .position(|r| {
+                total = total.saturating_add(r.stored_len());
+                total > bytes
+            })
+            .map_or(rest.len(), |i| i.max(1));
+        let (head, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(head)
+    })
+}
+
+/// An index node read by the store: its chunk, and where its entries are.
+struct NodeRead(Arc<Chunk>, usize, usize);
+
+impl format::table::NodeBytes for NodeRead {
+    fn node(&self) -> Node<'_> {
+        Node::new(self.0.bytes(), self.1, self.2)
+    }
+}
+
+/// The runs a bulk read reads: the byte ranges of `wanted` (sorted by start) merged
+/// where they overlap or lie within [`BULK_GAP`] of each other, each at most
+/// [`BULK_RUN`] long unless one chunk is longer.
+fn runs(wanted: &[(usize, std::ops::Range<usize>)]) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for (_, range) in wanted {
+        match out.last_mut() {
+            Some(run)
+                if range.start <= run.end.saturating_add(BULK_GAP as usize)
+                    && range.end.max(run.end) - run.start <= BULK_RUN as usize =>
+            {
+                run.end = run.end.max(range.end);
+            }
+            _ => out.push(range.clone()),
+        }
+    }
+    out
+}
+
+/// Validates `bytes` as an `A` whose root is at `pos` (or ends the bytes), with the
+/// inline nesting limit `max_depth`. An error raised inside (a nested load, a nesting
+/// limit) keeps its own description; others are reported at `at`.
+pub(crate) fn validate<A>(bytes: &[u8], pos: Option<usize>, at: Location, max_depth: u32) -> Result<&A>
+where
+    A: Portable + for<'a> CheckBytes<Validator<'a>>,
+{
+    let checked = crate::deep::with_limit(max_depth, || match pos {
+        Some(pos) => rkyv::api::high::access_pos::<A, Error>(bytes, pos),
+        None => rkyv::access::<A, Error>(bytes),
+    });
+    checked.map_err(|e| match e {
+        e @ (Error::ChecksumMismatch { .. } | Error::InvalidData { .. } | Error::Changed { .. }) => e,
+        Error::TooDeep { what, depth, limit, .. } => Error::TooDeep { what, depth, limit, at },
+        other => Error::InvalidData { at, ty: std::any::type_name::<A>(), detail: other.to_string() },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BULK_GAP, BULK_RUN, runs};
+
+    #[test]
+    fn bulk_runs_merge_neighbours_and_stay_bounded() {
+        let gap = BULK_GAP as usize;
+        let run = BULK_RUN as usize;
+        let wanted = |ranges: &[(usize, usize)]| -> Vec<(usize, std::ops::Range<usize>)> {
+            ranges.iter().enumerate().map(|(i, &(s, e))| (i, s..e)).collect()
+        };
+        assert_eq!(runs(&wanted(&[(16, 32), (48, 64)])), vec![16..64]);
+        assert_eq!(runs(&wanted(&[(16, 32), (32 + gap + 1, 40 + gap + 1)])), vec![16..32, 33 + gap..41 + gap]);
+        // Overlapping (hostile) ranges merge.
+        assert_eq!(runs(&wanted(&[(16, 100), (32, 64)])), vec![16..100]);
+        // A run stops growing at the bound; a chunk longer than it stands alone.
+        let big = runs(&wanted(&[(0, run - 16), (run - 16, run + 16), (run + 16, 3 * run)]));
+        assert_eq!(big, vec![0..run - 16, run - 16..run + 16, run + 16..3 * run]);
+        assert!(runs(&[]).is_empty());
+    }
+}

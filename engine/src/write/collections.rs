@@ -1,0 +1,282 @@
+//! Writing sharded vectors, bucketed maps, and the chunk tables that list their shards
+//! and buckets.
+
+use super::serializer::{ChunkBuf, SliceRoot};
+use super::{Encoded, SaveCtx};
+use crate::Persist;
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::format::meta::{ChunkKind, NO_PARENT};
+use crate::format::table::{self, ChunkTable, Node, TableEntry};
+use crate::hash::StableHash;
+use rayon::prelude::*;
+use rkyv::ser::Serializer;
+use rkyv::ser::sharing::Share;
+use rkyv::util::AlignedVec;
+
+/// How many chunks of about `chunk_bytes` to encode in parallel before writing them:
+/// at least two per thread (every core busy) and about 4 MiB (few writes, and a bound
+/// on the memory held between encoding and writing).
+fn window(chunk_bytes: u64) -> usize {
+    let by_size = usize::try_from((4u64 << 20) / chunk_bytes.max(1)).unwrap_or(1);
+    by_size.max(rayon::current_num_threads().max(1) * 2)
+}
+
+/// Where to cut `items` into shards of about `target` serialized bytes, with each
+/// shard's estimated size (what its buffer is sized for). Depends only on the values
+/// (never on the thread count), so files stay deterministic.
+fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<(std::ops::Range<usize>, usize)> {
+    let target = usize::try_from(target.max(1)).unwrap_or(usize::MAX);
+    let elem = size_of::<T::Archived>().max(1);
+    let mut out = Vec::new();
+    if crate::persist::is_flat::<T>() {
+        let per = (target / elem).max(1);
+        let mut start = 0;
+        while start < items.len() {
+            let end = start.saturating_add(per).min(items.len());
+            out.push((start..end, (end - start).saturating_mul(elem)));
+            start = end;
+        }
+        return out;
+    }
+    let sizes: Vec<usize> = items.par_iter().map(|v| elem.saturating_add(v.__out_of_line())).collect();
+    let (mut start, mut acc) = (0, 0usize);
+    for (i, size) in sizes.into_iter().enumerate() {
+        acc = acc.saturating_add(size);
+        if acc >= target {
+            out.push((start..i + 1, acc));
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < items.len() {
+        out.push((start..items.len(), acc));
+    }
+    out
+}
+
+impl SaveCtx<'_> {
+    /// Writes `items` as shards, in parallel windows when the elements are leaves, and
+    /// their table; `vector` is the vector's directory entry.
+    pub(crate) fn write_sharded<T: Persist>(
+        &self,
+        items: &[T],
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        vector: u32,
+    ) -> Result<ChunkTable> {
+        let codec = self.codec(codec);
+        let bounds = shard_bounds(items, shard_bytes);
+        let mut entries = Vec::with_capacity(bounds.len());
+        let slice = |r: &std::ops::Range<usize>| items.get(r.clone()).unwrap_or_default();
+        if crate::persist::is_leaf::<T>() {
+            let window = window(shard_bytes);
+            let windows = bounds.chunks(window).enumerate().map(|(g, group)| {
+                let first = (g * window) as u64;
+                let ids: Vec<u32> =
+                    (0..group.len()).map(|j| self.alloc(vector, ChunkKind::Shard, first + j as u64, "")).collect();
+                (group, ids)
+            });
+            self.write_windows(
+                windows,
+                |(group, _)| {
+                    group
+                        .par_iter()
+                        .map(|(r, bytes)| {
+                            let raw = self.serialize_root(&SliceRoot(slice(r)), None, NO_PARENT, bytes + 64)?;
+                            Self::encode(raw, codec)
+                        })
+                        .collect()
+                },
+                |(group, ids), refs| {
+                    for (((r, _), c), id) in group.iter().zip(refs).zip(ids) {
+                        entries.push(TableEntry::new(r.start as u64, self.set(id, c)));
+                    }
+                },
+            )?;
+        } else {
+            for (s, (r, bytes)) in bounds.iter().enumerate() {
+                let id = self.alloc(vector, ChunkKind::Shard, s as u64, "");
+                let raw = self.serialize_root(&SliceRoot(slice(r)), Some(self), id, bytes + 64)?;
+                entries.push(TableEntry::new(r.start as u64, self.set(id, self.write_raw(&raw, codec)?)));
+            }
+        }
+        self.write_table(entries, vector)
+    }
+
+    /// Writes `entries` as buckets (see [`crate::format::bucket`]): each entry is
+    /// archived on its own, entries are ordered by (stable hash, archived bytes) so that
+    /// files do not depend on the map's iteration order, and buckets are encoded in
+    /// parallel windows when entries are leaves; then their table. `map` is the map's
+    /// directory entry.
+    pub(crate) fn write_buckets<K: Persist + StableHash, V: Persist>(
+        &self,
+        entries: &[(&K, &V)],
+        codec: Option<Codec>,
+        map: u32,
+    ) -> Result<ChunkTable> {
+        let codec = self.codec(codec);
+        let leaf = crate::persist::is_leaf::<K>() && crate::persist::is_leaf::<V>();
+        let entry_size = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 12;
+        let estimate: usize = entries
+            .par_iter()
+            .map(|(k, v)| entry_size.saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line()))
+            .sum();
+        let buckets = (estimate.div_ceil(crate::map::BUCKET_BYTES) as u64).max(1);
+        let mut hashed: Vec<(u64, usize)> =
+            entries.par_iter().enumerate().map(|(i, (k, _))| (crate::hash::stable_hash(*k), i)).collect();
+        hashed.par_sort_unstable();
+        // Contiguous runs of `hashed` per bucket (the bucket is monotonic in the hash).
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
+        let mut at = 0;
+        for b in 0..buckets {
+            let start = at;
+            while at < hashed.len() && hashed.get(at).is_some_and(|(h, _)| crate::map::bucket_of(*h, buckets) == b) {
+                at += 1;
+            }
+            runs.push(start..at);
+        }
+        let build = |run: &std::ops::Range<usize>, ctx: Option<&SaveCtx<'_>>, id: u32| -> Result<AlignedVec<16>> {
+            let items = hashed.get(run.clone()).unwrap_or_default();
+            self.build_bucket(items, entries, ctx, id)
+        };
+        let mut table = Vec::with_capacity(runs.len());
+        if leaf {
+            let window = window(crate::map::BUCKET_BYTES as u64);
+            let windows = runs.chunks(window).enumerate().map(|(g, group)| {
+                let first = (g * window) as u64;
+                let ids: Vec<u32> =
+                    (0..group.len()).map(|j| self.alloc(map, ChunkKind::Bucket, first + j as u64, "")).collect();
+                (group, first, ids)
+            });
+            self.write_windows(
+                windows,
+                |(group, _, _)| group.par_iter().map(|run| Self::encode(build(run, None, NO_PARENT)?, codec)).collect(),
+                |(_, first, ids), refs| {
+                    for ((j, c), id) in refs.into_iter().enumerate().zip(ids) {
+                        table.push(TableEntry::new(first + j as u64, self.set(id, c)));
+                    }
+                },
+            )?;
+        } else {
+            for (b, run) in runs.iter().enumerate() {
+                let id = self.alloc(map, ChunkKind::Bucket, b as u64, "");
+                let bytes = build(run, Some(self), id)?;
+                table.push(TableEntry::new(b as u64, self.set(id, self.write_raw(&bytes, codec)?)));
+            }
+        }
+        self.write_table(table, map)
+    }
+
+    /// One bucket's bytes: the header, then every entry serialized straight into the
+    /// same buffer, each starting at a multiple of 16 and ending with its own root.
+    /// `items` are (hash, index into `entries`), sorted by hash.
+    fn build_bucket<K: Persist, V: Persist>(
+        &self,
+        items: &[(u64, usize)],
+        entries: &[(&K, &V)],
+        ctx: Option<&SaveCtx<'_>>,
+        id: u32,
+    ) -> Result<AlignedVec<16>> {
+        let order = if items.windows(2).any(|w| w.first().map(|a| a.0) == w.get(1).map(|b| b.0)) {
+            // Equal hashes (collisions): order those entries by their archived bytes, so
+            // that the file does not depend on the map's iteration order. Rare.
+            let mut keyed: Vec<(u64, AlignedVec<16>, usize)> = Vec::with_capacity(items.len());
+            for &(hash, i) in items {
+                let Some((k, v)) = entries.get(i) else { continue };
+                keyed.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), None, NO_PARENT, 0)?, i));
+            }
+            keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_slice().cmp(b.1.as_slice())));
+            keyed.into_iter().map(|(h, _, i)| (h, i)).collect()
+        } else {
+            items.to_vec()
+        };
+        let bad = |e: &str| Error::Serialize(e.to_owned());
+        let header = crate::format::bucket::header_len(order.len()).ok_or_else(|| bad("bucket too large"))?;
+        // Sized for the entries (each starts at a multiple of 16), so that it does not
+        // grow (and copy itself) entry by entry.
+        let entry = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 16;
+        let capacity = order.iter().fold(header, |n, &(_, i)| {
+            entries.get(i).map_or(n, |(k, v)| {
+                n.saturating_add(entry).saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line())
+            })
+        });
+        let mut bytes = AlignedVec::<16>::with_capacity(capacity);
+        bytes.resize(header, 0);
+        let (mut bytes, ends) = crate::deep::with_limit(self.max_depth(), || {
+            rkyv::util::with_arena(|arena| -> Result<(AlignedVec<16>, Vec<u32>)> {
+                let mut ser = Serializer::new(ChunkBuf::new(bytes, ctx, id), arena.acquire(), Share::new());
+                let mut ends = Vec::with_capacity(order.len());
+                for &(_, i) in &order {
+                    let Some((k, v)) = entries.get(i) else { continue };
+                    let start = ser.writer.bytes.len().next_multiple_of(16);
+                    ser.writer.bytes.resize(start, 0);
+                    // Each entry is an archive of its own: nothing may point into another.
+                    ser.sharing = Share::new();
+                    rkyv::api::serialize_using::<_, Error>(&crate::map::EntryRef(*k, *v), &mut ser)?;
+                    let end = ser.writer.bytes.len() - header;
+                    ends.push(u32::try_from(end).map_err(|_| bad("bucket larger than 4 GiB"))?);
+                }
+                Ok((ser.into_writer().bytes, ends))
+            })
+        })?;
+        let hashes: Vec<u64> = order.iter().map(|&(h, _)| h).collect();
+        crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends)
+            .map_err(bad)?;
+        Ok(bytes)
+    }
+
+    /// Writes the index nodes of a chunk table over `leaves` (see
+    /// [`table::build`]). The root node is the chunk of directory entry `owner` (the
+    /// vector or map); the others get entries of their own.
+    fn write_table(&self, leaves: Vec<TableEntry>, owner: u32) -> Result<ChunkTable> {
+        table::build(leaves, |level, first, nodes, top| {
+            let encoded: Vec<Encoded> = nodes
+                .iter()
+                .map(|entries| {
+                    Node::encode(entries)
+                        .map(Encoded::plain)
+                        .ok_or_else(|| Error::Serialize(String::from("index node too large")))
+                })
+                .collect::<Result<_>>()?;
+            let refs = self.place_all(&encoded)?;
+            Ok(refs
+                .into_iter()
+                .enumerate()
+                .map(|(j, node)| {
+                    let id = if top {
+                        owner
+                    } else {
+                        self.alloc(owner, ChunkKind::IndexNode, (u64::from(level) << 48) | (first + j as u64), "")
+                    };
+                    self.set(id, node)
+                })
+                .collect())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sink::MemorySink;
+
+    /// Index nodes written by hand are what rkyv archives a `Vec<TableEntry>` to.
+    #[test]
+    fn an_index_node_is_the_archived_vector() -> Result<()> {
+        let sink = MemorySink::new();
+        let ctx = SaveCtx::new(&sink, Codec::None, crate::deep::DEFAULT_MAX_DEPTH, 0);
+        for n in [0usize, 1, 2, 511, 512] {
+            let entries: Vec<TableEntry> = (0..n as u64)
+                .map(|i| {
+                    let r = crate::format::ChunkRef::new(i * 16, i + 1, i + 1, i * 31, crate::format::Encoding::None);
+                    TableEntry::new(i * 1000, r)
+                })
+                .collect();
+            let by_rkyv = ctx.serialize_root(&SliceRoot(&entries), None, NO_PARENT, 0)?;
+            let by_hand = Node::encode(&entries).ok_or(Error::Detached)?;
+            assert_eq!(by_hand.as_slice(), by_rkyv.as_slice(), "{n} entries");
+        }
+        Ok(())
+    }
+}

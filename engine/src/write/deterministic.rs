@@ -1,0 +1,136 @@
+//! Inline hash maps and sets written in a fixed order, so that equal values give
+//! identical bytes whatever their insertion history, hasher seed or host.
+//!
+//! The order is the keys' [stable hash](crate::hash) (the same encoding on every
+//! platform), ties broken by the keys' archived bytes. rkyv builds its own hash table
+//! from the entries in that order; the archived form is rkyv's.
+
+use crate::Persist;
+use crate::hash::{StableHash, stable_hash};
+use rancor::{Fallible, Source};
+use rkyv::Place;
+use rkyv::with::{ArchiveWith, DeserializeWith, SerializeWith};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+
+/// Serializes a `HashMap` or `HashSet` with its entries in the stable order. Not part of
+/// the public API.
+#[derive(Debug)]
+pub struct Deterministic;
+
+/// `items` sorted by the stable hash of their keys; items whose keys hash alike are
+/// ordered by the keys' archived bytes (a map or set holds no two equal keys).
+pub(crate) fn stable_sorted<X, K: Persist + StableHash>(
+    items: impl Iterator<Item = X>,
+    key: impl Fn(&X) -> &K,
+) -> Vec<X> {
+    let mut keyed: Vec<(u64, X)> = items.map(|x| (stable_hash(key(&x)), x)).collect();
+    keyed.sort_by_key(|(h, _)| *h);
+    if keyed.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
+        let bytes = |x: &X| super::serializer::archived_bytes(key(x)).map(|b| b.to_vec()).unwrap_or_default();
+        keyed.sort_by_cached_key(|(h, x)| (*h, bytes(x)));
+    }
+    keyed.into_iter().map(|(_, x)| x).collect()
+}
+
+/// A map's entries in the stable order.
+pub(crate) fn stable_entries<K: Persist + StableHash, V, H>(map: &HashMap<K, V, H>) -> Vec<(&K, &V)> {
+    stable_sorted(map.iter(), |(k, _)| *k)
+}
+
+impl<K, V, H> ArchiveWith<HashMap<K, V, H>> for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: Hash + Eq,
+    V: rkyv::Archive,
+{
+    type Archived = <HashMap<K, V, H> as rkyv::Archive>::Archived;
+    type Resolver = <HashMap<K, V, H> as rkyv::Archive>::Resolver;
+
+    fn resolve_with(field: &HashMap<K, V, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        rkyv::Archive::resolve(field, resolver, out);
+    }
+}
+
+impl<K, V, H, S> SerializeWith<HashMap<K, V, H>, S> for Deterministic
+where
+    K: Persist + StableHash + rkyv::Serialize<S> + Hash + Eq,
+    K::Archived: Hash + Eq,
+    V: rkyv::Serialize<S>,
+    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &HashMap<K, V, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        let entries = stable_entries(field);
+        rkyv::collections::swiss_table::ArchivedHashMap::<K::Archived, V::Archived>::serialize_from_iter::<
+            _,
+            _,
+            _,
+            K,
+            V,
+            _,
+        >(entries.iter().copied(), (7, 8), serializer)
+    }
+}
+
+impl<K, V, H, D> DeserializeWith<<HashMap<K, V, H> as rkyv::Archive>::Archived, HashMap<K, V, H>, D> for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
+    V: rkyv::Archive,
+    V::Archived: rkyv::Deserialize<V, D>,
+    H: Default + BuildHasher,
+    D: Fallible + ?Sized,
+{
+    fn deserialize_with(
+        field: &<HashMap<K, V, H> as rkyv::Archive>::Archived,
+        deserializer: &mut D,
+    ) -> Result<HashMap<K, V, H>, D::Error> {
+        rkyv::Deserialize::deserialize(field, deserializer)
+    }
+}
+
+impl<K, H> ArchiveWith<HashSet<K, H>> for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: Hash + Eq,
+{
+    type Archived = <HashSet<K, H> as rkyv::Archive>::Archived;
+    type Resolver = <HashSet<K, H> as rkyv::Archive>::Resolver;
+
+    fn resolve_with(field: &HashSet<K, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        rkyv::Archive::resolve(field, resolver, out);
+    }
+}
+
+impl<K, H, S> SerializeWith<HashSet<K, H>, S> for Deterministic
+where
+    K: Persist + StableHash + rkyv::Serialize<S> + Hash + Eq,
+    K::Archived: Hash + Eq,
+    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &HashSet<K, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        let keys = stable_sorted(field.iter(), |k| *k);
+        rkyv::collections::swiss_table::ArchivedHashSet::<K::Archived>::serialize_from_iter::<_, K, _>(
+            keys.iter().copied(),
+            (7, 8),
+            serializer,
+        )
+    }
+}
+
+impl<K, H, D> DeserializeWith<<HashSet<K, H> as rkyv::Archive>::Archived, HashSet<K, H>, D> for Deterministic
+where
+    K: rkyv::Archive + Hash + Eq,
+    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
+    H: Default + BuildHasher,
+    D: Fallible + ?Sized,
+{
+    fn deserialize_with(
+        field: &<HashSet<K, H> as rkyv::Archive>::Archived,
+        deserializer: &mut D,
+    ) -> Result<HashSet<K, H>, D::Error> {
+        rkyv::Deserialize::deserialize(field, deserializer)
+    }
+}

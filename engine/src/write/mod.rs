@@ -1,0 +1,312 @@
+//! The writer: a save's state, and where each chunk goes.
+//!
+//! A save serializes children before parents, depth-first, so that every chunk's
+//! position depends only on the value. The pieces:
+//! - [`serializer`]: the rkyv serializer and the [`ChunkWriter`] capability through
+//!   which a lazy field, met inside its parent's serialization, writes its own chunk;
+//! - [`leaves`]: the parallel phase that encodes a chunk's leaf lazy fields (those
+//!   holding no chunk of their own) in parallel, then writes them in field order;
+//! - [`collections`]: sharded vectors, bucketed maps and their chunk tables;
+//! - [`deterministic`]: inline hash maps in a fixed order;
+//! - this module: the save's context, the chunk directory, and placement: chunks are
+//!   encoded (serialized, compressed, checksummed), then written at the next aligned
+//!   position, windows of them with one write.
+
+pub(crate) mod collections;
+pub(crate) mod deterministic;
+pub(crate) mod leaves;
+pub(crate) mod serializer;
+
+use crate::Persist;
+use crate::codec::{self, Codec};
+use crate::error::{Error, Result};
+use crate::format::meta::{ChunkKind, DirEntry, Meta, NO_PARENT};
+use crate::format::{self, ChunkRef};
+use crate::store::sink::Sink;
+use rkyv::util::AlignedVec;
+pub use serializer::{ChunkWriter, SaveSerializer, Saver};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Totals of one save.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaveStats {
+    /// Chunks written (root and schema included).
+    pub chunks: u64,
+    /// Bytes of archived values before compression.
+    pub raw_bytes: u64,
+    /// Bytes of chunks as stored (after compression).
+    pub stored_bytes: u64,
+    /// Length of the whole file.
+    pub file_len: u64,
+    /// Wall-clock time of the save.
+    pub elapsed: std::time::Duration,
+}
+
+/// One chunk, encoded and checksummed, not yet placed.
+pub(crate) struct Encoded {
+    raw_len: u64,
+    encoding: format::Encoding,
+    stored: Stored,
+    checksum: u64,
+}
+
+/// A chunk's stored bytes: the serialized buffer itself, or other bytes (its
+/// compressed form, an index node).
+enum Stored {
+    Aligned(AlignedVec<16>),
+    Plain(Vec<u8>),
+}
+
+impl Stored {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Aligned(b) => b,
+            Stored::Plain(b) => b,
+        }
+    }
+}
+
+impl Encoded {
+    /// An uncompressed chunk of `bytes`.
+    pub(crate) fn plain(bytes: Vec<u8>) -> Self {
+        let len = bytes.len() as u64;
+        let checksum = format::checksum(&bytes);
+        Self { raw_len: len, encoding: format::Encoding::None, stored: Stored::Plain(bytes), checksum }
+    }
+}
+
+/// The state of one save: where the next chunk goes, and running totals.
+pub struct SaveCtx<'a> {
+    sink: &'a dyn Sink,
+    prepared: std::sync::Mutex<std::collections::HashMap<(usize, std::any::TypeId), ChunkRef>>,
+    directory: std::sync::Mutex<Vec<DirEntry>>,
+    /// The buffer a window of chunks is gathered in before its one write, kept for the
+    /// whole save: allocating megabytes per window cost page faults on every window.
+    window_buf: std::sync::Mutex<Vec<u8>>,
+    default_codec: Codec,
+    max_depth: u32,
+    next: AtomicU64,
+    chunks: AtomicU64,
+    raw_bytes: AtomicU64,
+    stored_bytes: AtomicU64,
+}
+
+impl<'a> SaveCtx<'a> {
+    pub(crate) fn new(sink: &'a dyn Sink, default_codec: Codec, max_depth: u32, start: u64) -> Self {
+        Self {
+            sink,
+            prepared: std::sync::Mutex::default(),
+            directory: std::sync::Mutex::default(),
+            window_buf: std::sync::Mutex::default(),
+            default_codec,
+            max_depth,
+            next: AtomicU64::new(start),
+            chunks: AtomicU64::new(0),
+            raw_bytes: AtomicU64::new(0),
+            stored_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// The inline nesting limit of this save.
+    pub(crate) fn max_depth(&self) -> u32 {
+        self.max_depth
+    }
+
+    /// The compression of chunks whose field does not choose its own.
+    pub(crate) fn codec(&self, field: Option<Codec>) -> Codec {
+        field.unwrap_or(self.default_codec)
+    }
+
+    /// Adds a directory entry (its chunk reference comes later) and returns its number.
+    /// Numbers are given in the order chunks are started, which depends only on the
+    /// value: never inside a parallel section.
+    pub(crate) fn alloc(&self, parent: u32, kind: ChunkKind, index: u64, name: &str) -> u32 {
+        let mut dir = self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = u32::try_from(dir.len()).unwrap_or(u32::MAX);
+        dir.push(DirEntry {
+            chunk: ChunkRef::new(0, 0, 0, 0, format::Encoding::None),
+            parent,
+            kind: kind as u8,
+            index,
+            name: name.to_owned(),
+        });
+        id
+    }
+
+    /// Records where entry `id`'s chunk was written.
+    pub(crate) fn set(&self, id: u32, chunk: ChunkRef) -> ChunkRef {
+        if let Some(e) = self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(id as usize) {
+            e.chunk = chunk;
+        }
+        chunk
+    }
+
+    /// Writes the root value: entry 0.
+    pub(crate) fn write_root<T: Persist>(&self, value: &T, schema: &str) -> Result<(ChunkRef, ChunkRef)> {
+        let id = self.alloc(NO_PARENT, ChunkKind::Root, 0, "");
+        // The root's descendants first, then the meta chunk, then the root itself, so
+        // that the root ends right before the footer and one read at the end of the file
+        // brings both.
+        self.write_leaves_of(value, id)?;
+        let root = self.serialize(value, Some(self), id)?;
+        let meta_ref = self.write_meta(schema, &root)?;
+        let root_ref = self.write_raw(&root, Codec::None)?;
+        Ok((root_ref, meta_ref))
+    }
+
+    /// Writes the meta chunk (schema and directory), listing the root that will follow
+    /// it. References have a fixed size, so the meta chunk's length does not depend on
+    /// the root's offset: it is serialized once to learn that length, and again with the
+    /// root's real reference.
+    fn write_meta(&self, schema: &str, root: &[u8]) -> Result<ChunkRef> {
+        let chunks = std::mem::take(&mut *self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut meta = Meta { schema: schema.to_owned(), chunks };
+        let root_ref = |offset: u64| {
+            ChunkRef::new(offset, root.len() as u64, root.len() as u64, format::checksum(root), format::Encoding::None)
+        };
+        let probe = self.serialize_root(&meta, None, NO_PARENT, 0)?;
+        let meta_at = format::align_up(self.next.load(Ordering::Acquire)).unwrap_or(u64::MAX);
+        let root_at = format::align_up(meta_at.saturating_add(probe.len() as u64)).unwrap_or(u64::MAX);
+        if let Some(entry) = meta.chunks.first_mut() {
+            entry.chunk = root_ref(root_at);
+        }
+        let raw = self.serialize_root(&meta, None, NO_PARENT, 0)?;
+        if raw.len() != probe.len() {
+            return Err(Error::Serialize(String::from("internal: the meta chunk's length changed")));
+        }
+        self.write_raw(&raw, Codec::None)
+    }
+
+    /// Serializes `value` (its lazy fields first, as chunks of their own) and writes it
+    /// as one chunk: directory entry `id`.
+    pub(crate) fn write_value<T: Persist>(&self, value: &T, codec: Option<Codec>, id: u32) -> Result<ChunkRef> {
+        let codec = self.codec(codec);
+        if let Some(direct) = leaves::Direct::of(value.__raw_bytes(), codec) {
+            return Ok(self.set(id, self.place_direct(&direct, None)?));
+        }
+        self.write_leaves_of(value, id)?;
+        let raw = self.serialize(value, Some(self), id)?;
+        let r = self.write_raw(&raw, codec)?;
+        Ok(self.set(id, r))
+    }
+
+    pub(crate) fn encode(raw: AlignedVec<16>, codec: Codec) -> Result<Encoded> {
+        let raw_len = raw.len() as u64;
+        let (encoding, packed) = codec::encode(&raw, codec)?;
+        let stored = match packed {
+            Some(p) => Stored::Plain(p),
+            None => Stored::Aligned(raw),
+        };
+        let checksum = format::checksum(stored.bytes());
+        Ok(Encoded { raw_len, encoding, stored, checksum })
+    }
+
+    /// Encodes, checksums and writes one chunk's bytes at the next aligned position.
+    pub(crate) fn write_raw(&self, raw: &[u8], codec: Codec) -> Result<ChunkRef> {
+        let (encoding, packed) = codec::encode(raw, codec)?;
+        let stored = packed.as_deref().unwrap_or(raw);
+        self.place_bytes(raw.len() as u64, encoding, stored, format::checksum(stored))
+    }
+
+    /// Encodes windows of chunks (`encode`, in parallel inside) while the window before
+    /// is written (`place_all`), then hands each window's references to `placed`, in
+    /// order: positions follow the windows' order, whatever the threads do. Without the
+    /// overlap one core idles through every write. One window more is held in memory.
+    pub(crate) fn write_windows<W: Send + Sync>(
+        &self,
+        windows: impl Iterator<Item = W>,
+        encode: impl Fn(&W) -> Result<Vec<Encoded>> + Sync,
+        mut placed: impl FnMut(W, Vec<ChunkRef>),
+    ) -> Result<()> {
+        let mut pending: Option<(W, Vec<Encoded>)> = None;
+        for w in windows {
+            let (written, encoded) = rayon::join(
+                || pending.take().map(|(pw, chunks)| self.place_all(&chunks).map(|refs| (pw, refs))).transpose(),
+                || encode(&w),
+            );
+            if let Some((pw, refs)) = written? {
+                placed(pw, refs);
+            }
+            pending = Some((w, encoded?));
+        }
+        if let Some((pw, chunks)) = pending {
+            placed(pw, self.place_all(&chunks)?);
+        }
+        Ok(())
+    }
+
+    /// Places consecutive chunks with one write: their positions follow each other (each
+    /// aligned), so they go out as one buffer with the padding in between.
+    pub(crate) fn place_all(&self, chunks: &[Encoded]) -> Result<Vec<ChunkRef>> {
+        let total: u64 =
+            chunks.iter().map(|e| format::align_up(e.stored.bytes().len() as u64).unwrap_or(u64::MAX)).sum();
+        let start = self.reserve(total)?;
+        let mut buf = self.window_buf.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        buf.clear();
+        buf.reserve(usize::try_from(total).unwrap_or(0));
+        let mut refs = Vec::with_capacity(chunks.len());
+        for e in chunks {
+            let stored = e.stored.bytes();
+            refs.push(ChunkRef::new(start + buf.len() as u64, stored.len() as u64, e.raw_len, e.checksum, e.encoding));
+            buf.extend_from_slice(stored);
+            let padded = buf.len().next_multiple_of(format::CHUNK_ALIGN as usize);
+            buf.resize(padded, 0);
+            self.count(e.raw_len, stored.len() as u64);
+        }
+        self.sink.write_at(start, &buf)?;
+        Ok(refs)
+    }
+
+    pub(crate) fn place(&self, e: &Encoded) -> Result<ChunkRef> {
+        self.place_bytes(e.raw_len, e.encoding, e.stored.bytes(), e.checksum)
+    }
+
+    fn place_bytes(&self, raw_len: u64, encoding: format::Encoding, stored: &[u8], checksum: u64) -> Result<ChunkRef> {
+        let len = stored.len() as u64;
+        let offset = self.reserve(len)?;
+        self.sink.write_at(offset, stored)?;
+        self.count(raw_len, len);
+        Ok(ChunkRef::new(offset, len, raw_len, checksum, encoding))
+    }
+
+    /// Writes `bytes` at `offset` (reserved before).
+    pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        Ok(self.sink.write_at(offset, bytes)?)
+    }
+
+    /// Adds one written chunk to the save's totals.
+    pub(crate) fn count(&self, raw_len: u64, stored_len: u64) {
+        self.chunks.fetch_add(1, Ordering::Relaxed);
+        self.raw_bytes.fetch_add(raw_len, Ordering::Relaxed);
+        self.stored_bytes.fetch_add(stored_len, Ordering::Relaxed);
+    }
+
+    /// Reserves `len` bytes at the next 16-byte-aligned position.
+    pub(crate) fn reserve(&self, len: u64) -> Result<u64> {
+        let overflow = || Error::Serialize(String::from("file offsets overflow 64 bits"));
+        let mut start = 0;
+        self.next
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                start = format::align_up(cur)?;
+                start.checked_add(len)
+            })
+            .map_err(|_| overflow())?;
+        Ok(start)
+    }
+
+    /// The aligned end of everything written so far: where the footer goes.
+    pub(crate) fn end(&self) -> Result<u64> {
+        format::align_up(self.next.load(Ordering::Acquire))
+            .ok_or_else(|| Error::Serialize(String::from("file offsets overflow 64 bits")))
+    }
+
+    pub(crate) fn stats(&self, file_len: u64, elapsed: std::time::Duration) -> SaveStats {
+        SaveStats {
+            chunks: self.chunks.load(Ordering::Relaxed),
+            raw_bytes: self.raw_bytes.load(Ordering::Relaxed),
+            stored_bytes: self.stored_bytes.load(Ordering::Relaxed),
+            file_len,
+            elapsed,
+        }
+    }
+}
