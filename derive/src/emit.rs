@@ -579,6 +579,10 @@ fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
         }
         Storage::Shard { bytes, compress } => {
             let (mode, level) = lazy_params(*compress);
+            let bytes = match bytes {
+                Some(n) => quote!(#n),
+                None => quote!({ #private::DEFAULT_SHARD_BYTES }),
+            };
             Some(quote!(#private::Sharded<#marker, #bytes, #mode, #level>))
         }
         Storage::Map(compress) => {
@@ -590,26 +594,28 @@ fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
     }
 }
 
-/// The zero-sized types that carry chunked fields' names to the writer.
+/// The zero-sized types that carry fields' names: a chunked field's name goes into the
+/// chunk directory (`history`, `Variant.field`); a recursive field's names it in nesting
+/// errors (`Node.next`).
 fn markers(c: &Container, private: &TokenStream) -> TokenStream {
     let vis = c.vis;
     let defs = c
         .all_fields()
-        .filter(|f| {
-            matches!(f.storage, Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_))
-                || (f.recursive && matches!(f.storage, Storage::Inline))
-        })
-        .map(|f| {
+        .filter_map(|f| {
+            let label = match f.storage {
+                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) => f.label.clone(),
+                Storage::Inline if f.recursive => format!("{}.{}", c.ident, f.label),
+                _ => return None,
+            };
             let marker = &f.marker;
-            let label = &f.label;
-            quote! {
+            Some(quote! {
                 #[doc(hidden)]
                 #[allow(non_camel_case_types, dead_code)]
                 #vis struct #marker;
                 impl #private::FieldName for #marker {
                     const NAME: &'static str = #label;
                 }
-            }
+            })
         })
         .collect::<Vec<_>>();
     quote!(#(#defs)*)

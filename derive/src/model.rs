@@ -8,7 +8,11 @@ use crate::ty;
 pub enum Storage {
     Inline,
     Lazy(Compress),
-    Shard { bytes: u64, compress: Compress },
+    /// `bytes`: the field's `shard_bytes`, or the engine's default when `None`.
+    Shard {
+        bytes: Option<u64>,
+        compress: Compress,
+    },
     Map(Compress),
     Rkyv,
 }
@@ -134,7 +138,7 @@ fn fields<'a>(
                 if !ty::is_named(&f.ty, &["Vec"]) {
                     cx.push(syn::Error::new(span, "`shard` applies to `Vec<T>` fields"));
                 }
-                Storage::Shard { bytes: a.shard_bytes.unwrap_or(128 * 1024), compress: a.compress }
+                Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
             } else if let Some(span) = a.map {
                 if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet"]) {
                     cx.push(syn::Error::new(

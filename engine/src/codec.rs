@@ -31,13 +31,27 @@ pub(crate) fn encode(raw: &[u8], codec: Codec) -> Result<(Encoding, Option<Vec<u
     }
 }
 
+thread_local! {
+    /// One decompression context per thread, reused: creating one costs more than
+    /// decompressing a small chunk.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Decompresses a zstd chunk into a fresh 16-byte-aligned buffer of exactly
 /// `raw_len` bytes. `raw_len` must already have been checked against the limit.
 pub(crate) fn decode_zstd(stored: &[u8], raw_len: usize, at: Location) -> Result<AlignedVec<16>> {
     let mut out = AlignedVec::<16>::with_capacity(raw_len);
     out.resize(raw_len, 0);
-    let written = zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress_to_buffer(stored, out.as_mut_slice()))
+    let written = DECOMPRESSOR
+        .with(|slot| {
+            let mut slot = slot.try_borrow_mut().map_err(std::io::Error::other)?;
+            let d = match slot.as_mut() {
+                Some(d) => d,
+                None => slot.insert(zstd::bulk::Decompressor::new()?),
+            };
+            d.decompress_to_buffer(stored, out.as_mut_slice())
+        })
         .map_err(|e| Error::Decompression { at, detail: e.to_string() })?;
     if written != raw_len {
         return Err(Error::Decompression {

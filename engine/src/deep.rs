@@ -15,7 +15,7 @@
 //! validation and loads ([`crate::OpenOptions::max_depth`]), a save around
 //! serialization ([`crate::SaveOptions::max_depth`]).
 
-use crate::error::{Error, Location};
+use crate::error::Error;
 use crate::field::FieldName;
 use rancor::{Fallible, Source};
 use rkyv::Place;
@@ -73,12 +73,7 @@ pub fn descend<R, E: Source>(what: &'static str, f: impl FnOnce() -> Result<R, E
     let depth = DEPTH.get();
     let limit = LIMIT.get();
     if depth >= limit {
-        return Err(E::new(Error::TooDeep {
-            what,
-            depth: u64::from(depth) + 1,
-            limit: u64::from(limit),
-            at: Location::default(),
-        }));
+        return Err(E::new(Error::TooDeep { what, depth: u64::from(depth) + 1, limit: u64::from(limit), at: None }));
     }
     let _leave = Leave(depth);
     DEPTH.set(depth + 1);
@@ -89,6 +84,27 @@ pub fn descend<R, E: Source>(what: &'static str, f: impl FnOnce() -> Result<R, E
 /// was checked already (the derive's walks over recursive fields).
 pub fn grow<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(RED_ZONE, SEGMENT, f)
+}
+
+/// Stack a dropped value may need per level of nesting: a few frames of drop glue.
+const DROP_STACK_PER_LEVEL: usize = 512;
+
+/// Drops `value` on a stack sized for the deepest value the limit in force allows.
+///
+/// Rust drops a recursive value recursively (`Option<Box<Node>>` drops its `next`, which
+/// drops its `next` ...), a few frames per level: a value near the nesting limit would
+/// overflow a thread's stack when dropped. Values that strata builds and then abandons
+/// (a load that fails after some of its parts loaded) are dropped here. The stack is
+/// reserved, not touched: only the pages the drop uses cost memory.
+pub(crate) fn discard<T>(value: T) {
+    dropping(move || drop(value));
+}
+
+/// Runs `f`, which drops values that may nest as deep as the limit allows, on a stack
+/// sized for them (see [`discard`]).
+pub(crate) fn dropping<R>(f: impl FnOnce() -> R) -> R {
+    let size = (limit() as usize).saturating_mul(DROP_STACK_PER_LEVEL).clamp(SEGMENT, 1 << 30);
+    stacker::grow(size, f)
 }
 
 /// The `with`-wrapper the derive puts on a recursive field: `W` stores the field as

@@ -149,7 +149,7 @@ pub enum Error {
     /// [`crate::SaveOptions::max_depth`], or lazy chunks inside lazy chunks past
     /// [`crate::MAX_LAZY_NESTING`]. Nothing is read or written past the limit, so a
     /// hostile file cannot exhaust the stack.
-    #[error("value nested too deep: {what} at depth {depth}, past the limit of {limit} (in {at})")]
+    #[error("value nested too deep: {what} at depth {depth}, past the limit of {limit}{}", .at.map(|at| format!(" (in {at})")).unwrap_or_default())]
     TooDeep {
         /// The recursive field (`Node.next`), or what nests (`lazy chunks`).
         what: &'static str,
@@ -157,8 +157,8 @@ pub enum Error {
         depth: u64,
         /// The limit.
         limit: u64,
-        /// The chunk being read; offset 0 while saving.
-        at: Location,
+        /// The chunk being read; `None` while saving.
+        at: Option<Location>,
     },
 
     /// The file changed after the archive opened it (another program truncated,

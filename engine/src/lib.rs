@@ -151,7 +151,7 @@ pub mod __private {
     pub use crate::persist::{is_flat, is_leaf};
     pub use crate::promise::prefetch;
     pub use crate::schema::{SchemaBuilder, variant_offsets};
-    pub use crate::sharded::prefetch as prefetch_sharded;
+    pub use crate::sharded::{DEFAULT_SHARD_BYTES, prefetch as prefetch_sharded};
     pub use crate::with::{AsI64, AsU64, Bucketed, FieldName, Lazy, Sharded, Unnamed, codec_of};
     pub use crate::write::ChunkWriter;
     pub use crate::write::deterministic::Deterministic;

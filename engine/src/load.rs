@@ -13,7 +13,6 @@ use crate::Persist;
 use crate::error::{Error, Result};
 use crate::format::ChunkRef;
 use crate::store::{Holds, Keep, Store};
-use rayon::prelude::*;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -44,7 +43,7 @@ pub(crate) fn nest(at: ChunkRef) -> Result<Nest> {
             what: "lazy chunks inside lazy chunks",
             depth: u64::from(depth) + 1,
             limit: u64::from(MAX_LAZY_NESTING),
-            at: at.location(),
+            at: Some(at.location()),
         });
     }
     NESTING.set(depth + 1);
@@ -83,17 +82,25 @@ impl Context {
 /// is, and how to load it. Not part of the public API.
 pub struct Prefetch<'a> {
     addr: usize,
+    /// Bytes the load will decode, at least: a promise's chunk, a collection's count
+    /// times its elements' archived size.
+    weight: u64,
     load: Box<dyn Fn() -> Result<Box<dyn Any + Send>> + Send + Sync + 'a>,
 }
 
 impl<'a> Prefetch<'a> {
-    /// The lazy field at `field`, loaded by `load`.
-    pub(crate) fn new<F, T: Send + 'static>(field: &'a F, load: impl Fn(&'a F) -> Result<T> + Send + Sync + 'a) -> Self
+    /// The lazy field at `field`, about `weight` bytes, loaded by `load`.
+    pub(crate) fn new<F, T: Send + 'static>(
+        field: &'a F,
+        weight: u64,
+        load: impl Fn(&'a F) -> Result<T> + Send + Sync + 'a,
+    ) -> Self
     where
         F: Sync,
     {
         Self {
             addr: std::ptr::from_ref(field) as usize,
+            weight,
             load: Box::new(move || load(field).map(|v| Box::new(v) as Box<dyn Any + Send>)),
         }
     }
@@ -118,16 +125,33 @@ pub(crate) fn deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
         return plain::<T>(view);
     }
     let context = Context::here();
-    let loaded: Vec<Result<Box<dyn Any + Send>>> = promises.par_iter().map(|p| context.run(|| (p.load)())).collect();
+    let weight = promises.iter().fold(0u64, |w, p| w.saturating_add(p.weight));
+    let loaded =
+        crate::store::map_items(&promises, weight >= crate::store::PARALLEL_MIN, |p| context.run(|| (p.load)()));
     let mut table = HashMap::with_capacity(loaded.len());
+    let mut failure = None;
     for (p, value) in promises.iter().zip(loaded) {
-        table.insert(p.addr, value?);
+        match value {
+            Ok(v) => {
+                table.insert(p.addr, v);
+            }
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        // The fields that did load may nest deep: dropped on a stack made for it.
+        crate::deep::discard(table);
+        return Err(e);
     }
     LOADED.with(|l| l.borrow_mut().push(table));
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
-            LOADED.with(|l| l.borrow_mut().pop());
+            // Fields not taken (the parent's deserialization failed before reaching
+            // them) are dropped here.
+            if let Some(rest) = LOADED.with(|l| l.borrow_mut().pop()) {
+                crate::deep::discard(rest);
+            }
         }
     }
     let _pop = Pop;

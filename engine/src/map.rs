@@ -326,7 +326,6 @@ where
         let raw: u64 = refs.iter().map(ChunkRef::raw_len).sum();
         let room = raw / size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1) as u64;
         let mut map = M::with_capacity(usize::try_from(self.len().min(room)).unwrap_or(0));
-        let mut total = 0u64;
         // Batches of buckets deserialized in parallel while the previous batch is
         // inserted: the map's serial inserts overlap the decoding, and the entries in
         // flight stay a few hundred KiB (reused memory) instead of a second copy of the
@@ -338,39 +337,52 @@ where
         // the next entries' strings.
         let mut ready: Vec<Vec<(K, V)>> = Vec::new();
         let mut spare: Vec<Vec<(K, V)>> = Vec::new();
-        for window in crate::store::windows(&refs, LOAD_WINDOW) {
-            let chunks = store.chunks(window, holds::<K, V>())?;
-            let counts: Vec<u64> = chunks
-                .iter()
-                .map(|c| Bucket::parse(c.bytes()).map(|b| b.len() as u64).map_err(|d| bad_bucket(c.at(), d)))
-                .collect::<Result<_>>()?;
-            total = total.saturating_add(counts.iter().sum::<u64>());
-            if total > self.len() {
-                return Err(self.bad("buckets hold more entries than the map declares"));
-            }
-            let counted: Vec<(&Arc<Chunk>, u64)> = chunks.iter().zip(counts).collect();
-            for batch in batches(&counted, |(_, n)| *n, LOAD_BATCH_ENTRIES) {
-                if spare.len() < batch.len() {
-                    spare.resize_with(batch.len(), Vec::new);
+        let mut total = 0u64;
+        let mut fill = || -> Result<()> {
+            for window in crate::store::windows(&refs, LOAD_WINDOW) {
+                let chunks = store.chunks(window, holds::<K, V>())?;
+                let counts: Vec<u64> = chunks
+                    .iter()
+                    .map(|c| Bucket::parse(c.bytes()).map(|b| b.len() as u64).map_err(|d| bad_bucket(c.at(), d)))
+                    .collect::<Result<_>>()?;
+                total = total.saturating_add(counts.iter().sum::<u64>());
+                if total > self.len() {
+                    return Err(self.bad("buckets hold more entries than the map declares"));
                 }
-                let (_, decoded) = rayon::join(
-                    || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..))),
-                    || {
-                        spare
-                            .par_iter_mut()
-                            .zip(batch.par_iter())
-                            .map(|(out, (chunk, _))| context.run(|| decode_bucket(out, chunk)))
-                            .collect::<Result<()>>()
-                    },
-                );
-                decoded?;
-                // Buffers past this batch's length were emptied by the previous inserts.
-                std::mem::swap(&mut ready, &mut spare);
+                let counted: Vec<Counted<'_>> = chunks.iter().zip(counts).collect();
+                let bytes: u64 = window.iter().map(ChunkRef::raw_len).sum();
+                let parallel = bytes >= crate::store::PARALLEL_MIN;
+                for batch in batches(&counted, |(_, n)| *n, LOAD_BATCH_ENTRIES) {
+                    if spare.len() < batch.len() {
+                        spare.resize_with(batch.len(), Vec::new);
+                    }
+                    let mut insert = || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
+                    let decode = |(out, counted): (&mut Vec<(K, V)>, &Counted<'_>)| {
+                        context.run(|| decode_bucket(out, counted.0))
+                    };
+                    if parallel {
+                        let (_, decoded) = rayon::join(insert, || {
+                            spare.par_iter_mut().zip(batch.par_iter()).map(decode).collect::<Result<()>>()
+                        });
+                        decoded?;
+                    } else {
+                        insert();
+                        spare.iter_mut().zip(batch.iter()).try_for_each(decode)?;
+                    }
+                    // Buffers past this batch's length were emptied by the previous inserts.
+                    std::mem::swap(&mut ready, &mut spare);
+                }
             }
-        }
-        ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
-        if total != self.len() {
-            return Err(self.bad("buckets hold a different number of entries than the map declares"));
+            ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
+            if total != self.len() {
+                return Err(self.bad("buckets hold a different number of entries than the map declares"));
+            }
+            Ok(())
+        };
+        if let Err(e) = fill() {
+            // What was loaded may nest deep: dropped on a stack made for it.
+            crate::deep::discard((map, ready, spare));
+            return Err(e);
         }
         Ok(map)
     }
@@ -383,6 +395,9 @@ where
         Ok(*self.store()?.table_leaf(self.table(), b)?.chunk())
     }
 }
+
+/// A bucket's chunk and its entry count.
+type Counted<'a> = (&'a Arc<Chunk>, u64);
 
 /// Stored bytes of buckets read together by a full load.
 const LOAD_WINDOW: u64 = 8 << 20;
@@ -502,7 +517,11 @@ where
     M::V: Persist,
     ArchivedEntry<Archived<M::K>, Archived<M::V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
 {
-    Prefetch::new(map, BucketMap::load_as::<M>)
+    Prefetch::new(
+        map,
+        map.len().saturating_mul(size_of::<ArchivedEntry<Archived<M::K>, Archived<M::V>>>() as u64),
+        BucketMap::load_as::<M>,
+    )
 }
 
 /// The native map and set types a `#[strata(map)]` field may have.

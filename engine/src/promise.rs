@@ -106,7 +106,7 @@ impl<T: Persist> Promise<T> {
 /// Lists `promise` for a load's parallel phase. Not part of the public API.
 #[doc(hidden)]
 pub fn prefetch<T: Persist>(promise: &Promise<T>) -> Prefetch<'_> {
-    Prefetch::new(promise, Promise::load)
+    Prefetch::new(promise, promise.raw_len(), Promise::load)
 }
 
 impl<T> std::fmt::Debug for Promise<T> {

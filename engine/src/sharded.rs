@@ -18,7 +18,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// Default target size of a shard, in serialized bytes.
-pub const DEFAULT_SHARD_BYTES: u64 = 128 * 1024;
+pub const DEFAULT_SHARD_BYTES: u64 = 32 * 1024;
 
 /// Stored bytes of shards read and decoded together by a full load: bounds the
 /// memory a load holds beside its result.
@@ -258,7 +258,8 @@ impl<T: Persist> ShardedVec<T> {
         let mut done = 0;
         for window in crate::store::windows(&refs, LOAD_WINDOW) {
             let chunks = store.chunks(window, holds::<T>())?;
-            filler.fill(done, &chunks, |chunk, region| {
+            let bytes: u64 = window.iter().map(crate::format::ChunkRef::raw_len).sum();
+            filler.fill(done, &chunks, window.len() > 1 && bytes >= crate::store::PARALLEL_MIN, |chunk, region| {
                 context.run(|| {
                     let shard = store.view_of::<ArchivedVec<Archived<T>>>(Arc::clone(chunk))?;
                     if shard.len() != region.len() {
@@ -329,5 +330,5 @@ impl<T: Persist> Iterator for Iter<'_, T> {
 /// Lists a sharded vector for a load's parallel phase. Not part of the public API.
 #[doc(hidden)]
 pub fn prefetch<T: Persist>(vec: &ShardedVec<T>) -> Prefetch<'_> {
-    Prefetch::new(vec, ShardedVec::load)
+    Prefetch::new(vec, vec.len().saturating_mul(size_of::<Archived<T>>() as u64), ShardedVec::load)
 }

@@ -7,7 +7,6 @@ use crate::format::bucket::Bucket;
 use crate::format::meta::ChunkKind;
 use crate::format::table::TableEntry;
 use crate::store::Holds;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// One damaged chunk found by [`Archive::verify`].
@@ -86,32 +85,34 @@ impl Archive {
             // Read the window in bulk; a chunk that fails then is read alone, so that its
             // own error is reported and its neighbours are still checked.
             let chunks = store.chunks(window, Holds::Nothing).ok();
-            let found: Vec<(usize, Damage)> = ids
-                .par_iter()
-                .enumerate()
-                .filter_map(|(j, &i)| {
-                    let e = meta.chunks.get(i)?;
-                    let kind = e.chunk_kind();
-                    let chunk = match chunks.as_ref().and_then(|c| c.get(j)) {
-                        Some(c) => Ok(Arc::clone(c)),
-                        None => store.chunk(&e.chunk, crate::store::Keep::No, Holds::Nothing),
-                    };
-                    let result = chunk.and_then(|chunk| match kind {
-                        Some(ChunkKind::Vector | ChunkKind::Map | ChunkKind::IndexNode) => {
-                            store.view_of::<rkyv::vec::ArchivedVec<TableEntry>>(chunk).map(|_| ())
-                        }
-                        Some(ChunkKind::Bucket) => check_bucket(chunk.bytes(), &e.chunk),
-                        Some(_) => Ok(()),
-                        None => Err(Error::InvalidData {
-                            at: e.chunk.location(),
-                            ty: "chunk directory",
-                            detail: format!("unknown chunk kind {}", e.kind),
-                        }),
-                    });
-                    progress(e.chunk.stored_len());
-                    result.err().map(|error| (i, Damage { path: meta.path(i), kind, chunk: e.chunk, error }))
-                })
-                .collect();
+            let bytes: u64 = window.iter().map(|r| r.stored_len().max(r.raw_len())).sum();
+            let parallel = bytes >= crate::store::PARALLEL_MIN;
+            let positions: Vec<(usize, usize)> = ids.iter().copied().enumerate().collect();
+            let found: Vec<(usize, Damage)> = crate::store::map_items(&positions, parallel, |&(j, i)| {
+                let e = meta.chunks.get(i)?;
+                let kind = e.chunk_kind();
+                let chunk = match chunks.as_ref().and_then(|c| c.get(j)) {
+                    Some(c) => Ok(Arc::clone(c)),
+                    None => store.chunk(&e.chunk, crate::store::Keep::No, Holds::Nothing),
+                };
+                let result = chunk.and_then(|chunk| match kind {
+                    Some(ChunkKind::Vector | ChunkKind::Map | ChunkKind::IndexNode) => {
+                        store.view_of::<rkyv::vec::ArchivedVec<TableEntry>>(chunk).map(|_| ())
+                    }
+                    Some(ChunkKind::Bucket) => check_bucket(chunk.bytes(), &e.chunk),
+                    Some(_) => Ok(()),
+                    None => Err(Error::InvalidData {
+                        at: e.chunk.location(),
+                        ty: "chunk directory",
+                        detail: format!("unknown chunk kind {}", e.kind),
+                    }),
+                });
+                progress(e.chunk.stored_len());
+                result.err().map(|error| (i, Damage { path: meta.path(i), kind, chunk: e.chunk, error }))
+            })
+            .into_iter()
+            .flatten()
+            .collect();
             damaged.extend(found);
         }
         damaged.sort_by_key(|(i, _)| *i);

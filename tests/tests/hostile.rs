@@ -112,6 +112,23 @@ fn corpus_decompress() {
     check_allocations();
 }
 
+#[test]
+fn corpus_deep_values() {
+    for input in corpus("deep_values") {
+        hostile::fuzz_deep_values(&input);
+    }
+    check_allocations();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_deep_values(data in prop::collection::vec(any::<u8>(), 0..80)) {
+        hostile::fuzz_deep_values(&data);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
 

@@ -206,8 +206,9 @@ mod strata_model {
     moves!();
 }
 
-/// strata, uncompressed or with zstd on every chunk but the root; the file mapped
-/// (the default) or read chunk by chunk with `pread` ([`strata::Access::Read`]).
+/// strata, uncompressed or with zstd on every chunk but the root; the file read chunk
+/// by chunk with `pread` (the default, [`strata::Access::Read`]) or mapped
+/// ([`strata::Access::Map`], opt-in).
 pub struct Strata {
     pub codec: strata::Codec,
     pub access: strata::Access,
@@ -216,7 +217,7 @@ pub struct Strata {
 impl Format for Strata {
     fn name(&self) -> &'static str {
         match (self.codec, self.access) {
-            (strata::Codec::None, strata::Access::Read) => "strata (pread)",
+            (strata::Codec::None, strata::Access::Map) => "strata (mmap)",
             (strata::Codec::None, _) => "strata",
             (strata::Codec::Zstd(_), _) => "strata (zstd)",
         }
@@ -656,9 +657,9 @@ impl Format for Redb {
 #[must_use]
 pub fn all() -> Vec<Box<dyn Format>> {
     vec![
-        Box::new(Strata { codec: strata::Codec::None, access: strata::Access::Map }),
         Box::new(Strata { codec: strata::Codec::None, access: strata::Access::Read }),
-        Box::new(Strata { codec: strata::Codec::Zstd(3), access: strata::Access::Map }),
+        Box::new(Strata { codec: strata::Codec::None, access: strata::Access::Map }),
+        Box::new(Strata { codec: strata::Codec::Zstd(3), access: strata::Access::Read }),
         Box::new(Parcode),
         Box::new(Rkyv { checked: true }),
         Box::new(Rkyv { checked: false }),

@@ -71,6 +71,7 @@ impl<T: Send> Filler<T> {
         &mut self,
         first: usize,
         items: &[P],
+        parallel: bool,
         fill: impl Fn(&P, &mut Region<'_, T>) -> Result<()> + Sync,
     ) -> Result<()> {
         let parts = self.parts.get(first..first.saturating_add(items.len())).unwrap_or_default();
@@ -88,27 +89,28 @@ impl<T: Send> Filler<T> {
             regions.push(Region { slots: head, written: 0 });
             rest = tail;
         }
-        let outcomes: Vec<Result<usize>> = regions
-            .par_iter_mut()
-            .zip(items.par_iter())
-            .map(|(region, item)| {
-                let outcome = fill(item, region).and_then(|()| {
-                    if region.written == region.slots.len() {
-                        Ok(region.written)
-                    } else {
-                        Err(Error::Message(format!(
-                            "a part decoded to {} elements where {} were declared",
-                            region.written,
-                            region.slots.len()
-                        )))
-                    }
-                });
-                if outcome.is_err() {
-                    region.abandon();
+        let one = |(region, item): (&mut Region<'_, T>, &P)| {
+            let outcome = fill(item, region).and_then(|()| {
+                if region.written == region.slots.len() {
+                    Ok(region.written)
+                } else {
+                    Err(Error::Message(format!(
+                        "a part decoded to {} elements where {} were declared",
+                        region.written,
+                        region.slots.len()
+                    )))
                 }
-                outcome
-            })
-            .collect();
+            });
+            if outcome.is_err() {
+                crate::deep::dropping(|| region.abandon());
+            }
+            outcome
+        };
+        let outcomes: Vec<Result<usize>> = if parallel {
+            regions.par_iter_mut().zip(items.par_iter()).map(one).collect()
+        } else {
+            regions.iter_mut().zip(items.iter()).map(one).collect()
+        };
         let mut failure = None;
         for (j, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
@@ -142,15 +144,22 @@ impl<T: Send> Filler<T> {
 
 impl<T> Drop for Filler<T> {
     fn drop(&mut self) {
-        let spare = self.out.spare_capacity_mut();
-        for (&(start, _), &written) in self.parts.iter().zip(&self.written) {
-            for slot in spare.get_mut(start..start.saturating_add(written)).unwrap_or_default() {
-                // SAFETY: part `p` wrote its first `written[p]` slots (a filled part's
-                // count is recorded only when it completed), and nothing else dropped
-                // or took them: `finish` clears the counts before handing them over.
-                unsafe { slot.assume_init_drop() };
-            }
+        if self.written.iter().all(|&w| w == 0) {
+            return;
         }
+        // Elements may nest deep: dropped on a stack made for it.
+        crate::deep::dropping(|| {
+            let spare = self.out.spare_capacity_mut();
+            for (&(start, _), &written) in self.parts.iter().zip(&self.written) {
+                for slot in spare.get_mut(start..start.saturating_add(written)).unwrap_or_default() {
+                    // SAFETY: part `p` wrote its first `written[p]` slots (a filled
+                    // part's count is recorded only when it completed), and nothing else
+                    // dropped or took them: `finish` clears the counts before handing
+                    // them over.
+                    unsafe { slot.assume_init_drop() };
+                }
+            }
+        });
     }
 }
 
@@ -179,7 +188,7 @@ mod tests {
         let lens: Vec<usize> = parts.iter().map(|&p| (p % 7) as usize).collect();
         let mut filler = Filler::new(&lens)?;
         for (w, items) in parts.chunks(window).enumerate() {
-            filler.fill(w * window, items, |&p, region| {
+            filler.fill(w * window, items, w % 2 == 0, |&p, region| {
                 for i in 0..p % 7 {
                     region.push(Counted::new(p * 100 + i));
                 }
@@ -205,14 +214,14 @@ mod tests {
         }
         // A part that writes too few is an error; one that writes too many is refused.
         let mut filler = Filler::<Counted>::new(&[2])?;
-        let short = filler.fill(0, &[()], |(), r| {
+        let short = filler.fill(0, &[()], false, |(), r| {
             r.push(Counted::new(1));
             Ok(())
         });
         assert!(short.is_err());
         drop(filler);
         let mut filler = Filler::<Counted>::new(&[1])?;
-        filler.fill(0, &[()], |(), r| {
+        filler.fill(0, &[()], true, |(), r| {
             assert!(r.push(Counted::new(1)));
             assert!(!r.push(Counted::new(2)));
             Ok(())
@@ -220,7 +229,7 @@ mod tests {
         assert_eq!(filler.finish()?.len(), 1);
         // Unfilled parts cannot be finished, and dropping the filler drops what was done.
         let mut filler = Filler::<Counted>::new(&[1, 1])?;
-        filler.fill(0, &[()], |(), r| {
+        filler.fill(0, &[()], true, |(), r| {
             assert!(r.push(Counted::new(1)));
             Ok(())
         })?;

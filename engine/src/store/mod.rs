@@ -61,6 +61,16 @@ const BULK_GAP: u64 = 64 << 10;
 /// own).
 const BULK_RUN: u64 = 4 << 20;
 
+/// Work below this many bytes (chunks to verify, decode or deserialize) is done on the
+/// calling thread: waking the thread pool costs more than it saves.
+pub(crate) const PARALLEL_MIN: u64 = 256 << 10;
+
+/// `f` over `items`, in parallel when `parallel` says so, in order either way.
+pub(crate) fn map_items<T: Sync, R: Send>(items: &[T], parallel: bool, f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    if parallel { items.par_iter().map(f).collect() } else { items.iter().map(f).collect() }
+}
+
 /// How an open archive reads: its limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -404,15 +414,15 @@ impl Store {
     /// and decompressed in parallel, and not kept. The caller bounds the memory by the
     /// size of `refs`.
     pub(crate) fn chunks(&self, refs: &[ChunkRef], holds: Holds) -> Result<Vec<Arc<Chunk>>> {
-        use rayon::prelude::*;
         let mut out: Vec<Option<Arc<Chunk>>> = refs.iter().map(|r| self.cache.get(r)).collect();
         let missing: Vec<usize> = (0..refs.len()).filter(|&i| out.get(i).is_some_and(Option::is_none)).collect();
+        let bytes: u64 = missing.iter().filter_map(|&i| refs.get(i)).map(|r| r.stored_len().max(r.raw_len())).sum();
+        let parallel = missing.len() > 1 && bytes >= PARALLEL_MIN;
         if missing.is_empty() || self.source.bytes().is_some() {
             // Nothing to read, or nothing to read but checksums: chunk by chunk.
-            let read: Vec<(usize, Result<Chunk>)> = missing
-                .par_iter()
-                .map(|&i| (i, refs.get(i).ok_or(Error::Detached).and_then(|r| self.read(r, holds))))
-                .collect();
+            let read: Vec<(usize, Result<Chunk>)> = map_items(&missing, parallel, |&i| {
+                (i, refs.get(i).ok_or(Error::Detached).and_then(|r| self.read(r, holds)))
+            });
             for (i, chunk) in read {
                 if let Some(slot) = out.get_mut(i) {
                     *slot = Some(Arc::new(chunk?));
@@ -445,13 +455,10 @@ impl Store {
             let owner = (holds == Holds::Chunks).then_some(&self.me);
             let blocks: Vec<(std::ops::Range<usize>, Arc<Block>)> =
                 runs.into_iter().zip(bufs).map(|(run, buf)| (run, Block::new(buf, owner))).collect();
-            let read: Vec<(usize, Result<Chunk>)> = wanted
-                .par_iter()
-                .map(|(i, range)| {
-                    let r = refs.get(*i).copied().ok_or(Error::Detached);
-                    (*i, r.and_then(|r| self.cut_from_blocks(&blocks, range, &r, holds)))
-                })
-                .collect();
+            let read: Vec<(usize, Result<Chunk>)> = map_items(&wanted, parallel, |(i, range)| {
+                let r = refs.get(*i).copied().ok_or(Error::Detached);
+                (*i, r.and_then(|r| self.cut_from_blocks(&blocks, range, &r, holds)))
+            });
             for (i, chunk) in read {
                 if let Some(slot) = out.get_mut(i) {
                     *slot = Some(Arc::new(chunk?));
@@ -586,7 +593,7 @@ where
     });
     checked.map_err(|e| match e {
         e @ (Error::ChecksumMismatch { .. } | Error::InvalidData { .. } | Error::Changed { .. }) => e,
-        Error::TooDeep { what, depth, limit, .. } => Error::TooDeep { what, depth, limit, at },
+        Error::TooDeep { what, depth, limit, .. } => Error::TooDeep { what, depth, limit, at: Some(at) },
         other => Error::InvalidData { at, ty: std::any::type_name::<A>(), detail: other.to_string() },
     })
 }
