@@ -43,6 +43,13 @@ thread_local! {
 pub(crate) fn decode_zstd(stored: &[u8], raw_len: usize, at: Location) -> Result<AlignedVec<16>> {
     let mut out = AlignedVec::<16>::with_capacity(raw_len);
     out.resize(raw_len, 0);
+    decode_zstd_into(stored, &mut out, at)?;
+    Ok(out)
+}
+
+/// Decompresses a zstd chunk into `out`, which must be filled exactly.
+pub(crate) fn decode_zstd_into(stored: &[u8], out: &mut [u8], at: Location) -> Result<()> {
+    let raw_len = out.len();
     let written = DECOMPRESSOR
         .with(|slot| {
             let mut slot = slot.try_borrow_mut().map_err(std::io::Error::other)?;
@@ -50,7 +57,7 @@ pub(crate) fn decode_zstd(stored: &[u8], raw_len: usize, at: Location) -> Result
                 Some(d) => d,
                 None => slot.insert(zstd::bulk::Decompressor::new()?),
             };
-            d.decompress_to_buffer(stored, out.as_mut_slice())
+            d.decompress_to_buffer(stored, out)
         })
         .map_err(|e| Error::Decompression { at, detail: e.to_string() })?;
     if written != raw_len {
@@ -59,5 +66,5 @@ pub(crate) fn decode_zstd(stored: &[u8], raw_len: usize, at: Location) -> Result
             detail: format!("decompressed to {written} bytes, the reference declares {raw_len}"),
         });
     }
-    Ok(out)
+    Ok(())
 }

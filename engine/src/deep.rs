@@ -42,6 +42,10 @@ thread_local! {
 /// Runs `f` with `limit` in force and the nesting count at zero (one value of one
 /// chunk), restoring both after.
 pub(crate) fn with_limit<R>(limit: u32, f: impl FnOnce() -> R) -> R {
+    if LIMIT.get() == limit && DEPTH.get() == 0 {
+        // Already so (a value validated inside a load that set the limit).
+        return f();
+    }
     struct Restore(u32, u32);
     impl Drop for Restore {
         fn drop(&mut self) {

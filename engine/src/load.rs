@@ -168,6 +168,13 @@ pub(crate) fn plain<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
 /// verified, validated, deserialized.
 pub(crate) fn chunk<T: Persist>(store: &Store, r: &ChunkRef) -> Result<T> {
     let _nest = nest(*r)?;
+    if T::__loads_raw()
+        && let Some(value) = T::__from_archived_bytes(store.read_owned(r)?)
+    {
+        // A byte vector: read straight into the value, no copy to validate or
+        // deserialize from (its bytes are all valid).
+        return Ok(value);
+    }
     let holds = Holds::of(!crate::persist::is_leaf::<T>());
     let view = store.view::<rkyv::Archived<T>>(r, Keep::No, holds)?;
     crate::deep::with_limit(store.limits().max_depth, || deserialize::<T>(&view))

@@ -325,7 +325,7 @@ where
         // hold them (every entry archives to at least the entry type's size).
         let raw: u64 = refs.iter().map(ChunkRef::raw_len).sum();
         let room = raw / size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1) as u64;
-        let mut map = M::with_capacity(usize::try_from(self.len().min(room)).unwrap_or(0));
+        let map = M::with_capacity(usize::try_from(self.len().min(room)).unwrap_or(0));
         // Batches of buckets deserialized in parallel while the previous batch is
         // inserted: the map's serial inserts overlap the decoding, and the entries in
         // flight stay a few hundred KiB (reused memory) instead of a second copy of the
@@ -335,51 +335,57 @@ where
         // turn), never freed on the inserting thread: a buffer freed there would take
         // the lock of the allocating thread's malloc arena while that thread allocates
         // the next entries' strings.
-        let mut ready: Vec<Vec<(K, V)>> = Vec::new();
-        let mut spare: Vec<Vec<(K, V)>> = Vec::new();
-        let mut total = 0u64;
-        let mut fill = || -> Result<()> {
-            for window in crate::store::windows(&refs, LOAD_WINDOW) {
-                let chunks = store.chunks(window, holds::<K, V>())?;
-                let counts: Vec<u64> = chunks
-                    .iter()
-                    .map(|c| Bucket::parse(c.bytes()).map(|b| b.len() as u64).map_err(|d| bad_bucket(c.at(), d)))
-                    .collect::<Result<_>>()?;
-                total = total.saturating_add(counts.iter().sum::<u64>());
-                if total > self.len() {
-                    return Err(self.bad("buckets hold more entries than the map declares"));
-                }
-                let counted: Vec<Counted<'_>> = chunks.iter().zip(counts).collect();
-                let bytes: u64 = window.iter().map(ChunkRef::raw_len).sum();
-                let parallel = bytes >= crate::store::PARALLEL_MIN;
-                for batch in batches(&counted, |(_, n)| *n, LOAD_BATCH_ENTRIES) {
-                    if spare.len() < batch.len() {
-                        spare.resize_with(batch.len(), Vec::new);
-                    }
-                    let mut insert = || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
-                    let decode = |(out, counted): (&mut Vec<(K, V)>, &Counted<'_>)| {
-                        context.run(|| decode_bucket(out, counted.0))
-                    };
-                    if parallel {
-                        let (_, decoded) = rayon::join(insert, || {
-                            spare.par_iter_mut().zip(batch.par_iter()).map(decode).collect::<Result<()>>()
-                        });
-                        decoded?;
-                    } else {
-                        insert();
-                        spare.iter_mut().zip(batch.iter()).try_for_each(decode)?;
-                    }
-                    // Buffers past this batch's length were emptied by the previous inserts.
-                    std::mem::swap(&mut ready, &mut spare);
-                }
+        struct State<M, K, V> {
+            map: M,
+            ready: Vec<Vec<(K, V)>>,
+            spare: Vec<Vec<(K, V)>>,
+            total: u64,
+        }
+        let mut state = State { map, ready: Vec::new(), spare: Vec::new(), total: 0 };
+        let filled = store.windowed(&refs, holds::<K, V>(), crate::store::BULK_WINDOW, |_, chunks| {
+            let State { map, ready, spare, total } = &mut state;
+            let counts: Vec<u64> = chunks
+                .iter()
+                .map(|c| Bucket::parse(c.bytes()).map(|b| b.len() as u64).map_err(|d| bad_bucket(c.at(), d)))
+                .collect::<Result<_>>()?;
+            *total = total.saturating_add(counts.iter().sum::<u64>());
+            if *total > self.len() {
+                return Err(self.bad("buckets hold more entries than the map declares"));
             }
-            ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
-            if total != self.len() {
-                return Err(self.bad("buckets hold a different number of entries than the map declares"));
+            let bytes: u64 = chunks.iter().map(|c| c.bytes().len() as u64).sum();
+            let parallel = bytes >= crate::store::PARALLEL_MIN;
+            let counted: Vec<Counted<'_>> = chunks.iter().zip(counts).collect();
+            for batch in batches(&counted, |(_, n)| *n, LOAD_BATCH_ENTRIES) {
+                if spare.len() < batch.len() {
+                    spare.resize_with(batch.len(), Vec::new);
+                }
+                let mut insert = || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
+                let decode =
+                    |(out, counted): (&mut Vec<(K, V)>, &Counted<'_>)| context.run(|| decode_bucket(out, counted.0));
+                if parallel {
+                    let (_, decoded) = rayon::join(insert, || {
+                        spare.par_iter_mut().zip(batch.par_iter()).map(decode).collect::<Result<()>>()
+                    });
+                    decoded?;
+                } else {
+                    insert();
+                    spare.iter_mut().zip(batch.iter()).try_for_each(decode)?;
+                }
+                // Buffers past this batch's length were emptied by the previous inserts.
+                std::mem::swap(ready, spare);
             }
             Ok(())
-        };
-        if let Err(e) = fill() {
+        });
+        let State { mut map, mut ready, spare, total } = state;
+        let outcome = filled.and_then(|()| {
+            ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
+            if total == self.len() {
+                Ok(())
+            } else {
+                Err(self.bad("buckets hold a different number of entries than the map declares"))
+            }
+        });
+        if let Err(e) = outcome {
             // What was loaded may nest deep: dropped on a stack made for it.
             crate::deep::discard((map, ready, spare));
             return Err(e);
@@ -398,9 +404,6 @@ where
 
 /// A bucket's chunk and its entry count.
 type Counted<'a> = (&'a Arc<Chunk>, u64);
-
-/// Stored bytes of buckets read together by a full load.
-const LOAD_WINDOW: u64 = 8 << 20;
 
 /// A streaming iterator over a bucketed map; holds one bucket at a time.
 pub struct Iter<'a, K: Persist, V: Persist> {
@@ -499,7 +502,8 @@ where
     let mut pool = rkyv::de::Pool::new();
     let max_depth = crate::deep::limit();
     for j in 0..bucket.len() {
-        let entry = entry_in::<ArchivedEntry<Archived<K>, Archived<V>>>(chunk.bytes(), j, r, max_depth)?;
+        let bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
+        let entry = validate::<ArchivedEntry<Archived<K>, Archived<V>>>(bytes, None, r.location(), max_depth)?;
         let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
         let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
         out.push((k, v));

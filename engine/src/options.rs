@@ -97,9 +97,11 @@ impl OpenOptions {
 
     /// The most bytes the archive keeps for chunks it read (copies, decompressed
     /// chunks) once their views are gone; past it, the least useful chunks no view holds
-    /// are dropped and read again when next needed. The root chunk is always kept.
-    /// Chunks larger than a sixteenth of the limit (at least 4 MiB) are not kept.
-    /// Default: 64 MiB.
+    /// are dropped and read again when next needed. Chunks that views hold stay valid and
+    /// are not counted against the limit's evictions (the cache may exceed the limit by
+    /// them, and by the few chunks one read holds at once: a table path and its leaf).
+    /// The root chunk is always kept. Chunks larger than a sixteenth of the limit (at
+    /// least 4 MiB) are not kept. Default: 64 MiB.
     #[must_use]
     pub fn cache_limit(mut self, bytes: u64) -> Self {
         self.cache_limit = bytes;

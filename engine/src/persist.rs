@@ -89,6 +89,27 @@ pub trait Persist:
         None
     }
 
+    /// Whether a chunk holding a `Self` is loaded by reading its bytes straight into the
+    /// value ([`Persist::__from_archived_bytes`]): `true` for `Vec<u8>`.
+    #[doc(hidden)]
+    fn __loads_raw() -> bool {
+        false
+    }
+
+    /// The value whose archived bytes (a whole, verified chunk) are `bytes`, built from
+    /// the buffer itself: `Some` for a `Vec<u8>` whose bytes start the chunk, as every
+    /// writer lays them out.
+    #[doc(hidden)]
+    fn __from_archived_bytes(_bytes: Vec<u8>) -> Option<Self> {
+        None
+    }
+
+    /// [`Persist::__from_archived_bytes`] for a vector of this type: `u8` only.
+    #[doc(hidden)]
+    fn __vec_from_archived_bytes(_bytes: Vec<u8>) -> Option<Vec<Self>> {
+        None
+    }
+
     /// Serializes `self` as the root of a chunk; returns the root's position.
     /// Overridden where the plain rkyv serialization is not deterministic.
     #[doc(hidden)]
@@ -180,6 +201,15 @@ impl Persist for u8 {
     fn __slice_bytes(items: &[u8]) -> Option<&[u8]> {
         Some(items)
     }
+    fn __vec_from_archived_bytes(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+        // The elements, then padding and the vector's header (`format::archived`).
+        let (start, len) = crate::format::archived::vec_span(&bytes, 1).ok()?;
+        if start != 0 {
+            return None;
+        }
+        bytes.truncate(len);
+        Some(bytes)
+    }
 }
 
 leaf! {
@@ -222,6 +252,12 @@ impl<T: Persist> Persist for Vec<T> {
     }
     fn __raw_bytes(&self) -> Option<&[u8]> {
         T::__slice_bytes(self)
+    }
+    fn __loads_raw() -> bool {
+        T::__slice_bytes(&[]).is_some()
+    }
+    fn __from_archived_bytes(bytes: Vec<u8>) -> Option<Self> {
+        T::__vec_from_archived_bytes(bytes)
     }
     fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
         if !is_leaf::<T>() {

@@ -1,23 +1,45 @@
 //! The schema: a canonical text description of a stored type, written to the file.
 //!
 //! Every [`Persist`] type describes itself (the derive writes this code): struct and
-//! enum names, field names in declaration order, field types, and how each field is
-//! stored (inline, `lazy`, `rkyv`). The description is canonical text:
+//! enum names, field names in declaration order, field types, how each field is stored
+//! (inline, `lazy`, `shard`, `map`, `rkyv`), and the archived layout: each named type's
+//! size and alignment and each field's offset. The description is canonical text:
 //!
-//! ```text
+//! ```
+//! # use strata::Persist;
+//! #[derive(Persist)]
+//! struct Settings { difficulty: u8, seed: u64 }
+//! #[derive(Persist)]
+//! struct User { id: u64 }
+//! #[derive(Persist)]
+//! struct World {
+//!     id: u64,
+//!     name: String,
+//!     settings: Settings,
+//!     #[strata(lazy)]
+//!     history: Vec<String>,
+//!     #[strata(shard)]
+//!     users: Vec<User>,
+//! }
+//!
+//! assert_eq!(strata::schema::schema_of::<World>().text, "\
 //! strata-schema 1
 //! root World
-//! type Settings = struct { difficulty: u8, seed: u64 }
-//! type World = struct { id: u64, name: String, settings: Settings, history: lazy Vec<String> }
+//! type Settings = struct size 16 align 8 { difficulty @0: u8, seed @8: u64 }
+//! type User = struct size 8 align 8 { id @0: u64 }
+//! type World = struct size 136 align 8 { id @0: u64, name @8: String, settings @16: Settings, \
+//! history @32: lazy Vec<String>, users @72: shard Vec<User> }
+//! ");
 //! ```
 //!
 //! `root` names the root type; each `type` line defines one named type, sorted by name.
-//! The file's type fingerprint is the xxh3-64 of this text: two types match when their
-//! names, field names, field types and storage kinds match, recursively. Compression
-//! choices are not part of it (each chunk reference records its own encoding).
+//! `docs/FORMAT.md` gives the whole grammar. The file's type fingerprint is the xxh3-64
+//! of this text: two types match when their names, field names, field types, storage
+//! kinds and layouts match, recursively. Compression choices are not part of it (each
+//! chunk reference records its own encoding).
 //!
-//! The schema is stored in its own chunk, off the hot path of `open`, for tools that
-//! inspect files without their Rust types and for future schema evolution.
+//! The schema is stored in the meta chunk, off the hot path of `open`, for tools that
+//! inspect files without their Rust types and for schema evolution.
 
 use crate::Persist;
 use std::any::TypeId;

@@ -20,10 +20,6 @@ use std::sync::Arc;
 /// Default target size of a shard, in serialized bytes.
 pub const DEFAULT_SHARD_BYTES: u64 = 32 * 1024;
 
-/// Stored bytes of shards read and decoded together by a full load: bounds the
-/// memory a load holds beside its result.
-const LOAD_WINDOW: u64 = 8 << 20;
-
 /// The archived form of a `#[strata(shard)]` `Vec<T>`: 64 bytes inline in the parent
 /// (the chunk table header and the element count). No I/O until an element is read.
 ///
@@ -255,11 +251,10 @@ impl<T: Persist> ShardedVec<T> {
             store.will_need(first.offset(), last.offset().saturating_add(last.stored_len()));
         }
         let mut filler = Filler::<T>::new(&lens)?;
-        let mut done = 0;
-        for window in crate::store::windows(&refs, LOAD_WINDOW) {
-            let chunks = store.chunks(window, holds::<T>())?;
-            let bytes: u64 = window.iter().map(crate::format::ChunkRef::raw_len).sum();
-            filler.fill(done, &chunks, window.len() > 1 && bytes >= crate::store::PARALLEL_MIN, |chunk, region| {
+        store.windowed(&refs, holds::<T>(), crate::store::BULK_WINDOW, |first, chunks| {
+            let bytes: u64 = chunks.iter().map(|c| c.bytes().len() as u64).sum();
+            let parallel = chunks.len() > 1 && bytes >= crate::store::PARALLEL_MIN;
+            filler.fill(first, &chunks, parallel, |chunk, region| {
                 context.run(|| {
                     let shard = store.view_of::<ArchivedVec<Archived<T>>>(Arc::clone(chunk))?;
                     if shard.len() != region.len() {
@@ -271,9 +266,8 @@ impl<T: Persist> ShardedVec<T> {
                     }
                     Ok(())
                 })
-            })?;
-            done += window.len();
-        }
+            })
+        })?;
         filler.finish()
     }
 }

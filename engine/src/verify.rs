@@ -41,9 +41,6 @@ impl Report {
     }
 }
 
-/// Stored bytes of chunks read and checked together: bounds what a verification holds.
-const VERIFY_WINDOW: u64 = 8 << 20;
-
 impl Archive {
     /// Checks every chunk of the file, in parallel, and reports every damaged one with
     /// its path in the value, not only the first.
@@ -79,12 +76,13 @@ impl Archive {
         let mut damaged: Vec<(usize, Damage)> = Vec::new();
         let refs: Vec<ChunkRef> = order.iter().filter_map(|&i| meta.chunks.get(i).map(|e| e.chunk)).collect();
         let mut done = 0;
-        for window in crate::store::windows(&refs, VERIFY_WINDOW) {
+        let buffers = Arc::default();
+        for window in crate::store::windows(&refs, crate::store::BULK_WINDOW) {
             let ids = order.get(done..done + window.len()).unwrap_or_default();
             done += window.len();
             // Read the window in bulk; a chunk that fails then is read alone, so that its
             // own error is reported and its neighbours are still checked.
-            let chunks = store.chunks(window, Holds::Nothing).ok();
+            let chunks = store.chunks(window, Holds::Nothing, &buffers).ok();
             let bytes: u64 = window.iter().map(|r| r.stored_len().max(r.raw_len())).sum();
             let parallel = bytes >= crate::store::PARALLEL_MIN;
             let positions: Vec<(usize, usize)> = ids.iter().copied().enumerate().collect();

@@ -113,6 +113,14 @@ fn corpus_decompress() {
 }
 
 #[test]
+fn corpus_cache_views() {
+    for input in corpus("cache_views") {
+        hostile::fuzz_cache_views(&input);
+    }
+    check_allocations();
+}
+
+#[test]
 fn corpus_deep_values() {
     for input in corpus("deep_values") {
         hostile::fuzz_deep_values(&input);
@@ -126,6 +134,11 @@ proptest! {
     #[test]
     fn generated_deep_values(data in prop::collection::vec(any::<u8>(), 0..80)) {
         hostile::fuzz_deep_values(&data);
+    }
+
+    #[test]
+    fn generated_cache_views(data in prop::collection::vec(any::<u8>(), 0..100)) {
+        hostile::fuzz_cache_views(&data);
     }
 }
 

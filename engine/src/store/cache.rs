@@ -52,7 +52,9 @@ impl ChunkCache {
     pub(crate) fn new(limit: u64) -> Self {
         let shards = (limit / MIN_SHARD_BYTES).clamp(1, MAX_SHARDS);
         let shards = usize::try_from(shards).unwrap_or(1);
-        let items = usize::try_from(limit / (8 << 10)).unwrap_or(usize::MAX).max(64);
+        // The tables grow as chunks come: a large first estimate costs every open an
+        // allocation it may never use.
+        let items = usize::try_from(limit / (256 << 10)).unwrap_or(usize::MAX).clamp(64, 4096);
         let mut builder = quick_cache::OptionsBuilder::new();
         builder.shards(shards).estimated_items_capacity(items).weight_capacity(limit.max(ENTRY_OVERHEAD));
         let cache = match builder.build() {

@@ -14,22 +14,77 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 /// adjacent chunks (a bulk read), or the tail of the file read at open.
 #[derive(Debug)]
 pub(crate) struct Block {
-    /// Declared first so that it is dropped, and the range unregistered, before the
-    /// bytes are freed.
-    _registration: Option<Registration>,
+    registration: Option<Registration>,
     bytes: AlignedVec<16>,
+    /// Where the buffer goes back when the block is dropped, if it still exists.
+    home: Option<Weak<Buffers>>,
 }
 
 impl Block {
     /// A block over `bytes`, registered as held by `owner` when its chunks may hold
-    /// lazy fields (views inside them find their archive by address).
-    pub(crate) fn new(bytes: AlignedVec<16>, owner: Option<&Weak<super::Store>>) -> Arc<Self> {
-        let _registration = owner.and_then(|o| Registration::new(&bytes, o));
-        Arc::new(Self { _registration, bytes })
+    /// lazy fields (views inside them find their archive by address), and given back to
+    /// `home` when dropped.
+    pub(crate) fn new(
+        bytes: AlignedVec<16>,
+        owner: Option<&Weak<super::Store>>,
+        home: Option<&Arc<Buffers>>,
+    ) -> Arc<Self> {
+        let registration = owner.and_then(|o| Registration::new(&bytes, o));
+        Arc::new(Self { registration, bytes, home: home.map(Arc::downgrade) })
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // Unregistered before the bytes are freed or given to another block.
+        self.registration = None;
+        if let Some(home) = self.home.as_ref().and_then(Weak::upgrade) {
+            home.give_back(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+/// Buffers for the reads of one bulk operation (a load), reused from one window of
+/// chunks to the next: the pages of a fresh buffer are faulted in on first touch, which
+/// costs about as much as copying into them. Freed with the operation.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    free: Mutex<Vec<AlignedVec<16>>>,
+}
+
+/// The most buffers a [`Buffers`] keeps: two windows' worth of reads.
+const BUFFERS_KEPT: usize = 8;
+
+impl Buffers {
+    /// A buffer of `len` bytes to be overwritten by a read: a free one of at least that
+    /// length is reused as it is (its old bytes are read over), else a new one.
+    pub(crate) fn take(&self, len: usize) -> AlignedVec<16> {
+        let reused = {
+            let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            free.iter().position(|b| b.len() >= len).map(|i| free.swap_remove(i))
+        };
+        match reused {
+            Some(mut buf) => {
+                buf.resize(len, 0); // shorter: only truncates
+                buf
+            }
+            None => {
+                let mut buf = AlignedVec::with_capacity(len);
+                buf.resize(len, 0);
+                buf
+            }
+        }
+    }
+
+    fn give_back(&self, buf: AlignedVec<16>) {
+        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if free.len() < BUFFERS_KEPT && !buf.is_empty() {
+            free.push(buf);
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use crate::format::header::HEADER_LEN;
 use crate::format::table::{ChunkTable, Node, TableEntry};
 use crate::format::{self, ChunkRef, Encoding, Footer};
 use cache::ChunkCache;
+pub(crate) use chunk::Buffers;
 pub use chunk::View;
 use chunk::{Block, Chunk};
 use registry::Registration;
@@ -59,7 +60,12 @@ const BULK_GAP: u64 = 64 << 10;
 
 /// The most bytes one read of a bulk read covers (a larger chunk is one read of its
 /// own).
-const BULK_RUN: u64 = 4 << 20;
+const BULK_RUN: u64 = 1 << 20;
+
+/// Stored bytes of chunks a bulk operation (a load, a verification) reads and decodes
+/// together: what it holds beside its result, in buffers reused from one window to the
+/// next.
+pub(crate) const BULK_WINDOW: u64 = 4 << 20;
 
 /// Work below this many bytes (chunks to verify, decode or deserialize) is done on the
 /// calling thread: waking the thread pool costs more than it saves.
@@ -168,7 +174,7 @@ impl Store {
             _source_registration: source.bytes().and_then(|b| Registration::new(b, me)),
             source,
             footer,
-            tail: Block::new(tail, Some(me)),
+            tail: Block::new(tail, Some(me), None),
             tail_start,
             root: OnceLock::new(),
             cache: ChunkCache::new(limits.cache),
@@ -330,6 +336,41 @@ impl Store {
         Ok(chunk)
     }
 
+    /// A chunk's verified, decompressed bytes in a plain vector of their own (for values
+    /// that are their bytes, such as a `Vec<u8>`): read straight into it, never kept.
+    pub(crate) fn read_owned(&self, r: &ChunkRef) -> Result<Vec<u8>> {
+        if let Some(chunk) = self.cache.get(r) {
+            return Ok(chunk.bytes().to_vec());
+        }
+        let (encoding, range) = self.check(r)?;
+        let stored = |buf: &mut [u8]| -> Result<()> {
+            let tail_from = range.start.checked_sub(usize::try_from(self.tail_start).unwrap_or(usize::MAX));
+            let in_memory = tail_from
+                .and_then(|from| self.tail.bytes().get(from..from.checked_add(range.len())?))
+                .or_else(|| self.source.bytes().and_then(|b| b.get(range.clone())));
+            match in_memory {
+                Some(bytes) => buf.copy_from_slice(bytes),
+                None => self.source.read_at(r.offset(), buf).map_err(|e| self.read_error(e, r))?,
+            }
+            self.verify(buf, r)
+        };
+        match encoding {
+            Encoding::None => {
+                let mut buf = vec![0u8; range.len()];
+                stored(&mut buf)?;
+                Ok(buf)
+            }
+            Encoding::Zstd => {
+                let mut packed = vec![0u8; range.len()];
+                stored(&mut packed)?;
+                let raw_len = self.raw_len(r)?;
+                let mut buf = vec![0u8; raw_len];
+                crate::codec::decode_zstd_into(&packed, &mut buf, r.location())?;
+                Ok(buf)
+            }
+        }
+    }
+
     /// Checks a reference's shape and that it lies between the header and the footer;
     /// returns its encoding and its byte range.
     fn check(&self, r: &ChunkRef) -> Result<(Encoding, std::ops::Range<usize>)> {
@@ -394,26 +435,30 @@ impl Store {
     }
 
     fn decompress(&self, r: &ChunkRef, stored: &[u8]) -> Result<AlignedVec<16>> {
-        let at = r.location();
+        crate::codec::decode_zstd(stored, self.raw_len(r)?, r.location())
+    }
+
+    /// A compressed chunk's declared raw length, checked against the limit before
+    /// anything is allocated for it.
+    fn raw_len(&self, r: &ChunkRef) -> Result<usize> {
         let too_big = || Error::OutOfBounds {
             what: "decompressed chunk length",
             declared: r.raw_len(),
             limit: self.limits.max_raw,
-            at,
+            at: r.location(),
         };
         if r.raw_len() > self.limits.max_raw {
             return Err(too_big());
         }
-        let raw_len = usize::try_from(r.raw_len()).map_err(|_| too_big())?;
-        crate::codec::decode_zstd(stored, raw_len, at)
+        usize::try_from(r.raw_len()).map_err(|_| too_big())
     }
 
     /// The verified chunks of `refs`, in order, read in bulk: chunks already cached are
     /// taken from the cache; the others are read with as few reads as their positions
-    /// allow (adjacent chunks together, at most [`BULK_RUN`] bytes a read), verified
-    /// and decompressed in parallel, and not kept. The caller bounds the memory by the
-    /// size of `refs`.
-    pub(crate) fn chunks(&self, refs: &[ChunkRef], holds: Holds) -> Result<Vec<Arc<Chunk>>> {
+    /// allow (adjacent chunks together, at most [`BULK_RUN`] bytes a read, into buffers
+    /// from `buffers`), verified and decompressed in parallel, and not kept. The caller
+    /// bounds the memory by the size of `refs`.
+    pub(crate) fn chunks(&self, refs: &[ChunkRef], holds: Holds, buffers: &Arc<Buffers>) -> Result<Vec<Arc<Chunk>>> {
         let mut out: Vec<Option<Arc<Chunk>>> = refs.iter().map(|r| self.cache.get(r)).collect();
         let missing: Vec<usize> = (0..refs.len()).filter(|&i| out.get(i).is_some_and(Option::is_none)).collect();
         let bytes: u64 = missing.iter().filter_map(|&i| refs.get(i)).map(|r| r.stored_len().max(r.raw_len())).sum();
@@ -436,14 +481,7 @@ impl Store {
             }
             wanted.sort_by_key(|(_, range)| range.start);
             let runs = runs(&wanted);
-            let mut bufs: Vec<AlignedVec<16>> = runs
-                .iter()
-                .map(|run| {
-                    let mut buf = AlignedVec::<16>::with_capacity(run.len());
-                    buf.resize(run.len(), 0);
-                    buf
-                })
-                .collect();
+            let mut bufs: Vec<AlignedVec<16>> = runs.iter().map(|run| buffers.take(run.len())).collect();
             {
                 let mut ranges: Vec<(u64, &mut [u8])> =
                     runs.iter().zip(bufs.iter_mut()).map(|(run, buf)| (run.start as u64, buf.as_mut_slice())).collect();
@@ -454,7 +492,7 @@ impl Store {
             }
             let owner = (holds == Holds::Chunks).then_some(&self.me);
             let blocks: Vec<(std::ops::Range<usize>, Arc<Block>)> =
-                runs.into_iter().zip(bufs).map(|(run, buf)| (run, Block::new(buf, owner))).collect();
+                runs.into_iter().zip(bufs).map(|(run, buf)| (run, Block::new(buf, owner, Some(buffers)))).collect();
             let read: Vec<(usize, Result<Chunk>)> = map_items(&wanted, parallel, |(i, range)| {
                 let r = refs.get(*i).copied().ok_or(Error::Detached);
                 (*i, r.and_then(|r| self.cut_from_blocks(&blocks, range, &r, holds)))
@@ -466,6 +504,25 @@ impl Store {
             }
         }
         out.into_iter().map(|c| c.ok_or(Error::Detached)).collect()
+    }
+
+    /// Reads `refs` in windows of about `window` stored bytes and hands each window's
+    /// chunks to `decode` with the index of its first chunk, in order: at most one
+    /// window is held, and the read buffers of one window are reused by the next.
+    pub(crate) fn windowed(
+        &self,
+        refs: &[ChunkRef],
+        holds: Holds,
+        window: u64,
+        mut decode: impl FnMut(usize, Vec<Arc<Chunk>>) -> Result<()>,
+    ) -> Result<()> {
+        let buffers = Arc::default();
+        let mut first = 0;
+        for refs in windows(refs, window) {
+            decode(first, self.chunks(refs, holds, &buffers)?)?;
+            first += refs.len();
+        }
+        Ok(())
     }
 
     /// A chunk of a bulk read: cut from the block that holds it, verified, decompressed.
