@@ -180,6 +180,36 @@ pub enum Error {
         flags: u32,
     },
 
+    /// Another save held the destination's lock for longer than
+    /// [`crate::SaveOptions::lock_timeout`].
+    #[error(
+        "{} is being saved by another writer{}: gave up after {waited:?}",
+        .path.display(),
+        .holder.map(|pid| format!(" (process {pid})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The destination.
+        path: std::path::PathBuf,
+        /// The process holding the lock, when its lock file says.
+        holder: Option<u32>,
+        /// How long this save waited.
+        waited: std::time::Duration,
+    },
+
+    /// A step of a save failed on a file: opening or locking the lock file, creating,
+    /// writing or syncing the temporary file, renaming it over the destination, or
+    /// syncing the folder.
+    #[error("saving failed to {step} {}: {source}", .path.display())]
+    Save {
+        /// The step (`create the temporary file in`, `write`, `sync`, `rename`, ...).
+        step: &'static str,
+        /// The file or folder it failed on.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Compressing a chunk failed while saving.
     #[error("compression failed: {0}")]
     Compression(String),

@@ -98,6 +98,7 @@ mod archive;
 mod codec;
 mod debug;
 mod deep;
+mod destination;
 mod error;
 mod field;
 pub mod hash;

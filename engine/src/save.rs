@@ -2,6 +2,7 @@
 
 use crate::Persist;
 use crate::codec::Codec;
+use crate::destination::Destination;
 use crate::error::{Error, Result};
 use crate::format::{self, Footer, header};
 use crate::schema::schema_of;
@@ -29,6 +30,7 @@ use std::time::Instant;
 pub struct SaveOptions {
     codec: Codec,
     max_depth: u32,
+    lock_timeout: Option<std::time::Duration>,
     #[cfg(feature = "test-hooks")]
     fail_after: Option<u64>,
 }
@@ -38,6 +40,7 @@ impl Default for SaveOptions {
         Self {
             codec: Codec::None,
             max_depth: crate::deep::DEFAULT_MAX_DEPTH,
+            lock_timeout: None,
             #[cfg(feature = "test-hooks")]
             fail_after: None,
         }
@@ -72,6 +75,15 @@ impl SaveOptions {
         self
     }
 
+    /// How long a save to a path waits for another save to the same path (in this
+    /// process or another) to finish before it gives up with [`Error::Locked`]. Saves
+    /// to one path take turns; by default a save waits as long as it takes.
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
     /// Makes the save fail once `bytes` have been written, as a full disk would. For
     /// tests of what a failed save leaves behind (feature `test-hooks`).
     #[cfg(feature = "test-hooks")]
@@ -85,48 +97,35 @@ impl SaveOptions {
     /// folder, which is flushed to disk (`fsync`) and then renamed over `path`; the
     /// folder is flushed too. Readers of the old file (open archives included) keep
     /// seeing the old file; a crash at any point leaves either the old or the new file.
-    /// Temporary files that crashed saves left behind are removed by the next save to
-    /// the same path (each writer locks its own, so a live one is never touched). On
-    /// Linux the disk starts writing the file every few MiB while the save is still
-    /// serializing, so the final flush has little left to wait for.
+    ///
+    /// Saves to one path take turns: each holds a lock on `.NAME.strata-lock` beside
+    /// the destination for its whole duration (threads and processes alike; readers
+    /// never wait), and the next waits for it, or gives up after
+    /// [`lock_timeout`](Self::lock_timeout). Temporary files that crashed saves left
+    /// behind are removed by the next save to the same path. On Linux the disk starts
+    /// writing the file every few MiB while the save is still serializing, so the final
+    /// flush has little left to wait for.
     ///
     /// # Errors
-    /// I/O errors (the old file is then untouched and the temporary file removed) and
-    /// serialization errors.
+    /// [`Error::Locked`] past the lock timeout; [`Error::Save`] naming the step and the
+    /// file when an I/O step fails (the old file is then untouched and the temporary
+    /// file removed); serialization errors.
     pub fn save<T: Persist>(&self, path: impl AsRef<Path>, value: &T) -> Result<SaveStats> {
-        let path = path.as_ref();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let prefix = format!(".{name}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".strata-tmp");
-        // Permissions as `File::create` would give (0666 less the umask), or those of
-        // the file being replaced; not the temporary file's private 0600.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-            builder.permissions(std::fs::Permissions::from_mode(mode));
-        }
-        remove_stale_temporaries(dir, &prefix);
-        let tmp = builder.tempfile_in(dir)?;
-        // Held until the temporary file is renamed or removed: tells later saves that a
-        // live writer owns it (a lock dies with its process).
-        tmp.as_file().lock()?;
+        let destination = Destination::lock(path.as_ref(), self.lock_timeout)?;
+        let tmp = destination.temporary()?;
         let file_sink = Writeback::new(tmp.as_file());
         #[cfg(feature = "test-hooks")]
-        let stats = match self.fail_after {
-            Some(n) => self.write_to(&FailingSink::new(file_sink, n), value)?,
-            None => self.write_to(&file_sink, value)?,
+        let written = match self.fail_after {
+            Some(n) => self.write_to(&FailingSink::new(file_sink, n), value),
+            None => self.write_to(&file_sink, value),
         };
         #[cfg(not(feature = "test-hooks"))]
-        let stats = self.write_to(&file_sink, value)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| Error::Io(e.error))?;
-        sync_dir(dir)?;
+        let written = self.write_to(&file_sink, value);
+        let stats = written.map_err(|e| match e {
+            Error::Io(source) => Error::Save { step: "write", path: tmp.path().to_path_buf(), source },
+            other => other,
+        })?;
+        destination.replace_with(tmp)?;
         Ok(stats)
     }
 
@@ -166,38 +165,6 @@ impl SaveOptions {
         sink.write_at(footer_at, &footer.encode()).map_err(fail)?;
         Ok(ctx.stats(file_len, started.elapsed()))
     }
-}
-
-/// Removes temporary files left in `dir` by saves to the same destination that died
-/// (killed, crashed, power lost): those whose lock can be taken. A live writer holds
-/// the lock on its own temporary file, so it is never touched. Best effort: errors are
-/// ignored.
-fn remove_stale_temporaries(dir: &Path, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with(prefix) && name.ends_with(".strata-tmp")) {
-            continue;
-        }
-        let path = entry.path();
-        if let Ok(file) = std::fs::File::open(&path)
-            && file.try_lock().is_ok()
-        {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<()> {
-    Ok(())
 }
 
 /// Saves `value` to `path` atomically with the default options; see
