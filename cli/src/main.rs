@@ -12,8 +12,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod decode;
-mod schema;
+mod json;
 mod tree;
 
 use clap::{Parser, Subcommand};
@@ -182,14 +181,14 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Dump { file, path, shallow, compact } => {
             let archive = open(&file)?;
-            let text = archive.schema_text().map_err(|e| e.to_string())?;
-            let schema = schema::Schema::parse(&text).map_err(|e| format!("the file's schema: {e}"))?;
-            let decoder = decode::Decoder { archive: &archive, schema: &schema, deep: !shallow };
+            let schema =
+                strata::schema::Schema::parse_archive(&archive).map_err(|e| format!("the file's schema: {e}"))?;
+            let decoder = strata::value::Decoder::new(&archive, &schema, !shallow);
             let place = match &path {
-                Some(p) => decoder.walk(p).map_err(|e| format!("{p}: {e}"))?,
-                None => decoder.root()?,
+                Some(p) => decoder.walk(p).map_err(|e| e.to_string())?,
+                None => decoder.root().map_err(|e| e.to_string())?,
             };
-            let value = decoder.value(&place)?;
+            let value = json::json(&decoder.value(&place).map_err(|e| e.to_string())?);
             if compact {
                 println!("{value}");
             } else {

@@ -214,6 +214,19 @@ pub enum Error {
     #[error("compression failed: {0}")]
     Compression(String),
 
+    /// A schema text could not be parsed, or does not describe the layouts it names.
+    #[error("schema: {0}")]
+    Schema(String),
+
+    /// A path into a value (`a.b[3]["key"]`) is malformed or does not lead to a value.
+    #[error("path `{path}`: {detail}")]
+    Path {
+        /// The path.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
     /// A view of a value was used outside of any open archive (for example, archived
     /// bytes accessed directly rather than through [`crate::Archive`]).
     #[error("this value does not belong to an open strata archive")]

@@ -112,6 +112,7 @@ mod save;
 pub mod schema;
 pub mod sharded;
 mod store;
+pub mod value;
 pub mod verify;
 mod with;
 mod write;
@@ -135,6 +136,7 @@ pub use store::{CacheStats, View, sink, source};
 pub use strata_derive::Persist;
 /// Derives [`StableHash`] for a map key type (derive [`Persist`] too).
 pub use strata_derive::StableHash;
+pub use value::Value;
 #[doc(hidden)]
 pub use write::{SaveSerializer, serializer::ChunkBuf};
 pub use write::{SaveStats, Saver};

@@ -1,9 +1,10 @@
 //! The schema text (see `docs/FORMAT.md`), parsed into types with their archived layouts.
 
+use crate::error::{Error, Result};
 use std::collections::HashMap;
 
-/// A type expression.
-#[derive(Debug, Clone, PartialEq)]
+/// A type expression of the schema text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ty {
     /// A primitive: its name (`u32`, `f64`, `bool`, `char`, `()`, `usize` ...).
     Prim(String),
@@ -22,59 +23,110 @@ pub enum Ty {
     /// A derived type, by its full name (`World`, `Pair<u32, String>`), with its
     /// arguments parsed.
     Named(String, Vec<Ty>),
-    /// A type whose archived form is opaque here, with its size and alignment.
-    Opaque { name: String, size: u64, align: u64 },
+    /// A type whose archived form is opaque here (rkyv's own inline hash tables and
+    /// B-trees, `#[strata(rkyv)]` fields), with its size and alignment.
+    Opaque {
+        /// How the schema names it.
+        name: String,
+        /// Archived size in bytes.
+        size: u64,
+        /// Archived alignment.
+        align: u64,
+    },
 }
 
 /// How a field is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Storage {
+    /// In its parent's bytes.
     Inline,
+    /// In a chunk of its own (`#[strata(lazy)]`): a 40-byte chunk reference.
     Lazy,
+    /// A sharded vector (`#[strata(shard)]`): a 64-byte header.
     Shard,
+    /// A bucketed map (`#[strata(map)]`): a 64-byte header.
     Map,
 }
 
 /// A field: name (or index), offset, storage and type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
+    /// The field's name, or its index in a tuple struct or variant.
     pub name: String,
+    /// Its byte offset in the archived value.
     pub offset: u64,
+    /// How it is stored.
     pub storage: Storage,
+    /// Its type.
     pub ty: Ty,
 }
 
-/// A derived type's definition.
-#[derive(Debug, Clone)]
+/// A derived type's definition, with its archived layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Def {
-    Struct { size: u64, align: u64, tuple: bool, fields: Vec<Field> },
-    Enum { size: u64, align: u64, variants: Vec<Variant> },
+    /// A struct.
+    Struct {
+        /// Archived size in bytes.
+        size: u64,
+        /// Archived alignment.
+        align: u64,
+        /// Whether its fields are positional.
+        tuple: bool,
+        /// Its fields.
+        fields: Vec<Field>,
+    },
+    /// An enum (rkyv's `repr(u8)` layout: the variant's index in the first byte).
+    Enum {
+        /// Archived size in bytes.
+        size: u64,
+        /// Archived alignment.
+        align: u64,
+        /// Its variants, in declaration order.
+        variants: Vec<Variant>,
+    },
 }
 
 /// An enum variant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
+    /// The variant's name.
     pub name: String,
+    /// Whether its fields are positional.
     pub tuple: bool,
+    /// Its fields, with offsets from the start of the enum value.
     pub fields: Vec<Field>,
 }
 
-/// A parsed schema.
-#[derive(Debug, Clone)]
+/// A parsed schema: the root type and every named type's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
+    /// The root type.
     pub root: Ty,
+    /// Named types by their full name (`World`, `Pair<u32, String>`).
     pub types: HashMap<String, Def>,
 }
 
 /// A parse error: what was expected, and the rest of the line.
-pub type ParseError = String;
+type ParseError = String;
 
 impl Schema {
     /// Parses a schema text.
     ///
     /// # Errors
-    /// When the text does not follow the grammar of `docs/FORMAT.md`.
-    pub fn parse(text: &str) -> Result<Self, ParseError> {
+    /// [`Error::Schema`] when the text does not follow the grammar of `docs/FORMAT.md`.
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::parse_text(text).map_err(Error::Schema)
+    }
+
+    /// The schema an archive records.
+    ///
+    /// # Errors
+    /// When the meta chunk is damaged or its schema does not parse.
+    pub fn parse_archive(archive: &crate::Archive) -> Result<Self> {
+        Self::parse(&archive.meta()?.schema)
+    }
+
+    fn parse_text(text: &str) -> std::result::Result<Self, ParseError> {
         let mut lines = text.lines();
         if lines.next() != Some("strata-schema 1") {
             return Err(String::from("the schema does not start with `strata-schema 1`"));
@@ -94,12 +146,12 @@ impl Schema {
     /// The archived (size, alignment) of a type.
     ///
     /// # Errors
-    /// For a named type with no definition.
-    pub fn layout(&self, ty: &Ty) -> Result<(u64, u64), String> {
-        self.layout_depth(ty, 0)
+    /// [`Error::Schema`] for a named type with no definition, or nesting past 64 levels.
+    pub fn layout(&self, ty: &Ty) -> Result<(u64, u64)> {
+        self.layout_depth(ty, 0).map_err(Error::Schema)
     }
 
-    fn layout_depth(&self, ty: &Ty, depth: u32) -> Result<(u64, u64), String> {
+    fn layout_depth(&self, ty: &Ty, depth: u32) -> std::result::Result<(u64, u64), String> {
         if depth > 64 {
             return Err(String::from("type nesting too deep"));
         }
@@ -172,11 +224,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect(&mut self, token: &str) -> Result<(), ParseError> {
+    fn expect(&mut self, token: &str) -> std::result::Result<(), ParseError> {
         if self.eat(token) { Ok(()) } else { Err(format!("expected `{token}` at `{}`", self.s)) }
     }
 
-    fn ident(&mut self) -> Result<&'a str, ParseError> {
+    fn ident(&mut self) -> std::result::Result<&'a str, ParseError> {
         let end = self.s.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(self.s.len());
         if end == 0 {
             return Err(format!("expected a name at `{}`", self.s));
@@ -186,7 +238,7 @@ impl<'a> Parser<'a> {
         Ok(id)
     }
 
-    fn number(&mut self) -> Result<u64, ParseError> {
+    fn number(&mut self) -> std::result::Result<u64, ParseError> {
         let end = self.s.find(|c: char| !c.is_ascii_digit()).unwrap_or(self.s.len());
         let (digits, rest) = self.s.split_at(end);
         let n = digits.parse().map_err(|_| format!("expected a number at `{}`", self.s))?;
@@ -194,12 +246,12 @@ impl<'a> Parser<'a> {
         Ok(n)
     }
 
-    fn ty_to_end(mut self) -> Result<Ty, ParseError> {
+    fn ty_to_end(mut self) -> std::result::Result<Ty, ParseError> {
         let t = self.ty()?;
         if self.s.is_empty() { Ok(t) } else { Err(format!("unexpected `{}` after a type", self.s)) }
     }
 
-    fn ty(&mut self) -> Result<Ty, ParseError> {
+    fn ty(&mut self) -> std::result::Result<Ty, ParseError> {
         if self.eat("()") {
             return Ok(Ty::Prim(String::from("()")));
         }
@@ -255,7 +307,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn field_ty(&mut self) -> Result<(Storage, Ty), ParseError> {
+    fn field_ty(&mut self) -> std::result::Result<(Storage, Ty), ParseError> {
         if self.eat("lazy ") {
             return Ok((Storage::Lazy, self.ty()?));
         }
@@ -293,7 +345,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `name @OFF: TYPE` (named) or `@OFF: TYPE` (tuple, named by position).
-    fn field(&mut self, index: usize, named: bool) -> Result<Field, ParseError> {
+    fn field(&mut self, index: usize, named: bool) -> std::result::Result<Field, ParseError> {
         let name = if named {
             let n = self.ident()?.to_owned();
             self.expect(" ")?;
@@ -308,7 +360,7 @@ impl<'a> Parser<'a> {
         Ok(Field { name, offset, storage, ty })
     }
 
-    fn fields(&mut self, named: bool, close: &str) -> Result<Vec<Field>, ParseError> {
+    fn fields(&mut self, named: bool, close: &str) -> std::result::Result<Vec<Field>, ParseError> {
         let mut out = Vec::new();
         if self.eat(close) {
             return Ok(out);
@@ -322,7 +374,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn layout(&mut self) -> Result<(u64, u64), ParseError> {
+    fn layout(&mut self) -> std::result::Result<(u64, u64), ParseError> {
         self.expect("size ")?;
         let size = self.number()?;
         self.expect(" align ")?;
@@ -330,7 +382,7 @@ impl<'a> Parser<'a> {
         Ok((size, align))
     }
 
-    fn def(&mut self) -> Result<Def, ParseError> {
+    fn def(&mut self) -> std::result::Result<Def, ParseError> {
         if self.eat("struct ") {
             let (size, align) = self.layout()?;
             let (tuple, fields) = if self.eat(" { ") {

@@ -41,6 +41,10 @@
 //! The schema is stored in the meta chunk, off the hot path of `open`, for tools that
 //! inspect files without their Rust types and for schema evolution.
 
+mod parse;
+
+pub use parse::{Def, Field, Schema, Storage, Ty, Variant, prim_layout, render, round_up};
+
 use crate::Persist;
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
