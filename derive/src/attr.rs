@@ -3,10 +3,42 @@
 use crate::ctxt::Ctxt;
 use syn::spanned::Spanned;
 
-/// Container attributes: `#[strata(crate = "path")]`.
+/// Container attributes: `#[strata(crate = "path")]`, `#[strata(alias = "OldName")]`.
 #[derive(Default)]
 pub struct ContainerAttrs {
     pub crate_path: Option<syn::Path>,
+    /// Names the type had in files written before (schema evolution).
+    pub aliases: Vec<String>,
+}
+
+/// What an added field reads as when a file lacks it.
+#[derive(Clone)]
+pub enum DefaultValue {
+    /// `#[strata(default)]`: `Default::default()`.
+    Trait,
+    /// `#[strata(default = "path::to::fn")]`.
+    Function(syn::ExprPath),
+}
+
+/// Variant attributes: `#[strata(alias = "Old")]`, `#[strata(other)]`.
+#[derive(Default)]
+pub struct VariantAttrs {
+    pub aliases: Vec<String>,
+    pub other: Option<proc_macro2::Span>,
+}
+
+/// Parses `alias = "name"`: a Rust identifier.
+fn alias(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>, out: &mut Vec<String>) -> syn::Result<()> {
+    let lit: syn::LitStr = meta.value()?.parse()?;
+    let name = lit.value();
+    if syn::parse_str::<syn::Ident>(&name).is_err() {
+        cx.error(&lit, "an alias is a name, e.g. `alias = \"old_name\"`");
+    } else if out.contains(&name) {
+        cx.error(&lit, format!("alias `{name}` is already given"));
+    } else {
+        out.push(name);
+    }
+    Ok(())
 }
 
 /// How a field is compressed when it is lazy.
@@ -22,6 +54,10 @@ pub enum Compress {
 
 /// Field attributes.
 pub struct FieldAttrs {
+    /// What the field reads as from a file that lacks it (schema evolution).
+    pub default: Option<DefaultValue>,
+    /// Names the field had in files written before.
+    pub aliases: Vec<String>,
     pub lazy: Option<proc_macro2::Span>,
     pub rkyv: Option<proc_macro2::Span>,
     pub shard: Option<proc_macro2::Span>,
@@ -50,10 +86,12 @@ pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
                     Err(_) => cx.error(&lit, "expected a path, e.g. `crate = \"my_strata\"`"),
                 }
                 Ok(())
-            } else if meta.path.is_ident("lazy") || meta.path.is_ident("rkyv") || meta.path.is_ident("compress") {
+            } else if meta.path.is_ident("alias") {
+                alias(cx, &meta, &mut out.aliases)
+            } else if ["lazy", "rkyv", "compress", "default", "shard", "map"].iter().any(|a| meta.path.is_ident(a)) {
                 Err(meta.error("this attribute belongs on a field, not on the type"))
             } else {
-                Err(meta.error("unknown strata attribute; expected `crate = \"...\"`"))
+                Err(meta.error("unknown strata attribute; expected `crate = \"...\"` or `alias = \"...\"`"))
             }
         });
         if let Err(e) = res {
@@ -65,6 +103,8 @@ pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
 
 pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
     let mut out = FieldAttrs {
+        default: None,
+        aliases: Vec::new(),
         lazy: None,
         rkyv: None,
         shard: None,
@@ -109,10 +149,29 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
                     }
                 }
                 Ok(())
+            } else if meta.path.is_ident("default") {
+                let value = if meta.input.peek(syn::Token![=]) {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    match lit.parse::<syn::ExprPath>() {
+                        Ok(p) => DefaultValue::Function(p),
+                        Err(_) => {
+                            cx.error(&lit, "expected a function's path, e.g. `default = \"defaults::level\"`");
+                            DefaultValue::Trait
+                        }
+                    }
+                } else {
+                    DefaultValue::Trait
+                };
+                set_once(cx, &mut out.default, value, &meta.path, "default");
+                Ok(())
+            } else if meta.path.is_ident("alias") {
+                alias(cx, &meta, &mut out.aliases)
             } else if meta.path.is_ident("crate") {
                 Err(meta.error("`crate` belongs on the type, not on a field"))
+            } else if meta.path.is_ident("other") {
+                Err(meta.error("`other` belongs on an enum's unit variant"))
             } else {
-                Err(meta.error("unknown strata field attribute; expected `lazy`, `shard`, `shard_bytes = N`, `map`, `compress = \"...\"` or `rkyv`"))
+                Err(meta.error("unknown strata field attribute; expected `lazy`, `shard`, `shard_bytes = N`, `map`, `compress = \"...\"`, `rkyv`, `default`, `default = \"...\"` or `alias = \"...\"`"))
             }
         });
         if let Err(e) = res {
@@ -153,4 +212,26 @@ fn parse_compress(s: &str) -> Option<Compress> {
     }
     let level = s.strip_prefix("zstd(")?.strip_suffix(')')?.trim().parse::<i32>().ok()?;
     (1..=22).contains(&level).then_some(Compress::Zstd(level))
+}
+
+pub fn variant(cx: &Ctxt, attrs: &[syn::Attribute]) -> VariantAttrs {
+    let mut out = VariantAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("strata")) {
+        let res = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("alias") {
+                alias(cx, &meta, &mut out.aliases)
+            } else if meta.path.is_ident("other") {
+                set_once(cx, &mut out.other, meta.path.span(), &meta.path, "other");
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown strata variant attribute; expected `alias = \"...\"` or `other` (put field attributes on the variant's fields)",
+                ))
+            }
+        });
+        if let Err(e) = res {
+            cx.push(e);
+        }
+    }
+    out
 }

@@ -188,6 +188,12 @@ pub fn expand(c: &Container) -> TokenStream {
     let layout = quote!(
         ::std::format!("size {} align {}", ::core::mem::size_of::<#archived_ty>(), ::core::mem::align_of::<#archived_ty>())
     );
+    // Schema evolution's notes: the names the type had before.
+    let type_notes = if c.attrs.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", c.attrs.aliases.iter().map(|a| format!("alias {a}")).collect::<Vec<_>>().join(", "))
+    };
     let def_expr = match &c.data {
         Data::Struct(style, fields) => {
             let body = describe_fields(*style, fields, &krate, &private, &|_, f| {
@@ -195,11 +201,16 @@ pub fn expand(c: &Container) -> TokenStream {
                 quote!(::core::mem::offset_of!(#archived_ty, #m))
             });
             let sep = if *style == Style::Tuple { " " } else { "" };
-            quote!(::std::format!("struct {}{}{}", #layout, #sep, #body))
+            quote!(::std::format!("struct {}{}{}{}", #layout, #type_notes, #sep, #body))
         }
         Data::Enum(variants) => {
             let vs = variants.iter().map(|v| {
-                let name = v.ident.to_string();
+                let mut notes: Vec<String> = v.aliases.iter().map(|a| format!("alias {a}")).collect();
+                if v.other {
+                    notes.push(String::from("other"));
+                }
+                let name =
+                    if notes.is_empty() { v.ident.to_string() } else { format!("{} [{}]", v.ident, notes.join(", ")) };
                 let sizes = v.fields.iter().map(|f| {
                     let a = archived_field_ty(f, &private);
                     quote!((::core::mem::size_of::<#a>(), ::core::mem::align_of::<#a>()))
@@ -210,9 +221,27 @@ pub fn expand(c: &Container) -> TokenStream {
                     ::std::format!("{}{}", #name, #body)
                 })
             });
-            quote!(::std::format!("enum {} {{ {} }}", #layout, [#(#vs),*].join(", ")))
+            quote!(::std::format!("enum {}{} {{ {} }}", #layout, #type_notes, [#(#vs),*].join(", ")))
         }
     };
+    // What added fields read as, registered for plans that read files without them.
+    let defaults = c.all_fields().filter_map(|f| {
+        let value = f.default.as_ref()?;
+        let ty = f.ty;
+        let label = &f.label;
+        let make = match value {
+            crate::attr::DefaultValue::Trait => quote!(<#ty as ::core::default::Default>::default()),
+            crate::attr::DefaultValue::Function(path) => quote!(#path()),
+        };
+        // The value as the field archives it inline (through its wrapper), or, for a
+        // chunked field, as its chunk holds it.
+        let with = match f.storage {
+            Storage::Inline => plain_wrapper(f, &private).unwrap_or_else(|| quote!(#rkyv::with::Identity)),
+            _ => quote!(#rkyv::with::Identity),
+        };
+        Some(quote!(__s.default_value::<#ty, #with>(__name, #label, || #make);))
+    });
+    let def_expr = quote!({ #(#defaults)* #def_expr });
 
     let is_leaf = {
         let fields: Vec<&Field> = c.all_fields().collect();
@@ -289,7 +318,7 @@ pub fn expand(c: &Container) -> TokenStream {
             impl #impl_generics #krate::Persist for #ident #ty_generics #persist_where {
                 fn __describe(__s: &mut #private::SchemaBuilder) -> ::std::string::String {
                     let __name = #name_expr;
-                    __s.named(__name, |__s| #def_expr)
+                    __s.named(__name, |__s, __name| #def_expr)
                 }
 
                 fn __is_leaf() -> bool {
@@ -379,12 +408,19 @@ fn describe_fields(
                 _ => String::new(),
             };
             let off = offset(i, f);
+            let mut notes: Vec<String> = Vec::new();
+            if f.default.is_some() {
+                notes.push(String::from("default"));
+            }
+            notes.extend(f.aliases.iter().map(|a| format!("alias {a}")));
+            let notes = if notes.is_empty() { String::new() } else { format!(" [{}]", notes.join(", ")) };
+            let name = format!("{name}@{{}}{notes}");
             match &f.storage {
                 Storage::Rkyv => {
                     let ty = f.ty;
                     let a = archived_field_ty(f, private);
                     let text = quote!(#ty).to_string().replace(' ', "");
-                    let fmt = format!("{name}@{{}}: rkyv[{{}}/{{}}] {text}");
+                    let fmt = format!("{name}: rkyv[{{}}/{{}}] {text}");
                     quote!(::std::format!(#fmt, #off, ::core::mem::size_of::<#a>(), ::core::mem::align_of::<#a>()))
                 }
                 Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) => {
@@ -394,12 +430,12 @@ fn describe_fields(
                         _ => "map",
                     };
                     let d = if kind == "map" { ty::describe_map(f.ty, krate) } else { ty::describe(f.ty, krate) };
-                    let fmt = format!("{name}@{{}}: {kind} {{}}");
+                    let fmt = format!("{name}: {kind} {{}}");
                     quote!(::std::format!(#fmt, #off, #d))
                 }
                 Storage::Inline => {
                     let d = ty::describe(f.ty, krate);
-                    let fmt = format!("{name}@{{}}: {{}}");
+                    let fmt = format!("{name}: {{}}");
                     quote!(::std::format!(#fmt, #off, #d))
                 }
             }

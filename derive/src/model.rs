@@ -1,7 +1,7 @@
 //! The derive's model of the input: containers, variants, fields, and how each field
 //! is stored. Everything `emit` needs, checked, with errors already reported.
 
-use crate::attr::{self, Compress, ContainerAttrs};
+use crate::attr::{self, Compress, ContainerAttrs, DefaultValue};
 use crate::ctxt::Ctxt;
 use crate::ty;
 
@@ -29,6 +29,10 @@ pub struct Field<'a> {
     /// The field's type names the container itself (recursion through an inline
     /// `Box`, `Vec` or `Option`): its rkyv bounds must be omitted.
     pub recursive: bool,
+    /// What the field reads as from a file that lacks it.
+    pub default: Option<DefaultValue>,
+    /// Names the field had in files written before.
+    pub aliases: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,10 @@ pub struct Variant<'a> {
     pub ident: &'a syn::Ident,
     pub style: Style,
     pub fields: Vec<Field<'a>>,
+    /// Names the variant had in files written before.
+    pub aliases: Vec<String>,
+    /// Reads any variant a file holds that the type does not know (a unit variant).
+    pub other: bool,
 }
 
 pub enum Data<'a> {
@@ -75,20 +83,29 @@ impl<'a> Container<'a> {
                 if e.variants.is_empty() {
                     cx.error(&input.ident, "an enum without variants has no value to store");
                 }
-                let variants = e
+                let variants: Vec<Variant> = e
                     .variants
                     .iter()
                     .map(|v| {
-                        for a in v.attrs.iter().filter(|a| a.path().is_ident("strata")) {
-                            cx.error(a, "strata attributes are not supported on enum variants; put them on the variant's fields");
-                        }
+                        let a = attr::variant(cx, &v.attrs);
                         if let Some((_, d)) = &v.discriminant {
                             cx.error(d, "explicit discriminants are not supported: strata stores the variant's index");
                         }
                         let (style, fields) = fields(cx, &input.ident, Some(&v.ident), &v.fields);
-                        Variant { ident: &v.ident, style, fields }
+                        if let (Some(span), false) = (a.other, style == Style::Unit) {
+                            cx.push(syn::Error::new(span, "`other` belongs on a unit variant: it reads variants it does not know, which hold nothing it could keep"));
+                        }
+                        Variant { ident: &v.ident, style, fields, aliases: a.aliases, other: a.other.is_some() }
                     })
                     .collect();
+                check_aliases(
+                    cx,
+                    variants.iter().map(|v| (v.ident.to_string(), &v.aliases[..], v.ident.span())),
+                    "variant",
+                );
+                if variants.iter().filter(|v| v.other).count() > 1 {
+                    cx.error(&input.ident, "only one variant can be `#[strata(other)]`");
+                }
                 Data::Enum(variants)
             }
             syn::Data::Union(u) => {
@@ -153,6 +170,14 @@ fn fields<'a>(
                 Storage::Inline
             };
             let recursive = matches!(storage, Storage::Inline | Storage::Rkyv) && ty::mentions(&f.ty, container);
+            if let (Some(attr::DefaultValue::Function(p)), Storage::Shard { .. } | Storage::Map(_)) =
+                (&a.default, &storage)
+            {
+                cx.error(
+                    p,
+                    "a sharded vector or map added to a type reads as empty: use `#[strata(default)]`, not a function",
+                );
+            }
             let member_name = match &member {
                 syn::Member::Named(n) => n.to_string().trim_start_matches("r#").to_owned(),
                 syn::Member::Unnamed(i) => i.index.to_string(),
@@ -165,8 +190,50 @@ fn fields<'a>(
                 Some(v) => quote::format_ident!("__StrataName_{}_{}_{}", container, v, member_name),
                 None => quote::format_ident!("__StrataName_{}_{}", container, member_name),
             };
-            Field { member, label, marker, vis: &f.vis, ty: &f.ty, storage, recursive }
+            Field {
+                member,
+                label,
+                marker,
+                vis: &f.vis,
+                ty: &f.ty,
+                storage,
+                recursive,
+                default: a.default,
+                aliases: a.aliases,
+            }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    check_aliases(
+        cx,
+        out.iter().map(|f| {
+            let name = match &f.member {
+                syn::Member::Named(n) => n.to_string().trim_start_matches("r#").to_owned(),
+                syn::Member::Unnamed(i) => i.index.to_string(),
+            };
+            (name, &f.aliases[..], syn::spanned::Spanned::span(f.ty))
+        }),
+        "field",
+    );
     (style, out)
+}
+
+/// Reports an alias that names another field or variant of the same type, or that two
+/// of them share: a file's name must select one member.
+fn check_aliases<'s>(cx: &Ctxt, members: impl Iterator<Item = (String, &'s [String], proc_macro2::Span)>, what: &str) {
+    let members: Vec<_> = members.collect();
+    let mut seen: Vec<&str> = members.iter().map(|(name, _, _)| name.as_str()).collect();
+    for (name, aliases, span) in &members {
+        for alias in *aliases {
+            if alias == name {
+                cx.push(syn::Error::new(*span, format!("alias `{alias}` is the {what}'s own name")));
+            } else if seen.contains(&alias.as_str()) {
+                cx.push(syn::Error::new(
+                    *span,
+                    format!("alias `{alias}` names another {what} or another {what}'s alias: a file's `{alias}` must select one {what}"),
+                ));
+            } else {
+                seen.push(alias);
+            }
+        }
+    }
 }

@@ -69,24 +69,63 @@ pub fn variant_offsets(fields: &[(usize, usize)]) -> Vec<usize> {
 /// First line of every schema text.
 pub const SCHEMA_HEADER: &str = "strata-schema 1";
 
+/// Makes the archived bytes of an added field's default value (see [`Defaults`]).
+pub type DefaultFn = Box<dyn Fn() -> crate::Result<rkyv::util::AlignedVec<16>> + Send + Sync>;
+
+/// What added fields read as: for each (type, field), a function making the archived
+/// bytes of its default value (an rkyv archive whose root ends the bytes), as the
+/// field stores it inline, or for a lazy field, as its chunk holds it. Registered by
+/// the derive for fields marked `#[strata(default)]` or `#[strata(default = "...")]`.
+#[derive(Default)]
+pub struct Defaults {
+    by_field: HashMap<(String, String), DefaultFn>,
+}
+
+impl std::fmt::Debug for Defaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.by_field.keys()).finish()
+    }
+}
+
+impl Defaults {
+    /// The default of field `field` of the named type `ty`, if it has one.
+    #[must_use]
+    pub fn get(&self, ty: &str, field: &str) -> Option<&DefaultFn> {
+        self.by_field.get(&(ty.to_owned(), field.to_owned()))
+    }
+}
+
 /// Collects the definitions of named types while a schema is being described.
 #[derive(Debug, Default)]
 pub struct SchemaBuilder {
     defs: BTreeMap<String, String>,
     in_progress: HashSet<String>,
+    defaults: Defaults,
 }
 
 impl SchemaBuilder {
-    /// Defines the named type `name` by running `define` once, and returns the name for
-    /// use in type expressions. Recursive types terminate: a name already being defined
-    /// is returned at once.
-    pub fn named(&mut self, name: String, define: impl FnOnce(&mut Self) -> String) -> String {
+    /// Defines the named type `name` by running `define` once (with the name), and
+    /// returns the name for use in type expressions. Recursive types terminate: a name
+    /// already being defined is returned at once.
+    pub fn named(&mut self, name: String, define: impl FnOnce(&mut Self, &str) -> String) -> String {
         if !self.defs.contains_key(&name) && self.in_progress.insert(name.clone()) {
-            let def = define(self);
+            let def = define(self, &name);
             self.in_progress.remove(&name);
             self.defs.insert(name.clone(), def);
         }
         name
+    }
+
+    /// Registers the default of field `field` of type `ty`: `make`'s value, archived
+    /// through the `with`-wrapper `W` the field is stored with.
+    pub fn default_value<T, W>(&mut self, ty: &str, field: &str, make: fn() -> T)
+    where
+        T: 'static,
+        W: rkyv::with::ArchiveWith<T> + for<'s> rkyv::with::SerializeWith<T, crate::Saver<'s>> + 'static,
+    {
+        let archived: DefaultFn =
+            Box::new(move || crate::write::serializer::archived_bytes_of(rkyv::with::With::<T, W>::cast(&make())));
+        self.defaults.by_field.insert((ty.to_owned(), field.to_owned()), archived);
     }
 
     /// The type expression of `T`.
@@ -120,6 +159,8 @@ pub struct TypeSchema {
     pub text: String,
     /// xxh3-64 of `text`.
     pub fingerprint: u64,
+    /// What the type's added fields read as from files that lack them.
+    pub defaults: Defaults,
 }
 
 /// The schema of `T`, computed once per type and cached for the process.
@@ -133,12 +174,13 @@ pub fn schema_of<T: Persist>() -> &'static TypeSchema {
     }
     let mut builder = SchemaBuilder::default();
     let name = T::__describe(&mut builder);
+    let defaults = std::mem::take(&mut builder.defaults);
     let text = builder.finish(&name);
     let fingerprint = crate::format::checksum(text.as_bytes());
     let mut guard = CACHE.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let map = guard.get_or_insert_with(HashMap::new);
     // One leaked description per stored type: bounded by the program's types.
-    map.entry(id).or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint })))
+    map.entry(id).or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint, defaults })))
 }
 
 /// The root type expression recorded in a schema text (its second line).

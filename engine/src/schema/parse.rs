@@ -59,6 +59,11 @@ pub struct Field {
     pub storage: Storage,
     /// Its type.
     pub ty: Ty,
+    /// Whether the type that wrote it gives it a default (`#[strata(default)]`): a file
+    /// without the field reads as that default.
+    pub default: bool,
+    /// Names the field had before (`#[strata(alias = "...")]`).
+    pub aliases: Vec<String>,
 }
 
 /// A derived type's definition, with its archived layout.
@@ -74,6 +79,8 @@ pub enum Def {
         tuple: bool,
         /// Its fields.
         fields: Vec<Field>,
+        /// Names the type had before (`#[strata(alias = "...")]`).
+        aliases: Vec<String>,
     },
     /// An enum (rkyv's `repr(u8)` layout: the variant's index in the first byte).
     Enum {
@@ -83,6 +90,8 @@ pub enum Def {
         align: u64,
         /// Its variants, in declaration order.
         variants: Vec<Variant>,
+        /// Names the type had before (`#[strata(alias = "...")]`).
+        aliases: Vec<String>,
     },
 }
 
@@ -95,6 +104,11 @@ pub struct Variant {
     pub tuple: bool,
     /// Its fields, with offsets from the start of the enum value.
     pub fields: Vec<Field>,
+    /// Names the variant had before (`#[strata(alias = "...")]`).
+    pub aliases: Vec<String>,
+    /// Whether it reads the variants a file holds that its type does not know
+    /// (`#[strata(other)]`).
+    pub other: bool,
 }
 
 /// A parsed schema: the root type and every named type's definition.
@@ -207,6 +221,14 @@ pub fn prim_layout(p: &str) -> Option<(u64, u64)> {
 
 struct Parser<'a> {
     s: &'a str,
+}
+
+/// Schema evolution's notes on a type, field or variant.
+#[derive(Default)]
+struct Notes {
+    default: bool,
+    other: bool,
+    aliases: Vec<String>,
 }
 
 impl<'a> Parser<'a> {
@@ -344,7 +366,32 @@ impl<'a> Parser<'a> {
         Ok((Storage::Inline, self.ty()?))
     }
 
-    /// `name @OFF: TYPE` (named) or `@OFF: TYPE` (tuple, named by position).
+    /// Schema evolution's notes, ` [default, alias a, other]`, when present: each note
+    /// is a word, or `alias` and a name.
+    fn notes(&mut self) -> std::result::Result<Notes, ParseError> {
+        let mut notes = Notes::default();
+        if !self.eat(" [") {
+            return Ok(notes);
+        }
+        loop {
+            if self.eat("default") {
+                notes.default = true;
+            } else if self.eat("other") {
+                notes.other = true;
+            } else if self.eat("alias ") {
+                notes.aliases.push(self.ident()?.to_owned());
+            } else {
+                return Err(format!("expected `default`, `other` or `alias NAME` at `{}`", self.s));
+            }
+            if self.eat("]") {
+                return Ok(notes);
+            }
+            self.expect(", ")?;
+        }
+    }
+
+    /// `name @OFF [NOTES]: TYPE` (named) or `@OFF [NOTES]: TYPE` (tuple, named by
+    /// position).
     fn field(&mut self, index: usize, named: bool) -> std::result::Result<Field, ParseError> {
         let name = if named {
             let n = self.ident()?.to_owned();
@@ -355,9 +402,10 @@ impl<'a> Parser<'a> {
         };
         self.expect("@")?;
         let offset = self.number()?;
+        let notes = self.notes()?;
         self.expect(": ")?;
         let (storage, ty) = self.field_ty()?;
-        Ok(Field { name, offset, storage, ty })
+        Ok(Field { name, offset, storage, ty, default: notes.default, aliases: notes.aliases })
     }
 
     fn fields(&mut self, named: bool, close: &str) -> std::result::Result<Vec<Field>, ParseError> {
@@ -385,6 +433,7 @@ impl<'a> Parser<'a> {
     fn def(&mut self) -> std::result::Result<Def, ParseError> {
         if self.eat("struct ") {
             let (size, align) = self.layout()?;
+            let aliases = self.notes()?.aliases;
             let (tuple, fields) = if self.eat(" { ") {
                 if self.eat(" }") { (false, Vec::new()) } else { (false, self.fields(true, " }")?) }
             } else if self.eat(" (") {
@@ -392,14 +441,16 @@ impl<'a> Parser<'a> {
             } else {
                 (false, Vec::new())
             };
-            return Ok(Def::Struct { size, align, tuple, fields });
+            return Ok(Def::Struct { size, align, tuple, fields, aliases });
         }
         self.expect("enum ")?;
         let (size, align) = self.layout()?;
+        let aliases = self.notes()?.aliases;
         self.expect(" { ")?;
         let mut variants = Vec::new();
         loop {
             let name = self.ident()?.to_owned();
+            let notes = self.notes()?;
             let (tuple, fields) = if self.eat("(") {
                 (true, self.fields(false, ")")?)
             } else if self.eat(" { ") {
@@ -407,13 +458,13 @@ impl<'a> Parser<'a> {
             } else {
                 (false, Vec::new())
             };
-            variants.push(Variant { name, tuple, fields });
+            variants.push(Variant { name, tuple, fields, aliases: notes.aliases, other: notes.other });
             if self.eat(" }") {
                 break;
             }
             self.expect(", ")?;
         }
-        Ok(Def::Enum { size, align, variants })
+        Ok(Def::Enum { size, align, variants, aliases })
     }
 }
 

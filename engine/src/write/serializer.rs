@@ -263,7 +263,15 @@ impl SaveCtx<'_> {
 /// The archived bytes of a value that holds no chunk of its own (a map key), outside
 /// any save: what orders keys whose stable hashes collide.
 pub(crate) fn archived_bytes<T: Persist>(value: &T) -> Result<AlignedVec<16>> {
-    unpanicked::<T>(|| {
+    archived_bytes_of(value)
+}
+
+/// [`archived_bytes`] for any value strata's serializer can archive.
+pub(crate) fn archived_bytes_of<V>(value: &V) -> Result<AlignedVec<16>>
+where
+    V: for<'s> rkyv::Serialize<Saver<'s>>,
+{
+    unpanicked::<V>(|| {
         rkyv::util::with_arena(|arena| {
             let mut ser =
                 Serializer::new(ChunkBuf::new(AlignedVec::new(), None, NO_PARENT), arena.acquire(), Share::new());
