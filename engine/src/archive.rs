@@ -1,10 +1,9 @@
 //! [`Archive`]: an open strata file (or buffer) and its public API.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::Footer;
 use crate::format::meta::ArchivedMeta;
 use crate::options::{Access, OpenOptions};
-use crate::schema::{root_name, schema_of};
 use crate::store::source::{FileSource, MapSource, Source};
 use crate::store::{CacheStats, Holds, Keep, Store, View};
 use crate::{Persist, persist};
@@ -76,10 +75,10 @@ impl Archive {
     /// reading the version it opened.
     ///
     /// # Errors
-    /// [`Error::Io`], [`Error::NotStrata`], [`Error::Truncated`],
-    /// [`Error::FooterChecksum`], [`Error::UnsupportedVersion`],
-    /// [`Error::UnknownFlags`], [`Error::IncompatibleLayout`],
-    /// [`Error::ChecksumMismatch`] (root), and [`Error::OutOfBounds`].
+    /// [`Error::Io`](crate::Error::Io), [`Error::NotStrata`](crate::Error::NotStrata), [`Error::Truncated`](crate::Error::Truncated),
+    /// [`Error::FooterChecksum`](crate::Error::FooterChecksum), [`Error::UnsupportedVersion`](crate::Error::UnsupportedVersion),
+    /// [`Error::UnknownFlags`](crate::Error::UnknownFlags), [`Error::IncompatibleLayout`](crate::Error::IncompatibleLayout),
+    /// [`Error::ChecksumMismatch`](crate::Error::ChecksumMismatch) (root), and [`Error::OutOfBounds`](crate::Error::OutOfBounds).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(path, &OpenOptions::default())
     }
@@ -144,15 +143,21 @@ impl Archive {
     /// A zero-copy view of the root value, read in place.
     ///
     /// The first call validates the root node (its inline fields, not its lazy ones);
-    /// later calls cost a fingerprint comparison.
+    /// later calls cost a fingerprint comparison. A file written by another version of
+    /// `T` (see `docs/EVOLUTION.md`) is read through a plan built from both schemas on
+    /// the first call: in place where the layouts agree, else transcoded into `T`'s
+    /// layout once.
     ///
     /// # Errors
-    /// [`Error::TypeMismatch`] when the file holds another type; [`Error::InvalidData`]
-    /// when the root node is damaged; [`Error::TooDeep`] when it nests deeper than
-    /// [`OpenOptions::max_depth`].
+    /// [`Error::TypeMismatch`](crate::Error::TypeMismatch) when the file holds another type;
+    /// [`Error::Incompatible`](crate::Error::Incompatible) when it holds a version of `T` that `T` cannot read;
+    /// [`Error::InvalidData`](crate::Error::InvalidData) when the root node is damaged; [`Error::TooDeep`](crate::Error::TooDeep) when it
+    /// nests deeper than [`OpenOptions::max_depth`].
     pub fn root<T: Persist>(&self) -> Result<&Archived<T>> {
-        self.check_type::<T>()?;
-        self.store.root_as::<Archived<T>>()
+        match crate::evolve::evolution::<T>(&self.store)? {
+            None => self.store.root_as::<Archived<T>>(),
+            Some(evolution) => evolution.root::<Archived<T>>(&self.store),
+        }
     }
 
     /// Loads the whole value, every lazy field included, as an owned `T`.
@@ -160,11 +165,10 @@ impl Archive {
     /// # Errors
     /// As [`root`](Self::root), plus any error of loading a lazy field.
     pub fn load<T: Persist>(&self) -> Result<T> {
-        self.check_type::<T>()?;
+        let root = self.root::<T>()?;
         // Everything will be read: one read-ahead request for the whole file.
         self.store.will_need(0, self.store.footer().file_len);
-        let view = self.store.view_of::<Archived<T>>(Arc::clone(self.store.root()?))?;
-        crate::deep::with_limit(self.store.limits().max_depth, || crate::load::deserialize::<T>(&view))
+        crate::deep::with_limit(self.store.limits().max_depth, || crate::load::deserialize::<T>(root))
     }
 
     /// The schema text recorded in the file (see [`crate::schema`]).
@@ -201,25 +205,6 @@ impl Archive {
 
     pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
-    }
-
-    fn check_type<T: Persist>(&self) -> Result<()> {
-        let schema = schema_of::<T>();
-        let found = self.store.footer().type_fingerprint;
-        if schema.fingerprint == found {
-            return Ok(());
-        }
-        let found_name = self
-            .schema_text()
-            .ok()
-            .and_then(|t| root_name(&t).map(str::to_owned))
-            .unwrap_or_else(|| String::from("<unreadable schema>"));
-        Err(Error::TypeMismatch {
-            expected: schema.name.clone(),
-            expected_fingerprint: schema.fingerprint,
-            found: found_name,
-            found_fingerprint: found,
-        })
     }
 }
 

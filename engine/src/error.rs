@@ -218,6 +218,36 @@ pub enum Error {
     #[error("schema: {0}")]
     Schema(String),
 
+    /// The file's schema cannot be read as the requested type (schema evolution, see
+    /// `docs/EVOLUTION.md`): found when the archive compares the two schemas, before any
+    /// value is read.
+    #[error("incompatible schema at `{path}`: the file has `{file}`, the reading type has `{reader}`: {why}")]
+    Incompatible {
+        /// The field path from the root type (`Shop.items[].price`).
+        path: String,
+        /// The file's type there.
+        file: String,
+        /// The reading type's type there.
+        reader: String,
+        /// Why the file's type cannot be read as the reader's.
+        why: String,
+    },
+
+    /// The file holds an enum variant that the reading type does not have (and no
+    /// `#[strata(other)]` variant stands in for): reported when a chunk holding such a
+    /// value is read.
+    #[error("`{path}` in {at}: the file holds variant `{variant}` of `{ty}`, which the reading type does not have")]
+    UnknownVariant {
+        /// The field path from the root type.
+        path: String,
+        /// The enum type.
+        ty: String,
+        /// The variant the file holds.
+        variant: String,
+        /// The chunk holding the value.
+        at: Location,
+    },
+
     /// A path into a value (`a.b[3]["key"]`) is malformed or does not lead to a value.
     #[error("path `{path}`: {detail}")]
     Path {

@@ -100,6 +100,7 @@ mod debug;
 mod deep;
 mod destination;
 mod error;
+mod evolve;
 mod field;
 pub mod hash;
 mod load;
@@ -143,6 +144,27 @@ pub use write::{SaveStats, Saver};
 
 /// The archived form of `T`: what views are made of.
 pub use rkyv::Archived;
+
+/// Deserializes an archived value (a root, an element of a [`ShardedVec`], the value
+/// of an [`Entry`], any part of a view) into an owned `T`, loading the lazy fields it
+/// holds (in parallel, as [`Archive::load`] does).
+///
+/// ```
+/// # #[derive(strata::Persist, Debug, PartialEq, Clone)] struct Point { x: i32, label: String }
+/// # #[derive(strata::Persist)] struct Plot { #[strata(shard)] points: Vec<Point> }
+/// let plot = Plot { points: vec![Point { x: 1, label: "a".into() }, Point { x: 2, label: "b".into() }] };
+/// let archive = strata::Archive::from_bytes(strata::to_bytes(&plot)?)?;
+/// let second = archive.root::<Plot>()?.points.get(1)?.unwrap();
+/// assert_eq!(strata::deserialize::<Point>(&second)?, plot.points[1]);
+/// # Ok::<(), strata::Error>(())
+/// ```
+///
+/// # Errors
+/// When a lazy field inside cannot be loaded ([`Error::Detached`] if the value does not
+/// lie in an open archive's memory).
+pub fn deserialize<T: Persist>(archived: &Archived<T>) -> Result<T> {
+    load::deserialize::<T>(archived)
+}
 
 /// Items the derive's generated code names. Not part of the public API.
 #[doc(hidden)]

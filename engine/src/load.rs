@@ -176,6 +176,11 @@ pub(crate) fn chunk<T: Persist>(store: &Store, r: &ChunkRef) -> Result<T> {
         return Ok(value);
     }
     let holds = Holds::of(!crate::persist::is_leaf::<T>());
-    let view = store.view::<rkyv::Archived<T>>(r, Keep::No, holds)?;
+    from_chunk::<T>(store, store.chunk(r, Keep::No, holds)?)
+}
+
+/// Loads `chunk` (verified bytes in `T`'s layout) of `store` as an owned `T`.
+pub(crate) fn from_chunk<T: Persist>(store: &Store, chunk: std::sync::Arc<crate::store::chunk::Chunk>) -> Result<T> {
+    let view = store.view_of::<rkyv::Archived<T>>(chunk)?;
     crate::deep::with_limit(store.limits().max_depth, || deserialize::<T>(&view))
 }

@@ -7,6 +7,7 @@
 //! [`format::bucket`](crate::format::bucket)).
 
 use crate::error::{Error, Result};
+use crate::evolve::{Evolved, Origin};
 use crate::format::ChunkRef;
 use crate::format::bucket::Bucket;
 use crate::format::table::{ChunkTable, TableHeader};
@@ -224,8 +225,13 @@ where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
 {
-    fn store(&self) -> Result<Arc<Store>> {
-        crate::store::registry::owner_of(self).ok_or(Error::Detached)
+    /// The archive this map was read from, and the plan its entries are read through
+    /// when the file's values have another layout.
+    fn origin(&self) -> Result<(Arc<Store>, Option<Evolved>)> {
+        Ok(match crate::evolve::origin(self)? {
+            Origin::Native(store) => (store, None),
+            Origin::Evolved(store, evolved) => (store, Some(evolved)),
+        })
     }
 
     fn bad(&self, detail: &str) -> Error {
@@ -247,10 +253,13 @@ where
             return Ok(None);
         }
         let hash = stable_hash(key);
-        let store = self.store()?;
+        let (store, evolved) = self.origin()?;
         let r = *store.table_leaf(self.table(), bucket_of(hash, self.bucket_count()))?.chunk();
-        let chunk = store.chunk(&r, Keep::Yes, holds::<K, V>())?;
         let max_depth = store.limits().max_depth;
+        if let Some(evolved) = evolved {
+            return get_evolved::<K, V, Q>(&store, &evolved, &r, hash, key, max_depth);
+        }
+        let chunk = store.chunk(&r, Keep::Yes, holds::<K, V>())?;
         // `None` as the error: no entry has the key.
         let found =
             View::new(chunk, |bytes| -> std::result::Result<&ArchivedEntry<Archived<K>, Archived<V>>, Option<Error>> {
@@ -288,7 +297,7 @@ where
     /// order: the order of the keys' stable hashes.
     #[must_use]
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Iter { map: self, bucket: 0, current: None }
+        Iter { map: self, bucket: 0, current: None, origin: None }
     }
 
     /// Every key, streamed bucket by bucket.
@@ -314,7 +323,10 @@ where
     /// # Errors
     /// When any bucket is damaged.
     pub fn load_as<M: MapLike<K = K, V = V> + Send>(&self) -> Result<M> {
-        let store = self.store()?;
+        if self.is_empty() {
+            return Ok(M::with_capacity(0));
+        }
+        let (store, evolved) = self.origin()?;
         let _nest = crate::load::nest(*self.table().root())?;
         let context = Context::here().with_max_depth(store.limits().max_depth);
         let refs: Vec<ChunkRef> = store.table_leaves(self.table())?.iter().map(|e| *e.chunk()).collect();
@@ -342,7 +354,8 @@ where
             total: u64,
         }
         let mut state = State { map, ready: Vec::new(), spare: Vec::new(), total: 0 };
-        let filled = store.windowed(&refs, holds::<K, V>(), crate::store::BULK_WINDOW, |_, chunks| {
+        let holds = if evolved.is_some() { Holds::Nothing } else { holds::<K, V>() };
+        let filled = store.windowed(&refs, holds, crate::store::BULK_WINDOW, |_, chunks| {
             let State { map, ready, spare, total } = &mut state;
             let counts: Vec<u64> = chunks
                 .iter()
@@ -360,8 +373,9 @@ where
                     spare.resize_with(batch.len(), Vec::new);
                 }
                 let mut insert = || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
-                let decode =
-                    |(out, counted): (&mut Vec<(K, V)>, &Counted<'_>)| context.run(|| decode_bucket(out, counted.0));
+                let decode = |(out, counted): (&mut Vec<(K, V)>, &Counted<'_>)| {
+                    context.run(|| decode_bucket(out, counted.0, &store, evolved.as_ref()))
+                };
                 if parallel {
                     let (_, decoded) = rayon::join(insert, || {
                         spare.par_iter_mut().zip(batch.par_iter()).map(decode).collect::<Result<()>>()
@@ -398,7 +412,7 @@ where
     /// # Errors
     /// When `b` is out of range or the table is damaged.
     pub fn bucket_chunk(&self, b: u64) -> Result<ChunkRef> {
-        Ok(*self.store()?.table_leaf(self.table(), b)?.chunk())
+        Ok(*self.origin()?.0.table_leaf(self.table(), b)?.chunk())
     }
 }
 
@@ -411,6 +425,8 @@ pub struct Iter<'a, K: Persist, V: Persist> {
     bucket: u64,
     /// The bucket being read, its entry count, and the next entry.
     current: Option<(Arc<Chunk>, usize, usize)>,
+    /// The archive, and the plan entries are read through (found on first use).
+    origin: Option<(Arc<Store>, Option<Evolved>)>,
 }
 
 impl<K: Persist, V: Persist> Iter<'_, K, V>
@@ -418,17 +434,40 @@ where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'b> bytecheck::CheckBytes<crate::Validator<'b>>,
 {
+    fn origin(&mut self) -> Result<&(Arc<Store>, Option<Evolved>)> {
+        if self.origin.is_none() {
+            self.origin = Some(self.map.origin()?);
+        }
+        self.origin.as_ref().ok_or(Error::Detached)
+    }
+
     fn next_bucket(&mut self) -> Result<Option<(Arc<Chunk>, usize)>> {
         if self.bucket >= self.map.bucket_count() {
             return Ok(None);
         }
         let b = self.bucket;
         self.bucket += 1;
-        let store = self.map.store()?;
-        let r = *store.table_leaf(self.map.table(), b)?.chunk();
-        let chunk = store.chunk(&r, Keep::No, holds::<K, V>())?;
+        let table = *self.map.table();
+        let (store, evolved) = self.origin()?;
+        let r = *store.table_leaf(&table, b)?.chunk();
+        let holds = if evolved.is_some() { Holds::Nothing } else { holds::<K, V>() };
+        let chunk = store.chunk(&r, Keep::No, holds)?;
         let count = Bucket::parse(chunk.bytes()).map_err(|d| bad_bucket(&r, d))?.len();
         Ok(Some((chunk, count)))
+    }
+
+    /// Entry `at` of the bucket `chunk`.
+    fn entry(&mut self, chunk: Arc<Chunk>, at: usize) -> Result<Entry<K, V>> {
+        let (store, evolved) = self.origin()?;
+        let max_depth = store.limits().max_depth;
+        let r = *chunk.at();
+        match evolved {
+            None => View::new(chunk, |bytes| entry_in(bytes, at, &r, max_depth)).map(Entry::new),
+            Some(evolved) => {
+                let made = evolved_entry(store, evolved, chunk, at)?;
+                store.view_of::<ArchivedEntry<Archived<K>, Archived<V>>>(made).map(Entry::new)
+            }
+        }
     }
 }
 
@@ -446,11 +485,8 @@ where
             {
                 let at = *j;
                 *j += 1;
-                let r = *chunk.at();
-                let max_depth =
-                    self.map.store().map(|s| s.limits().max_depth).unwrap_or(crate::deep::DEFAULT_MAX_DEPTH);
-                let entry = View::new(Arc::clone(chunk), |bytes| entry_in(bytes, at, &r, max_depth));
-                return Some(entry.map(Entry::new).inspect_err(|_| self.bucket = u64::MAX));
+                let chunk = Arc::clone(chunk);
+                return Some(self.entry(chunk, at).inspect_err(|_| self.bucket = u64::MAX));
             }
             self.current = None;
             match self.next_bucket() {
@@ -463,6 +499,49 @@ where
             }
         }
     }
+}
+
+/// Entry `j` of the bucket `chunk` of a map read through a plan, transcoded into a
+/// chunk of its own.
+fn evolved_entry(store: &Store, evolved: &Evolved, chunk: Arc<Chunk>, j: usize) -> Result<Arc<Chunk>> {
+    let r = *chunk.at();
+    let span = Bucket::parse(chunk.bytes()).and_then(|b| b.entry_span(j)).map_err(|d| bad_bucket(&r, d))?;
+    let root = span.end.checked_sub(usize::try_from(evolved.file_size()?).unwrap_or(usize::MAX));
+    let root = root.filter(|&p| p >= span.start).ok_or_else(|| bad_bucket(&r, "entry shorter than its type"))?;
+    evolved.entry(store, chunk, root as u64)
+}
+
+/// The entry for `key` of a map read through a plan: the bucket `r` read as the file
+/// stores it, the candidates' keys (whose layout is the reader's) compared in place,
+/// and the matching entry transcoded.
+fn get_evolved<K: Persist, V: Persist, Q>(
+    store: &Store,
+    evolved: &Evolved,
+    r: &ChunkRef,
+    hash: u64,
+    key: &Q,
+    max_depth: u32,
+) -> Result<Option<Entry<K, V>>>
+where
+    Q: ?Sized,
+    Archived<K>: PartialEq<Q> + 'static,
+    ArchivedEntry<Archived<K>, Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
+{
+    let chunk = store.chunk(r, Keep::Yes, Holds::Nothing)?;
+    let size = usize::try_from(evolved.file_size()?).unwrap_or(usize::MAX);
+    let bucket = Bucket::parse(chunk.bytes()).map_err(|d| bad_bucket(r, d))?;
+    for j in bucket.find(hash) {
+        let span = bucket.entry_span(j).map_err(|d| bad_bucket(r, d))?;
+        let entry = chunk.bytes().get(span.clone()).ok_or_else(|| bad_bucket(r, "entry outside the bucket"))?;
+        let root = entry.len().checked_sub(size).ok_or_else(|| bad_bucket(r, "entry shorter than its type"))?;
+        // The key starts the entry, in the reader's layout (keys do not change).
+        let found = validate::<Archived<K>>(entry, Some(root), r.location(), max_depth)?;
+        if *found == *key {
+            let made = evolved.entry(store, Arc::clone(&chunk), (span.start + root) as u64)?;
+            return store.view_of::<ArchivedEntry<Archived<K>, Archived<V>>>(made).map(|v| Some(Entry::new(v)));
+        }
+    }
+    Ok(None)
 }
 
 /// Entries per batch of a map's full load (see [`BucketMap::load_as`]).
@@ -490,8 +569,14 @@ fn batches<'s, X>(items: &'s [X], count: impl Fn(&X) -> u64 + 's, entries: u64) 
     })
 }
 
-/// Validates and deserializes every entry of one bucket into `out` (emptied first).
-fn decode_bucket<K: Persist, V: Persist>(out: &mut Vec<(K, V)>, chunk: &Chunk) -> Result<()>
+/// Validates and deserializes every entry of one bucket into `out` (emptied first),
+/// each transcoded first when the map is read through a plan.
+fn decode_bucket<K: Persist, V: Persist>(
+    out: &mut Vec<(K, V)>,
+    chunk: &Arc<Chunk>,
+    store: &Store,
+    evolved: Option<&Evolved>,
+) -> Result<()>
 where
     ArchivedEntry<Archived<K>, Archived<V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
 {
@@ -502,7 +587,14 @@ where
     let mut pool = rkyv::de::Pool::new();
     let max_depth = crate::deep::limit();
     for j in 0..bucket.len() {
-        let bytes = bucket.entry(j).map_err(|d| bad_bucket(r, d))?;
+        let made;
+        let bytes = match evolved {
+            None => bucket.entry(j).map_err(|d| bad_bucket(r, d))?,
+            Some(evolved) => {
+                made = evolved_entry(store, evolved, Arc::clone(chunk), j)?;
+                made.bytes()
+            }
+        };
         let entry = validate::<ArchivedEntry<Archived<K>, Archived<V>>>(bytes, None, r.location(), max_depth)?;
         let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
         let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;

@@ -1,6 +1,7 @@
 //! [`Promise<T>`]: the archived form of a lazy field.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::evolve::Origin;
 use crate::format::{ChunkRef, Encoding};
 use crate::load::Prefetch;
 use crate::store::{Holds, Keep, View};
@@ -84,12 +85,18 @@ impl<T: Persist> Promise<T> {
     /// [`view`](Self::view) to keep them lazy.
     ///
     /// # Errors
-    /// [`Error::ChecksumMismatch`], [`Error::InvalidData`], [`Error::Decompression`],
-    /// [`Error::OutOfBounds`] when the chunk is damaged; [`Error::Detached`] when this
+    /// [`Error::ChecksumMismatch`](crate::Error::ChecksumMismatch), [`Error::InvalidData`](crate::Error::InvalidData), [`Error::Decompression`](crate::Error::Decompression),
+    /// [`Error::OutOfBounds`](crate::Error::OutOfBounds) when the chunk is damaged; [`Error::Detached`](crate::Error::Detached) when this
     /// promise is not inside an open [`crate::Archive`].
     pub fn load(&self) -> Result<T> {
-        let store = crate::store::registry::owner_of(self).ok_or(Error::Detached)?;
-        crate::load::chunk::<T>(&store, &self.chunk)
+        match crate::evolve::origin(self)? {
+            Origin::Native(store) => crate::load::chunk::<T>(&store, &self.chunk),
+            Origin::Evolved(store, evolved) => {
+                let _nest = crate::load::nest(self.chunk)?;
+                let chunk = evolved.chunk(&store, &self.chunk, Keep::No)?;
+                crate::load::from_chunk::<T>(&store, chunk)
+            }
+        }
     }
 
     /// A zero-copy view of the value, in the chunk's verified bytes, which the view
@@ -98,8 +105,14 @@ impl<T: Persist> Promise<T> {
     /// # Errors
     /// As [`load`](Self::load).
     pub fn view(&self) -> Result<View<Archived<T>>> {
-        let store = crate::store::registry::owner_of(self).ok_or(Error::Detached)?;
-        store.view::<Archived<T>>(&self.chunk, Keep::Yes, Holds::of(!persist::is_leaf::<T>()))
+        match crate::evolve::origin(self)? {
+            Origin::Native(store) => {
+                store.view::<Archived<T>>(&self.chunk, Keep::Yes, Holds::of(!persist::is_leaf::<T>()))
+            }
+            Origin::Evolved(store, evolved) => {
+                store.view_of::<Archived<T>>(evolved.chunk(&store, &self.chunk, Keep::Yes)?)
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! verified and validated once while the archive holds it.
 
 use crate::error::{Error, Result};
+use crate::evolve::{Element, Evolved, Origin};
 use crate::format::table::{ChunkTable, TableHeader};
 use crate::load::{Context, Prefetch};
 use crate::store::fill::Filler;
@@ -145,8 +146,13 @@ fn holds<T: Persist>() -> Holds {
 }
 
 impl<T: Persist> ShardedVec<T> {
-    fn store(&self) -> Result<Arc<Store>> {
-        crate::store::registry::owner_of(self).ok_or(Error::Detached)
+    /// The archive this vector was read from, and the plan its shards are read
+    /// through when the file's elements have another layout.
+    fn origin(&self) -> Result<(Arc<Store>, Option<Evolved>)> {
+        Ok(match crate::evolve::origin(self)? {
+            Origin::Native(store) => (store, None),
+            Origin::Evolved(store, evolved) => (store, Some(evolved)),
+        })
     }
 
     fn bad(&self, detail: &str) -> Error {
@@ -164,12 +170,21 @@ impl<T: Persist> ShardedVec<T> {
         if i >= self.len() {
             return Ok(None);
         }
-        let store = self.store()?;
+        let (store, evolved) = self.origin()?;
         let (_, entry) = store.table_find(self.table(), i)?;
         let k = i.checked_sub(entry.first()).ok_or_else(|| self.bad("shard table out of order"))?;
-        let view = store
-            .element::<Archived<T>>(entry.chunk(), k, holds::<T>())?
-            .ok_or_else(|| self.bad("element missing from the shard that should hold it"))?;
+        let missing = || self.bad("element missing from the shard that should hold it");
+        let view = match evolved {
+            None => store.element::<Archived<T>>(entry.chunk(), k, holds::<T>())?.ok_or_else(missing)?,
+            Some(evolved) => match evolved.element(&store, entry.chunk(), k)?.ok_or_else(missing)? {
+                Element::One(chunk) => store.view_of::<Archived<T>>(chunk)?,
+                Element::Whole(chunk) => {
+                    let vec = store.view_of::<ArchivedVec<Archived<T>>>(chunk)?;
+                    let k = usize::try_from(k).unwrap_or(usize::MAX);
+                    View::try_map(vec, |v| v.get(k).ok_or(())).map_err(|()| missing())?
+                }
+            },
+        };
         Ok(Some(Elem::new(view)))
     }
 
@@ -178,7 +193,7 @@ impl<T: Persist> ShardedVec<T> {
     /// # Errors
     /// When `s` is out of range or the table is damaged.
     pub fn shard_chunk(&self, s: u64) -> Result<crate::format::ChunkRef> {
-        Ok(*self.store()?.table_leaf(self.table(), s)?.chunk())
+        Ok(*self.origin()?.0.table_leaf(self.table(), s)?.chunk())
     }
 
     /// Shard `s` (`s < shard_count()`): its first element's index and its elements.
@@ -186,21 +201,36 @@ impl<T: Persist> ShardedVec<T> {
     /// # Errors
     /// When `s` is out of range or the shard is damaged.
     pub fn shard(&self, s: u64) -> Result<(u64, View<[Archived<T>]>)> {
-        let store = self.store()?;
+        let (store, evolved) = self.origin()?;
         let entry = store.table_leaf(self.table(), s)?;
-        let vec = store.view::<ArchivedVec<Archived<T>>>(entry.chunk(), Keep::Yes, holds::<T>())?;
+        let vec = self.shard_view(&store, evolved.as_ref(), entry.chunk(), Keep::Yes)?;
         Ok((entry.first(), View::map(vec, ArchivedVec::as_slice)))
+    }
+
+    /// The shard `r` as a vector of the reader's elements: read in place, or
+    /// transcoded through the plan.
+    fn shard_view(
+        &self,
+        store: &Store,
+        evolved: Option<&Evolved>,
+        r: &crate::format::ChunkRef,
+        keep: Keep,
+    ) -> Result<View<ArchivedVec<Archived<T>>>> {
+        match evolved {
+            None => store.view::<ArchivedVec<Archived<T>>>(r, keep, holds::<T>()),
+            Some(evolved) => store.view_of::<ArchivedVec<Archived<T>>>(evolved.chunk(store, r, keep)?),
+        }
     }
 
     /// The shard holding element `i` (read in bulk, not kept by the cache): its first
     /// element's index and its elements.
     fn locate(&self, i: u64) -> Result<(u64, View<[Archived<T>]>)> {
-        let store = self.store()?;
+        let (store, evolved) = self.origin()?;
         let (_, entry) = store.table_find(self.table(), i)?;
         if i < entry.first() {
             return Err(self.bad("shard table out of order"));
         }
-        let vec = store.view::<ArchivedVec<Archived<T>>>(entry.chunk(), Keep::No, holds::<T>())?;
+        let vec = self.shard_view(&store, evolved.as_ref(), entry.chunk(), Keep::No)?;
         Ok((entry.first(), View::map(vec, ArchivedVec::as_slice)))
     }
 
@@ -209,7 +239,7 @@ impl<T: Persist> ShardedVec<T> {
     #[must_use]
     pub fn range(&self, range: Range<u64>) -> Iter<'_, T> {
         let end = range.end.min(self.len());
-        Iter { vec: self, next: range.start.min(end), end, shard: None }
+        Iter { vec: self, next: range.start.min(end), end, shard: None, one_by_one: None }
     }
 
     /// All elements, streamed shard by shard.
@@ -225,25 +255,32 @@ impl<T: Persist> ShardedVec<T> {
     /// # Errors
     /// When any shard or the table is damaged.
     pub fn load(&self) -> Result<Vec<T>> {
-        let store = self.store()?;
+        if self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (store, evolved) = self.origin()?;
         let _nest = crate::load::nest(*self.table().root())?;
         let context = Context::here().with_max_depth(store.limits().max_depth);
         let leaves = store.table_leaves(self.table())?;
         // Each shard's length, from the table: checked against the shards' own lengths
         // as they are decoded, and bounded by their sizes before anything is allocated
         // (every element takes at least its archived size in its shard).
+        let elem_size = match &evolved {
+            None => size_of::<Archived<T>>() as u64,
+            Some(evolved) => evolved.file_size()?,
+        };
         let mut lens = Vec::with_capacity(leaves.len());
         for (j, e) in leaves.iter().enumerate() {
             let end = leaves.get(j + 1).map_or(self.len(), |n| n.first());
             let n = end.checked_sub(e.first()).filter(|_| j > 0 || e.first() == 0);
             let n = n.ok_or_else(|| self.bad("shard table out of order"))?;
-            let bytes = n.saturating_mul(size_of::<Archived<T>>() as u64);
+            let bytes = n.saturating_mul(elem_size);
             if bytes > e.chunk().raw_len() {
                 return Err(self.bad("a shard cannot hold the elements the table gives it"));
             }
             lens.push(usize::try_from(n).map_err(|_| self.bad("vector too long for this platform"))?);
         }
-        if leaves.is_empty() && !self.is_empty() {
+        if leaves.is_empty() {
             return Err(self.bad("a vector with elements and no shards"));
         }
         let refs: Vec<crate::format::ChunkRef> = leaves.iter().map(|e| *e.chunk()).collect();
@@ -251,12 +288,17 @@ impl<T: Persist> ShardedVec<T> {
             store.will_need(first.offset(), last.offset().saturating_add(last.stored_len()));
         }
         let mut filler = Filler::<T>::new(&lens)?;
-        store.windowed(&refs, holds::<T>(), crate::store::BULK_WINDOW, |first, chunks| {
+        let holds = if evolved.is_some() { Holds::Nothing } else { holds::<T>() };
+        store.windowed(&refs, holds, crate::store::BULK_WINDOW, |first, chunks| {
             let bytes: u64 = chunks.iter().map(|c| c.bytes().len() as u64).sum();
             let parallel = chunks.len() > 1 && bytes >= crate::store::PARALLEL_MIN;
             filler.fill(first, &chunks, parallel, |chunk, region| {
                 context.run(|| {
-                    let shard = store.view_of::<ArchivedVec<Archived<T>>>(Arc::clone(chunk))?;
+                    let chunk = match &evolved {
+                        None => Arc::clone(chunk),
+                        Some(evolved) => evolved.whole(&store, Arc::clone(chunk))?,
+                    };
+                    let shard = store.view_of::<ArchivedVec<Archived<T>>>(chunk)?;
                     if shard.len() != region.len() {
                         return Err(self.bad("a shard holds a different number of elements than the table says"));
                     }
@@ -278,6 +320,30 @@ pub struct Iter<'a, T: Persist> {
     next: u64,
     end: u64,
     shard: Option<(u64, View<[Archived<T>]>)>,
+    /// A shard that cannot be read whole through a plan (it holds a value the reader
+    /// cannot represent): its elements are read one by one.
+    one_by_one: Option<crate::format::ChunkRef>,
+}
+
+impl<T: Persist> Iter<'_, T> {
+    /// Element `i`, read alone when it lies in the shard `one_by_one`.
+    fn alone(&mut self, i: u64) -> Option<Result<Elem<T>>> {
+        let shard = |vec: &ShardedVec<T>| -> Result<crate::format::ChunkRef> {
+            let (store, _) = vec.origin()?;
+            Ok(*store.table_find(vec.table(), i)?.1.chunk())
+        };
+        let r = match shard(self.vec) {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        if self.one_by_one.is_some_and(|bad| bad != r) {
+            return None;
+        }
+        self.one_by_one = Some(r);
+        self.next += 1;
+        let missing = || self.vec.bad("element missing from the shard that should hold it");
+        Some(self.vec.get(i).and_then(|e| e.ok_or_else(missing)))
+    }
 }
 
 impl<T: Persist> Iterator for Iter<'_, T> {
@@ -288,13 +354,26 @@ impl<T: Persist> Iterator for Iter<'_, T> {
             return None;
         }
         let i = self.next;
-        let held = self.shard.as_ref().filter(|(first, slice)| i >= *first && i - first < slice.len() as u64);
+        let holds_i = |(first, slice): &(u64, View<[Archived<T>]>)| i >= *first && i - first < slice.len() as u64;
+        if !self.shard.as_ref().is_some_and(holds_i)
+            && self.one_by_one.is_some()
+            && let Some(alone) = self.alone(i)
+        {
+            return Some(alone);
+        }
+        let held = self.shard.as_ref().filter(|s| holds_i(s));
         let (first, slice) = match held {
             Some(s) => s.clone(),
             None => match self.vec.locate(i) {
                 Ok(s) => {
                     self.shard = Some(s.clone());
                     s
+                }
+                // A shard read through a plan that holds a value the reader cannot
+                // represent: its elements are read one by one.
+                Err(Error::UnknownVariant { .. }) => {
+                    self.one_by_one = None;
+                    return self.alone(i);
                 }
                 Err(e) => {
                     self.next = self.end;

@@ -24,6 +24,8 @@ pub const HEADER: usize = 8;
 /// A bucket's raw bytes, parsed and bounds-checked without validating any entry.
 pub struct Bucket<'a> {
     count: usize,
+    /// Where the entries' data starts in the bucket's bytes.
+    data_start: usize,
     hashes: &'a [u8],
     ends: &'a [u8],
     data: &'a [u8],
@@ -54,7 +56,7 @@ impl<'a> Bucket<'a> {
         let hashes = bytes.get(HEADER..hashes_end).ok_or("bucket hash array")?;
         let ends = bytes.get(hashes_end..ends_end).ok_or("bucket end array")?;
         let data = bytes.get(data_start..).ok_or("bucket data")?;
-        Ok(Self { count, hashes, ends, data })
+        Ok(Self { count, data_start, hashes, ends, data })
     }
 
     /// Number of entries.
@@ -117,6 +119,24 @@ impl<'a> Bucket<'a> {
     /// # Errors
     /// When the end array is inconsistent.
     pub fn entry(&self, j: usize) -> Result<&'a [u8], Malformed> {
+        let (start, end) = self.entry_bounds(j)?;
+        self.data.get(start..end).ok_or("bucket entry extends past the bucket")
+    }
+
+    /// Where entry `j` lies in the bucket's bytes (the whole chunk's), bounds-checked.
+    ///
+    /// # Errors
+    /// When the end array is inconsistent.
+    pub fn entry_span(&self, j: usize) -> Result<std::ops::Range<usize>, Malformed> {
+        let (start, end) = self.entry_bounds(j)?;
+        if end > self.data.len() {
+            return Err("bucket entry extends past the bucket");
+        }
+        Ok(self.data_start + start..self.data_start + end)
+    }
+
+    /// Entry `j`'s range in the data.
+    fn entry_bounds(&self, j: usize) -> Result<(usize, usize), Malformed> {
         let end = self.end(j).ok_or("entry index beyond the bucket")?;
         let start = match j.checked_sub(1) {
             None => 0,
@@ -127,7 +147,7 @@ impl<'a> Bucket<'a> {
         if start > end {
             return Err("bucket entry ends before it starts");
         }
-        self.data.get(start..end).ok_or("bucket entry extends past the bucket")
+        Ok((start, end))
     }
 }
 

@@ -21,11 +21,27 @@ const MAX_SHARDS: u64 = 16;
 /// The least share of the limit a shard gets, so that a chunk of a few MiB fits.
 const MIN_SHARD_BYTES: u64 = 4 << 20;
 
+/// What a cached chunk holds: the file chunk a reference names, or bytes made from
+/// file chunks (by schema evolution: `view` and `pos` say which reading of which value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub(crate) r: ChunkRef,
+    pub(crate) view: u64,
+    pub(crate) pos: u64,
+}
+
+impl Key {
+    /// The file chunk `r` names, as stored.
+    pub(crate) fn file(r: ChunkRef) -> Self {
+        Self { r, view: 0, pos: 0 }
+    }
+}
+
 #[derive(Clone)]
 struct Weigh;
 
-impl quick_cache::Weighter<ChunkRef, Arc<Chunk>> for Weigh {
-    fn weight(&self, _: &ChunkRef, chunk: &Arc<Chunk>) -> u64 {
+impl quick_cache::Weighter<Key, Arc<Chunk>> for Weigh {
+    fn weight(&self, _: &Key, chunk: &Arc<Chunk>) -> u64 {
         chunk.heap_len() as u64 + ENTRY_OVERHEAD
     }
 }
@@ -33,18 +49,18 @@ impl quick_cache::Weighter<ChunkRef, Arc<Chunk>> for Weigh {
 #[derive(Clone, Default)]
 struct Pin;
 
-impl quick_cache::Lifecycle<ChunkRef, Arc<Chunk>> for Pin {
+impl quick_cache::Lifecycle<Key, Arc<Chunk>> for Pin {
     type RequestState = ();
 
-    fn is_pinned(&self, _: &ChunkRef, chunk: &Arc<Chunk>) -> bool {
+    fn is_pinned(&self, _: &Key, chunk: &Arc<Chunk>) -> bool {
         // Held by a view (or by a reader that has just fetched it).
         Arc::strong_count(chunk) > 1
     }
 }
 
-/// Verified chunks by reference, within a byte limit.
+/// Verified chunks (and chunks made from them) by [`Key`], within a byte limit.
 pub(crate) struct ChunkCache {
-    cache: quick_cache::sync::Cache<ChunkRef, Arc<Chunk>, Weigh, quick_cache::DefaultHashBuilder, Pin>,
+    cache: quick_cache::sync::Cache<Key, Arc<Chunk>, Weigh, quick_cache::DefaultHashBuilder, Pin>,
 }
 
 impl ChunkCache {
@@ -74,12 +90,12 @@ impl ChunkCache {
         Self { cache }
     }
 
-    pub(crate) fn get(&self, r: &ChunkRef) -> Option<Arc<Chunk>> {
-        self.cache.get(r)
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<Chunk>> {
+        self.cache.get(key)
     }
 
-    pub(crate) fn insert(&self, chunk: &Arc<Chunk>) {
-        self.cache.insert(*chunk.at(), Arc::clone(chunk));
+    pub(crate) fn insert(&self, key: Key, chunk: &Arc<Chunk>) {
+        self.cache.insert(key, Arc::clone(chunk));
     }
 
     /// Bytes the cache holds now (its entries' weights).

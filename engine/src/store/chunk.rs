@@ -186,6 +186,13 @@ impl Chunk {
         }
     }
 
+    /// Registers the bytes (a buffer of its own) as held by `owner`, with `note`.
+    pub(crate) fn register_with(&self, owner: &Weak<super::Store>, note: Option<super::registry::Note>) {
+        if matches!(self.backing, Backing::Heap(_)) {
+            self.registration.get_or_init(|| Registration::with_note(self.bytes(), owner, note));
+        }
+    }
+
     /// Whether the bytes passed validation as the archived type `ty`.
     pub(crate) fn validated(&self, ty: TypeId) -> bool {
         match self.validated_first.get() {

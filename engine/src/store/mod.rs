@@ -15,6 +15,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod chunk;
+pub(crate) mod derived;
 pub(crate) mod fill;
 pub(crate) mod os;
 pub(crate) mod registry;
@@ -28,6 +29,7 @@ use crate::format::header::HEADER_LEN;
 use crate::format::table::{ChunkTable, Node, TableEntry};
 use crate::format::{self, ChunkRef, Encoding, Footer};
 use cache::ChunkCache;
+pub(crate) use cache::Key;
 pub(crate) use chunk::Buffers;
 pub use chunk::View;
 use chunk::{Block, Chunk};
@@ -137,6 +139,8 @@ pub(crate) struct Store {
     root: OnceLock<Arc<Chunk>>,
     cache: ChunkCache,
     limits: Limits,
+    /// State layers above attach per type (schema evolution's plans).
+    attached: derived::Attached,
     me: Weak<Store>,
 }
 
@@ -179,6 +183,7 @@ impl Store {
             root: OnceLock::new(),
             cache: ChunkCache::new(limits.cache),
             limits,
+            attached: derived::Attached::default(),
             me: me.clone(),
         });
         // The root is read on every access: verified now, once, and pinned.
@@ -227,7 +232,7 @@ impl Store {
 
     /// A chunk's verified bytes: from the cache, or read (and kept when `keep` says so).
     pub(crate) fn chunk(&self, r: &ChunkRef, keep: Keep, holds: Holds) -> Result<Arc<Chunk>> {
-        if let Some(chunk) = self.cache.get(r) {
+        if let Some(chunk) = self.cache.get(&Key::file(*r)) {
             if holds == Holds::Chunks {
                 chunk.register(&self.me);
             }
@@ -235,7 +240,7 @@ impl Store {
         }
         let chunk = Arc::new(self.read(r, holds)?);
         if keep == Keep::Yes {
-            self.cache.insert(&chunk);
+            self.cache.insert(Key::file(*r), &chunk);
         }
         Ok(chunk)
     }
@@ -274,10 +279,17 @@ impl Store {
     where
         A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
     {
-        let chunk = self.root()?;
+        self.root_of::<A>(self.root()?)
+    }
+
+    /// `chunk`'s root object as `A`, validated on the first call while the chunk lives.
+    pub(crate) fn root_of<'c, A>(&self, chunk: &'c Chunk) -> Result<&'c A>
+    where
+        A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
+    {
         let ty = TypeId::of::<A>();
         if chunk.validated(ty) {
-            // SAFETY: the root chunk's bytes (immutable while the store lives) passed
+            // SAFETY: the chunk's bytes (immutable while it lives) passed
             // `rkyv::access::<A>` before: `validated` says so.
             return Ok(unsafe { rkyv::access_unchecked::<A>(chunk.bytes()) });
         }
@@ -339,7 +351,7 @@ impl Store {
     /// A chunk's verified, decompressed bytes in a plain vector of their own (for values
     /// that are their bytes, such as a `Vec<u8>`): read straight into it, never kept.
     pub(crate) fn read_owned(&self, r: &ChunkRef) -> Result<Vec<u8>> {
-        if let Some(chunk) = self.cache.get(r) {
+        if let Some(chunk) = self.cache.get(&Key::file(*r)) {
             return Ok(chunk.bytes().to_vec());
         }
         let (encoding, range) = self.check(r)?;
@@ -459,7 +471,7 @@ impl Store {
     /// from `buffers`), verified and decompressed in parallel, and not kept. The caller
     /// bounds the memory by the size of `refs`.
     pub(crate) fn chunks(&self, refs: &[ChunkRef], holds: Holds, buffers: &Arc<Buffers>) -> Result<Vec<Arc<Chunk>>> {
-        let mut out: Vec<Option<Arc<Chunk>>> = refs.iter().map(|r| self.cache.get(r)).collect();
+        let mut out: Vec<Option<Arc<Chunk>>> = refs.iter().map(|r| self.cache.get(&Key::file(*r))).collect();
         let missing: Vec<usize> = (0..refs.len()).filter(|&i| out.get(i).is_some_and(Option::is_none)).collect();
         let bytes: u64 = missing.iter().filter_map(|&i| refs.get(i)).map(|r| r.stored_len().max(r.raw_len())).sum();
         let parallel = missing.len() > 1 && bytes >= PARALLEL_MIN;

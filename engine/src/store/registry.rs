@@ -11,12 +11,19 @@
 //! same bytes).
 
 use super::Store;
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, Weak};
+
+/// What a layer above the store attaches to a range: for bytes the store made rather
+/// than read (a chunk transcoded by schema evolution), how the lazy fields inside them
+/// are to be read.
+pub(crate) type Note = Arc<dyn Any + Send + Sync>;
 
 struct Range {
     end: usize,
     owner: Weak<Store>,
+    note: Option<Note>,
 }
 
 /// Registered ranges by (start, owner id).
@@ -33,12 +40,17 @@ pub(crate) struct Registration {
 impl Registration {
     /// Registers `bytes` as held by `owner`. `None` for an empty range.
     pub(crate) fn new(bytes: &[u8], owner: &Weak<Store>) -> Option<Self> {
+        Self::with_note(bytes, owner, None)
+    }
+
+    /// Registers `bytes` as held by `owner`, with a note for whoever finds them.
+    pub(crate) fn with_note(bytes: &[u8], owner: &Weak<Store>, note: Option<Note>) -> Option<Self> {
         if bytes.is_empty() {
             return None;
         }
         let start = bytes.as_ptr() as usize;
         let key = (start, owner.as_ptr() as usize);
-        let range = Range { end: start.saturating_add(bytes.len()), owner: owner.clone() };
+        let range = Range { end: start.saturating_add(bytes.len()), owner: owner.clone(), note };
         RANGES.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, range);
         Some(Self { key })
     }
@@ -50,8 +62,12 @@ impl Drop for Registration {
     }
 }
 
-/// The open store holding the memory `value` lives in, if any.
-pub(crate) fn owner_of<T: ?Sized>(value: &T) -> Option<Arc<Store>> {
+/// A note found for an address: the note, and the address's offset in the range.
+pub(crate) type NoteAt = (Note, usize);
+
+/// Where `value` lives: the open store holding its memory, and the note registered
+/// with that memory, if any, with `value`'s offset in it.
+pub(crate) fn origin_of<T: ?Sized>(value: &T) -> Option<(Arc<Store>, Option<NoteAt>)> {
     let addr = std::ptr::from_ref(value).cast::<u8>() as usize;
     let map = RANGES.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut region = None;
@@ -62,7 +78,7 @@ pub(crate) fn owner_of<T: ?Sized>(value: &T) -> Option<Arc<Store>> {
             return None;
         }
         if let Some(owner) = range.owner.upgrade() {
-            return Some(owner);
+            return Some((owner, range.note.as_ref().map(|n| (Arc::clone(n), addr - start))));
         }
     }
     None

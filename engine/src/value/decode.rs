@@ -7,6 +7,7 @@ use super::path::{Step, parse_path};
 use crate::archive::Archive;
 use crate::error::{Error, Location, Result};
 use crate::format::ChunkRef;
+use crate::format::archived::Bytes;
 use crate::format::bucket::Bucket;
 use crate::format::table::{ChunkTable, TableHeader};
 use crate::schema::{Def, Field, Schema, Storage, Ty, round_up};
@@ -56,23 +57,22 @@ impl Place {
         Error::InvalidData { at: self.at, ty: "value", detail: detail.into() }
     }
 
+    fn read(&self) -> Bytes<'_> {
+        Bytes::new(&self.bytes)
+    }
+
     fn slice(&self, pos: u64, len: u64) -> Result<&[u8]> {
-        usize::try_from(pos)
-            .ok()
-            .zip(usize::try_from(len).ok())
-            .and_then(|(p, l)| self.bytes.get(p..p.checked_add(l)?))
-            .ok_or_else(|| self.bad(format!("{len} bytes at {pos} lie outside the chunk ({} bytes)", self.bytes.len())))
+        self.read().slice(pos, len).map_err(|d| self.bad(d))
     }
 
     /// The little-endian integer of `len` (at most 16) bytes at `pos`.
     fn le(&self, pos: u64, len: u64) -> Result<u128> {
-        Ok(self.slice(pos, len)?.iter().rev().fold(0u128, |acc, &x| (acc << 8) | u128::from(x)))
+        self.read().le(pos, len).map_err(|d| self.bad(d))
     }
 
     /// The target of the `i32` relative pointer at `pos`.
     fn rel(&self, pos: u64) -> Result<u64> {
-        let off = self.le(pos, 4)? as u32 as i32;
-        pos.checked_add_signed(i64::from(off)).ok_or_else(|| self.bad("relative pointer before the chunk"))
+        self.read().rel(pos).map_err(|d| self.bad(d))
     }
 
     fn inline(&self, pos: u64, ty: Ty) -> Place {
@@ -476,17 +476,7 @@ fn prim(p: &Place, name: &str) -> Result<Value> {
 /// The archived string at `pos` (rkyv's inline or out-of-line representation, see
 /// `docs/FORMAT.md`).
 fn string(p: &Place, pos: u64) -> Result<String> {
-    let head = p.slice(pos, 8)?;
-    let first = head.first().copied().unwrap_or(0);
-    let raw = if first & 0xC0 != 0x80 {
-        let len = head.iter().position(|&b| b == 0xFF).unwrap_or(8);
-        head.get(..len).unwrap_or_default()
-    } else {
-        let v = p.le(pos, 4)? as u64;
-        let len = (v & 0x3F) | ((v & !0xFF) >> 2);
-        let start = p.rel(pos + 4)?.checked_sub(4).ok_or_else(|| p.bad("string offset"))?;
-        p.slice(start, len)?
-    };
+    let (raw, _) = p.read().string(pos).map_err(|d| p.bad(d))?;
     String::from_utf8(raw.to_vec()).map_err(|_| p.bad(format!("invalid UTF-8 in the string at {pos}")))
 }
 

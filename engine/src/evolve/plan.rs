@@ -1,0 +1,753 @@
+//! The plan for reading values that one schema (a file's) wrote as another schema's
+//! types (the reader's): one node per pair of types met, each saying how to turn the
+//! file's archived bytes into the reader's. Built once per open archive and reader
+//! type, checked fully before any value is read: every incompatibility is an
+//! [`Error::Incompatible`] naming the field path and both types.
+
+use crate::error::{Error, Result};
+use crate::schema::{Def, Defaults, Field, Schema, Storage, Ty, Variant, render, round_up};
+use crate::store::chunk::Chunk;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A node's index in its plan.
+pub(crate) type NodeId = u32;
+
+/// A primitive's archived form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prim {
+    U8,
+    U16,
+    U32,
+    U64,
+    U128,
+    I8,
+    I16,
+    I32,
+    I64,
+    I128,
+    F32,
+    F64,
+    Bool,
+    Char,
+    Unit,
+}
+
+impl Prim {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "u8" => Prim::U8,
+            "u16" => Prim::U16,
+            "u32" => Prim::U32,
+            "u64" | "usize" => Prim::U64,
+            "u128" => Prim::U128,
+            "i8" => Prim::I8,
+            "i16" => Prim::I16,
+            "i32" => Prim::I32,
+            "i64" | "isize" => Prim::I64,
+            "i128" => Prim::I128,
+            "f32" => Prim::F32,
+            "f64" => Prim::F64,
+            "bool" => Prim::Bool,
+            "char" => Prim::Char,
+            "()" => Prim::Unit,
+            _ => return None,
+        })
+    }
+
+    /// Archived size in bytes.
+    pub(crate) fn width(self) -> u64 {
+        match self {
+            Prim::Unit => 0,
+            Prim::U8 | Prim::I8 | Prim::Bool => 1,
+            Prim::U16 | Prim::I16 => 2,
+            Prim::U32 | Prim::I32 | Prim::F32 | Prim::Char => 4,
+            Prim::U64 | Prim::I64 | Prim::F64 => 8,
+            Prim::U128 | Prim::I128 => 16,
+        }
+    }
+
+    fn unsigned(self) -> bool {
+        matches!(self, Prim::U8 | Prim::U16 | Prim::U32 | Prim::U64 | Prim::U128)
+    }
+
+    fn signed(self) -> bool {
+        matches!(self, Prim::I8 | Prim::I16 | Prim::I32 | Prim::I64 | Prim::I128)
+    }
+
+    /// Whether every value of `self` is a value of `to`: the same type, a wider
+    /// integer of the same signedness, a wider signed integer for an unsigned one, or
+    /// `f64` for `f32`.
+    fn widens_to(self, to: Prim) -> bool {
+        self == to
+            || (self.unsigned() && to.unsigned() && self.width() < to.width())
+            || (self.signed() && to.signed() && self.width() < to.width())
+            || (self.unsigned() && to.signed() && self.width() < to.width())
+            || (self == Prim::F32 && to == Prim::F64)
+    }
+}
+
+/// How one field of the reader's value is made.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    /// Its offset in the reader's archived value.
+    pub(crate) to: u64,
+    pub(crate) src: Src,
+}
+
+/// Where a reader field's value comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Src {
+    /// The file's field at `from`, inline in both.
+    Inline { from: u64, node: NodeId },
+    /// The file's lazy field at `from` (a chunk reference), lazy in both: the chunk is
+    /// read through `node` when the reader follows it.
+    Lazy { from: u64, node: NodeId },
+    /// The file's sharded vector or map at `from` (a table header), the same in both:
+    /// shards (a `Vec` through `node`) or map entries (a `(key, value)` through
+    /// `node`) are read through it.
+    Table { from: u64, node: NodeId },
+    /// The file's inline field at `from`, lazy in the reader: a chunk made from the
+    /// inline value when the reader follows it.
+    ToLazy { from: u64, node: NodeId },
+    /// The file's lazy field at `from`, inline in the reader: its chunk is read and its
+    /// value placed inline.
+    FromLazy { from: u64, node: NodeId },
+    /// An added field: its default value (`defaults[id]`, in the reader's layout)
+    /// placed inline through `node` (the reader's type read as itself).
+    Default { id: usize, node: NodeId },
+    /// An added lazy field: a chunk holding its default value `defaults[id]`.
+    LazyDefault { id: usize },
+    /// An added sharded vector or map: empty.
+    Empty,
+}
+
+/// How one variant of the file's enum is read.
+#[derive(Debug, Clone)]
+pub(crate) enum Arm {
+    /// As the reader's variant `tag`, its fields made by `slots`.
+    To { tag: u8, slots: Vec<Slot> },
+    /// Not at all: the reader has no such variant (and no `#[strata(other)]`).
+    Unknown { variant: String },
+}
+
+/// How a file value becomes a reader value.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    /// Not built yet (only while the plan is being built).
+    Pending,
+    /// A primitive, widened when the reader's is wider.
+    Prim { from: Prim, to: Prim },
+    /// A string.
+    String,
+    /// A vector of elements read through the node.
+    Vec(NodeId),
+    /// An `Option` of values read through the node.
+    Option(NodeId),
+    /// A value of the file read as `Some` of the reader's `Option`.
+    Some(NodeId),
+    /// A `Box`.
+    Box(NodeId),
+    /// A value of the file read as the reader's `Box`.
+    ToBox(NodeId),
+    /// A file's `Box` read as the value it holds.
+    Unbox(NodeId),
+    /// An array of `n` elements.
+    Array(NodeId, u64),
+    /// A struct, tuple or map entry: the reader's fields, in offset order.
+    Struct(Vec<Slot>),
+    /// An enum: one arm per variant of the file's, by the file's tag.
+    Enum(Vec<Arm>),
+    /// A value whose archived form strata does not know (rkyv's own inline maps,
+    /// `#[strata(rkyv)]` fields): the same on both sides.
+    Opaque,
+}
+
+/// One pair of types: the file's and the reader's.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) op: Op,
+    /// The reader's archived size and alignment.
+    pub(crate) size: u64,
+    pub(crate) align: u64,
+    /// The file's archived size and alignment.
+    pub(crate) file_size: u64,
+    pub(crate) file_align: u64,
+    /// The file's bytes are the reader's, here and in every chunk below: read as they
+    /// are, zero-copy.
+    pub(crate) same: bool,
+    /// [`same`](Self::same), and the value has nothing out of line and no chunk
+    /// references: its inline bytes are copied as they are.
+    pub(crate) flat: bool,
+    /// Where the pair was first met (`Shop.items[].price`), and the file's type there.
+    pub(crate) path: String,
+    pub(crate) file_ty: String,
+}
+
+/// The plan for reading one file schema as one reader type.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) root: NodeId,
+    /// Default values of added fields, as the reader archives them (root at the end).
+    pub(crate) defaults: Vec<Arc<Chunk>>,
+}
+
+impl Plan {
+    /// The node `id`.
+    pub(crate) fn node(&self, id: NodeId) -> Result<&Node> {
+        self.nodes.get(id as usize).ok_or_else(|| Error::Message(format!("internal: no plan node {id}")))
+    }
+
+    /// Builds the plan for reading values of the file's `file` schema as the reader's
+    /// `reader` schema, whose added fields read as `defaults`.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`]-like [`Error::Incompatible`] for the first incompatible
+    /// pair found, naming its path; [`Error::Schema`] when a schema names a type it
+    /// does not define.
+    pub(crate) fn build(file: &Schema, reader: &Schema, defaults: &Defaults) -> Result<Self> {
+        let mut b = Builder {
+            file,
+            reader,
+            defaults,
+            memo: HashMap::new(),
+            nodes: Vec::new(),
+            defaults_made: Vec::new(),
+            keys: Vec::new(),
+        };
+        let path = root_path(&reader.root);
+        let root = b.node(Side::File, &file.root, &reader.root, &path)?;
+        b.settle();
+        b.check_keys()?;
+        let plan = Plan { nodes: b.nodes, root, defaults: b.defaults_made };
+        plan.check_moves()?;
+        Ok(plan)
+    }
+
+    /// The nodes whose values are made by transcoding a chunk (the root, lazy fields,
+    /// shards, map entries, inline values read as chunks) must not hold opaque values
+    /// there: strata cannot move bytes whose layout it does not know.
+    fn check_moves(&self) -> Result<()> {
+        let mut roots = vec![self.root];
+        for n in &self.nodes {
+            let mut slots = |s: &[Slot]| {
+                for slot in s {
+                    match slot.src {
+                        Src::Lazy { node, .. } | Src::Table { node, .. } | Src::ToLazy { node, .. } => roots.push(node),
+                        _ => {}
+                    }
+                }
+            };
+            match &n.op {
+                Op::Struct(s) => slots(s),
+                Op::Enum(arms) => arms.iter().for_each(|a| {
+                    if let Arm::To { slots: s, .. } = a {
+                        slots(s);
+                    }
+                }),
+                _ => {}
+            }
+        }
+        for root in roots {
+            let node = self.node(root)?;
+            if node.same {
+                continue;
+            }
+            let mut seen = vec![false; self.nodes.len()];
+            let mut stack = vec![root];
+            while let Some(id) = stack.pop() {
+                let Some(flag) = seen.get_mut(id as usize) else { continue };
+                if std::mem::replace(flag, true) {
+                    continue;
+                }
+                let n = self.node(id)?;
+                if n.flat {
+                    continue;
+                }
+                match &n.op {
+                    Op::Opaque => {
+                        return Err(Error::Incompatible {
+                            path: n.path.clone(),
+                            file: n.file_ty.clone(),
+                            reader: n.file_ty.clone(),
+                            why: format!(
+                                "it is stored in rkyv's own layout, which strata cannot move, inside a value whose layout changed (`{}`); store it `#[strata(lazy)]` or keep the types around it unchanged",
+                                node.path
+                            ),
+                        });
+                    }
+                    Op::Vec(c)
+                    | Op::Option(c)
+                    | Op::Some(c)
+                    | Op::Box(c)
+                    | Op::ToBox(c)
+                    | Op::Unbox(c)
+                    | Op::Array(c, _) => {
+                        stack.push(*c);
+                    }
+                    Op::Struct(s) => stack.extend(s.iter().filter_map(inline_child)),
+                    Op::Enum(arms) => {
+                        for a in arms {
+                            if let Arm::To { slots, .. } = a {
+                                stack.extend(slots.iter().filter_map(inline_child));
+                            }
+                        }
+                    }
+                    Op::Pending | Op::Prim { .. } | Op::String => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The node a slot's value is made through within its parent's chunk.
+fn inline_child(slot: &Slot) -> Option<NodeId> {
+    match slot.src {
+        Src::Inline { node, .. } | Src::FromLazy { node, .. } | Src::Default { node, .. } => Some(node),
+        _ => None,
+    }
+}
+
+/// The path of the root: its type's name.
+fn root_path(ty: &Ty) -> String {
+    match ty {
+        Ty::Named(name, _) => base(name).to_owned(),
+        other => render(other),
+    }
+}
+
+/// A named type's name without its arguments (`Pair` for `Pair<u32, String>`).
+fn base(name: &str) -> &str {
+    name.split('<').next().unwrap_or(name)
+}
+
+/// Which schema a node's source values are laid out by: the file's, or the reader's
+/// own (default values, read as themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Side {
+    File,
+    Reader,
+}
+
+struct Builder<'s> {
+    file: &'s Schema,
+    reader: &'s Schema,
+    defaults: &'s Defaults,
+    memo: HashMap<(Side, Ty, Ty), NodeId>,
+    nodes: Vec<Node>,
+    defaults_made: Vec<Arc<Chunk>>,
+    /// Map key nodes, which must read as they are (buckets are hashed by the key).
+    keys: Vec<(NodeId, String, String, String)>,
+}
+
+impl Builder<'_> {
+    fn source(&self, side: Side) -> &Schema {
+        match side {
+            Side::File => self.file,
+            Side::Reader => self.reader,
+        }
+    }
+
+    fn incompatible(&self, path: &str, f: &Ty, r: &Ty, why: impl Into<String>) -> Error {
+        Error::Incompatible { path: path.to_owned(), file: render(f), reader: render(r), why: why.into() }
+    }
+
+    fn node(&mut self, side: Side, f: &Ty, r: &Ty, path: &str) -> Result<NodeId> {
+        let key = (side, f.clone(), r.clone());
+        if let Some(&id) = self.memo.get(&key) {
+            return Ok(id);
+        }
+        let (file_size, file_align) = self.source(side).layout(f)?;
+        let (size, align) = self.reader.layout(r)?;
+        let id = NodeId::try_from(self.nodes.len()).map_err(|_| Error::Schema(String::from("too many types")))?;
+        self.nodes.push(Node {
+            op: Op::Pending,
+            size,
+            align,
+            file_size,
+            file_align,
+            same: true,
+            flat: false,
+            path: path.to_owned(),
+            file_ty: render(f),
+        });
+        self.memo.insert(key, id);
+        let op = self.op(side, f, r, path)?;
+        if let Some(node) = self.nodes.get_mut(id as usize) {
+            node.op = op;
+        }
+        Ok(id)
+    }
+
+    fn op(&mut self, side: Side, f: &Ty, r: &Ty, path: &str) -> Result<Op> {
+        Ok(match (f, r) {
+            (Ty::Prim(a), Ty::Prim(b)) => {
+                let (Some(from), Some(to)) = (Prim::parse(a), Prim::parse(b)) else {
+                    return Err(Error::Schema(format!("unknown primitive `{a}` or `{b}`")));
+                };
+                if !from.widens_to(to) {
+                    return Err(self.incompatible(
+                        path,
+                        f,
+                        r,
+                        "only widening conversions are read (u8 to u16, i32 to i64, u32 to i64, f32 to f64, ...)",
+                    ));
+                }
+                Op::Prim { from, to }
+            }
+            (Ty::String, Ty::String) => Op::String,
+            (Ty::Vec(a), Ty::Vec(b)) => Op::Vec(self.node(side, a, b, &format!("{path}[]"))?),
+            (Ty::Option(a), Ty::Option(b)) => Op::Option(self.node(side, a, b, path)?),
+            (a, Ty::Option(b)) => Op::Some(self.node(side, a, b, path)?),
+            (Ty::Boxed(a), Ty::Boxed(b)) => Op::Box(self.node(side, a, b, path)?),
+            (a, Ty::Boxed(b)) => Op::ToBox(self.node(side, a, b, path)?),
+            (Ty::Boxed(a), b) => Op::Unbox(self.node(side, a, b, path)?),
+            (Ty::Array(a, n), Ty::Array(b, m)) => {
+                if n != m {
+                    return Err(self.incompatible(path, f, r, "arrays of different lengths"));
+                }
+                Op::Array(self.node(side, a, b, &format!("{path}[]"))?, *n)
+            }
+            (Ty::Tuple(a), Ty::Tuple(b)) => {
+                if a.len() != b.len() {
+                    return Err(self.incompatible(path, f, r, "tuples of different lengths"));
+                }
+                let from = tuple_offsets(self.source(side), a)?;
+                let to = tuple_offsets(self.reader, b)?;
+                let mut slots = Vec::with_capacity(b.len());
+                for (i, ((fa, fo), (rb, ro))) in a.iter().zip(from).zip(b.iter().zip(to)).enumerate() {
+                    let node = self.node(side, fa, rb, &format!("{path}.{i}"))?;
+                    slots.push(Slot { to: ro, src: Src::Inline { from: fo, node } });
+                }
+                Op::Struct(slots)
+            }
+            (Ty::Opaque { .. }, Ty::Opaque { .. }) => {
+                if f != r {
+                    return Err(self.incompatible(
+                        path,
+                        f,
+                        r,
+                        "a value stored in rkyv's own layout must keep its type",
+                    ));
+                }
+                Op::Opaque
+            }
+            (Ty::Named(fname, _), Ty::Named(rname, _)) => {
+                let fdef = self
+                    .source(side)
+                    .types
+                    .get(fname)
+                    .ok_or_else(|| Error::Schema(format!("no definition of `{fname}`")))?;
+                let rdef =
+                    self.reader.types.get(rname).ok_or_else(|| Error::Schema(format!("no definition of `{rname}`")))?;
+                let raliases = match rdef {
+                    Def::Struct { aliases, .. } | Def::Enum { aliases, .. } => aliases,
+                };
+                if base(fname) != base(rname) && !raliases.iter().any(|a| a == base(fname)) {
+                    return Err(self.incompatible(
+                        path,
+                        f,
+                        r,
+                        format!(
+                            "different types (`#[strata(alias = \"{}\")]` on `{}` accepts the old name)",
+                            base(fname),
+                            base(rname)
+                        ),
+                    ));
+                }
+                let (fdef, rdef) = (fdef.clone(), rdef.clone());
+                match (&fdef, &rdef) {
+                    (Def::Struct { fields: ff, .. }, Def::Struct { fields: rf, .. }) => {
+                        Op::Struct(self.slots(side, rname, None, ff, rf, path)?)
+                    }
+                    (Def::Enum { variants: fv, .. }, Def::Enum { variants: rv, .. }) => {
+                        Op::Enum(self.arms(side, rname, fv, rv, path)?)
+                    }
+                    _ => return Err(self.incompatible(path, f, r, "a struct and an enum")),
+                }
+            }
+            _ => return Err(self.incompatible(path, f, r, "the types differ")),
+        })
+    }
+
+    /// The reader's fields `rf` made from the file's `ff`, in the reader's offset order.
+    fn slots(
+        &mut self,
+        side: Side,
+        rname: &str,
+        variant: Option<&str>,
+        ff: &[Field],
+        rf: &[Field],
+        path: &str,
+    ) -> Result<Vec<Slot>> {
+        let mut slots = Vec::with_capacity(rf.len());
+        for r in rf {
+            let fpath = match variant {
+                Some(v) => format!("{path}::{v}.{}", r.name),
+                None => format!("{path}.{}", r.name),
+            };
+            let found = std::iter::once(&r.name).chain(&r.aliases).find_map(|n| ff.iter().find(|f| f.name == *n));
+            let src = match found {
+                Some(f) => self.transition(side, f, r, &fpath)?,
+                None => self.added(rname, variant, r, &fpath)?,
+            };
+            slots.push(Slot { to: r.offset, src });
+        }
+        slots.sort_by_key(|s| s.to);
+        Ok(slots)
+    }
+
+    /// How a field present on both sides is read, by how each side stores it.
+    fn transition(&mut self, side: Side, f: &Field, r: &Field, path: &str) -> Result<Src> {
+        let from = f.offset;
+        Ok(match (f.storage, r.storage) {
+            (Storage::Inline, Storage::Inline) => Src::Inline { from, node: self.node(side, &f.ty, &r.ty, path)? },
+            (Storage::Lazy, Storage::Lazy) => Src::Lazy { from, node: self.node(side, &f.ty, &r.ty, path)? },
+            (Storage::Inline, Storage::Lazy) => Src::ToLazy { from, node: self.node(side, &f.ty, &r.ty, path)? },
+            (Storage::Lazy, Storage::Inline) => Src::FromLazy { from, node: self.node(side, &f.ty, &r.ty, path)? },
+            (Storage::Shard, Storage::Shard) => {
+                let (Ty::Vec(_), Ty::Vec(_)) = (&f.ty, &r.ty) else {
+                    return Err(self.incompatible(path, &f.ty, &r.ty, "a sharded field that is not a Vec"));
+                };
+                Src::Table { from, node: self.node(side, &f.ty, &r.ty, path)? }
+            }
+            (Storage::Map, Storage::Map) => {
+                let (fk, fv, fset) = map_types(&f.ty)
+                    .ok_or_else(|| self.incompatible(path, &f.ty, &r.ty, "a map field that is not a map"))?;
+                let (rk, rv, rset) = map_types(&r.ty)
+                    .ok_or_else(|| self.incompatible(path, &f.ty, &r.ty, "a map field that is not a map"))?;
+                if fset != rset {
+                    return Err(self.incompatible(path, &f.ty, &r.ty, "a map and a set"));
+                }
+                let node = self.node(
+                    side,
+                    &Ty::Tuple(vec![fk.clone(), fv]),
+                    &Ty::Tuple(vec![rk.clone(), rv]),
+                    &format!("{path}[]"),
+                )?;
+                let key = self.node(side, &fk, &rk, &format!("{path}.key"))?;
+                self.keys.push((key, path.to_owned(), render(&f.ty), render(&r.ty)));
+                Src::Table { from, node }
+            }
+            (a, b) => {
+                return Err(self.incompatible(
+                    path,
+                    &f.ty,
+                    &r.ty,
+                    format!(
+                        "stored {} in the file and {} here: only inline and lazy fields turn into each other",
+                        storage_name(a),
+                        storage_name(b)
+                    ),
+                ));
+            }
+        })
+    }
+
+    /// How a field the file lacks is read: as its default, when it has one.
+    fn added(&mut self, rname: &str, variant: Option<&str>, r: &Field, path: &str) -> Result<Src> {
+        if !r.default {
+            return Err(Error::Incompatible {
+                path: path.to_owned(),
+                file: String::from("(no such field)"),
+                reader: render(&r.ty),
+                why: String::from(
+                    "the file lacks this field and it has no default: mark it `#[strata(default)]` or `#[strata(default = \"path\")]`",
+                ),
+            });
+        }
+        if matches!(r.storage, Storage::Shard | Storage::Map) {
+            return Ok(Src::Empty);
+        }
+        let label = match variant {
+            Some(v) => format!("{v}.{}", r.name),
+            None => r.name.clone(),
+        };
+        let make = self.defaults.get(rname, &label).ok_or_else(|| Error::Incompatible {
+            path: path.to_owned(),
+            file: String::from("(no such field)"),
+            reader: render(&r.ty),
+            why: String::from("the reading type's schema marks a default the type does not register"),
+        })?;
+        let bytes = make().map_err(|e| Error::Incompatible {
+            path: path.to_owned(),
+            file: String::from("(no such field)"),
+            reader: render(&r.ty),
+            why: format!("its default value cannot be archived: {e}"),
+        })?;
+        let id = self.defaults_made.len();
+        let len = bytes.len() as u64;
+        self.defaults_made.push(Arc::new(Chunk::heap(
+            bytes,
+            crate::format::ChunkRef::new(0, len, len, 0, crate::format::Encoding::None),
+        )));
+        Ok(match r.storage {
+            Storage::Lazy => Src::LazyDefault { id },
+            _ => Src::Default { id, node: self.node(Side::Reader, &r.ty, &r.ty, path)? },
+        })
+    }
+
+    /// The file's variants `fv` read as the reader's `rv`.
+    fn arms(&mut self, side: Side, rname: &str, fv: &[Variant], rv: &[Variant], path: &str) -> Result<Vec<Arm>> {
+        let other = rv.iter().position(|v| v.other);
+        let mut arms = Vec::with_capacity(fv.len());
+        for v in fv {
+            let found = rv
+                .iter()
+                .position(|r| r.name == v.name)
+                .or_else(|| rv.iter().position(|r| r.aliases.contains(&v.name)));
+            arms.push(match (found, other) {
+                (Some(j), _) => {
+                    let r = rv.get(j).ok_or_else(|| Error::Schema(String::from("variant")))?;
+                    let tag = u8::try_from(j).map_err(|_| Error::Schema(String::from("more than 256 variants")))?;
+                    Arm::To { tag, slots: self.slots(side, rname, Some(&r.name), &v.fields, &r.fields, path)? }
+                }
+                (None, Some(o)) => Arm::To {
+                    tag: u8::try_from(o).map_err(|_| Error::Schema(String::from("more than 256 variants")))?,
+                    slots: Vec::new(),
+                },
+                (None, None) => Arm::Unknown { variant: v.name.clone() },
+            });
+        }
+        Ok(arms)
+    }
+
+    /// Decides which nodes read as they are (`same`: the greatest fixpoint, so that
+    /// recursive types that did not change are zero-copy) and which are flat.
+    fn settle(&mut self) {
+        loop {
+            let mut changed = false;
+            for i in 0..self.nodes.len() {
+                let same = self.nodes.get(i).is_some_and(|n| n.same) && self.locally_same(i);
+                if let Some(n) = self.nodes.get_mut(i)
+                    && n.same != same
+                {
+                    n.same = same;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // Flat: the least fixpoint (a cycle always passes through a Box or a Vec).
+        loop {
+            let mut changed = false;
+            for i in 0..self.nodes.len() {
+                let flat = self.nodes.get(i).is_some_and(|n| n.same) && self.locally_flat(i);
+                if let Some(n) = self.nodes.get_mut(i)
+                    && flat
+                    && !n.flat
+                {
+                    n.flat = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    fn same(&self, id: NodeId) -> bool {
+        self.nodes.get(id as usize).is_some_and(|n| n.same)
+    }
+
+    fn flat(&self, id: NodeId) -> bool {
+        self.nodes.get(id as usize).is_some_and(|n| n.flat)
+    }
+
+    fn locally_same(&self, i: usize) -> bool {
+        let Some(n) = self.nodes.get(i) else { return false };
+        if n.size != n.file_size || n.align != n.file_align {
+            return false;
+        }
+        let slots_same = |slots: &[Slot]| {
+            slots.iter().all(|s| match s.src {
+                Src::Inline { from, node } | Src::Lazy { from, node } | Src::Table { from, node } => {
+                    from == s.to && self.same(node)
+                }
+                _ => false,
+            })
+        };
+        match &n.op {
+            Op::Pending => false,
+            Op::Prim { from, to } => from == to,
+            Op::String | Op::Opaque => true,
+            Op::Vec(c) | Op::Option(c) | Op::Box(c) | Op::Array(c, _) => self.same(*c),
+            Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) => false,
+            Op::Struct(slots) => slots_same(slots),
+            Op::Enum(arms) => arms.iter().enumerate().all(|(j, a)| match a {
+                Arm::To { tag, slots } => usize::from(*tag) == j && slots_same(slots),
+                Arm::Unknown { .. } => false,
+            }),
+        }
+    }
+
+    fn locally_flat(&self, i: usize) -> bool {
+        let Some(n) = self.nodes.get(i) else { return false };
+        let slots_flat =
+            |slots: &[Slot]| slots.iter().all(|s| matches!(s.src, Src::Inline { node, .. } if self.flat(node)));
+        match &n.op {
+            Op::Prim { .. } => true,
+            Op::Option(c) | Op::Array(c, _) => self.flat(*c),
+            Op::Struct(slots) => slots_flat(slots),
+            Op::Enum(arms) => arms.iter().all(|a| matches!(a, Arm::To { slots, .. } if slots_flat(slots))),
+            _ => false,
+        }
+    }
+
+    /// Map keys must read as they are: buckets are placed by the key's hash.
+    fn check_keys(&self) -> Result<()> {
+        for (key, path, file, reader) in &self.keys {
+            if !self.same(*key) {
+                return Err(Error::Incompatible {
+                    path: path.clone(),
+                    file: file.clone(),
+                    reader: reader.clone(),
+                    why: String::from(
+                        "a `#[strata(map)]` field's key type must not change: its buckets are hashed by the key",
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The offsets of a tuple's elements.
+fn tuple_offsets(schema: &Schema, tys: &[Ty]) -> Result<Vec<u64>> {
+    let mut at = 0;
+    let mut out = Vec::with_capacity(tys.len());
+    for t in tys {
+        let (s, a) = schema.layout(t)?;
+        at = round_up(at, a);
+        out.push(at);
+        at += s;
+    }
+    Ok(out)
+}
+
+/// A map or set type's key and value types (`()` for sets), and whether it is a set.
+fn map_types(ty: &Ty) -> Option<(Ty, Ty, bool)> {
+    match ty {
+        Ty::Named(n, args) if n.starts_with("HashSet<") || n.starts_with("BTreeSet<") => {
+            Some((args.first()?.clone(), Ty::Prim(String::from("()")), true))
+        }
+        Ty::Named(n, args) if (n.starts_with("HashMap<") || n.starts_with("BTreeMap<")) && args.len() == 2 => {
+            Some((args.first()?.clone(), args.get(1)?.clone(), false))
+        }
+        _ => None,
+    }
+}
+
+fn storage_name(s: Storage) -> &'static str {
+    match s {
+        Storage::Inline => "inline",
+        Storage::Lazy => "lazy",
+        Storage::Shard => "sharded",
+        Storage::Map => "as a map",
+    }
+}
