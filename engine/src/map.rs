@@ -334,8 +334,10 @@ where
             store.will_need(first.offset(), last.offset().saturating_add(last.stored_len()));
         }
         // Room is reserved for the declared entries only as far as the buckets could
-        // hold them (every entry archives to at least the entry type's size).
-        let raw: u64 = refs.iter().map(ChunkRef::raw_len).sum();
+        // hold them (every entry archives to at least the entry type's size), and, as
+        // the buckets' sizes are proven only when they are read, at most as much as one
+        // chunk may hold: past that the map grows as entries come.
+        let raw: u64 = refs.iter().map(ChunkRef::raw_len).sum::<u64>().min(store.limits().max_raw);
         let room = raw / size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1) as u64;
         let map = M::with_capacity(usize::try_from(self.len().min(room)).unwrap_or(0));
         // Batches of buckets deserialized in parallel while the previous batch is

@@ -287,7 +287,7 @@ impl<T: Persist> ShardedVec<T> {
         if let (Some(first), Some(last)) = (refs.first(), refs.last()) {
             store.will_need(first.offset(), last.offset().saturating_add(last.stored_len()));
         }
-        let mut filler = Filler::<T>::new(&lens)?;
+        let mut filler = Filler::<T>::new(&lens, store.limits().max_raw)?;
         let holds = if evolved.is_some() { Holds::Nothing } else { holds::<T>() };
         store.windowed(&refs, holds, crate::store::BULK_WINDOW, |first, chunks| {
             let bytes: u64 = chunks.iter().map(|c| c.bytes().len() as u64).sum();

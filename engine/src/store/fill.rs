@@ -41,18 +41,27 @@ impl<T> Region<'_, T> {
     }
 }
 
-/// A vector under construction from consecutive parts of known lengths.
+/// A vector under construction from consecutive parts of known lengths, filled window
+/// by window in order: the vector's length covers the windows filled so far.
 pub(crate) struct Filler<T> {
     out: Vec<T>,
     /// Each part's first slot and length.
     parts: Vec<(usize, usize)>,
-    /// Elements written in each part (all of it, or none after a failure).
+    /// Elements written in each part of a window that failed (the slots past the
+    /// vector's length that must be dropped).
     written: Vec<usize>,
 }
 
 impl<T: Send> Filler<T> {
-    /// Room for parts of `lens` elements, in order.
-    pub(crate) fn new(lens: &[usize]) -> Result<Self> {
+    /// Room for parts of `lens` elements, in order: at most `upfront` bytes of it
+    /// before the first window. The lengths come from the file and are proven only as
+    /// parts decode: past `upfront`, the vector grows window by window, by what the
+    /// window's decoded parts hold.
+    pub(crate) fn new(lens: &[usize], upfront: u64) -> Result<Self> {
+        Self::with_upfront(lens, usize::try_from(upfront).unwrap_or(usize::MAX))
+    }
+
+    fn with_upfront(lens: &[usize], upfront: usize) -> Result<Self> {
         let mut parts = Vec::with_capacity(lens.len());
         let mut total = 0usize;
         for &n in lens {
@@ -60,13 +69,16 @@ impl<T: Send> Filler<T> {
             total = total.checked_add(n).ok_or_else(|| Error::Message(String::from("element count overflows")))?;
         }
         let mut out = Vec::new();
-        out.try_reserve_exact(total).map_err(|e| Error::Message(format!("cannot allocate {total} elements: {e}")))?;
+        let upfront = total.min(upfront / size_of::<T>().max(1));
+        out.try_reserve_exact(upfront)
+            .map_err(|e| Error::Message(format!("cannot allocate {upfront} elements: {e}")))?;
         Ok(Self { out, written: vec![0; parts.len()], parts })
     }
 
-    /// Fills parts `first..first + items.len()`, part `first + j` by `fill(&items[j],
-    /// region)`, in parallel. A part that fails, or writes fewer elements than its
-    /// length, fails the fill; what it wrote is dropped (the rest when the filler is).
+    /// Fills parts `first..first + items.len()`, the window after those filled so
+    /// far, part `first + j` by `fill(&items[j], region)`, in parallel. A part that
+    /// fails, or writes fewer elements than its length, fails the fill; what the window
+    /// wrote is dropped (when the filler is).
     pub(crate) fn fill<P: Sync>(
         &mut self,
         first: usize,
@@ -75,11 +87,19 @@ impl<T: Send> Filler<T> {
         fill: impl Fn(&P, &mut Region<'_, T>) -> Result<()> + Sync,
     ) -> Result<()> {
         let parts = self.parts.get(first..first.saturating_add(items.len())).unwrap_or_default();
-        if parts.len() != items.len() {
-            return Err(Error::Message(String::from("internal: parts beyond the filler")));
+        let base = self.out.len();
+        if parts.len() != items.len() || parts.first().is_some_and(|&(start, _)| start != base) {
+            return Err(Error::Message(String::from("internal: parts filled out of order")));
+        }
+        let end = parts.last().map_or(base, |&(start, len)| start + len);
+        let more = end - base;
+        if self.out.capacity() - base < more {
+            self.out
+                .try_reserve_exact(more)
+                .map_err(|e| Error::Message(format!("cannot allocate {more} elements: {e}")))?;
         }
         let mut rest = self.out.spare_capacity_mut();
-        let mut consumed = 0usize;
+        let mut consumed = base;
         let mut regions = Vec::with_capacity(parts.len());
         for &(start, len) in parts {
             let skip = start.saturating_sub(consumed).min(rest.len());
@@ -122,43 +142,59 @@ impl<T: Send> Filler<T> {
                 Err(e) => failure = failure.or(Some(e)),
             }
         }
-        failure.map_or(Ok(()), Err)
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if self.out.capacity() < end {
+            return Err(Error::Message(String::from("internal: a window beyond the room made for it")));
+        }
+        for w in self.written.get_mut(first..first + items.len()).unwrap_or_default() {
+            *w = 0;
+        }
+        // SAFETY: the window's parts are disjoint, consecutive runs of the slots
+        // `base..end` (`base` is the length, the window's first part starts there), within
+        // the capacity (checked above), and every part was filled completely (each
+        // outcome checked its region full), so every slot below `end` is written; their
+        // counts were cleared above, so that `Drop` touches none of them.
+        unsafe { self.out.set_len(end) };
+        Ok(())
     }
 
     /// The vector, once every part is filled.
     pub(crate) fn finish(mut self) -> Result<Vec<T>> {
-        if self.parts.iter().zip(&self.written).any(|(&(_, len), &w)| w != len) {
+        let total = self.parts.last().map_or(0, |&(start, len)| start + len);
+        if self.out.len() != total {
             return Err(Error::Message(String::from("internal: a part was left unfilled")));
         }
-        let total = self.parts.last().map_or(0, |&(start, len)| start + len);
-        let mut out = std::mem::take(&mut self.out);
-        self.written.iter_mut().for_each(|w| *w = 0);
-        // SAFETY: the parts are disjoint, consecutive runs of `out`'s first `total`
-        // slots, and every part was filled completely (checked above), so every slot in
-        // `0..total` was written exactly once; `written` is cleared so that `Drop`
-        // touches none of them.
-        unsafe { out.set_len(total) };
-        Ok(out)
+        Ok(std::mem::take(&mut self.out))
     }
 }
 
 impl<T> Drop for Filler<T> {
     fn drop(&mut self) {
-        if self.written.iter().all(|&w| w == 0) {
+        let failed = self.written.iter().any(|&w| w != 0);
+        if !failed && self.out.is_empty() {
             return;
         }
         // Elements may nest deep: dropped on a stack made for it.
         crate::deep::dropping(|| {
-            let spare = self.out.spare_capacity_mut();
-            for (&(start, _), &written) in self.parts.iter().zip(&self.written) {
-                for slot in spare.get_mut(start..start.saturating_add(written)).unwrap_or_default() {
-                    // SAFETY: part `p` wrote its first `written[p]` slots (a filled
-                    // part's count is recorded only when it completed), and nothing else
-                    // dropped or took them: `finish` clears the counts before handing
-                    // them over.
-                    unsafe { slot.assume_init_drop() };
+            if failed {
+                let base = self.out.len();
+                let spare = self.out.spare_capacity_mut();
+                for (&(start, _), &written) in self.parts.iter().zip(&self.written) {
+                    let from = start.saturating_sub(base);
+                    for slot in spare.get_mut(from..from.saturating_add(written)).unwrap_or_default() {
+                        // SAFETY: part `p` of a window that failed wrote its first
+                        // `written[p]` slots, past the vector's length (a window's slots
+                        // join the length only when the whole window succeeded, and its
+                        // counts are cleared then), and nothing else dropped or took
+                        // them.
+                        unsafe { slot.assume_init_drop() };
+                    }
                 }
             }
+            // The windows filled before.
+            drop(std::mem::take(&mut self.out));
         });
     }
 }
@@ -186,7 +222,13 @@ mod tests {
 
     fn fill_all(parts: &[u32], fail_at: Option<u32>, window: usize) -> Result<Vec<Counted>> {
         let lens: Vec<usize> = parts.iter().map(|&p| (p % 7) as usize).collect();
-        let mut filler = Filler::new(&lens)?;
+        // Room made up front for all, some or none of the elements.
+        let upfront = match window % 3 {
+            0 => usize::MAX,
+            1 => 40 * size_of::<Counted>(),
+            _ => 0,
+        };
+        let mut filler = Filler::with_upfront(&lens, upfront)?;
         for (w, items) in parts.chunks(window).enumerate() {
             filler.fill(w * window, items, w % 2 == 0, |&p, region| {
                 for i in 0..p % 7 {
@@ -201,7 +243,7 @@ mod tests {
     #[test]
     fn parts_fill_their_regions_in_order_and_failures_drop_everything() -> Result<()> {
         let parts: Vec<u32> = (0..50).collect();
-        for window in [1, 3, 50] {
+        for window in [1, 2, 3, 4, 5, 50] {
             let v = fill_all(&parts, None, window)?;
             let expected: Vec<u32> = parts.iter().flat_map(|&p| (0..p % 7).map(move |i| p * 100 + i)).collect();
             assert_eq!(v.iter().map(|c| c.0).collect::<Vec<_>>(), expected);
@@ -213,14 +255,14 @@ mod tests {
             }
         }
         // A part that writes too few is an error; one that writes too many is refused.
-        let mut filler = Filler::<Counted>::new(&[2])?;
+        let mut filler = Filler::<Counted>::new(&[2], 0)?;
         let short = filler.fill(0, &[()], false, |(), r| {
             r.push(Counted::new(1));
             Ok(())
         });
         assert!(short.is_err());
         drop(filler);
-        let mut filler = Filler::<Counted>::new(&[1])?;
+        let mut filler = Filler::<Counted>::new(&[1], 1)?;
         filler.fill(0, &[()], true, |(), r| {
             assert!(r.push(Counted::new(1)));
             assert!(!r.push(Counted::new(2)));
@@ -228,7 +270,7 @@ mod tests {
         })?;
         assert_eq!(filler.finish()?.len(), 1);
         // Unfilled parts cannot be finished, and dropping the filler drops what was done.
-        let mut filler = Filler::<Counted>::new(&[1, 1])?;
+        let mut filler = Filler::<Counted>::new(&[1, 1], u64::MAX)?;
         filler.fill(0, &[()], true, |(), r| {
             assert!(r.push(Counted::new(1)));
             Ok(())
