@@ -103,7 +103,7 @@ impl Evolution {
         if self.root.get().is_none() {
             let file = Arc::clone(store.root()?);
             let at = store.footer().root;
-            let made = transcode(&self.plan, store, file, self.plan.root, Root::End)?;
+            let made = transcode(&self.plan, store, file, self.plan.root, Root::End, &[&root.path])?;
             let _ = self.root.set(adopt(store, &self.plan, self.view, made, at, None));
         }
         store.root_of::<A>(self.root.get().ok_or(Error::Detached)?)
@@ -175,7 +175,7 @@ impl Evolved {
     /// The node of a tag that names a file chunk (a lazy field's, a table's).
     pub(crate) fn node(&self) -> Result<NodeId> {
         match self.tag {
-            Tag::Chunk(node) => Ok(node),
+            Tag::Chunk { node, .. } => Ok(node),
             _ => Err(Error::Message(String::from("internal: a table tagged as a lazy value"))),
         }
     }
@@ -188,8 +188,10 @@ impl Evolved {
     pub(crate) fn chunk(&self, store: &Store, r: &ChunkRef, keep: Keep) -> Result<Arc<Chunk>> {
         let plan = &self.tags.plan;
         let (key, source, node, root) = match self.tag {
-            Tag::Chunk(node) => (self.key(*r, node, 0), *r, node, Root::End),
-            Tag::Inline { src, pos, node } => (self.key(src, node, pos.saturating_add(1)), src, node, Root::At(pos)),
+            Tag::Chunk { node, .. } => (self.key(*r, node, 0), *r, node, Root::End),
+            Tag::Inline { src, pos, node, .. } => {
+                (self.key(src, node, pos.saturating_add(1)), src, node, Root::At(pos))
+            }
             Tag::Default(id) => {
                 return plan
                     .defaults
@@ -202,7 +204,7 @@ impl Evolved {
             return Ok(chunk);
         }
         let file = store.chunk(&source, Keep::No, Holds::Nothing)?;
-        self.make(store, file, node, root, (keep == Keep::Yes).then_some(key))
+        self.make(store, file, node, root, (keep == Keep::Yes).then_some(key), &[self.place()])
     }
 
     /// A file chunk `file` (of the table this field tags) transcoded whole, not kept.
@@ -210,12 +212,28 @@ impl Evolved {
     /// # Errors
     /// As [`chunk`](Self::chunk).
     pub(crate) fn whole(&self, store: &Store, file: Arc<Chunk>) -> Result<Arc<Chunk>> {
-        self.make(store, file, self.node()?, Root::End, None)
+        self.make(store, file, self.node()?, Root::End, None, &[self.place()])
     }
 
-    fn make(&self, store: &Store, file: Arc<Chunk>, node: NodeId, root: Root, keep: Option<Key>) -> Result<Arc<Chunk>> {
+    /// The path of the tagged field (`Shop.items`).
+    fn place(&self) -> &str {
+        match &self.tag {
+            Tag::Chunk { place, .. } | Tag::Inline { place, .. } => place,
+            Tag::Default(_) => "",
+        }
+    }
+
+    fn make(
+        &self,
+        store: &Store,
+        file: Arc<Chunk>,
+        node: NodeId,
+        root: Root,
+        keep: Option<Key>,
+        place: &[&str],
+    ) -> Result<Arc<Chunk>> {
         let at = *file.at();
-        let made = transcode(&self.tags.plan, store, file, node, root)?;
+        let made = transcode(&self.tags.plan, store, file, node, root, place)?;
         Ok(adopt(store, &self.tags.plan, self.tags.view, made, at, keep))
     }
 
@@ -236,7 +254,7 @@ impl Evolved {
         // the reader cannot represent (a variant it lacks) cannot be, and is tried
         // again only now and then while its elements are read one by one.
         if reads > ELEMENT_READS_BEFORE_WHOLE && (reads - ELEMENT_READS_BEFORE_WHOLE - 1).is_multiple_of(64) {
-            match self.make(store, Arc::clone(&file), vec, Root::End, Some(key)) {
+            match self.make(store, Arc::clone(&file), vec, Root::End, Some(key), &[self.place()]) {
                 Ok(chunk) => return Ok(Some(Element::Whole(chunk))),
                 Err(Error::UnknownVariant { .. }) => {}
                 Err(e) => return Err(e),
@@ -254,7 +272,8 @@ impl Evolved {
         if k >= len {
             return Ok(None);
         }
-        self.make(store, file, elem, Root::At(start + k * size), None).map(|c| Some(Element::One(c)))
+        self.make(store, file, elem, Root::At(start + k * size), None, &[self.place(), "[]"])
+            .map(|c| Some(Element::One(c)))
     }
 
     /// The file's size of one element of a tagged sharded vector, or of one entry of a
@@ -277,7 +296,7 @@ impl Evolved {
     /// # Errors
     /// As [`chunk`](Self::chunk).
     pub(crate) fn entry(&self, store: &Store, file: Arc<Chunk>, pos: u64) -> Result<Arc<Chunk>> {
-        self.make(store, file, self.node()?, Root::At(pos), None)
+        self.make(store, file, self.node()?, Root::At(pos), None, &[self.place(), "[]"])
     }
 }
 

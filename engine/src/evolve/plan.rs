@@ -93,6 +93,9 @@ pub(crate) struct Slot {
     /// Its offset in the reader's archived value.
     pub(crate) to: u64,
     pub(crate) src: Src,
+    /// What the field adds to a path inside its parent (`.price`, `::Moved.to`,
+    /// nothing for a map entry's value): errors and tags name where a value was met.
+    pub(crate) seg: Box<str>,
 }
 
 /// Where a reader field's value comes from.
@@ -215,6 +218,7 @@ impl Plan {
             nodes: Vec::new(),
             defaults_made: Vec::new(),
             keys: Vec::new(),
+            entry: false,
         };
         let path = root_path(&reader.root);
         let root = b.node(Side::File, &file.root, &reader.root, &path)?;
@@ -335,11 +339,14 @@ struct Builder<'s> {
     file: &'s Schema,
     reader: &'s Schema,
     defaults: &'s Defaults,
-    memo: HashMap<(Side, Ty, Ty), NodeId>,
+    /// Nodes by (side, map entry, file type, reader type).
+    memo: HashMap<(Side, bool, Ty, Ty), NodeId>,
     nodes: Vec<Node>,
     defaults_made: Vec<Arc<Chunk>>,
     /// Map key nodes, which must read as they are (buckets are hashed by the key).
     keys: Vec<(NodeId, String, String, String)>,
+    /// The next tuple node is a map's entry.
+    entry: bool,
 }
 
 impl Builder<'_> {
@@ -355,7 +362,7 @@ impl Builder<'_> {
     }
 
     fn node(&mut self, side: Side, f: &Ty, r: &Ty, path: &str) -> Result<NodeId> {
-        let key = (side, f.clone(), r.clone());
+        let key = (side, self.entry, f.clone(), r.clone());
         if let Some(&id) = self.memo.get(&key) {
             return Ok(id);
         }
@@ -416,10 +423,16 @@ impl Builder<'_> {
                 }
                 let from = tuple_offsets(self.source(side), a)?;
                 let to = tuple_offsets(self.reader, b)?;
+                let entry = std::mem::take(&mut self.entry);
                 let mut slots = Vec::with_capacity(b.len());
                 for (i, ((fa, fo), (rb, ro))) in a.iter().zip(from).zip(b.iter().zip(to)).enumerate() {
-                    let node = self.node(side, fa, rb, &format!("{path}.{i}"))?;
-                    slots.push(Slot { to: ro, src: Src::Inline { from: fo, node } });
+                    let seg = match (entry, i) {
+                        (true, 0) => String::from(".key"),
+                        (true, _) => String::new(),
+                        (false, _) => format!(".{i}"),
+                    };
+                    let node = self.node(side, fa, rb, &format!("{path}{seg}"))?;
+                    slots.push(Slot { to: ro, src: Src::Inline { from: fo, node }, seg: seg.into() });
                 }
                 Op::Struct(slots)
             }
@@ -484,16 +497,17 @@ impl Builder<'_> {
     ) -> Result<Vec<Slot>> {
         let mut slots = Vec::with_capacity(rf.len());
         for r in rf {
-            let fpath = match variant {
-                Some(v) => format!("{path}::{v}.{}", r.name),
-                None => format!("{path}.{}", r.name),
+            let seg = match variant {
+                Some(v) => format!("::{v}.{}", r.name),
+                None => format!(".{}", r.name),
             };
+            let fpath = format!("{path}{seg}");
             let found = std::iter::once(&r.name).chain(&r.aliases).find_map(|n| ff.iter().find(|f| f.name == *n));
             let src = match found {
                 Some(f) => self.transition(side, f, r, &fpath)?,
                 None => self.added(rname, variant, r, &fpath)?,
             };
-            slots.push(Slot { to: r.offset, src });
+            slots.push(Slot { to: r.offset, src, seg: seg.into() });
         }
         slots.sort_by_key(|s| s.to);
         Ok(slots)
@@ -521,12 +535,16 @@ impl Builder<'_> {
                 if fset != rset {
                     return Err(self.incompatible(path, &f.ty, &r.ty, "a map and a set"));
                 }
+                // The entry's parts are named as a map's (`.key`, the value at `[]`).
+                self.entry = true;
                 let node = self.node(
                     side,
                     &Ty::Tuple(vec![fk.clone(), fv]),
                     &Ty::Tuple(vec![rk.clone(), rv]),
                     &format!("{path}[]"),
-                )?;
+                );
+                self.entry = false;
+                let node = node?;
                 let key = self.node(side, &fk, &rk, &format!("{path}.key"))?;
                 self.keys.push((key, path.to_owned(), render(&f.ty), render(&r.ty)));
                 Src::Table { from, node }

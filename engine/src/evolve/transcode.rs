@@ -23,11 +23,12 @@ use std::sync::Arc;
 /// How a lazy field inside a transcoded chunk is read: what its reference names.
 #[derive(Debug, Clone)]
 pub(crate) enum Tag {
-    /// The file chunk the reference names, read through the node.
-    Chunk(NodeId),
+    /// The file chunk the reference names, read through the node; `place` is the
+    /// field's path (`Shop.items`).
+    Chunk { node: NodeId, place: Arc<str> },
     /// The file's inline value at `pos` of the file chunk `src`, read as a chunk of its
     /// own through the node (a field that became lazy).
-    Inline { src: ChunkRef, pos: u64, node: NodeId },
+    Inline { src: ChunkRef, pos: u64, node: NodeId, place: Arc<str> },
     /// An added lazy field's default value (`Plan::defaults[id]`).
     Default(usize),
 }
@@ -60,7 +61,15 @@ const MAX_ZERO_SIZED: u64 = 1 << 20;
 /// ([`Error::UnknownVariant`]), a chunk a field that became inline needs is damaged,
 /// the value nests deeper than the store allows, or the output would pass the store's
 /// largest chunk.
-pub(crate) fn transcode(plan: &Plan, store: &Store, source: Arc<Chunk>, node: NodeId, root: Root) -> Result<Made> {
+/// `place` is the path of the value transcoded, in parts (`["Shop.items", "[]"]`).
+pub(crate) fn transcode(
+    plan: &Plan,
+    store: &Store,
+    source: Arc<Chunk>,
+    node: NodeId,
+    root: Root,
+    place: &[&str],
+) -> Result<Made> {
     let n = plan.node(node)?;
     let at = source.at().location();
     let len = source.bytes().len() as u64;
@@ -80,6 +89,8 @@ pub(crate) fn transcode(plan: &Plan, store: &Store, source: Arc<Chunk>, node: No
         limit: limits.max_raw,
         depth: 0,
         max_depth: limits.max_depth,
+        place,
+        trail: Vec::new(),
     };
     let at = At { s: 0, pos };
     crate::deep::grow(|| t.ser(node, at))?;
@@ -120,9 +131,21 @@ struct Transcoder<'a> {
     limit: u64,
     depth: u32,
     max_depth: u32,
+    /// The path of the value transcoded, and of the value being read within it.
+    place: &'a [&'a str],
+    trail: Vec<&'a str>,
 }
 
-impl Transcoder<'_> {
+impl<'a> Transcoder<'a> {
+    /// The path of the value being read (`Shop.items[].kind`).
+    fn path(&self) -> String {
+        let mut path = self.place.concat();
+        for seg in &self.trail {
+            path.push_str(seg);
+        }
+        path
+    }
+
     fn source(&self, s: usize) -> Result<&Arc<Chunk>> {
         self.sources.get(s).ok_or_else(|| Error::Message(String::from("internal: no transcoding source")))
     }
@@ -257,6 +280,7 @@ impl Transcoder<'_> {
                     self.tape.push(target);
                 } else {
                     let mark = self.tape.len();
+                    self.trail.push("[]");
                     self.deeper(at.s, |t| {
                         for i in 0..len {
                             t.ser(e, At { s: at.s, pos: start + i * en.file_size })?;
@@ -271,6 +295,7 @@ impl Transcoder<'_> {
                         t.tape.push(target);
                         Ok(())
                     })?;
+                    self.trail.pop();
                 }
             }
             Op::Option(c) => match self.read(at, |b| b.byte(at.pos))? {
@@ -310,13 +335,17 @@ impl Transcoder<'_> {
             Op::Array(c, k) => {
                 let (c, k) = (*c, *k);
                 let size = self.plan.node(c)?.file_size;
+                self.trail.push("[]");
                 for i in 0..k {
                     self.ser(c, at.plus(i * size))?;
                 }
+                self.trail.pop();
             }
             Op::Struct(slots) => {
                 for slot in slots {
+                    self.trail.push(&slot.seg);
                     self.ser_slot(slot, at)?;
+                    self.trail.pop();
                 }
             }
             Op::Enum(arms) => {
@@ -324,12 +353,14 @@ impl Transcoder<'_> {
                 match arms.get(usize::from(tag)) {
                     Some(Arm::To { slots, .. }) => {
                         for slot in slots {
+                            self.trail.push(&slot.seg);
                             self.ser_slot(slot, at)?;
+                            self.trail.pop();
                         }
                     }
                     Some(Arm::Unknown { variant }) => {
                         return Err(Error::UnknownVariant {
-                            path: n.path.clone(),
+                            path: self.path(),
                             ty: n.file_ty.clone(),
                             variant: variant.clone(),
                             at: self.location(at.s),
@@ -461,14 +492,18 @@ impl Transcoder<'_> {
             Op::Array(c, k) => {
                 let (c, k) = (*c, *k);
                 let size = self.plan.node(c)?.file_size;
+                self.trail.push("[]");
                 for i in 0..k {
                     self.res(c, at.plus(i * size), cursor)?;
                 }
+                self.trail.pop();
             }
             Op::Struct(slots) => {
                 for slot in slots {
                     self.pad_to(start + slot.to)?;
+                    self.trail.push(&slot.seg);
                     self.res_slot(slot, at, cursor)?;
+                    self.trail.pop();
                 }
             }
             Op::Enum(arms) => {
@@ -480,7 +515,9 @@ impl Transcoder<'_> {
                 self.out.push(*to);
                 for slot in slots {
                     self.pad_to(start + slot.to)?;
+                    self.trail.push(&slot.seg);
                     self.res_slot(slot, at, cursor)?;
+                    self.trail.pop();
                 }
             }
         }
@@ -499,7 +536,7 @@ impl Transcoder<'_> {
                 let len = if matches!(slot.src, Src::Lazy { .. }) { 40 } else { 64 };
                 self.copy(at.plus(from), len)?;
                 if !self.plan.node(node)?.same {
-                    self.tags.push((here, Tag::Chunk(node)));
+                    self.tags.push((here, Tag::Chunk { node, place: self.path().into() }));
                 }
             }
             Src::ToLazy { from, node } => {
@@ -508,7 +545,7 @@ impl Transcoder<'_> {
                 let r = ChunkRef::new(src.offset(), size, size, src.checksum(), Encoding::None);
                 self.room(40, at.s)?;
                 self.out.extend_from_slice(&r.to_bytes());
-                self.tags.push((here, Tag::Inline { src, pos: at.pos + from, node }));
+                self.tags.push((here, Tag::Inline { src, pos: at.pos + from, node, place: self.path().into() }));
             }
             Src::FromLazy { node, .. } => {
                 let s = usize::try_from(self.take(cursor)?).unwrap_or(usize::MAX);
