@@ -377,13 +377,9 @@ where
     K::Archived: Ord,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!(
-            "BTreeMap<{}, {}>[{}/{}]",
-            s.of::<K>(),
-            s.of::<V>(),
-            size_of::<Self::Archived>(),
-            align_of::<Self::Archived>()
-        )
+        let name = format!("BTreeMap<{}, {}>", s.of::<K>(), s.of::<V>());
+        s.relocatable::<Self>(name.clone());
+        format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>() && is_leaf::<V>()
@@ -411,7 +407,9 @@ where
     K::Archived: Ord,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!("BTreeSet<{}>[{}/{}]", s.of::<K>(), size_of::<Self::Archived>(), align_of::<Self::Archived>())
+        let name = format!("BTreeSet<{}>", s.of::<K>());
+        s.relocatable::<Self>(name.clone());
+        format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>()
@@ -439,13 +437,9 @@ where
     H: BuildHasher + Default + Send + Sync + 'static,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!(
-            "HashMap<{}, {}>[{}/{}]",
-            s.of::<K>(),
-            s.of::<V>(),
-            size_of::<Self::Archived>(),
-            align_of::<Self::Archived>()
-        )
+        let name = format!("HashMap<{}, {}>", s.of::<K>(), s.of::<V>());
+        s.relocatable::<Self>(name.clone());
+        format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>() && is_leaf::<V>()
@@ -487,7 +481,9 @@ where
     H: BuildHasher + Default + Send + Sync + 'static,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
-        format!("HashSet<{}>[{}/{}]", s.of::<K>(), size_of::<Self::Archived>(), align_of::<Self::Archived>())
+        let name = format!("HashSet<{}>", s.of::<K>());
+        s.relocatable::<Self>(name.clone());
+        format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
         is_leaf::<K>()

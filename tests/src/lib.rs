@@ -101,4 +101,5 @@ pub fn walk_world(archive: &strata::Archive, expected: &World) -> strata::Result
 }
 
 pub mod hostile;
+pub mod lying;
 pub mod memory;

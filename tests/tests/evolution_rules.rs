@@ -766,3 +766,104 @@ fn incompatible_changes_are_errors_naming_the_field() {
     assert!(matches!(archive.root::<Point>(), Err(Error::TypeMismatch { .. })));
     assert!(matches!(archive.root::<u64>(), Err(Error::TypeMismatch { .. })));
 }
+
+/// Values stored in rkyv's own layout (inline maps and sets) inside a record whose
+/// layout changed: moved by the reading type.
+mod inline_maps {
+    pub mod old {
+        use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+        carrier!();
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Rec {
+            pub a: u16,
+            pub attrs: HashMap<String, u32>,
+            pub order: BTreeMap<u8, String>,
+            pub tags: HashSet<String>,
+            pub seen: BTreeSet<u64>,
+        }
+    }
+    pub mod new {
+        use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+        carrier!();
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Rec {
+            #[strata(default)]
+            pub first: Option<String>,
+            pub a: u64,
+            pub attrs: HashMap<String, u32>,
+            pub order: BTreeMap<u8, String>,
+            pub tags: HashSet<String>,
+            pub seen: BTreeSet<u64>,
+        }
+    }
+    /// A map whose values hold a lazy field: its entries hold chunks of their own,
+    /// which strata cannot move inside a changed record.
+    pub mod chunky {
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Note {
+            #[strata(lazy)]
+            pub text: String,
+        }
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Doc {
+            pub n: u32,
+            pub notes: std::collections::HashMap<u32, Note>,
+        }
+    }
+    pub mod chunky_new {
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Note {
+            #[strata(lazy)]
+            pub text: String,
+        }
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Doc {
+            pub n: u64,
+            pub notes: std::collections::HashMap<u32, Note>,
+        }
+    }
+}
+
+#[test]
+fn inline_maps_and_sets_move_with_the_records_around_them() {
+    use inline_maps::{chunky, chunky_new, new, old};
+    let olds: Vec<old::Rec> = (0..60)
+        .map(|i| old::Rec {
+            a: i as u16,
+            attrs: (0..i % 5).map(|k| (strings(i + k), k * i)).collect(),
+            order: (0..i % 4).map(|k| (k as u8, strings(k))).collect(),
+            tags: (0..i % 3).map(strings).collect(),
+            seen: (0..u64::from(i % 6)).map(|k| k << 33).collect(),
+        })
+        .collect();
+    reads::<old::Carrier, new::Carrier>(&olds, |r| new::Rec {
+        first: None,
+        a: u64::from(r.a),
+        attrs: r.attrs.clone(),
+        order: r.order.clone(),
+        tags: r.tags.clone(),
+        seen: r.seen.clone(),
+    });
+    let news: Vec<new::Rec> = olds
+        .iter()
+        .map(|r| new::Rec {
+            first: Some(strings(u32::from(r.a))),
+            a: u64::from(r.a) * 3,
+            attrs: r.attrs.clone(),
+            order: r.order.clone(),
+            tags: r.tags.clone(),
+            seen: r.seen.clone(),
+        })
+        .collect();
+    refuses::<new::Carrier, old::Carrier>(&news, "Carrier.inline.a");
+
+    let doc = chunky::Doc { n: 1, notes: [(1, chunky::Note { text: "lazy".into() })].into() };
+    let archive = Archive::from_bytes(strata::to_bytes(&doc).unwrap()).unwrap();
+    match archive.root::<chunky_new::Doc>() {
+        Err(Error::Incompatible { path, why, .. }) => {
+            assert_eq!(path, "Doc.notes");
+            assert!(why.contains("cannot be moved"), "{why}");
+        }
+        other => panic!("expected an incompatibility, got {:?}", other.map(|_| ())),
+    }
+}

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use strata_tests::hostile::{self, MAX_CHUNK};
+use strata_tests::lying;
 
 /// Records the largest single allocation.
 struct Largest;
@@ -128,8 +129,70 @@ fn corpus_deep_values() {
     check_allocations();
 }
 
+#[test]
+fn corpus_evolve() {
+    for input in corpus("evolve") {
+        lying::fuzz_evolve(&input);
+    }
+    check_allocations();
+}
+
+#[test]
+fn an_older_model_reads_completely_through_evolution() {
+    // The evolve fuzz body's file, unaltered: every read succeeds through transcoding,
+    // and the values are today's model's.
+    let image = lying::image();
+    let (ok, tried) = hostile::open_and_walk(image.bytes.clone());
+    assert!(tried > 30);
+    assert_eq!(ok, tried);
+    let archive = strata::Archive::from_bytes(image.bytes.clone()).unwrap();
+    assert_eq!(archive.load::<hostile::Model>().unwrap(), hostile::model());
+    assert!(image.numbers.len() > 40, "the schema records sizes, offsets and alignments");
+    // Resealing the unaltered meta chunk changes nothing.
+    assert!(lying::lie(image, |_| ()) == image.bytes);
+}
+
+/// A change to a number's digits.
+type Edit = dyn Fn(&mut [u8]);
+
+#[test]
+fn every_recorded_layout_lying_is_an_error_not_a_panic() {
+    // Each number of the schema text (a size, an offset, an alignment, a length) made
+    // 0, all nines, and one more in its first and last digit, resealed: the file is
+    // read with today's types (a plan, then transcoding) and nothing panics.
+    let image = lying::image();
+    let (mut lies, mut refused) = (0, 0);
+    for span in &image.numbers {
+        let edits: [&Edit; 4] =
+            [&|d| d.fill(b'0'), &|d| d.fill(b'9'), &|d| d[0] = b'0' + (d[0] - b'0' + 1) % 10, &|d| {
+                let last = d.len() - 1;
+                d[last] = b'0' + (d[last] - b'0' + 1) % 10;
+            }];
+        for edit in edits {
+            let bytes = lying::lie(image, |b| edit(&mut b[span.clone()]));
+            if bytes == image.bytes {
+                continue;
+            }
+            lies += 1;
+            let loaded = strata::Archive::from_bytes(bytes.clone()).and_then(|a| a.load::<hostile::Model>());
+            refused += usize::from(loaded.is_err());
+            hostile::open_and_walk(bytes);
+        }
+    }
+    assert!(lies > 150, "{lies}");
+    // Most lies are caught (a schema, plan or validation error); the rest read values
+    // the types allow (a hostile file may hold any valid value).
+    assert!(refused * 2 > lies, "{refused} of {lies} lies refused");
+    check_allocations();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_lying_layouts(data in prop::collection::vec(any::<u8>(), 0..80)) {
+        lying::fuzz_evolve(&data);
+    }
 
     #[test]
     fn generated_deep_values(data in prop::collection::vec(any::<u8>(), 0..80)) {

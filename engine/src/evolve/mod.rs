@@ -86,7 +86,7 @@ impl Evolution {
         if !same_kind(&file, &reader) {
             return Err(mismatch(root_name(&meta.schema).unwrap_or("<unreadable schema>").to_owned()));
         }
-        let plan = Plan::build(&file, &reader, &schema.defaults)?;
+        let plan = Plan::build(&file, &reader, &schema.defaults, &schema.relocators)?;
         Ok(Self { plan: Arc::new(plan), view: VIEWS.fetch_add(1, Ordering::Relaxed), root: OnceLock::new() })
     }
 

@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::schema::{Def, Defaults, Field, Schema, Storage, Ty, Variant, render, round_up};
 use crate::store::chunk::Chunk;
+use crate::store::relocate::Relocator;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -162,8 +163,9 @@ pub(crate) enum Op {
     /// An enum: one arm per variant of the file's, by the file's tag.
     Enum(Vec<Arm>),
     /// A value whose archived form strata does not know (rkyv's own inline maps,
-    /// `#[strata(rkyv)]` fields): the same on both sides.
-    Opaque,
+    /// `#[strata(rkyv)]` fields): the same on both sides, moved by the reader type's
+    /// relocator when it has one.
+    Opaque(Option<Relocator>),
 }
 
 /// One pair of types: the file's and the reader's.
@@ -209,11 +211,17 @@ impl Plan {
     /// [`Error::TypeMismatch`]-like [`Error::Incompatible`] for the first incompatible
     /// pair found, naming its path; [`Error::Schema`] when a schema names a type it
     /// does not define.
-    pub(crate) fn build(file: &Schema, reader: &Schema, defaults: &Defaults) -> Result<Self> {
+    pub(crate) fn build(
+        file: &Schema,
+        reader: &Schema,
+        defaults: &Defaults,
+        relocators: &HashMap<String, Relocator>,
+    ) -> Result<Self> {
         let mut b = Builder {
             file,
             reader,
             defaults,
+            relocators,
             memo: HashMap::new(),
             nodes: Vec::new(),
             defaults_made: Vec::new(),
@@ -230,8 +238,9 @@ impl Plan {
     }
 
     /// The nodes whose values are made by transcoding a chunk (the root, lazy fields,
-    /// shards, map entries, inline values read as chunks) must not hold opaque values
-    /// there: strata cannot move bytes whose layout it does not know.
+    /// shards, map entries, inline values read as chunks) may hold opaque values there
+    /// only when the reader type can move them (a relocator): strata cannot move bytes
+    /// whose layout it does not know.
     fn check_moves(&self) -> Result<()> {
         let mut roots = vec![self.root];
         for n in &self.nodes {
@@ -270,13 +279,14 @@ impl Plan {
                     continue;
                 }
                 match &n.op {
-                    Op::Opaque => {
+                    Op::Opaque(Some(_)) => {}
+                    Op::Opaque(None) => {
                         return Err(Error::Incompatible {
                             path: n.path.clone(),
                             file: n.file_ty.clone(),
                             reader: n.file_ty.clone(),
                             why: format!(
-                                "it is stored in rkyv's own layout, which strata cannot move, inside a value whose layout changed (`{}`); store it `#[strata(lazy)]` or keep the types around it unchanged",
+                                "it is stored in rkyv's own layout and cannot be moved (a `#[strata(rkyv)]` field, or a map or set holding chunks of its own) inside a value whose layout changed (`{}`); store it `#[strata(lazy)]` or keep the types around it unchanged",
                                 node.path
                             ),
                         });
@@ -339,6 +349,7 @@ struct Builder<'s> {
     file: &'s Schema,
     reader: &'s Schema,
     defaults: &'s Defaults,
+    relocators: &'s HashMap<String, Relocator>,
     /// Nodes by (side, map entry, file type, reader type).
     memo: HashMap<(Side, bool, Ty, Ty), NodeId>,
     nodes: Vec<Node>,
@@ -445,7 +456,10 @@ impl Builder<'_> {
                         "a value stored in rkyv's own layout must keep its type",
                     ));
                 }
-                Op::Opaque
+                let Ty::Opaque { name, .. } = r else {
+                    return Err(self.incompatible(path, f, r, "the types differ"));
+                };
+                Op::Opaque(self.relocators.get(name).copied())
             }
             (Ty::Named(fname, _), Ty::Named(rname, _)) => {
                 let fdef = self
@@ -693,7 +707,7 @@ impl Builder<'_> {
         match &n.op {
             Op::Pending => false,
             Op::Prim { from, to } => from == to,
-            Op::String | Op::Opaque => true,
+            Op::String | Op::Opaque(_) => true,
             Op::Vec(c) | Op::Option(c) | Op::Box(c) | Op::Array(c, _) => self.same(*c),
             Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) => false,
             Op::Struct(slots) => slots_same(slots),

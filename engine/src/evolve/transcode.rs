@@ -16,6 +16,7 @@ use crate::format::table::TableHeader;
 use crate::format::{ChunkRef, Encoding};
 use crate::schema::round_up;
 use crate::store::chunk::Chunk;
+use crate::store::relocate::Moved;
 use crate::store::{Holds, Keep, Store};
 use rkyv::util::AlignedVec;
 use std::sync::Arc;
@@ -91,6 +92,7 @@ pub(crate) fn transcode(
         max_depth: limits.max_depth,
         place,
         trail: Vec::new(),
+        moved: Vec::new(),
     };
     let at = At { s: 0, pos };
     crate::deep::grow(|| t.ser(node, at))?;
@@ -134,6 +136,8 @@ struct Transcoder<'a> {
     /// The path of the value transcoded, and of the value being read within it.
     place: &'a [&'a str],
     trail: Vec<&'a str>,
+    /// Values stored in rkyv's own layout, moved halfway (the tape holds their index).
+    moved: Vec<Option<Moved>>,
 }
 
 impl<'a> Transcoder<'a> {
@@ -248,7 +252,16 @@ impl<'a> Transcoder<'a> {
             return Ok(());
         }
         match &n.op {
-            Op::Pending | Op::Prim { .. } | Op::Opaque => {}
+            Op::Pending | Op::Prim { .. } => {}
+            Op::Opaque(r) => {
+                let r = r.ok_or_else(|| Error::Message(format!("internal: `{}` cannot be moved", n.path)))?;
+                let source = Arc::clone(self.source(at.s)?);
+                let moved =
+                    r.serialize(source.bytes(), at.pos, source.at().location(), self.max_depth, &mut self.out)?;
+                self.room(0, at.s)?;
+                self.tape.push(self.moved.len() as u64);
+                self.moved.push(Some(moved));
+            }
             Op::String => {
                 let (start, len) = self.read(at, |b| {
                     let (start, len, _) = b.string_span(at.pos)?;
@@ -437,8 +450,17 @@ impl<'a> Transcoder<'a> {
             return self.copy(at, n.size);
         }
         match &n.op {
-            Op::Pending | Op::Opaque => {
+            Op::Pending | Op::Opaque(None) => {
                 return Err(Error::Message(format!("internal: `{}` cannot be transcoded", n.path)));
+            }
+            Op::Opaque(Some(r)) => {
+                let i = usize::try_from(self.take(cursor)?).unwrap_or(usize::MAX);
+                let moved = self
+                    .moved
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .ok_or_else(|| Error::Message(String::from("internal: a relocated value resolved twice")))?;
+                r.resolve(moved, &mut self.out)?;
             }
             Op::Prim { from, to } => self.prim(*from, *to, at)?,
             Op::String => {

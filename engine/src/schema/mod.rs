@@ -46,6 +46,7 @@ mod parse;
 pub use parse::{Def, Field, Schema, Storage, Ty, Variant, prim_layout, render, round_up};
 
 use crate::Persist;
+use crate::store::relocate::Relocator;
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
@@ -101,6 +102,7 @@ pub struct SchemaBuilder {
     defs: BTreeMap<String, String>,
     in_progress: HashSet<String>,
     defaults: Defaults,
+    relocators: HashMap<String, Relocator>,
 }
 
 impl SchemaBuilder {
@@ -126,6 +128,19 @@ impl SchemaBuilder {
         let archived: DefaultFn =
             Box::new(move || crate::write::serializer::archived_bytes_of(rkyv::with::With::<T, W>::cast(&make())));
         self.defaults.by_field.insert((ty.to_owned(), field.to_owned()), archived);
+    }
+
+    /// Registers how values of `T`, stored in rkyv's own layout and named `name` in
+    /// schemas (without their layout), move into a transcoded chunk; only types that
+    /// hold no chunk of their own are registered.
+    pub fn relocatable<T>(&mut self, name: String)
+    where
+        T: Persist,
+        T::Resolver: Send + 'static,
+    {
+        if crate::persist::is_leaf::<T>() {
+            self.relocators.entry(name).or_insert_with(Relocator::of::<T>);
+        }
     }
 
     /// The type expression of `T`.
@@ -161,6 +176,8 @@ pub struct TypeSchema {
     pub fingerprint: u64,
     /// What the type's added fields read as from files that lack them.
     pub defaults: Defaults,
+    /// How the values it stores in rkyv's own layout move, by type name.
+    pub(crate) relocators: HashMap<String, Relocator>,
 }
 
 /// The schema of `T`, computed once per type and cached for the process.
@@ -175,12 +192,13 @@ pub fn schema_of<T: Persist>() -> &'static TypeSchema {
     let mut builder = SchemaBuilder::default();
     let name = T::__describe(&mut builder);
     let defaults = std::mem::take(&mut builder.defaults);
+    let relocators = std::mem::take(&mut builder.relocators);
     let text = builder.finish(&name);
     let fingerprint = crate::format::checksum(text.as_bytes());
     let mut guard = CACHE.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let map = guard.get_or_insert_with(HashMap::new);
     // One leaked description per stored type: bounded by the program's types.
-    map.entry(id).or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint, defaults })))
+    map.entry(id).or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint, defaults, relocators })))
 }
 
 /// The root type expression recorded in a schema text (its second line).

@@ -5,7 +5,7 @@
 //! owns how those are obtained: the [`Source`] the bytes come from, the bounded cache
 //! of verified chunks ([`cache`]), bulk reads that coalesce adjacent chunks, the
 //! address registry through which a view finds its archive ([`registry`]), and every
-//! `unsafe` block of the engine ([`chunk`], [`os`], [`fill`]).
+//! `unsafe` block of the engine ([`chunk`], [`os`], [`fill`], [`relocate`]).
 //!
 //! A chunk read for one value (the root, an index node, a bucket, a shard for one
 //! element, a promise's view) is kept in the cache; chunks read in bulk (loads,
@@ -19,6 +19,7 @@ pub(crate) mod derived;
 pub(crate) mod fill;
 pub(crate) mod os;
 pub(crate) mod registry;
+pub(crate) mod relocate;
 pub mod sink;
 pub mod source;
 
