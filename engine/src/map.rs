@@ -506,11 +506,17 @@ where
 /// Entry `j` of the bucket `chunk` of a map read through a plan, transcoded into a
 /// chunk of its own.
 fn evolved_entry(store: &Store, evolved: &Evolved, chunk: Arc<Chunk>, j: usize) -> Result<Arc<Chunk>> {
+    let root = evolved_root(evolved, &chunk, j)?;
+    evolved.entry(store, chunk, root)
+}
+
+/// Where entry `j` of the bucket `chunk` of a map read through a plan has its root.
+fn evolved_root(evolved: &Evolved, chunk: &Chunk, j: usize) -> Result<u64> {
     let r = *chunk.at();
     let span = Bucket::parse(chunk.bytes()).and_then(|b| b.entry_span(j)).map_err(|d| bad_bucket(&r, d))?;
     let root = span.end.checked_sub(usize::try_from(evolved.file_size()?).unwrap_or(usize::MAX));
     let root = root.filter(|&p| p >= span.start).ok_or_else(|| bad_bucket(&r, "entry shorter than its type"))?;
-    evolved.entry(store, chunk, root as u64)
+    Ok(root as u64)
 }
 
 /// The entry for `key` of a map read through a plan: the bucket `r` read as the file
@@ -588,21 +594,25 @@ where
     out.reserve(bucket.len());
     let mut pool = rkyv::de::Pool::new();
     let max_depth = crate::deep::limit();
-    for j in 0..bucket.len() {
-        let made;
-        let bytes = match evolved {
-            None => bucket.entry(j).map_err(|d| bad_bucket(r, d))?,
-            Some(evolved) => {
-                made = evolved_entry(store, evolved, Arc::clone(chunk), j)?;
-                made.bytes()
-            }
-        };
+    let mut push = |bytes: &[u8]| -> Result<()> {
         let entry = validate::<ArchivedEntry<Archived<K>, Archived<V>>>(bytes, None, r.location(), max_depth)?;
         let k = rkyv::api::deserialize_using::<K, _, Error>(&entry.key, &mut pool)?;
         let v = rkyv::api::deserialize_using::<V, _, Error>(&entry.value, &mut pool)?;
         out.push((k, v));
+        Ok(())
+    };
+    match evolved {
+        None => (0..bucket.len()).try_for_each(|j| push(bucket.entry(j).map_err(|d| bad_bucket(r, d))?)),
+        // Entries whose types hold no chunk are transcoded into reused buffers; others
+        // become chunks of the archive, which their lazy fields find it through.
+        Some(evolved) if persist::is_leaf::<K>() && persist::is_leaf::<V>() => {
+            let positions = (0..bucket.len()).map(|j| evolved_root(evolved, chunk, j));
+            evolved.each_entry(store, Arc::clone(chunk), positions, push)
+        }
+        Some(evolved) => {
+            (0..bucket.len()).try_for_each(|j| push(evolved_entry(store, evolved, Arc::clone(chunk), j)?.bytes()))
+        }
     }
-    Ok(())
 }
 
 /// Lists a hash-bucketed map, loaded as `M`, for a load's parallel phase. Not part of

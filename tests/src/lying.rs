@@ -109,16 +109,28 @@ pub fn image() -> &'static Image {
     })
 }
 
-/// `image` with `lie` applied to its bytes and the meta chunk (and every chunk above
-/// it) resealed.
+/// `image` with `lie` applied to its bytes, the meta chunk (and every chunk above it)
+/// resealed, and the footer's type fingerprint made the altered schema text's.
 #[must_use]
 pub fn lie(image: &Image, lie: impl FnOnce(&mut [u8])) -> Vec<u8> {
     let mut bytes = image.bytes.clone();
     let mut chunks = image.chunks.clone();
     lie(&mut bytes);
-    let meta = chunks.len().saturating_sub(1);
-    image.seals.reseal(&mut bytes, &mut chunks, meta);
+    seal(image, &mut bytes, &mut chunks);
     bytes
+}
+
+/// Reseals the meta chunk and writes the schema text's fingerprint into the footer:
+/// a file consistent with its (lying) schema.
+fn seal(image: &Image, bytes: &mut [u8], chunks: &mut [ChunkRef]) {
+    let meta = chunks.len().saturating_sub(1);
+    image.seals.reseal(bytes, chunks, meta);
+    let fingerprint = strata::raw::format::checksum(bytes.get(image.schema.clone()).unwrap_or_default());
+    let at = bytes.len().saturating_sub(128) + 80;
+    if let Some(dst) = bytes.get_mut(at..at + 8) {
+        dst.copy_from_slice(&fingerprint.to_le_bytes());
+    }
+    crate::hostile::refresh_footer(bytes);
 }
 
 /// Fuzz target `evolve`: the older model's file, its schema text altered by the
@@ -183,7 +195,6 @@ pub fn fuzz_evolve(data: &[u8]) {
             }
         }
     }
-    let meta = chunks.len().saturating_sub(1);
-    image.seals.reseal(&mut bytes, &mut chunks, meta);
+    seal(image, &mut bytes, &mut chunks);
     open_and_walk(bytes);
 }

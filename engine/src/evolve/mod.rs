@@ -27,10 +27,11 @@ use plan::{Op, Plan};
 use rkyv::Portable;
 use rkyv::bytecheck::CheckBytes;
 use std::any::TypeId;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 pub(crate) use transcode::Tag;
-use transcode::{Made, Root, transcode};
+use transcode::{Made, Root, transcode, transcode_each};
 
 /// Reads of single elements of a shard transcoded one by one before the whole shard is
 /// transcoded (once, and cached).
@@ -68,11 +69,44 @@ pub(crate) fn evolution<T: Persist>(store: &Store) -> Result<Option<&Evolution>>
     if schema.fingerprint == store.footer().type_fingerprint {
         return Ok(None);
     }
-    store.attached(TypeId::of::<T>(), || Evolution::new(store, schema)).map(Some)
+    store.attached(TypeId::of::<T>(), || Evolution::new(store, schema, TypeId::of::<T>())).map(Some)
 }
 
+/// Plans already built, by the file's schema fingerprint and the reading type: a plan
+/// depends on nothing else, so the archives of files with one schema share it (an
+/// open then reads no schema). The fingerprint is trusted as the native path trusts
+/// it: a file claiming another file's fingerprint reads through that file's plan, every
+/// read of it bounds-checked and every chunk made validated.
+static PLANS: Mutex<Option<Plans>> = Mutex::new(None);
+
+/// Plans by the file's schema fingerprint and the reading type.
+type Plans = HashMap<(u64, TypeId), Arc<Plan>>;
+
+/// Plans kept at most; past it the cache starts again empty.
+const MAX_PLANS: usize = 256;
+
 impl Evolution {
-    fn new(store: &Store, schema: &TypeSchema) -> Result<Self> {
+    fn new(store: &Store, schema: &TypeSchema, reader: TypeId) -> Result<Self> {
+        let key = (store.footer().type_fingerprint, reader);
+        let cached = PLANS.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(|m| m.get(&key).cloned());
+        let plan = match cached {
+            Some(plan) => plan,
+            None => {
+                let plan = Arc::new(Self::plan(store, schema)?);
+                let mut plans = PLANS.lock().unwrap_or_else(PoisonError::into_inner);
+                let plans = plans.get_or_insert_with(HashMap::new);
+                if plans.len() >= MAX_PLANS {
+                    plans.clear();
+                }
+                plans.insert(key, Arc::clone(&plan));
+                plan
+            }
+        };
+        Ok(Self { plan, view: VIEWS.fetch_add(1, Ordering::Relaxed), root: OnceLock::new() })
+    }
+
+    /// Reads the file's schema and plans reading it as the reader's.
+    fn plan(store: &Store, schema: &TypeSchema) -> Result<Plan> {
         let meta = store.view::<ArchivedMeta>(&store.footer().meta, Keep::Yes, Holds::Nothing)?;
         let mismatch = |found: String| Error::TypeMismatch {
             expected: schema.name.clone(),
@@ -86,8 +120,7 @@ impl Evolution {
         if !same_kind(&file, &reader) {
             return Err(mismatch(root_name(&meta.schema).unwrap_or("<unreadable schema>").to_owned()));
         }
-        let plan = Plan::build(&file, &reader, &schema.defaults, &schema.relocators)?;
-        Ok(Self { plan: Arc::new(plan), view: VIEWS.fetch_add(1, Ordering::Relaxed), root: OnceLock::new() })
+        Plan::build(&file, &reader, &schema.defaults, &schema.relocators)
     }
 
     /// The root as the reader's archived type `A`: the file's root chunk read in place
@@ -297,6 +330,23 @@ impl Evolved {
     /// As [`chunk`](Self::chunk).
     pub(crate) fn entry(&self, store: &Store, file: Arc<Chunk>, pos: u64) -> Result<Arc<Chunk>> {
         self.make(store, file, self.node()?, Root::At(pos), None, &[self.place(), "[]"])
+    }
+
+    /// The entries of a tagged map's bucket `file` whose root objects are at
+    /// `positions`, transcoded one after the other into bytes handed to `each`, not
+    /// made chunks of the archive: for entries deserialized at once that hold no chunk
+    /// reference (nothing inside looks for its archive).
+    ///
+    /// # Errors
+    /// As [`chunk`](Self::chunk), and `each`'s.
+    pub(crate) fn each_entry(
+        &self,
+        store: &Store,
+        file: Arc<Chunk>,
+        positions: impl IntoIterator<Item = Result<u64>>,
+        each: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        transcode_each(&self.tags.plan, store, file, self.node()?, positions, &[self.place(), "[]"], each)
     }
 }
 

@@ -78,28 +78,46 @@ pub(crate) fn transcode(
         Root::End => len.checked_sub(n.file_size).ok_or_else(|| bad(at, "chunk smaller than its root value"))?,
         Root::At(pos) => pos,
     };
-    let limits = store.limits();
-    let mut t = Transcoder {
-        plan,
-        store,
-        sources: vec![source],
-        defaults: vec![None; plan.defaults.len()],
-        out: AlignedVec::with_capacity(usize::try_from(len.saturating_add(64)).unwrap_or(0)),
-        tape: Vec::new(),
-        tags: Vec::new(),
-        limit: limits.max_raw,
-        depth: 0,
-        max_depth: limits.max_depth,
-        place,
-        trail: Vec::new(),
-        moved: Vec::new(),
+    // A whole chunk's value needs about the chunk's bytes; one element or entry about
+    // its own (the buffer grows when it needs more).
+    let capacity = match root {
+        Root::End => len.saturating_add(64),
+        Root::At(_) => n.size.saturating_mul(2).saturating_add(256).min(len.saturating_add(64)),
     };
-    let at = At { s: 0, pos };
-    crate::deep::grow(|| t.ser(node, at))?;
-    t.pad(n.align)?;
-    let mut cursor = 0;
-    crate::deep::grow(|| t.res(node, at, &mut cursor))?;
+    let mut t = Transcoder::new(plan, store, source, place, capacity);
+    t.run(node, pos)?;
     Ok(Made { bytes: t.out, tags: t.tags })
+}
+
+/// Transcodes the values of `node` at each of `positions` in `source` one after the
+/// other, handing each one's bytes to `each`; the buffers are reused. For values
+/// that hold no chunk reference (their bytes are not made chunks of the archive).
+///
+/// # Errors
+/// As [`transcode`], and `each`'s.
+pub(crate) fn transcode_each(
+    plan: &Plan,
+    store: &Store,
+    source: Arc<Chunk>,
+    node: NodeId,
+    positions: impl IntoIterator<Item = Result<u64>>,
+    place: &[&str],
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let capacity = plan.node(node)?.size.saturating_mul(2).saturating_add(256);
+    let mut t = Transcoder::new(plan, store, source, place, capacity);
+    for pos in positions {
+        t.out.clear();
+        t.tape.clear();
+        t.tags.clear();
+        t.trail.clear();
+        t.moved.clear();
+        t.sources.truncate(1);
+        t.defaults.iter_mut().for_each(|d| *d = None);
+        t.run(node, pos?)?;
+        each(&t.out)?;
+    }
+    Ok(())
 }
 
 fn bad(at: Location, detail: impl Into<String>) -> Error {
@@ -141,6 +159,35 @@ struct Transcoder<'a> {
 }
 
 impl<'a> Transcoder<'a> {
+    fn new(plan: &'a Plan, store: &'a Store, source: Arc<Chunk>, place: &'a [&'a str], capacity: u64) -> Self {
+        let limits = store.limits();
+        Transcoder {
+            plan,
+            store,
+            sources: vec![source],
+            defaults: vec![None; plan.defaults.len()],
+            out: AlignedVec::with_capacity(usize::try_from(capacity).unwrap_or(0)),
+            tape: Vec::new(),
+            tags: Vec::new(),
+            limit: limits.max_raw,
+            depth: 0,
+            max_depth: limits.max_depth,
+            place,
+            trail: Vec::new(),
+            moved: Vec::new(),
+        }
+    }
+
+    /// Writes the value of `node` at `pos` of the first source into the output.
+    fn run(&mut self, node: NodeId, pos: u64) -> Result<()> {
+        let align = self.plan.node(node)?.align;
+        let at = At { s: 0, pos };
+        crate::deep::grow(|| self.ser(node, at))?;
+        self.pad(align)?;
+        let mut cursor = 0;
+        crate::deep::grow(|| self.res(node, at, &mut cursor))
+    }
+
     /// The path of the value being read (`Shop.items[].kind`).
     fn path(&self) -> String {
         let mut path = self.place.concat();
@@ -263,10 +310,10 @@ impl<'a> Transcoder<'a> {
                 self.moved.push(Some(moved));
             }
             Op::String => {
+                // The bytes are copied as they are: the made chunk is validated as the
+                // reader's type (UTF-8 included) before any of it is read.
                 let (start, len) = self.read(at, |b| {
                     let (start, len, _) = b.string_span(at.pos)?;
-                    std::str::from_utf8(b.slice(start, len)?)
-                        .map_err(|_| format!("invalid UTF-8 in the string at {}", at.pos))?;
                     Ok((start, len))
                 })?;
                 if len > 8 {
@@ -403,6 +450,8 @@ impl<'a> Transcoder<'a> {
                 let pos = self.root_pos(s, node)?;
                 self.deeper(s, |t| t.ser(node, At { s, pos }))
             }
+            // A flat default is copied from its chunk by the second pass.
+            Src::Default { node, .. } if self.plan.node(node)?.flat => Ok(()),
             Src::Default { id, node } => {
                 let s = self.default_source(id)?;
                 self.tape.push(s as u64);
@@ -467,8 +516,6 @@ impl<'a> Transcoder<'a> {
                 let (bytes, loc) = self.bytes(at.s)?;
                 let (raw, _) = bytes.string(at.pos).map_err(|d| bad(loc, d))?;
                 let header = if raw.len() <= 8 {
-                    std::str::from_utf8(raw)
-                        .map_err(|_| bad(loc, format!("invalid UTF-8 in the string at {}", at.pos)))?;
                     string_header(raw, 0)
                 } else {
                     let target = self.take(cursor)?;
@@ -573,6 +620,19 @@ impl<'a> Transcoder<'a> {
                 let s = usize::try_from(self.take(cursor)?).unwrap_or(usize::MAX);
                 let pos = self.root_pos(s, node)?;
                 self.deeper(s, |t| t.res(node, At { s, pos }, cursor))?;
+            }
+            Src::Default { node, id } if self.plan.node(node)?.flat => {
+                let size = self.plan.node(node)?.size;
+                let chunk =
+                    self.plan.defaults.get(id).ok_or_else(|| Error::Message(String::from("internal: no default")))?;
+                let bytes = chunk.bytes();
+                let value = bytes
+                    .len()
+                    .checked_sub(usize::try_from(size).unwrap_or(usize::MAX))
+                    .and_then(|start| bytes.get(start..))
+                    .ok_or_else(|| Error::Message(String::from("internal: a default smaller than its type")))?;
+                self.room(size, at.s)?;
+                self.out.extend_from_slice(value);
             }
             Src::Default { node, .. } => {
                 let s = usize::try_from(self.take(cursor)?).unwrap_or(usize::MAX);
