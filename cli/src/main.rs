@@ -5,14 +5,17 @@
 //! strata verify FILE [--json]
 //! strata stat FILE [--json]
 //! strata dump FILE [PATH] [--shallow] [--compact]
+//! strata schema FILE [--layout] [--check-against OTHER]
 //! ```
 //!
-//! Exit codes: 0 success, 1 damage found (`verify`), 2 any other error (one line on
-//! standard error, never a panic).
+//! Exit codes: 0 success, 1 damage found (`verify`) or an incompatible schema
+//! (`schema --check-against`), 2 any other error (one line on standard error, never a
+//! panic).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod json;
+mod schema;
 mod tree;
 
 use clap::{Parser, Subcommand};
@@ -74,6 +77,18 @@ enum Command {
         #[arg(long)]
         compact: bool,
     },
+    /// The stored schema as Rust-like declarations; with `--check-against OTHER`,
+    /// whether a file with OTHER's schema can be read by types written like FILE's
+    /// (exit code 1 when it cannot, saying why).
+    Schema {
+        file: PathBuf,
+        /// Each type's archived size and alignment, each field's offset.
+        #[arg(long)]
+        layout: bool,
+        /// A strata file whose schema is checked against FILE's.
+        #[arg(long, value_name = "OTHER")]
+        check_against: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +126,30 @@ fn print_json(v: &serde_json::Value) -> Result<(), String> {
 fn run(command: Command) -> Result<ExitCode, String> {
     let style = Style::detect();
     match command {
+        Command::Schema { file, layout, check_against } => {
+            let text = open(&file)?.schema_text().map_err(|e| format!("{}: {e}", file.display()))?;
+            let Some(other) = check_against else {
+                let parsed = strata::schema::Schema::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+                print!("{}", schema::declarations(&parsed, layout));
+                return Ok(ExitCode::SUCCESS);
+            };
+            let other_text = open(&other)?.schema_text().map_err(|e| format!("{}: {e}", other.display()))?;
+            match strata::check_readable(&other_text, &text) {
+                Ok(()) => {
+                    println!("{}: readable by types written like {}'s schema", other.display(), file.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e @ (strata::Error::Incompatible { .. } | strata::Error::TypeMismatch { .. })) => {
+                    println!(
+                        "{}: not readable by types written like {}'s schema: {e}",
+                        other.display(),
+                        file.display()
+                    );
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
         Command::Inspect { file, depth, max_children, json } => {
             let archive = open(&file)?;
             let tree = Tree::read(&archive)?;

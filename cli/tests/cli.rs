@@ -201,3 +201,69 @@ fn errors_are_one_line_with_a_non_zero_code() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
 }
+
+/// A later version of [`World`]'s `Meta`: a field added with a default, one widened.
+mod later {
+    #[derive(strata::Persist, Clone, Debug, PartialEq)]
+    pub struct Meta {
+        pub version: u64,
+        pub mode: super::Mode,
+        pub tags: Vec<String>,
+        pub seed: Option<u64>,
+        #[strata(default)]
+        pub owner: String,
+    }
+
+    #[derive(strata::Persist, Clone, Debug, PartialEq)]
+    pub struct World {
+        pub name: String,
+        pub meta: Meta,
+        #[strata(shard, shard_bytes = 4096)]
+        pub users: Vec<super::User>,
+        #[strata(map)]
+        pub players: std::collections::HashMap<String, super::User>,
+        #[strata(lazy, compress = "zstd")]
+        pub log: Vec<String>,
+    }
+}
+
+#[test]
+fn schema_prints_declarations_and_checks_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = saved(dir.path());
+    let w = world();
+    let new = dir.path().join("later.strata").display().to_string();
+    let meta = later::Meta {
+        version: 7,
+        mode: w.meta.mode.clone(),
+        tags: w.meta.tags.clone(),
+        seed: w.meta.seed,
+        owner: "me".into(),
+    };
+    strata::save(&new, &later::World { name: w.name, meta, users: w.users, players: w.players, log: w.log }).unwrap();
+
+    let out = strata(&["schema", &new]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.starts_with("// root: World\n\nstruct World {\n"), "{text}");
+    for decl in [
+        "    #[strata(shard)]\n    users: Vec<User>,\n",
+        "    #[strata(map)]\n    players: HashMap<String, User>,\n",
+        "    #[strata(default)]\n    owner: String,\n",
+        "enum Mode {\n    Peaceful,\n    Hard {\n        lives: u8,\n    },\n}\n",
+    ] {
+        assert!(text.contains(decl), "missing {decl:?} in\n{text}");
+    }
+    let layout = stdout(&strata(&["schema", &new, "--layout"]));
+    assert!(layout.contains("struct Meta { // size "), "{layout}");
+
+    // The old file reads with the later types; the later one not with the old types.
+    let ok = strata(&["schema", &new, "--check-against", &old]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    let refused = strata(&["schema", &old, "--check-against", &new]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stdout(&refused).contains("`World.meta.version`"), "{}", stdout(&refused));
+    // And the library agrees.
+    let archive = strata::Archive::open(&old).unwrap();
+    assert_eq!(archive.load::<later::World>().unwrap().meta.version, 3);
+}

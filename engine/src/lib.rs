@@ -124,6 +124,7 @@ pub use archive::Archive;
 pub use codec::Codec;
 pub use deep::DEFAULT_MAX_DEPTH;
 pub use error::{Error, Location, Result};
+pub use evolve::check_readable;
 pub use hash::{StableHash, StableHasher};
 pub use load::MAX_LAZY_NESTING;
 pub use map::{BucketMap, Entry};

@@ -564,3 +564,32 @@ fn committed_files_of_every_release_open_with_every_later_release() {
         f.verify().unwrap();
     }
 }
+
+#[test]
+fn the_schema_check_agrees_with_reading() {
+    // `strata::check_readable` (what `strata schema --check-against` runs) says a
+    // file is readable exactly when the types read it.
+    let files = [archive(&shop_v1()), archive(&shop_v2()), archive(&shop_v3())];
+    let readers = [
+        &strata::schema::schema_of::<v1::Shop>().text,
+        &strata::schema::schema_of::<v2::Shop>().text,
+        &strata::schema::schema_of::<v3::Shop>().text,
+    ];
+    for (i, file) in files.iter().enumerate() {
+        for (j, reader) in readers.iter().enumerate() {
+            let checked = strata::check_readable(&file.schema_text().unwrap(), reader);
+            let read = match j {
+                0 => file.root::<v1::Shop>().map(drop),
+                1 => file.root::<v2::Shop>().map(drop),
+                _ => file.root::<v3::Shop>().map(drop),
+            };
+            match (checked, read) {
+                (Ok(()), Ok(())) => {}
+                (Err(Error::Incompatible { path: a, .. }), Err(Error::Incompatible { path: b, .. })) => {
+                    assert_eq!(a, b, "file v{} read as v{}", i + 1, j + 1);
+                }
+                (c, r) => panic!("file v{} read as v{}: check {c:?}, read {:?}", i + 1, j + 1, r.err()),
+            }
+        }
+    }
+}

@@ -143,6 +143,27 @@ impl Evolution {
     }
 }
 
+/// Checks whether a file whose schema text is `file` can be read by types whose schema
+/// text is `reader` (see `docs/EVOLUTION.md`), without those types: the defaults
+/// `reader` marks are taken as given. What `strata schema --check-against` runs.
+///
+/// # Errors
+/// [`Error::Schema`] when a text does not parse; [`Error::TypeMismatch`] when the
+/// roots are different types; [`Error::Incompatible`] naming the first field path the
+/// rules refuse.
+pub fn check_readable(file: &str, reader: &str) -> Result<()> {
+    let (f, r) = (Schema::parse(file)?, Schema::parse(reader)?);
+    if !same_kind(&f, &r) {
+        return Err(Error::TypeMismatch {
+            expected: crate::schema::render(&r.root),
+            expected_fingerprint: crate::format::checksum(reader.as_bytes()),
+            found: crate::schema::render(&f.root),
+            found_fingerprint: crate::format::checksum(file.as_bytes()),
+        });
+    }
+    Plan::check(&f, &r)
+}
+
 /// Whether the file's root and the reader's are versions of one type (else the file
 /// holds another type altogether: a type mismatch, as without evolution).
 fn same_kind(file: &Schema, reader: &Schema) -> bool {

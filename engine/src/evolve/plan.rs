@@ -217,6 +217,26 @@ impl Plan {
         defaults: &Defaults,
         relocators: &HashMap<String, Relocator>,
     ) -> Result<Self> {
+        Self::make(file, reader, defaults, relocators, false)
+    }
+
+    /// Checks that a file of schema `file` can be read by types of schema `reader`
+    /// without those types at hand: the defaults `reader` marks are taken as given, and
+    /// its inline maps and sets whose types hold no chunk as movable.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub(crate) fn check(file: &Schema, reader: &Schema) -> Result<()> {
+        Self::make(file, reader, &Defaults::default(), &HashMap::new(), true).map(drop)
+    }
+
+    fn make(
+        file: &Schema,
+        reader: &Schema,
+        defaults: &Defaults,
+        relocators: &HashMap<String, Relocator>,
+        check_only: bool,
+    ) -> Result<Self> {
         let mut b = Builder {
             file,
             reader,
@@ -227,13 +247,22 @@ impl Plan {
             defaults_made: Vec::new(),
             keys: Vec::new(),
             entry: false,
+            check_only,
         };
         let path = root_path(&reader.root);
         let root = b.node(Side::File, &file.root, &reader.root, &path)?;
         b.settle();
         b.check_keys()?;
+        let movable: Vec<bool> = b
+            .nodes
+            .iter()
+            .map(|n| match &n.op {
+                Op::Opaque(r) => r.is_some() || (check_only && movable(reader, &n.file_ty)),
+                _ => true,
+            })
+            .collect();
         let plan = Plan { nodes: b.nodes, root, defaults: b.defaults_made };
-        plan.check_moves()?;
+        plan.check_moves(&movable)?;
         Ok(plan)
     }
 
@@ -241,7 +270,7 @@ impl Plan {
     /// shards, map entries, inline values read as chunks) may hold opaque values there
     /// only when the reader type can move them (a relocator): strata cannot move bytes
     /// whose layout it does not know.
-    fn check_moves(&self) -> Result<()> {
+    fn check_moves(&self, movable: &[bool]) -> Result<()> {
         let mut roots = vec![self.root];
         for n in &self.nodes {
             let mut slots = |s: &[Slot]| {
@@ -279,8 +308,8 @@ impl Plan {
                     continue;
                 }
                 match &n.op {
-                    Op::Opaque(Some(_)) => {}
-                    Op::Opaque(None) => {
+                    Op::Opaque(_) if movable.get(id as usize).copied().unwrap_or(false) => {}
+                    Op::Opaque(_) => {
                         return Err(Error::Incompatible {
                             path: n.path.clone(),
                             file: n.file_ty.clone(),
@@ -324,6 +353,39 @@ fn inline_child(slot: &Slot) -> Option<NodeId> {
     }
 }
 
+/// Whether an opaque value named `name` (`HashMap<String, Item>`) of the reader's
+/// schema is an inline map or set whose types hold no chunk: what its Rust type would
+/// register a relocator for.
+fn movable(reader: &Schema, name: &str) -> bool {
+    if !["HashMap<", "BTreeMap<", "HashSet<", "BTreeSet<"].iter().any(|p| name.starts_with(p)) {
+        return false;
+    }
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    };
+    // The named types it mentions, and the ones they mention, hold no chunk.
+    let mut stack = words(name);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(word) = stack.pop() {
+        if !seen.insert(word.clone()) {
+            continue;
+        }
+        for (_, def) in reader.types.iter().filter(|(n, _)| n.split('<').next() == Some(word.as_str())) {
+            let fields: Vec<&Field> = match def {
+                Def::Struct { fields, .. } => fields.iter().collect(),
+                Def::Enum { variants, .. } => variants.iter().flat_map(|v| &v.fields).collect(),
+            };
+            for f in fields {
+                if f.storage != Storage::Inline {
+                    return false;
+                }
+                stack.extend(words(&render(&f.ty)));
+            }
+        }
+    }
+    true
+}
+
 /// The path of the root: its type's name.
 fn root_path(ty: &Ty) -> String {
     match ty {
@@ -358,6 +420,8 @@ struct Builder<'s> {
     keys: Vec<(NodeId, String, String, String)>,
     /// The next tuple node is a map's entry.
     entry: bool,
+    /// Only checking: defaults are not made.
+    check_only: bool,
 }
 
 impl Builder<'_> {
@@ -590,7 +654,7 @@ impl Builder<'_> {
                 ),
             });
         }
-        if matches!(r.storage, Storage::Shard | Storage::Map) {
+        if matches!(r.storage, Storage::Shard | Storage::Map) || self.check_only {
             return Ok(Src::Empty);
         }
         let label = match variant {
