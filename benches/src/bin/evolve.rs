@@ -85,6 +85,35 @@ struct Args {
     /// Only warm reads.
     #[arg(long)]
     warm_only: bool,
+    /// Only this file's reads (`native` or `evolved`), for profiling.
+    #[arg(long)]
+    file: Option<String>,
+    /// Internal: one map lookup in this process, on this file; prints its time.
+    #[arg(long, hide = true)]
+    child: Option<PathBuf>,
+}
+
+/// One `open + map lookup` in a fresh process (`--child`), which plans the evolved
+/// file first: what a program that opens one file per run pays.
+fn first_open(exe: &Path, path: &Path, k: usize) -> Res<f64> {
+    let out = std::process::Command::new(exe).arg("--child").arg(path).arg("--records").arg(k.to_string()).output()?;
+    let text = String::from_utf8(out.stdout)?;
+    Ok(text.trim().parse::<f64>().map_err(|e| format!("child said {text:?}: {e}"))?)
+}
+
+/// The `--child` side: the key is `user-{k}`; the answer is checked for presence.
+fn child(path: &Path, k: usize) -> Res<()> {
+    let start = Instant::now();
+    let archive = Archive::open(path)?;
+    let root = archive.root::<now::Db>()?;
+    let key = format!("user-{k:07}");
+    let level = root.by_name.get(key.as_str())?.ok_or("missing key")?.value().level;
+    let elapsed = start.elapsed().as_secs_f64();
+    if level != (k % 97) as u32 {
+        return Err("wrong entry".into());
+    }
+    println!("{elapsed}");
+    Ok(())
 }
 
 fn rec(i: usize) -> before::Rec {
@@ -161,6 +190,9 @@ fn show(secs: f64) -> String {
 
 fn main() -> Res<()> {
     let args = Args::parse();
+    if let Some(path) = &args.child {
+        return child(path, args.records);
+    }
     std::fs::create_dir_all(&args.dir)?;
     let n = args.records;
     let old: Vec<before::Rec> = (0..n).map(rec).collect();
@@ -196,6 +228,10 @@ fn main() -> Res<()> {
             for k in 0..count {
                 // Alternate which file goes first.
                 for f in [k % 2, 1 - k % 2] {
+                    if args.file.as_ref().is_some_and(|only| only != files[f].0) {
+                        got[f].push(f64::NAN);
+                        continue;
+                    }
                     let path = files[f].1;
                     if cache == "evicted" {
                         strata_benches::os::evict(path)?;
@@ -208,6 +244,19 @@ fn main() -> Res<()> {
             for (f, s) in got.into_iter().enumerate() {
                 samples.push((cache.to_owned(), op.to_owned(), files[f].0, s));
             }
+        }
+    }
+    if args.only.is_none() && args.file.is_none() {
+        // The first open in a process: alternating fresh processes, warm.
+        let exe = std::env::current_exe()?;
+        let mut got: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for k in 0..args.samples {
+            for f in [k % 2, 1 - k % 2] {
+                got[f].push(first_open(&exe, files[f].1, (k * 7_919) % n)?);
+            }
+        }
+        for (f, s) in got.into_iter().enumerate() {
+            samples.push((String::from("warm"), String::from("first open in a process + map lookup"), files[f].0, s));
         }
     }
     println!("| {:<32} | {:>10} | {:>10} | {:>6} |", "read (today's types)", "native", "evolved", "ratio");

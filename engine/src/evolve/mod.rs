@@ -107,18 +107,18 @@ impl Evolution {
 
     /// Reads the file's schema and plans reading it as the reader's.
     fn plan(store: &Store, schema: &TypeSchema) -> Result<Plan> {
-        let meta = store.view::<ArchivedMeta>(&store.footer().meta, Keep::Yes, Holds::Nothing)?;
+        let text = schema_text(store)?;
         let mismatch = |found: String| Error::TypeMismatch {
             expected: schema.name.clone(),
             expected_fingerprint: schema.fingerprint,
             found,
             found_fingerprint: store.footer().type_fingerprint,
         };
-        let file = Schema::parse(&meta.schema)
-            .map_err(|_| mismatch(root_name(&meta.schema).unwrap_or("<unreadable schema>").to_owned()))?;
+        let file =
+            Schema::parse(&text).map_err(|_| mismatch(root_name(&text).unwrap_or("<unreadable schema>").to_owned()))?;
         let reader = Schema::parse(&schema.text)?;
         if !same_kind(&file, &reader) {
-            return Err(mismatch(root_name(&meta.schema).unwrap_or("<unreadable schema>").to_owned()));
+            return Err(mismatch(root_name(&text).unwrap_or("<unreadable schema>").to_owned()));
         }
         Plan::build(&file, &reader, &schema.defaults, &schema.relocators)
     }
@@ -141,6 +141,28 @@ impl Evolution {
         }
         store.root_of::<A>(self.root.get().ok_or(Error::Detached)?)
     }
+}
+
+/// The file's schema text: the meta chunk read and verified like any chunk, and only
+/// its schema string validated (the chunk directory beside it, thousands of entries in
+/// a large file, is not needed to plan).
+fn schema_text(store: &Store) -> Result<String> {
+    let r = store.footer().meta;
+    let chunk = store.chunk(&r, Keep::No, Holds::Nothing)?;
+    let bytes = chunk.bytes();
+    let root = bytes.len().checked_sub(size_of::<ArchivedMeta>()).ok_or_else(|| Error::InvalidData {
+        at: r.location(),
+        ty: "meta chunk",
+        detail: String::from("shorter than its root value"),
+    })?;
+    let at = root + std::mem::offset_of!(ArchivedMeta, schema);
+    let text = crate::store::validate::<rkyv::string::ArchivedString>(
+        bytes,
+        Some(at),
+        r.location(),
+        store.limits().max_depth,
+    )?;
+    Ok(text.as_str().to_owned())
 }
 
 /// Checks whether a file whose schema text is `file` can be read by types whose schema
