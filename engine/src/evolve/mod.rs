@@ -11,6 +11,7 @@
 //! bytes, found by address like the archive itself) saying how their chunk is read.
 //! `docs/EVOLUTION.md` gives the rules.
 
+mod build;
 mod plan;
 mod transcode;
 
