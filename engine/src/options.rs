@@ -101,7 +101,8 @@ impl OpenOptions {
     /// are not counted against the limit's evictions (the cache may exceed the limit by
     /// them, and by the few chunks one read holds at once: a table path and its leaf).
     /// The root chunk is always kept. Chunks larger than a sixteenth of the limit (at
-    /// least 4 MiB) are not kept. Default: 64 MiB.
+    /// least 4 MiB) are not kept. An archive read through schema evolution keeps the
+    /// chunks it transcodes in a second cache of half this limit. Default: 64 MiB.
     #[must_use]
     pub fn cache_limit(mut self, bytes: u64) -> Self {
         self.cache_limit = bytes;

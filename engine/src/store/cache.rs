@@ -21,27 +21,29 @@ const MAX_SHARDS: u64 = 16;
 /// The least share of the limit a shard gets, so that a chunk of a few MiB fits.
 const MIN_SHARD_BYTES: u64 = 4 << 20;
 
-/// What a cached chunk holds: the file chunk a reference names, or bytes made from
-/// file chunks (by schema evolution: `view` and `pos` say which reading of which value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a chunk made from a file chunk is (by schema evolution): the file chunk, and
+/// which reading (`view`) of which value (`pos`) in it. File chunks are cached by
+/// their reference alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
     pub(crate) r: ChunkRef,
     pub(crate) view: u64,
     pub(crate) pos: u64,
 }
 
-impl Key {
-    /// The file chunk `r` names, as stored.
-    pub(crate) fn file(r: ChunkRef) -> Self {
-        Self { r, view: 0, pos: 0 }
+/// One word: chunks of a file lie at distinct offsets, and the few keys made from one
+/// chunk differ by their reading and position (equality still compares everything).
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.r.offset() ^ self.view.rotate_left(21) ^ self.pos.rotate_left(42));
     }
 }
 
 #[derive(Clone)]
 struct Weigh;
 
-impl quick_cache::Weighter<Key, Arc<Chunk>> for Weigh {
-    fn weight(&self, _: &Key, chunk: &Arc<Chunk>) -> u64 {
+impl<K> quick_cache::Weighter<K, Arc<Chunk>> for Weigh {
+    fn weight(&self, _: &K, chunk: &Arc<Chunk>) -> u64 {
         chunk.heap_len() as u64 + ENTRY_OVERHEAD
     }
 }
@@ -49,21 +51,22 @@ impl quick_cache::Weighter<Key, Arc<Chunk>> for Weigh {
 #[derive(Clone, Default)]
 struct Pin;
 
-impl quick_cache::Lifecycle<Key, Arc<Chunk>> for Pin {
+impl<K> quick_cache::Lifecycle<K, Arc<Chunk>> for Pin {
     type RequestState = ();
 
-    fn is_pinned(&self, _: &Key, chunk: &Arc<Chunk>) -> bool {
+    fn is_pinned(&self, _: &K, chunk: &Arc<Chunk>) -> bool {
         // Held by a view (or by a reader that has just fetched it).
         Arc::strong_count(chunk) > 1
     }
 }
 
-/// Verified chunks (and chunks made from them) by [`Key`], within a byte limit.
-pub(crate) struct ChunkCache {
-    cache: quick_cache::sync::Cache<Key, Arc<Chunk>, Weigh, quick_cache::DefaultHashBuilder, Pin>,
+/// Verified chunks by reference (or chunks made from them, by [`Key`]), within a byte
+/// limit.
+pub(crate) struct ChunkCache<K = ChunkRef> {
+    cache: quick_cache::sync::Cache<K, Arc<Chunk>, Weigh, quick_cache::DefaultHashBuilder, Pin>,
 }
 
-impl ChunkCache {
+impl<K: Eq + std::hash::Hash + Clone> ChunkCache<K> {
     /// A cache holding at most about `limit` bytes.
     pub(crate) fn new(limit: u64) -> Self {
         let shards = (limit / MIN_SHARD_BYTES).clamp(1, MAX_SHARDS);
@@ -90,11 +93,11 @@ impl ChunkCache {
         Self { cache }
     }
 
-    pub(crate) fn get(&self, key: &Key) -> Option<Arc<Chunk>> {
+    pub(crate) fn get(&self, key: &K) -> Option<Arc<Chunk>> {
         self.cache.get(key)
     }
 
-    pub(crate) fn insert(&self, key: Key, chunk: &Arc<Chunk>) {
+    pub(crate) fn insert(&self, key: K, chunk: &Arc<Chunk>) {
         self.cache.insert(key, Arc::clone(chunk));
     }
 

@@ -1,9 +1,9 @@
 //! Bytes the store makes rather than reads: chunks transcoded from file chunks (schema
-//! evolution), kept in the same cache as the chunks they come from, and per-type
+//! evolution), kept in a cache of their own (half the archive's cache limit), and per-type
 //! state that layers above the store attach to an open archive.
 
 use super::Store;
-use super::cache::Key;
+use super::cache::{ChunkCache, Key};
 use super::chunk::Chunk;
 use super::registry::Note;
 use crate::error::Result;
@@ -71,7 +71,7 @@ impl Attached {
 impl Store {
     /// A chunk made earlier and still cached under `key`.
     pub(crate) fn made(&self, key: &Key) -> Option<Arc<Chunk>> {
-        self.cache.get(key)
+        self.made.get()?.get(key)
     }
 
     /// A chunk of bytes the store's caller made (read through `at`, for error
@@ -87,7 +87,7 @@ impl Store {
         let chunk = Arc::new(Chunk::heap(bytes, at));
         chunk.register_with(&self.me, note);
         if let Some(key) = keep {
-            self.cache.insert(key, &chunk);
+            self.made.get_or_init(|| ChunkCache::new(self.limits.cache / 2)).insert(key, &chunk);
         }
         chunk
     }

@@ -139,6 +139,9 @@ pub(crate) struct Store {
     tail_start: u64,
     root: OnceLock<Arc<Chunk>>,
     cache: ChunkCache,
+    /// Chunks made from file chunks (schema evolution), within half the cache limit;
+    /// made on first use.
+    made: OnceLock<ChunkCache<Key>>,
     limits: Limits,
     /// State layers above attach per type (schema evolution's plans).
     attached: derived::Attached,
@@ -183,6 +186,7 @@ impl Store {
             tail_start,
             root: OnceLock::new(),
             cache: ChunkCache::new(limits.cache),
+            made: OnceLock::new(),
             limits,
             attached: derived::Attached::default(),
             me: me.clone(),
@@ -221,7 +225,8 @@ impl Store {
     }
 
     pub(crate) fn cache_stats(&self) -> CacheStats {
-        CacheStats { bytes: self.cache.weight(), chunks: self.cache.len(), limit: self.limits.cache }
+        let (bytes, chunks) = self.made.get().map_or((0, 0), |m| (m.weight(), m.len()));
+        CacheStats { bytes: self.cache.weight() + bytes, chunks: self.cache.len() + chunks, limit: self.limits.cache }
     }
 
     /// The file's first [`HEADER_LEN`] bytes.
@@ -233,7 +238,7 @@ impl Store {
 
     /// A chunk's verified bytes: from the cache, or read (and kept when `keep` says so).
     pub(crate) fn chunk(&self, r: &ChunkRef, keep: Keep, holds: Holds) -> Result<Arc<Chunk>> {
-        if let Some(chunk) = self.cache.get(&Key::file(*r)) {
+        if let Some(chunk) = self.cache.get(r) {
             if holds == Holds::Chunks {
                 chunk.register(&self.me);
             }
@@ -241,7 +246,7 @@ impl Store {
         }
         let chunk = Arc::new(self.read(r, holds)?);
         if keep == Keep::Yes {
-            self.cache.insert(Key::file(*r), &chunk);
+            self.cache.insert(*r, &chunk);
         }
         Ok(chunk)
     }
@@ -352,7 +357,7 @@ impl Store {
     /// A chunk's verified, decompressed bytes in a plain vector of their own (for values
     /// that are their bytes, such as a `Vec<u8>`): read straight into it, never kept.
     pub(crate) fn read_owned(&self, r: &ChunkRef) -> Result<Vec<u8>> {
-        if let Some(chunk) = self.cache.get(&Key::file(*r)) {
+        if let Some(chunk) = self.cache.get(r) {
             return Ok(chunk.bytes().to_vec());
         }
         let (encoding, range) = self.check(r)?;
@@ -472,7 +477,7 @@ impl Store {
     /// from `buffers`), verified and decompressed in parallel, and not kept. The caller
     /// bounds the memory by the size of `refs`.
     pub(crate) fn chunks(&self, refs: &[ChunkRef], holds: Holds, buffers: &Arc<Buffers>) -> Result<Vec<Arc<Chunk>>> {
-        let mut out: Vec<Option<Arc<Chunk>>> = refs.iter().map(|r| self.cache.get(&Key::file(*r))).collect();
+        let mut out: Vec<Option<Arc<Chunk>>> = refs.iter().map(|r| self.cache.get(r)).collect();
         let missing: Vec<usize> = (0..refs.len()).filter(|&i| out.get(i).is_some_and(Option::is_none)).collect();
         let bytes: u64 = missing.iter().filter_map(|&i| refs.get(i)).map(|r| r.stored_len().max(r.raw_len())).sum();
         let parallel = missing.len() > 1 && bytes >= PARALLEL_MIN;
