@@ -89,6 +89,14 @@ fn other_files_are_not_strata_files() {
     let mut text = b"hello world, this is not a strata file at all".repeat(10);
     text.truncate(300);
     assert!(Archive::from_bytes(text).is_err());
+    // A short file of another kind (the first 100 bytes of a zip) is not strata's, not a
+    // truncated strata file: its first bytes are not strata's magic.
+    let mut zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
+    zip.resize(100, 0x5a);
+    assert!(matches!(Archive::from_bytes(zip), Err(Error::NotStrata { .. })));
+    // Strata's magic cut short is a truncated file.
+    let strata = strata::to_bytes(&7u32).unwrap();
+    assert!(matches!(Archive::from_bytes(strata[..40].to_vec()), Err(Error::Truncated { .. })));
 }
 
 #[test]
