@@ -378,7 +378,7 @@ where
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
         let name = format!("BTreeMap<{}, {}>", s.of::<K>(), s.of::<V>());
-        s.relocatable::<Self>(name.clone());
+        s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
         format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
@@ -408,7 +408,7 @@ where
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
         let name = format!("BTreeSet<{}>", s.of::<K>());
-        s.relocatable::<Self>(name.clone());
+        s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
         format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
@@ -438,7 +438,7 @@ where
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
         let name = format!("HashMap<{}, {}>", s.of::<K>(), s.of::<V>());
-        s.relocatable::<Self>(name.clone());
+        s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
         format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {
@@ -482,7 +482,7 @@ where
 {
     fn __describe(s: &mut SchemaBuilder) -> String {
         let name = format!("HashSet<{}>", s.of::<K>());
-        s.relocatable::<Self>(name.clone());
+        s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
         format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
     }
     fn __is_leaf() -> bool {

@@ -3,11 +3,39 @@
 
 use super::plan::{Arm, Node, NodeId, Op, Plan, Prim, Slot, Src};
 use crate::error::{Error, Result};
+use crate::schema::Relocator;
 use crate::schema::{Def, Defaults, Field, Schema, Storage, Ty, Variant, render, round_up};
 use crate::store::chunk::Chunk;
-use crate::store::relocate::Relocator;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+impl Plan {
+    /// Builds the plan for reading values of the file's `file` schema as the reader's
+    /// `reader` schema, whose added fields read as `defaults`.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`]-like [`Error::Incompatible`] for the first incompatible
+    /// pair found, naming its path; [`Error::Schema`] when a schema names a type it
+    /// does not define.
+    pub(crate) fn build(
+        file: &Schema,
+        reader: &Schema,
+        defaults: &Defaults,
+        relocators: &HashMap<String, Relocator>,
+    ) -> Result<Self> {
+        make(file, reader, defaults, relocators, false)
+    }
+
+    /// Checks that a file of schema `file` can be read by types of schema `reader`
+    /// without those types at hand: the defaults `reader` marks are taken as given, and
+    /// its inline maps and sets whose types hold no chunk as movable.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub(crate) fn check(file: &Schema, reader: &Schema) -> Result<()> {
+        make(file, reader, &Defaults::default(), &HashMap::new(), true).map(drop)
+    }
+}
 
 /// Builds a plan (see [`Plan::build`] and [`Plan::check`]).
 pub(super) fn make(

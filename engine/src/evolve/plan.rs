@@ -5,10 +5,8 @@
 //! incompatibility is an [`Error::Incompatible`] naming the field path and both types.
 
 use crate::error::{Error, Result};
-use crate::schema::{Defaults, Schema};
+use crate::schema::Relocator;
 use crate::store::chunk::Chunk;
-use crate::store::relocate::Relocator;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A node's index in its plan.
@@ -202,32 +200,6 @@ impl Plan {
     /// The node `id`.
     pub(crate) fn node(&self, id: NodeId) -> Result<&Node> {
         self.nodes.get(id as usize).ok_or_else(|| Error::Message(format!("internal: no plan node {id}")))
-    }
-
-    /// Builds the plan for reading values of the file's `file` schema as the reader's
-    /// `reader` schema, whose added fields read as `defaults`.
-    ///
-    /// # Errors
-    /// [`Error::TypeMismatch`]-like [`Error::Incompatible`] for the first incompatible
-    /// pair found, naming its path; [`Error::Schema`] when a schema names a type it
-    /// does not define.
-    pub(crate) fn build(
-        file: &Schema,
-        reader: &Schema,
-        defaults: &Defaults,
-        relocators: &HashMap<String, Relocator>,
-    ) -> Result<Self> {
-        super::build::make(file, reader, defaults, relocators, false)
-    }
-
-    /// Checks that a file of schema `file` can be read by types of schema `reader`
-    /// without those types at hand: the defaults `reader` marks are taken as given, and
-    /// its inline maps and sets whose types hold no chunk as movable.
-    ///
-    /// # Errors
-    /// As [`build`](Self::build).
-    pub(crate) fn check(file: &Schema, reader: &Schema) -> Result<()> {
-        super::build::make(file, reader, &Defaults::default(), &HashMap::new(), true).map(drop)
     }
 
     /// The nodes whose values are made by transcoding a chunk (the root, lazy fields,

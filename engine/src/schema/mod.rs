@@ -42,11 +42,13 @@
 //! inspect files without their Rust types and for schema evolution.
 
 mod parse;
+mod relocator;
 
 pub use parse::{Def, Field, Schema, Storage, Ty, Variant, prim_layout, render, round_up};
+pub(crate) use relocator::Moved;
+pub use relocator::Relocator;
 
 use crate::Persist;
-use crate::store::relocate::Relocator;
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
@@ -133,13 +135,9 @@ impl SchemaBuilder {
     /// Registers how values of `T`, stored in rkyv's own layout and named `name` in
     /// schemas (without their layout), move into a transcoded chunk; only types that
     /// hold no chunk of their own are registered.
-    pub fn relocatable<T>(&mut self, name: String)
-    where
-        T: Persist,
-        T::Resolver: Send + 'static,
-    {
+    pub fn relocatable<T: Persist>(&mut self, name: String, make: fn() -> Relocator) {
         if crate::persist::is_leaf::<T>() {
-            self.relocators.entry(name).or_insert_with(Relocator::of::<T>);
+            self.relocators.entry(name).or_insert_with(make);
         }
     }
 

@@ -15,29 +15,13 @@ use super::validate;
 use crate::Persist;
 use crate::error::{Error, Location, Result};
 use crate::format::meta::NO_PARENT;
+use crate::schema::{Moved, Relocator};
 use crate::write::serializer::ChunkBuf;
 use rkyv::Archive;
 use rkyv::rancor::Strategy;
 use rkyv::ser::sharing::Share;
 use rkyv::ser::{Positional, Serializer, WriterExt};
 use rkyv::util::AlignedVec;
-use std::any::Any;
-
-/// A value moved halfway: deserialized, its out-of-line parts written.
-pub(crate) struct Moved(Box<dyn Any + Send>);
-
-/// How to move values of one type; see the module documentation.
-#[derive(Clone, Copy)]
-pub struct Relocator {
-    serialize: fn(&[u8], usize, Location, u32, &mut AlignedVec<16>) -> Result<Moved>,
-    resolve: fn(Moved, &mut AlignedVec<16>) -> Result<()>,
-}
-
-impl std::fmt::Debug for Relocator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Relocator")
-    }
-}
 
 /// A value of `T` and the resolver its serialization returned. Made only by
 /// [`serialize`], so the resolver is always the one of serializing the value into the
@@ -47,45 +31,13 @@ struct Parts<T: Archive> {
     resolver: T::Resolver,
 }
 
-impl Relocator {
-    /// The relocator of `T`.
-    pub(crate) fn of<T>() -> Self
-    where
-        T: Persist,
-        T::Resolver: Send + 'static,
-    {
-        Self { serialize: serialize::<T>, resolve: resolve::<T> }
-    }
-
-    /// Validates the archived `T` at `pos` of `bytes` (a chunk at `at`), deserializes
-    /// it, and writes its out-of-line parts at the end of `out`.
-    ///
-    /// # Errors
-    /// When the bytes do not hold a valid value, or serializing it fails.
-    pub(crate) fn serialize(
-        &self,
-        bytes: &[u8],
-        pos: u64,
-        at: Location,
-        max_depth: u32,
-        out: &mut AlignedVec<16>,
-    ) -> Result<Moved> {
-        let pos = usize::try_from(pos).map_err(|_| Error::InvalidData {
-            at,
-            ty: "relocated value",
-            detail: format!("position {pos} out of range"),
-        })?;
-        (self.serialize)(bytes, pos, at, max_depth, out)
-    }
-
-    /// Writes the inline part of a value [`serialize`](Self::serialize) moved into
-    /// `out`, at its end (which must be aligned for it).
-    ///
-    /// # Errors
-    /// When `out` is not aligned for the value, or `moved` is another type's.
-    pub(crate) fn resolve(&self, moved: Moved, out: &mut AlignedVec<16>) -> Result<()> {
-        (self.resolve)(moved, out)
-    }
+/// The relocator of `T`.
+pub(crate) fn relocator<T>() -> Relocator
+where
+    T: Persist,
+    T::Resolver: Send + 'static,
+{
+    Relocator { serialize: serialize::<T>, resolve: resolve::<T> }
 }
 
 fn serialize<T>(bytes: &[u8], pos: usize, at: Location, max_depth: u32, out: &mut AlignedVec<16>) -> Result<Moved>
