@@ -273,3 +273,28 @@ fn verify_reports_every_damaged_chunk_by_path() {
     }
     assert_eq!(report.chunks, hostile::chunks().len() as u64);
 }
+
+#[test]
+fn schemas_nested_without_end_are_errors_not_stack_overflows() {
+    // A type expression nested a hundred thousand deep, as a hostile file's schema
+    // could write it: the parser refuses it.
+    let deep = format!("strata-schema 1\nroot {}u32{}\n", "Vec<".repeat(100_000), ">".repeat(100_000));
+    let reader = strata::schema::schema_of::<u32>().text.as_str();
+    assert!(matches!(strata::check_readable(&deep, reader), Err(strata::Error::Schema(_))));
+    // Twenty thousand distinct struct types, each holding the next: the plan refuses to
+    // follow the chain past its depth limit, on both sides of a check.
+    let mut chain = String::from("strata-schema 1\nroot T0\n");
+    for i in 0..20_000 {
+        chain.push_str(&format!("type T{i} = struct size 4 align 4 {{ f @0: T{} }}\n", i + 1));
+    }
+    chain.push_str("type T20000 = struct size 4 align 4 { x @0: u32 }\n");
+    for (file, reader) in [(&chain, &chain), (&chain, &chain.replace("x @0: u32", "x @0: u64"))] {
+        match strata::check_readable(file, reader) {
+            Err(strata::Error::Schema(why)) => assert!(why.contains("nested deeper"), "{why}"),
+            other => panic!("expected a schema error, got {other:?}"),
+        }
+    }
+    // A short chain plans as usual.
+    let short = "strata-schema 1\nroot T0\ntype T0 = struct size 4 align 4 { f @0: T1 }\ntype T1 = struct size 4 align 4 { x @0: u32 }\n";
+    assert!(strata::check_readable(short, short).is_ok());
+}

@@ -56,6 +56,7 @@ pub(super) fn make(
         keys: Vec::new(),
         entry: false,
         check_only,
+        depth: 0,
     };
     let path = root_path(&reader.root);
     let root = b.node(Side::File, &file.root, &reader.root, &path)?;
@@ -143,7 +144,14 @@ struct Builder<'s> {
     entry: bool,
     /// Only checking: defaults are not made.
     check_only: bool,
+    /// Nodes being built around the current one.
+    depth: u32,
 }
+
+/// The most nested pairs of types a plan follows (each a level of the builder's and the
+/// transcoder's recursion; recursive types close through the nodes already made): a
+/// file whose schema chains more distinct types than this is refused.
+const MAX_PLAN_DEPTH: u32 = 128;
 
 impl Builder<'_> {
     fn source(&self, side: Side) -> &Schema {
@@ -162,6 +170,11 @@ impl Builder<'_> {
         if let Some(&id) = self.memo.get(&key) {
             return Ok(id);
         }
+        if self.depth >= MAX_PLAN_DEPTH {
+            return Err(Error::Schema(format!(
+                "types nested deeper than {MAX_PLAN_DEPTH} levels at `{path}`: more than a plan follows"
+            )));
+        }
         let (file_size, file_align) = self.source(side).layout(f)?;
         let (size, align) = self.reader.layout(r)?;
         let id = NodeId::try_from(self.nodes.len()).map_err(|_| Error::Schema(String::from("too many types")))?;
@@ -177,7 +190,10 @@ impl Builder<'_> {
             file_ty: render(f),
         });
         self.memo.insert(key, id);
-        let op = self.op(side, f, r, path)?;
+        self.depth += 1;
+        let op = self.op(side, f, r, path);
+        self.depth -= 1;
+        let op = op?;
         if let Some(node) = self.nodes.get_mut(id as usize) {
             node.op = op;
         }

@@ -15,17 +15,22 @@ use std::sync::Arc;
 /// Entry `j` of the bucket `chunk` of a map read through a plan, transcoded into a
 /// chunk of its own.
 pub(super) fn evolved_entry(store: &Store, evolved: &Evolved, chunk: Arc<Chunk>, j: usize) -> Result<Arc<Chunk>> {
-    let root = evolved_root(evolved, &chunk, j)?;
-    evolved.entry(store, chunk, root)
+    let r = *chunk.at();
+    let bucket = Bucket::parse(chunk.bytes()).map_err(|d| bad_bucket(&r, d))?;
+    let root = entry_root(&bucket, j, file_size(evolved)?, &r)?;
+    evolved.entry(store, chunk, root as u64)
 }
 
-/// Where entry `j` of the bucket `chunk` of a map read through a plan has its root.
-pub(super) fn evolved_root(evolved: &Evolved, chunk: &Chunk, j: usize) -> Result<u64> {
-    let r = *chunk.at();
-    let span = Bucket::parse(chunk.bytes()).and_then(|b| b.entry_span(j)).map_err(|d| bad_bucket(&r, d))?;
-    let root = span.end.checked_sub(usize::try_from(evolved.file_size()?).unwrap_or(usize::MAX));
-    let root = root.filter(|&p| p >= span.start).ok_or_else(|| bad_bucket(&r, "entry shorter than its type"))?;
-    Ok(root as u64)
+/// The size of one entry in the file's layout, for a map read through a plan.
+fn file_size(evolved: &Evolved) -> Result<usize> {
+    Ok(usize::try_from(evolved.file_size()?).unwrap_or(usize::MAX))
+}
+
+/// Where the root object of entry `j` (of `size` bytes in the file's layout) lies in
+/// the bucket's chunk `r`: it ends the entry.
+fn entry_root(bucket: &Bucket<'_>, j: usize, size: usize, r: &ChunkRef) -> Result<usize> {
+    let span = bucket.entry_span(j).map_err(|d| bad_bucket(r, d))?;
+    span.end.checked_sub(size).filter(|&p| p >= span.start).ok_or_else(|| bad_bucket(r, "entry shorter than its type"))
 }
 
 /// The entry for `key` of a map read through a plan: the bucket `r` read as the file
@@ -45,16 +50,17 @@ where
     ArchivedEntry<Archived<K>, Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
 {
     let chunk = store.chunk(r, Keep::Yes, Holds::Nothing)?;
-    let size = usize::try_from(evolved.file_size()?).unwrap_or(usize::MAX);
+    let size = file_size(evolved)?;
     let bucket = Bucket::parse(chunk.bytes()).map_err(|d| bad_bucket(r, d))?;
     for j in bucket.find(hash) {
+        let root = entry_root(&bucket, j, size, r)?;
         let span = bucket.entry_span(j).map_err(|d| bad_bucket(r, d))?;
-        let entry = chunk.bytes().get(span.clone()).ok_or_else(|| bad_bucket(r, "entry outside the bucket"))?;
-        let root = entry.len().checked_sub(size).ok_or_else(|| bad_bucket(r, "entry shorter than its type"))?;
-        // The key starts the entry, in the reader's layout (keys do not change).
-        let found = validate::<Archived<K>>(entry, Some(root), r.location(), max_depth)?;
+        let entry = chunk.bytes().get(span.start..span.end).ok_or_else(|| bad_bucket(r, "entry outside the bucket"))?;
+        // The key starts the entry's root object, in the reader's layout (keys do not
+        // change); validated within the entry.
+        let found = validate::<Archived<K>>(entry, Some(root - span.start), r.location(), max_depth)?;
         if *found == *key {
-            let made = evolved.entry(store, Arc::clone(&chunk), (span.start + root) as u64)?;
+            let made = evolved.entry(store, Arc::clone(&chunk), root as u64)?;
             return store.view_of::<ArchivedEntry<Archived<K>, Archived<V>>>(made).map(|v| Some(Entry::new(v)));
         }
     }
@@ -119,7 +125,8 @@ where
         // Entries whose types hold no chunk are transcoded into reused buffers; others
         // become chunks of the archive, which their lazy fields find it through.
         Some(evolved) if persist::is_leaf::<K>() && persist::is_leaf::<V>() => {
-            let positions = (0..bucket.len()).map(|j| evolved_root(evolved, chunk, j));
+            let size = file_size(evolved)?;
+            let positions = (0..bucket.len()).map(|j| entry_root(&bucket, j, size, r).map(|p| p as u64));
             evolved.each_entry(store, Arc::clone(chunk), positions, push)
         }
         Some(evolved) => {

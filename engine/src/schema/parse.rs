@@ -221,7 +221,13 @@ pub fn prim_layout(p: &str) -> Option<(u64, u64)> {
 
 struct Parser<'a> {
     s: &'a str,
+    /// Type expressions open around the one being read.
+    depth: u32,
 }
+
+/// The deepest type expression a schema may write (`Vec<Option<...>>`): far beyond a
+/// program's types, and a bound on the parser's (and every later walk's) recursion.
+const MAX_TYPE_DEPTH: u32 = 64;
 
 /// Schema evolution's notes on a type, field or variant.
 #[derive(Default)]
@@ -233,7 +239,7 @@ struct Notes {
 
 impl<'a> Parser<'a> {
     fn new(s: &'a str) -> Self {
-        Self { s }
+        Self { s, depth: 0 }
     }
 
     fn eat(&mut self, token: &str) -> bool {
@@ -274,6 +280,16 @@ impl<'a> Parser<'a> {
     }
 
     fn ty(&mut self) -> std::result::Result<Ty, ParseError> {
+        if self.depth >= MAX_TYPE_DEPTH {
+            return Err(format!("a type nested deeper than {MAX_TYPE_DEPTH} levels"));
+        }
+        self.depth += 1;
+        let ty = self.ty_within();
+        self.depth -= 1;
+        ty
+    }
+
+    fn ty_within(&mut self) -> std::result::Result<Ty, ParseError> {
         if self.eat("()") {
             return Ok(Ty::Prim(String::from("()")));
         }
