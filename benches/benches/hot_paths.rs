@@ -64,7 +64,7 @@ fn reads(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         );
     });
-    let mut i = 0u64;
+    let mut i = 0usize;
     c.bench_function("vector get (warm shard)", |b| {
         b.iter(|| {
             i = (i + 7919) % 100_000;

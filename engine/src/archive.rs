@@ -168,7 +168,10 @@ impl Archive {
         let root = self.root::<T>()?;
         // Everything will be read: one read-ahead request for the whole file.
         self.store.will_need(0, self.store.footer().file_len);
-        crate::deep::with_limit(self.store.limits().max_depth, || crate::load::deserialize::<T>(root))
+        let limits = self.store.limits();
+        crate::threads::run(limits.threads, || {
+            crate::deep::with_limit(limits.max_depth, || crate::load::deserialize::<T>(root))
+        })
     }
 
     /// The schema text recorded in the file (see [`crate::schema`]).
@@ -206,6 +209,45 @@ impl Archive {
     pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }
+}
+
+/// Opens the file at `path` and loads its whole value as an owned `T`: the
+/// counterpart of [`save`](crate::save). See [`Archive::open`] and [`Archive::load`].
+///
+/// ```
+/// # #[derive(strata::Persist, Debug, PartialEq)] struct World { id: u64, #[strata(lazy)] names: Vec<String> }
+/// let world = World { id: 7, names: vec!["Aurora".into()] };
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("w.strata");
+/// strata::save(&path, &world)?;
+/// assert_eq!(strata::load::<World>(&path)?, world);
+/// # Ok::<(), strata::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`Archive::open`] and [`Archive::load`].
+pub fn load<T: Persist>(path: impl AsRef<Path>) -> Result<T> {
+    Archive::open(path)?.load()
+}
+
+/// Loads the whole value of a strata image in memory (what [`to_bytes`](crate::to_bytes)
+/// made) as an owned `T`. The bytes are copied once, into a buffer aligned for reading
+/// in place.
+///
+/// ```
+/// # #[derive(strata::Persist, Debug, PartialEq)] struct World { id: u64, #[strata(lazy)] names: Vec<String> }
+/// let world = World { id: 7, names: vec!["Aurora".into()] };
+/// let bytes = strata::to_bytes(&world)?;
+/// assert_eq!(strata::from_bytes::<World>(&bytes)?, world);
+/// # Ok::<(), strata::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`Archive::from_bytes`] and [`Archive::load`].
+pub fn from_bytes<T: Persist>(bytes: &[u8]) -> Result<T> {
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    Archive::from_source(Arc::new(aligned), &OpenOptions::new())?.load()
 }
 
 const _: fn() = || {

@@ -113,6 +113,7 @@ mod save;
 pub mod schema;
 pub mod sharded;
 mod store;
+mod threads;
 pub mod value;
 pub mod verify;
 mod with;
@@ -120,7 +121,7 @@ mod write;
 
 use raw::format;
 
-pub use archive::Archive;
+pub use archive::{Archive, from_bytes, load};
 pub use codec::Codec;
 pub use deep::DEFAULT_MAX_DEPTH;
 pub use error::{Error, Location, Result};
@@ -164,7 +165,7 @@ pub use rkyv::Archived;
 /// When a lazy field inside cannot be loaded ([`Error::Detached`] if the value does not
 /// lie in an open archive's memory).
 pub fn deserialize<T: Persist>(archived: &Archived<T>) -> Result<T> {
-    load::deserialize::<T>(archived)
+    load::deserialize_here::<T>(archived)
 }
 
 /// Items the derive's generated code names. Not part of the public API.

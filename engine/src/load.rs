@@ -117,6 +117,13 @@ pub(crate) fn take_loaded<F, R: 'static>(field: &F) -> Option<R> {
     boxed.downcast::<R>().ok().map(|b| *b)
 }
 
+/// [`deserialize`] with the threads of the archive that holds `view`
+/// ([`OpenOptions::threads`](crate::OpenOptions::threads)).
+pub(crate) fn deserialize_here<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
+    let threads = crate::store::registry::origin_of(view).and_then(|(store, _)| store.limits().threads);
+    crate::threads::run(threads, || deserialize::<T>(view))
+}
+
 /// Deserializes `view`, loading the lazy fields it holds in parallel first.
 pub(crate) fn deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
     let mut promises = Vec::new();

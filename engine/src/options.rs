@@ -32,6 +32,7 @@ pub struct OpenOptions {
     access: Access,
     cache_limit: u64,
     max_depth: u32,
+    threads: Option<std::num::NonZeroUsize>,
 }
 
 /// The default [`OpenOptions::cache_limit`]: 64 MiB.
@@ -44,6 +45,7 @@ impl Default for OpenOptions {
             access: Access::default(),
             cache_limit: DEFAULT_CACHE_LIMIT,
             max_depth: crate::deep::DEFAULT_MAX_DEPTH,
+            threads: None,
         }
     }
 }
@@ -120,6 +122,27 @@ impl OpenOptions {
         self
     }
 
+    /// How many threads loads and verifications of this archive use: by default rayon's
+    /// global pool (one thread per core); with `threads(n)`, a pool of `n` threads of
+    /// strata's own (built once per process for each `n`); `threads(1)` reads on one
+    /// thread, for programs that manage their own threads; `threads(0)` is the default.
+    /// Point reads (views, elements,
+    /// entries) always run on the calling thread.
+    ///
+    /// ```
+    /// # #[derive(strata::Persist, Debug, PartialEq)] struct Log { #[strata(shard)] lines: Vec<String> }
+    /// # let log = Log { lines: (0..1000).map(|i| i.to_string()).collect() };
+    /// let options = strata::OpenOptions::new().threads(1);
+    /// let archive = strata::Archive::from_bytes_with(strata::to_bytes(&log)?, &options)?;
+    /// assert_eq!(archive.load::<Log>()?, log);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = std::num::NonZeroUsize::new(n);
+        self
+    }
+
     pub(crate) fn access_mode(&self) -> Access {
         self.access
     }
@@ -131,6 +154,7 @@ impl OpenOptions {
                 .unwrap_or_else(|| file_len.saturating_mul(64).clamp(64 << 20, 4 << 30)),
             max_depth: self.max_depth,
             cache: self.cache_limit,
+            threads: self.threads,
         }
     }
 }

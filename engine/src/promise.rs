@@ -90,12 +90,14 @@ impl<T: Persist> Promise<T> {
     /// promise is not inside an open [`crate::Archive`].
     pub fn load(&self) -> Result<T> {
         match crate::evolve::origin(self)? {
-            Origin::Native(store) => crate::load::chunk::<T>(&store, &self.chunk),
-            Origin::Evolved(store, evolved) => {
+            Origin::Native(store) => {
+                crate::threads::run(store.limits().threads, || crate::load::chunk::<T>(&store, &self.chunk))
+            }
+            Origin::Evolved(store, evolved) => crate::threads::run(store.limits().threads, || {
                 let _nest = crate::load::nest(self.chunk)?;
                 let chunk = evolved.chunk(&store, &self.chunk, Keep::No)?;
                 crate::load::from_chunk::<T>(&store, chunk)
-            }
+            }),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::{Persist, persist};
 use rkyv::Archived;
 use rkyv::vec::ArchivedVec;
 use std::marker::PhantomData;
-use std::ops::Range;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 /// Default target size of a shard, in serialized bytes.
@@ -62,22 +62,23 @@ impl<T> ShardedVec<T> {
         Self { header, _type: PhantomData }
     }
 
-    /// Number of elements.
+    /// Number of elements, as the file declares it (the shards prove it as they are
+    /// read).
     #[must_use]
-    pub fn len(&self) -> u64 {
-        self.header.len()
+    pub fn len(&self) -> usize {
+        self.header.len_usize()
     }
 
     /// Whether the vector is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.header.len() == 0
     }
 
     /// Number of shards.
     #[must_use]
-    pub fn shard_count(&self) -> u64 {
-        self.table().entries()
+    pub fn shard_count(&self) -> usize {
+        self.table().entries_usize()
     }
 
     /// The chunk table locating the shards.
@@ -89,7 +90,7 @@ impl<T> ShardedVec<T> {
 
 impl<T> std::fmt::Debug for ShardedVec<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardedVec").field("len", &self.len()).field("shards", &self.shard_count()).finish()
+        f.debug_struct("ShardedVec").field("len", &self.header.len()).field("shards", &self.shard_count()).finish()
     }
 }
 
@@ -115,6 +116,33 @@ impl<T: Persist> Elem<T> {
     #[must_use]
     pub fn view(&self) -> View<Archived<T>> {
         self.view.clone()
+    }
+
+    /// The element as an owned `T`, with the lazy fields it holds loaded.
+    ///
+    /// ```
+    /// # #[derive(strata::Persist, Debug, PartialEq)] struct Point { x: i32, label: String }
+    /// # #[derive(strata::Persist)] struct Plot { #[strata(shard)] points: Vec<Point> }
+    /// let plot = Plot { points: vec![Point { x: 1, label: "a".into() }, Point { x: 2, label: "b".into() }] };
+    /// let archive = strata::Archive::from_bytes(strata::to_bytes(&plot)?)?;
+    /// let points = &archive.root::<Plot>()?.points;
+    /// assert_eq!(points.last()?.map(|p| p.load()).transpose()?, Some(Point { x: 2, label: "b".into() }));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When a lazy field inside cannot be loaded.
+    pub fn load(&self) -> Result<T> {
+        crate::load::deserialize_here::<T>(&self.view)
+    }
+}
+
+impl<T: Persist, B: ?Sized> PartialEq<B> for Elem<T>
+where
+    Archived<T>: PartialEq<B>,
+{
+    fn eq(&self, other: &B) -> bool {
+        *self.get() == *other
     }
 }
 
@@ -166,8 +194,31 @@ impl<T: Persist> ShardedVec<T> {
     ///
     /// # Errors
     /// When the shard or the table path to it is damaged.
-    pub fn get(&self, i: u64) -> Result<Option<Elem<T>>> {
-        if i >= self.len() {
+    pub fn get(&self, i: usize) -> Result<Option<Elem<T>>> {
+        self.element(i as u64)
+    }
+
+    /// The first element, or `None` when the vector is empty; see [`get`](Self::get).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn first(&self) -> Result<Option<Elem<T>>> {
+        self.element(0)
+    }
+
+    /// The last element, or `None` when the vector is empty; see [`get`](Self::get).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn last(&self) -> Result<Option<Elem<T>>> {
+        match self.header.len().checked_sub(1) {
+            Some(i) => self.element(i),
+            None => Ok(None),
+        }
+    }
+
+    fn element(&self, i: u64) -> Result<Option<Elem<T>>> {
+        if i >= self.header.len() {
             return Ok(None);
         }
         let (store, evolved) = self.origin()?;
@@ -192,19 +243,20 @@ impl<T: Persist> ShardedVec<T> {
     ///
     /// # Errors
     /// When `s` is out of range or the table is damaged.
-    pub fn shard_chunk(&self, s: u64) -> Result<crate::format::ChunkRef> {
-        Ok(*self.origin()?.0.table_leaf(self.table(), s)?.chunk())
+    pub fn shard_chunk(&self, s: usize) -> Result<crate::format::ChunkRef> {
+        Ok(*self.origin()?.0.table_leaf(self.table(), s as u64)?.chunk())
     }
 
     /// Shard `s` (`s < shard_count()`): its first element's index and its elements.
     ///
     /// # Errors
     /// When `s` is out of range or the shard is damaged.
-    pub fn shard(&self, s: u64) -> Result<(u64, View<[Archived<T>]>)> {
+    pub fn shard(&self, s: usize) -> Result<(usize, View<[Archived<T>]>)> {
         let (store, evolved) = self.origin()?;
-        let entry = store.table_leaf(self.table(), s)?;
+        let entry = store.table_leaf(self.table(), s as u64)?;
+        let first = usize::try_from(entry.first()).map_err(|_| self.bad("shard table out of order"))?;
         let vec = self.shard_view(&store, evolved.as_ref(), entry.chunk(), Keep::Yes)?;
-        Ok((entry.first(), View::map(vec, ArchivedVec::as_slice)))
+        Ok((first, View::map(vec, ArchivedVec::as_slice)))
     }
 
     /// The shard `r` as a vector of the reader's elements: read in place, or
@@ -234,18 +286,29 @@ impl<T: Persist> ShardedVec<T> {
         Ok((entry.first(), View::map(vec, ArchivedVec::as_slice)))
     }
 
-    /// Elements `range.start..range.end` (clamped to the length), streamed shard by
-    /// shard: one shard is held at a time.
+    /// The elements of `range` (`2..5`, `10..`, `..=7`, clamped to the length),
+    /// streamed shard by shard from either end: one shard is held at each end.
     #[must_use]
-    pub fn range(&self, range: Range<u64>) -> Iter<'_, T> {
-        let end = range.end.min(self.len());
-        Iter { vec: self, next: range.start.min(end), end, shard: None, one_by_one: None }
+    pub fn range(&self, range: impl RangeBounds<usize>) -> Iter<'_, T> {
+        let len = self.header.len();
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s as u64,
+            Bound::Excluded(&s) => (s as u64).saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&e) => (e as u64).saturating_add(1),
+            Bound::Excluded(&e) => e as u64,
+            Bound::Unbounded => len,
+        }
+        .min(len);
+        Iter { vec: self, next: start.min(end), end, front: None, back: None, one_by_one: None }
     }
 
     /// All elements, streamed shard by shard.
     #[must_use]
     pub fn iter(&self) -> Iter<'_, T> {
-        self.range(0..self.len())
+        self.range(..)
     }
 
     /// The whole vector, owned: shards read a window at a time (adjacent shards with
@@ -259,6 +322,10 @@ impl<T: Persist> ShardedVec<T> {
             return Ok(Vec::new());
         }
         let (store, evolved) = self.origin()?;
+        crate::threads::run(store.limits().threads, || self.load_from(&store, evolved.as_ref()))
+    }
+
+    fn load_from(&self, store: &Arc<Store>, evolved: Option<&Evolved>) -> Result<Vec<T>> {
         let _nest = crate::load::nest(*self.table().root())?;
         let context = Context::here().with_max_depth(store.limits().max_depth);
         let leaves = store.table_leaves(self.table())?;
@@ -271,7 +338,7 @@ impl<T: Persist> ShardedVec<T> {
         };
         let mut lens = Vec::with_capacity(leaves.len());
         for (j, e) in leaves.iter().enumerate() {
-            let end = leaves.get(j + 1).map_or(self.len(), |n| n.first());
+            let end = leaves.get(j + 1).map_or(self.header.len(), |n| n.first());
             let n = end.checked_sub(e.first()).filter(|_| j > 0 || e.first() == 0);
             let n = n.ok_or_else(|| self.bad("shard table out of order"))?;
             let bytes = n.saturating_mul(elem_size);
@@ -289,14 +356,14 @@ impl<T: Persist> ShardedVec<T> {
         }
         let mut filler = Filler::<T>::new(&lens, store.limits().max_raw)?;
         let holds = if evolved.is_some() { Holds::Nothing } else { holds::<T>() };
-        store.windowed(&refs, holds, crate::store::BULK_WINDOW, |first, chunks| {
+        store.windowed(&refs, holds, |first, chunks| {
             let bytes: u64 = chunks.iter().map(|c| c.bytes().len() as u64).sum();
             let parallel = chunks.len() > 1 && bytes >= crate::store::PARALLEL_MIN;
             filler.fill(first, &chunks, parallel, |chunk, region| {
                 context.run(|| {
                     let chunk = match &evolved {
                         None => Arc::clone(chunk),
-                        Some(evolved) => evolved.whole(&store, Arc::clone(chunk))?,
+                        Some(evolved) => evolved.whole(store, Arc::clone(chunk))?,
                     };
                     let shard = store.view_of::<ArchivedVec<Archived<T>>>(chunk)?;
                     if shard.len() != region.len() {
@@ -314,35 +381,67 @@ impl<T: Persist> ShardedVec<T> {
     }
 }
 
-/// A streaming iterator over a range of a sharded vector; holds one shard at a time.
+/// A shard an iterator holds: its first element's index and its elements.
+type Held<T> = (u64, View<[Archived<T>]>);
+
+/// A streaming iterator over a range of a sharded vector, from either end; holds one
+/// shard at each end. After an error it ends.
+///
+/// Its length is the count the file declares. The lower bound of its
+/// [`size_hint`](Iterator::size_hint) is at most what one chunk may hold
+/// ([`OpenOptions::max_decompressed_chunk`](crate::OpenOptions::max_decompressed_chunk))
+/// in elements, so that collecting from a file that declares more elements than it
+/// holds does not reserve memory for them.
 pub struct Iter<'a, T: Persist> {
     vec: &'a ShardedVec<T>,
     next: u64,
     end: u64,
-    shard: Option<(u64, View<[Archived<T>]>)>,
+    front: Option<Held<T>>,
+    back: Option<Held<T>>,
     /// A shard that cannot be read whole through a plan (it holds a value the reader
     /// cannot represent): its elements are read one by one.
     one_by_one: Option<crate::format::ChunkRef>,
 }
 
 impl<T: Persist> Iter<'_, T> {
-    /// Element `i`, read alone when it lies in the shard `one_by_one`.
-    fn alone(&mut self, i: u64) -> Option<Result<Elem<T>>> {
-        let shard = |vec: &ShardedVec<T>| -> Result<crate::format::ChunkRef> {
-            let (store, _) = vec.origin()?;
-            Ok(*store.table_find(vec.table(), i)?.1.chunk())
+    /// Element `i`, from the shard held at the front or the back (read when it does not
+    /// hold `i`).
+    fn at(&mut self, i: u64, back: bool) -> Result<Elem<T>> {
+        let missing = |vec: &ShardedVec<T>| vec.bad("element missing from the shard that should hold it");
+        let holds_i = |(first, slice): &Held<T>| i >= *first && i - first < slice.len() as u64;
+        let held = if back { &self.back } else { &self.front };
+        let shard = match held.as_ref().filter(|h| holds_i(h)) {
+            Some(h) => h.clone(),
+            None => {
+                if let Some(bad) = self.one_by_one {
+                    let (store, _) = self.vec.origin()?;
+                    if *store.table_find(self.vec.table(), i)?.1.chunk() == bad {
+                        return self.vec.element(i)?.ok_or_else(|| missing(self.vec));
+                    }
+                }
+                match self.vec.locate(i) {
+                    Ok(h) => {
+                        *(if back { &mut self.back } else { &mut self.front }) = Some(h.clone());
+                        h
+                    }
+                    // A shard read through a plan that holds a value the reader cannot
+                    // represent: its elements are read one by one.
+                    Err(Error::UnknownVariant { .. }) => {
+                        let (store, _) = self.vec.origin()?;
+                        self.one_by_one = Some(*store.table_find(self.vec.table(), i)?.1.chunk());
+                        return self.vec.element(i)?.ok_or_else(|| missing(self.vec));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         };
-        let r = match shard(self.vec) {
-            Ok(r) => r,
-            Err(e) => return Some(Err(e)),
-        };
-        if self.one_by_one.is_some_and(|bad| bad != r) {
-            return None;
-        }
-        self.one_by_one = Some(r);
-        self.next += 1;
-        let missing = || self.vec.bad("element missing from the shard that should hold it");
-        Some(self.vec.get(i).and_then(|e| e.ok_or_else(missing)))
+        let (first, slice) = shard;
+        let k = usize::try_from(i - first).unwrap_or(usize::MAX);
+        View::try_map(slice, |s| s.get(k).ok_or(())).map(Elem::new).map_err(|()| missing(self.vec))
+    }
+
+    fn remaining(&self) -> usize {
+        usize::try_from(self.end - self.next).unwrap_or(usize::MAX)
     }
 }
 
@@ -354,54 +453,44 @@ impl<T: Persist> Iterator for Iter<'_, T> {
             return None;
         }
         let i = self.next;
-        let holds_i = |(first, slice): &(u64, View<[Archived<T>]>)| i >= *first && i - first < slice.len() as u64;
-        if !self.shard.as_ref().is_some_and(holds_i)
-            && self.one_by_one.is_some()
-            && let Some(alone) = self.alone(i)
-        {
-            return Some(alone);
-        }
-        let held = self.shard.as_ref().filter(|s| holds_i(s));
-        let (first, slice) = match held {
-            Some(s) => s.clone(),
-            None => match self.vec.locate(i) {
-                Ok(s) => {
-                    self.shard = Some(s.clone());
-                    s
-                }
-                // A shard read through a plan that holds a value the reader cannot
-                // represent: its elements are read one by one.
-                Err(Error::UnknownVariant { .. }) => {
-                    self.one_by_one = None;
-                    return self.alone(i);
-                }
-                Err(e) => {
-                    self.next = self.end;
-                    return Some(Err(e));
-                }
-            },
-        };
-        let k = usize::try_from(i - first).unwrap_or(usize::MAX);
-        match View::try_map(slice, |s| s.get(k).ok_or(())) {
-            Ok(view) => {
-                self.next += 1;
-                Some(Ok(Elem::new(view)))
-            }
-            Err(()) => {
-                self.next = self.end;
-                Some(Err(self.vec.bad("element missing from the shard that should hold it")))
-            }
-        }
+        self.next += 1;
+        Some(self.at(i, false).inspect_err(|_| self.next = self.end))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize::try_from(self.end - self.next).unwrap_or(usize::MAX);
-        (n, Some(n))
+        let n = self.remaining();
+        let most = self.vec.origin().map_or(0, |(store, _)| store.limits().max_raw);
+        let room = usize::try_from(most / (size_of::<Archived<T>>().max(1) as u64)).unwrap_or(usize::MAX);
+        (n.min(room), Some(n))
+    }
+
+    fn nth(&mut self, n: usize) -> Option<Self::Item> {
+        self.next = self.next.saturating_add(n as u64).min(self.end);
+        self.next()
     }
 }
+
+impl<T: Persist> DoubleEndedIterator for Iter<'_, T> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        self.end -= 1;
+        let i = self.end;
+        Some(self.at(i, true).inspect_err(|_| self.end = self.next))
+    }
+}
+
+impl<T: Persist> ExactSizeIterator for Iter<'_, T> {
+    fn len(&self) -> usize {
+        self.remaining()
+    }
+}
+
+impl<T: Persist> std::iter::FusedIterator for Iter<'_, T> {}
 
 /// Lists a sharded vector for a load's parallel phase. Not part of the public API.
 #[doc(hidden)]
 pub fn prefetch<T: Persist>(vec: &ShardedVec<T>) -> Prefetch<'_> {
-    Prefetch::new(vec, vec.len().saturating_mul(size_of::<Archived<T>>() as u64), ShardedVec::load)
+    Prefetch::new(vec, vec.header.len().saturating_mul(size_of::<Archived<T>>() as u64), ShardedVec::load)
 }

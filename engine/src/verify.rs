@@ -67,6 +67,10 @@ impl Archive {
     /// # Errors
     /// See [`verify`](Self::verify).
     pub fn verify_with(&self, progress: impl Fn(u64) + Sync) -> Result<Report> {
+        crate::threads::run(self.store().limits().threads, || self.verify_all(&progress))
+    }
+
+    fn verify_all(&self, progress: &(impl Fn(u64) + Sync)) -> Result<Report> {
         let meta = self.meta()?;
         let store = self.store();
         store.will_need(0, self.footer().file_len);
@@ -77,7 +81,7 @@ impl Archive {
         let refs: Vec<ChunkRef> = order.iter().filter_map(|&i| meta.chunks.get(i).map(|e| e.chunk)).collect();
         let mut done = 0;
         let buffers = Arc::default();
-        for window in crate::store::windows(&refs, crate::store::BULK_WINDOW) {
+        for window in crate::store::windows(&refs, store.bulk_window()) {
             let ids = order.get(done..done + window.len()).unwrap_or_default();
             done += window.len();
             // Read the window in bulk; a chunk that fails then is read alone, so that its

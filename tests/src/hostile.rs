@@ -728,13 +728,13 @@ pub fn fuzz_cache_views(data: &[u8]) {
         match op % 8 {
             0 => {
                 let i = n % m.items.len();
-                let Ok(Some(item)) = root.items.get(i as u64) else { panic!("item {i} must read") };
+                let Ok(Some(item)) = root.items.get(i) else { panic!("item {i} must read") };
                 assert_eq!(item.id, m.items[i].id);
                 held_items.push(item);
             }
             1 => {
                 let i = (n * 7) % m.numbers.len();
-                let got = root.numbers.get(i as u64).ok().flatten().map(|v| v.to_native());
+                let got = root.numbers.get(i).ok().flatten().map(|v| v.to_native());
                 assert_eq!(got, Some(m.numbers[i]));
             }
             2 => {
@@ -752,10 +752,10 @@ pub fn fuzz_cache_views(data: &[u8]) {
                 held_views.truncate(n % (held_views.len() + 1));
             }
             5 => {
-                let s = n as u64 % root.numbers.shard_count().max(1);
+                let s = n % root.numbers.shard_count().max(1);
                 let Ok((first, shard)) = root.numbers.shard(s) else { panic!("shard {s} must read") };
                 for (k, v) in shard.iter().enumerate() {
-                    assert_eq!(v.to_native(), m.numbers[first as usize + k]);
+                    assert_eq!(v.to_native(), m.numbers[first + k]);
                 }
             }
             6 if !loaded => {
@@ -773,7 +773,7 @@ pub fn fuzz_cache_views(data: &[u8]) {
                         scope.spawn(move || {
                             for k in 0..8 {
                                 let i = (n + k * 13 + t * 7) % m.items.len();
-                                let item = root.items.get(i as u64).ok().flatten().map(|e| e.id.to_native());
+                                let item = root.items.get(i).ok().flatten().map(|e| e.id.to_native());
                                 assert_eq!(item, Some(m.items[i].id));
                                 let key = format!("name{}", (n + k + t) % 400);
                                 let v = root.by_name.get(key.as_str()).ok().flatten().map(|v| v.to_native());

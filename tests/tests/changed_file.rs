@@ -52,7 +52,7 @@ fn read_everything(archive: &Archive) -> (u64, u64) {
     };
     let Ok(w) = archive.root::<World>() else { return (0, 1) };
     for i in (0..USERS).step_by(997) {
-        tally(w.users.get(i).map(|u| assert_eq!(u.unwrap().id, i)));
+        tally(w.users.get(i as usize).map(|u| assert_eq!(u.unwrap().id, i)));
         let name = format!("user{i:06}");
         tally(w.by_name.get(name.as_str()).map(|u| assert_eq!(u.unwrap().id, i)));
     }
@@ -138,7 +138,7 @@ fn the_error_says_the_file_changed() {
     let w = archive.root::<World>().unwrap();
     let len = std::fs::metadata(&path).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 20).unwrap();
-    let err = w.users.get(USERS - 1).unwrap_err();
+    let err = w.users.get(USERS as usize - 1).unwrap_err();
     assert!(matches!(err, strata::Error::Changed { .. }), "{err}");
     assert!(err.to_string().contains(&format!("{len} bytes then, {} now", len / 20)), "{err}");
 }

@@ -17,20 +17,20 @@ struct Vectors {
 
 fn check_vectors(archive: &Archive, v: &Vectors) -> strata::Result<()> {
     let view = archive.root::<Vectors>()?;
-    assert_eq!(view.numbers.len(), v.numbers.len() as u64);
+    assert_eq!(view.numbers.len(), v.numbers.len());
     for (i, n) in v.numbers.iter().enumerate() {
-        assert_eq!(*view.numbers.get(i as u64)?.unwrap(), *n);
+        assert_eq!(*view.numbers.get(i)?.unwrap(), *n);
     }
-    assert!(view.numbers.get(v.numbers.len() as u64)?.is_none());
+    assert!(view.numbers.get(v.numbers.len())?.is_none());
     for (i, w) in v.words.iter().enumerate() {
-        assert_eq!(view.words.get(i as u64)?.unwrap().as_str(), w);
+        assert_eq!(view.words.get(i)?.unwrap().as_str(), w);
     }
     let streamed: Vec<String> = view.words.iter().map(|e| e.map(|s| s.to_string())).collect::<strata::Result<_>>()?;
     assert_eq!(streamed, v.words);
-    let mid = v.packed.len() as u64 / 3;
+    let mid = v.packed.len() / 3;
     let part: Vec<u32> =
         view.packed.range(mid..mid * 2 + 1).map(|e| e.map(|p| p.0.to_native())).collect::<strata::Result<_>>()?;
-    let expected: Vec<u32> = v.packed.iter().skip(mid as usize).take(part.len()).map(|p| p.0).collect();
+    let expected: Vec<u32> = v.packed.iter().skip(mid).take(part.len()).map(|p| p.0).collect();
     assert_eq!(part, expected);
     assert_eq!(view.numbers.load()?, v.numbers);
     assert_eq!(view.words.load()?, v.words);
@@ -124,10 +124,10 @@ fn large_vectors_and_maps() {
         assert!(view.numbers.shard_count() > 512, "a table deeper than one node");
         assert!(view.numbers.table().depth() >= 2);
         for i in (0..3_000_000u64).step_by(997).chain([0, 2_999_999]) {
-            assert_eq!(*view.numbers.get(i).unwrap().unwrap(), i * 3);
+            assert_eq!(*view.numbers.get(i as usize).unwrap().unwrap(), i * 3);
         }
         for i in 0..400_000u64 {
-            assert_eq!(view.names.get(i).unwrap().unwrap().as_str(), format!("name-{i}"));
+            assert_eq!(view.names.get(i as usize).unwrap().unwrap().as_str(), format!("name-{i}"));
         }
         for i in 0..300_000u64 {
             assert_eq!(view.index.get(&(i * 7)).unwrap().map(|v| v.to_native()), Some(i as u32));
@@ -219,7 +219,7 @@ fn derived_keys_and_values_with_lazy_fields() {
     }
     assert!(view.players.get(&PlayerKey::Guest(1)).unwrap().is_none());
     for (i, p) in server.roster.iter().enumerate() {
-        assert_eq!(view.roster.get(i as u64).unwrap().unwrap().inventory.load().unwrap(), p.inventory);
+        assert_eq!(view.roster.get(i).unwrap().unwrap().inventory.load().unwrap(), p.inventory);
     }
     assert_eq!(archive.load::<Server>().unwrap(), server);
 }
@@ -254,7 +254,7 @@ fn damage_to_other_shards_and_buckets_does_not_matter() {
     for i in 0..20_000u64 {
         let s = (i / 128) as usize; // 1024-byte shards of u64: 128 elements each
 
-        match view.numbers.get(i) {
+        match view.numbers.get(i as usize) {
             Ok(Some(v)) => assert!(s % 2 == 1 && *v == i, "element {i} of shard {s}"),
             Err(Error::ChecksumMismatch { at, .. }) => {
                 assert_eq!(s % 2, 0);
@@ -265,7 +265,7 @@ fn damage_to_other_shards_and_buckets_does_not_matter() {
     }
     let mut good = 0;
     for (name, value) in &both.names {
-        let b = strata::map::bucket_of(strata::hash::stable_hash(name.as_str()), buckets) as usize;
+        let b = strata::map::bucket_of(strata::hash::stable_hash(name.as_str()), buckets as u64) as usize;
         match view.names.get(name.as_str()) {
             Ok(Some(v)) => {
                 assert!(b % 2 == 1 && *v == *value);

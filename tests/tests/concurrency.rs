@@ -77,11 +77,11 @@ fn read_randomly(archive: &Archive, m: &Model, t: u64, n: usize) {
         match next() % 7 {
             0 => {
                 let i = next() % m.numbers.len() as u64;
-                assert_eq!(*v.numbers.get(i).unwrap().unwrap(), m.numbers[i as usize]);
+                assert_eq!(*v.numbers.get(i as usize).unwrap().unwrap(), m.numbers[i as usize]);
             }
             1 => {
                 let i = next() % m.items.len() as u64;
-                let item = v.items.get(i).unwrap().unwrap();
+                let item = v.items.get(i as usize).unwrap().unwrap();
                 assert_eq!(item.notes.load().unwrap(), m.items[i as usize].notes);
             }
             2 => {

@@ -415,17 +415,17 @@ fn check_v2(archive: &Archive, want: &v2::Shop) {
     assert_eq!(root.size.load().unwrap(), want.size);
     assert_eq!(root.featured.load().unwrap(), want.featured);
     assert_eq!(strata::deserialize::<v2::Article>(&*root.featured.view().unwrap()).unwrap(), want.featured);
-    assert_eq!(root.items.len(), want.items.len() as u64);
+    assert_eq!(root.items.len(), want.items.len());
     assert!(root.items.shard_count() > 1, "the records span several shards");
     for (i, a) in want.items.iter().enumerate().rev() {
-        let got = root.items.get(i as u64).unwrap().expect("in range");
+        let got = root.items.get(i).unwrap().expect("in range");
         assert_eq!(&strata::deserialize::<v2::Article>(got.get()).unwrap(), a, "items[{i}]");
     }
     let iterated: Vec<v2::Article> =
         root.items.iter().map(|e| strata::deserialize::<v2::Article>(e.unwrap().get()).unwrap()).collect();
     assert_eq!(iterated, want.items);
     assert_eq!(root.items.load().unwrap(), want.items);
-    assert_eq!(root.inventory.len(), want.inventory.len() as u64);
+    assert_eq!(root.inventory.len(), want.inventory.len());
     for (k, v) in &want.inventory {
         let got = root.inventory.get(k.as_str()).unwrap().expect("the key is there");
         assert_eq!(&strata::deserialize::<v2::Article>(got.value()).unwrap(), v, "inventory[{k}]");
@@ -447,9 +447,9 @@ fn check_v3(archive: &Archive, want: &v3::Shop) {
     assert_eq!(strata::deserialize::<Vec<String>>(&root.notes).unwrap(), want.notes);
     assert_eq!(strata::deserialize::<v3::Dim>(&root.size).unwrap(), want.size);
     assert_eq!(root.featured.load().unwrap(), want.featured);
-    assert_eq!(root.items.len(), want.items.len() as u64);
+    assert_eq!(root.items.len(), want.items.len());
     for (i, a) in want.items.iter().enumerate() {
-        let got = root.items.get(i as u64).unwrap().expect("in range");
+        let got = root.items.get(i).unwrap().expect("in range");
         assert_eq!(&strata::deserialize::<v3::Article>(got.get()).unwrap(), a, "items[{i}]");
     }
     let mut by_shard = Vec::new();
@@ -517,7 +517,7 @@ fn values_of_variants_an_older_release_lacks_are_errors_where_reached() {
     };
     let want = v3_to_v2(&shop_v3());
     for i in 0..shop.items.len() {
-        match root.items.get(i as u64) {
+        match root.items.get(i) {
             Ok(e) if i != 123 => {
                 assert_eq!(strata::deserialize::<v2::Article>(e.unwrap().get()).unwrap(), want.items[i]);
             }

@@ -544,7 +544,7 @@ fn enums_gain_variants_and_unknown_ones_are_errors_where_reached_or_other() {
     unknown(root.lazy.load().unwrap_err(), "Carrier.lazy.k");
     for round in 0..3 {
         for i in 0..100u64 {
-            match root.shard.get(i) {
+            match root.shard.get(i as usize) {
                 Ok(e) => {
                     assert_ne!(i, 17, "round {round}");
                     assert_eq!(strata::deserialize::<old::Rec>(e.unwrap().get()).unwrap().k, old::Kind::A);

@@ -138,11 +138,11 @@ fn point_reads_all_over_a_large_file_stay_within_the_cache_limit() {
         let root = archive.root::<Users>().unwrap();
         let before = strata_tests::memory::rss_anon().unwrap_or(0);
         for i in (0..USERS).step_by(37) {
-            assert_eq!(root.users.get(i).unwrap().unwrap().id, i);
+            assert_eq!(root.users.get(i as usize).unwrap().unwrap().id, i);
         }
         for s in 0..root.users.shard_count() {
             let (first, shard) = root.users.shard(s).unwrap();
-            assert_eq!(shard.first().map(|u| u.id.to_native()), Some(first));
+            assert_eq!(shard.first().map(|u| u.id.to_native()), Some(first as u64));
         }
         for i in (0..USERS).step_by(53) {
             let name = format!("user{i:07}");

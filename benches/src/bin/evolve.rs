@@ -167,7 +167,7 @@ fn read(op: &str, path: &Path, k: usize, n: usize, want: &[now::Rec]) -> Res<Dur
         }
         "open + vector element" => {
             let i = (k * 104_729) % n;
-            let elem = root.recs.get(i as u64)?.ok_or("missing element")?;
+            let elem = root.recs.get(i)?.ok_or("missing element")?;
             let got = elem.get();
             let elapsed = start.elapsed();
             if got.id != want[i].id || got.rank != 0 || got.name.as_str() != want[i].name {

@@ -245,7 +245,9 @@ impl Format for Strata {
             Op::Metadata => u64::from(w.meta.version.to_native()),
             Op::DeepField => u64::from(w.meta.stats.max_level.to_native()),
             Op::MapLookup => w.by_name.get(probe.key.as_str())?.map_or(u64::MAX, |u| u64::from(u.level.to_native())),
-            Op::VectorElement => w.users.get(probe.index)?.map_or(u64::MAX, |u| u64::from(u.level.to_native())),
+            Op::VectorElement => {
+                w.users.get(usize::try_from(probe.index)?)?.map_or(u64::MAX, |u| u64::from(u.level.to_native()))
+            }
             Op::FullLoad => {
                 let all: strata_model::World = archive.load()?;
                 let sum = all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()

@@ -201,7 +201,7 @@ pub trait NodeBytes {
 /// over its shards or buckets, then its element or entry count.
 #[derive(rkyv::Portable, bytecheck::CheckBytes, Clone, Copy, Debug, PartialEq, Eq)]
 #[rkyv(crate = rkyv)]
-#[bytecheck(crate = bytecheck)]
+#[bytecheck(crate = bytecheck, verify)]
 #[repr(C)]
 pub struct TableHeader {
     table: ChunkTable,
@@ -272,10 +272,31 @@ impl TableHeader {
         self.len.to_native()
     }
 
+    /// The count as a `usize` (a validated header's count fits: see its `Verify`).
+    #[must_use]
+    pub fn len_usize(&self) -> usize {
+        usize::try_from(self.len()).unwrap_or(usize::MAX)
+    }
+
     /// Whether the count is zero.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+// SAFETY: reads only the type-checked count of `self`, rejecting one this platform's
+// `usize` cannot hold (collections give their lengths and indices as `usize`).
+unsafe impl<C> bytecheck::Verify<C> for TableHeader
+where
+    C: rancor::Fallible + ?Sized,
+    C::Error: rancor::Source,
+{
+    fn verify(&self, _context: &mut C) -> Result<(), C::Error> {
+        if usize::try_from(self.len()).is_err() {
+            return Err(<C::Error as rancor::Source>::new(BadTable("count too large for this platform")));
+        }
+        Ok(())
     }
 }
 
@@ -350,6 +371,12 @@ impl ChunkTable {
     #[must_use]
     pub fn entries(&self) -> u64 {
         self.entries.to_native()
+    }
+
+    /// The entry count as a `usize` (a validated table's count fits: see its `Verify`).
+    #[must_use]
+    pub fn entries_usize(&self) -> usize {
+        usize::try_from(self.entries()).unwrap_or(usize::MAX)
     }
 
     /// Number of levels.
@@ -594,6 +621,8 @@ where
             Some("chunk table depth out of range")
         } else if self.depth() != depth_for(self.entries(), u64::from(fanout)) {
             Some("chunk table depth does not fit its entry count")
+        } else if usize::try_from(self.entries()).is_err() {
+            Some("chunk table entry count too large for this platform")
         } else {
             None
         };

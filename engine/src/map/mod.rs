@@ -106,22 +106,23 @@ impl<K, V> BucketMap<K, V> {
         Self { header, _types: PhantomData }
     }
 
-    /// Number of entries.
+    /// Number of entries, as the file declares it (the buckets prove it as they are
+    /// read).
     #[must_use]
-    pub fn len(&self) -> u64 {
-        self.header.len()
+    pub fn len(&self) -> usize {
+        self.header.len_usize()
     }
 
     /// Whether the map is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.header.len() == 0
     }
 
     /// Number of buckets.
     #[must_use]
-    pub fn bucket_count(&self) -> u64 {
-        self.table().entries()
+    pub fn bucket_count(&self) -> usize {
+        self.table().entries_usize()
     }
 
     /// The chunk table locating the buckets.
@@ -178,6 +179,43 @@ impl<K: Persist, V: Persist> Entry<K, V> {
     #[must_use]
     pub fn value_view(&self) -> View<Archived<V>> {
         View::map(self.view.clone(), |e| &e.value)
+    }
+
+    /// The value as an owned `V`, with the lazy fields it holds loaded.
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # #[derive(strata::Persist)] struct Book { #[strata(map)] pages: HashMap<String, Vec<u32>> }
+    /// let book = Book { pages: HashMap::from([("intro".to_string(), vec![1, 2, 3])]) };
+    /// let archive = strata::Archive::from_bytes(strata::to_bytes(&book)?)?;
+    /// let intro = archive.root::<Book>()?.pages.get("intro")?.unwrap();
+    /// assert_eq!(intro.load()?, vec![1, 2, 3]);
+    /// assert_eq!(intro.load_key()?, "intro");
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When a lazy field inside cannot be loaded.
+    pub fn load(&self) -> Result<V> {
+        crate::load::deserialize_here::<V>(self.value())
+    }
+
+    /// The key as an owned `K`; see [`load`](Self::load).
+    ///
+    /// # Errors
+    /// When a lazy field inside cannot be loaded.
+    pub fn load_key(&self) -> Result<K> {
+        crate::load::deserialize_here::<K>(self.key())
+    }
+}
+
+impl<K: Persist, V: Persist, B: ?Sized> PartialEq<B> for Entry<K, V>
+where
+    Archived<V>: PartialEq<B>,
+{
+    /// Compares the entry's value.
+    fn eq(&self, other: &B) -> bool {
+        *self.value() == *other
     }
 }
 
@@ -257,7 +295,7 @@ where
         }
         let hash = stable_hash(key);
         let (store, evolved) = self.origin()?;
-        let r = *store.table_leaf(self.table(), bucket_of(hash, self.bucket_count()))?.chunk();
+        let r = *store.table_leaf(self.table(), bucket_of(hash, self.table().entries()))?.chunk();
         let max_depth = store.limits().max_depth;
         if let Some(evolved) = evolved {
             return get_evolved::<K, V, Q>(&store, &evolved, &r, hash, key, max_depth);
@@ -300,12 +338,17 @@ where
     /// order: the order of the keys' stable hashes.
     #[must_use]
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Iter { map: self, bucket: 0, current: None, origin: None }
+        Iter { map: self, bucket: 0, current: None, origin: None, left: self.header.len() }
     }
 
     /// Every key, streamed bucket by bucket.
     pub fn keys(&self) -> impl Iterator<Item = Result<View<Archived<K>>>> + '_ {
         self.iter().map(|e| e.map(|e| e.key_view()))
+    }
+
+    /// Every value, streamed bucket by bucket.
+    pub fn values(&self) -> impl Iterator<Item = Result<View<Archived<V>>>> + '_ {
+        self.iter().map(|e| e.map(|e| e.value_view()))
     }
 
     /// The whole map as a `HashMap`, buckets read and deserialized in parallel.
@@ -330,6 +373,10 @@ where
             return Ok(M::with_capacity(0));
         }
         let (store, evolved) = self.origin()?;
+        crate::threads::run(store.limits().threads, || self.load_from(&store, evolved.as_ref()))
+    }
+
+    fn load_from<M: MapLike<K = K, V = V> + Send>(&self, store: &Arc<Store>, evolved: Option<&Evolved>) -> Result<M> {
         let _nest = crate::load::nest(*self.table().root())?;
         let context = Context::here().with_max_depth(store.limits().max_depth);
         let refs: Vec<ChunkRef> = store.table_leaves(self.table())?.iter().map(|e| *e.chunk()).collect();
@@ -342,7 +389,7 @@ where
         // chunk may hold: past that the map grows as entries come.
         let raw: u64 = refs.iter().map(ChunkRef::raw_len).sum::<u64>().min(store.limits().max_raw);
         let room = raw / size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1) as u64;
-        let map = M::with_capacity(usize::try_from(self.len().min(room)).unwrap_or(0));
+        let map = M::with_capacity(usize::try_from(self.header.len().min(room)).unwrap_or(0));
         // Batches of buckets deserialized in parallel while the previous batch is
         // inserted: the map's serial inserts overlap the decoding, and the entries in
         // flight stay a few hundred KiB (reused memory) instead of a second copy of the
@@ -360,14 +407,14 @@ where
         }
         let mut state = State { map, ready: Vec::new(), spare: Vec::new(), total: 0 };
         let holds = if evolved.is_some() { Holds::Nothing } else { holds::<K, V>() };
-        let filled = store.windowed(&refs, holds, crate::store::BULK_WINDOW, |_, chunks| {
+        let filled = store.windowed(&refs, holds, |_, chunks| {
             let State { map, ready, spare, total } = &mut state;
             let counts: Vec<u64> = chunks
                 .iter()
                 .map(|c| Bucket::parse(c.bytes()).map(|b| b.len() as u64).map_err(|d| bad_bucket(c.at(), d)))
                 .collect::<Result<_>>()?;
             *total = total.saturating_add(counts.iter().sum::<u64>());
-            if *total > self.len() {
+            if *total > self.header.len() {
                 return Err(self.bad("buckets hold more entries than the map declares"));
             }
             let bytes: u64 = chunks.iter().map(|c| c.bytes().len() as u64).sum();
@@ -379,7 +426,7 @@ where
                 }
                 let mut insert = || ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
                 let decode = |(out, counted): (&mut Vec<(K, V)>, &Counted<'_>)| {
-                    context.run(|| decode_bucket(out, counted.0, &store, evolved.as_ref()))
+                    context.run(|| decode_bucket(out, counted.0, store, evolved))
                 };
                 if parallel {
                     let (_, decoded) = rayon::join(insert, || {
@@ -398,7 +445,7 @@ where
         let State { mut map, mut ready, spare, total } = state;
         let outcome = filled.and_then(|()| {
             ready.iter_mut().for_each(|entries| map.extend_entries(entries.drain(..)));
-            if total == self.len() {
+            if total == self.header.len() {
                 Ok(())
             } else {
                 Err(self.bad("buckets hold a different number of entries than the map declares"))
@@ -416,8 +463,8 @@ where
     ///
     /// # Errors
     /// When `b` is out of range or the table is damaged.
-    pub fn bucket_chunk(&self, b: u64) -> Result<ChunkRef> {
-        Ok(*self.origin()?.0.table_leaf(self.table(), b)?.chunk())
+    pub fn bucket_chunk(&self, b: usize) -> Result<ChunkRef> {
+        Ok(*self.origin()?.0.table_leaf(self.table(), b as u64)?.chunk())
     }
 }
 
@@ -432,6 +479,8 @@ pub struct Iter<'a, K: Persist, V: Persist> {
     current: Option<(Arc<Chunk>, usize, usize)>,
     /// The archive, and the plan entries are read through (found on first use).
     origin: Option<(Arc<Store>, Option<Evolved>)>,
+    /// Entries not yet handed out, of those the map declares.
+    left: u64,
 }
 
 impl<K: Persist, V: Persist> Iter<'_, K, V>
@@ -447,7 +496,7 @@ where
     }
 
     fn next_bucket(&mut self) -> Result<Option<(Arc<Chunk>, usize)>> {
-        if self.bucket >= self.map.bucket_count() {
+        if self.bucket >= self.map.table().entries() {
             return Ok(None);
         }
         let b = self.bucket;
@@ -491,6 +540,7 @@ where
                 let at = *j;
                 *j += 1;
                 let chunk = Arc::clone(chunk);
+                self.left = self.left.saturating_sub(1);
                 return Some(self.entry(chunk, at).inspect_err(|_| self.bucket = u64::MAX));
             }
             self.current = None;
@@ -503,6 +553,19 @@ where
                 }
             }
         }
+    }
+
+    /// The entries the map declares and the iterator has not handed out: the upper
+    /// bound, and the lower bound up to what one chunk may hold (a file that declares
+    /// more entries than it holds does not make a `collect` reserve room for them).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.bucket == u64::MAX {
+            return (0, Some(0));
+        }
+        let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+        let most = self.map.origin().map_or(0, |(store, _)| store.limits().max_raw);
+        let room = most / (size_of::<ArchivedEntry<Archived<K>, Archived<V>>>().max(1) as u64);
+        (left.min(usize::try_from(room).unwrap_or(usize::MAX)), Some(left))
     }
 }
 
@@ -518,7 +581,7 @@ where
 {
     Prefetch::new(
         map,
-        map.len().saturating_mul(size_of::<ArchivedEntry<Archived<M::K>, Archived<M::V>>>() as u64),
+        map.header.len().saturating_mul(size_of::<ArchivedEntry<Archived<M::K>, Archived<M::V>>>() as u64),
         BucketMap::load_as::<M>,
     )
 }

@@ -68,7 +68,11 @@ const BULK_RUN: u64 = 1 << 20;
 /// Stored bytes of chunks a bulk operation (a load, a verification) reads and decodes
 /// together: what it holds beside its result, in buffers reused from one window to the
 /// next.
-pub(crate) const BULK_WINDOW: u64 = 4 << 20;
+const BULK_WINDOW: u64 = 4 << 20;
+
+/// The window of a bulk operation over a source held in memory, whose chunks are read in
+/// place (no read buffers to hold): fewer windows, fewer times the threads meet.
+const BULK_WINDOW_IN_MEMORY: u64 = 16 << 20;
 
 /// Work below this many bytes (chunks to verify, decode or deserialize) is done on the
 /// calling thread: waking the thread pool costs more than it saves.
@@ -89,6 +93,8 @@ pub(crate) struct Limits {
     pub(crate) max_depth: u32,
     /// The cache's byte limit.
     pub(crate) cache: u64,
+    /// Threads of loads and verifications (`None`: rayon's global pool).
+    pub(crate) threads: Option<std::num::NonZeroUsize>,
 }
 
 /// Whether a chunk read for one value is kept in the cache.
@@ -524,19 +530,25 @@ impl Store {
         out.into_iter().map(|c| c.ok_or(Error::Detached)).collect()
     }
 
-    /// Reads `refs` in windows of about `window` stored bytes and hands each window's
-    /// chunks to `decode` with the index of its first chunk, in order: at most one
-    /// window is held, and the read buffers of one window are reused by the next.
+    /// Stored bytes a bulk operation reads and decodes at a time: [`BULK_WINDOW`], or
+    /// [`BULK_WINDOW_IN_MEMORY`] for a source held in memory.
+    pub(crate) fn bulk_window(&self) -> u64 {
+        if self.source.bytes().is_some() { BULK_WINDOW_IN_MEMORY } else { BULK_WINDOW }
+    }
+
+    /// Reads `refs` in windows of [`bulk_window`](Self::bulk_window) stored bytes and
+    /// hands each window's chunks to `decode` with the index of its first chunk, in
+    /// order: at most one window is held, and the read buffers of one window are reused
+    /// by the next.
     pub(crate) fn windowed(
         &self,
         refs: &[ChunkRef],
         holds: Holds,
-        window: u64,
         mut decode: impl FnMut(usize, Vec<Arc<Chunk>>) -> Result<()>,
     ) -> Result<()> {
         let buffers = Arc::default();
         let mut first = 0;
-        for refs in windows(refs, window) {
+        for refs in windows(refs, self.bulk_window()) {
             decode(first, self.chunks(refs, holds, &buffers)?)?;
             first += refs.len();
         }

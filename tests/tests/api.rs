@@ -1,0 +1,194 @@
+//! The collection conveniences of views, owned loads of elements and entries, one-call
+//! loads, thread counts, and the inspector, as a user calls them.
+
+use proptest::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use strata::{Archive, OpenOptions, Persist, SaveOptions};
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Player {
+    id: u64,
+    name: String,
+    #[strata(lazy)]
+    inventory: Vec<String>,
+}
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct World {
+    seed: u64,
+    #[strata(shard)]
+    players: Vec<Player>,
+    #[strata(shard)]
+    numbers: Vec<u32>,
+    #[strata(map)]
+    by_name: HashMap<String, Player>,
+    #[strata(map)]
+    tiles: BTreeMap<u32, Vec<u8>>,
+}
+
+fn player(i: u64) -> Player {
+    Player { id: i, name: format!("p{i}"), inventory: (0..i % 4).map(|k| format!("item{k}")).collect() }
+}
+
+fn world(players: u64, numbers: u32) -> World {
+    let list: Vec<Player> = (0..players).map(player).collect();
+    World {
+        seed: 42,
+        by_name: list.iter().map(|p| (p.name.clone(), p.clone())).collect(),
+        players: list,
+        numbers: (0..numbers).collect(),
+        tiles: (0..50u32).map(|t| (t, vec![t as u8; (t as usize) % 7])).collect(),
+    }
+}
+
+#[test]
+fn elements_and_entries_load_as_owned_values() -> strata::Result<()> {
+    let w = world(3000, 10);
+    let archive = Archive::from_bytes(strata::to_bytes(&w)?)?;
+    let root = archive.root::<World>()?;
+    for i in [0usize, 1, 1234, 2999] {
+        let elem = root.players.get(i)?.ok_or(strata::Error::Detached)?;
+        // The lazy inventory comes back loaded.
+        assert_eq!(elem.load()?, w.players[i]);
+        let entry = root.by_name.get(w.players[i].name.as_str())?.ok_or(strata::Error::Detached)?;
+        assert_eq!(entry.load()?, w.players[i]);
+        assert_eq!(entry.load_key()?, w.players[i].name);
+    }
+    let tile = root.tiles.get(&9)?.ok_or(strata::Error::Detached)?;
+    assert_eq!(tile.load()?, w.tiles[&9]);
+    // Views compare with plain values where the archived type does.
+    assert!(root.numbers.get(7)?.is_some_and(|n| n == 7u32));
+    assert!(root.tiles.get(&3)?.is_some_and(|t| t == vec![3u8; 3]));
+    Ok(())
+}
+
+#[test]
+fn vectors_answer_like_std_collections() -> strata::Result<()> {
+    let w = world(5000, 100_000);
+    let archive = Archive::from_bytes(strata::to_bytes(&w)?)?;
+    let numbers = &archive.root::<World>()?.numbers;
+    assert!(numbers.shard_count() > 2, "the test needs several shards");
+    let len: usize = numbers.len();
+    assert_eq!(len, w.numbers.len());
+    assert_eq!(numbers.first()?.map(|n| n.to_native()), w.numbers.first().copied());
+    assert_eq!(numbers.last()?.map(|n| n.to_native()), w.numbers.last().copied());
+    assert!(numbers.get(len)?.is_none());
+    // ExactSizeIterator and DoubleEndedIterator, across shards at both ends.
+    let iter = numbers.iter();
+    assert_eq!(iter.len(), len);
+    let back: Vec<u32> = numbers.iter().rev().map(|n| n.map(|n| n.to_native())).collect::<Result<_, _>>()?;
+    assert_eq!(back, w.numbers.iter().rev().copied().collect::<Vec<_>>());
+    let mut both = numbers.range(10..90_000);
+    let mut front = Vec::new();
+    let mut rear = Vec::new();
+    while let Some(n) = both.next() {
+        front.push(n?.to_native());
+        if let Some(m) = both.next_back() {
+            rear.push(m?.to_native());
+        }
+        assert_eq!(both.len(), 89_990 - front.len() - rear.len());
+    }
+    rear.reverse();
+    front.extend(rear);
+    assert_eq!(front, w.numbers[10..90_000]);
+    // Every kind of range bound, clamped to the length.
+    let collect = |it: strata::sharded::Iter<'_, u32>| -> strata::Result<Vec<u32>> {
+        it.map(|n| n.map(|n| n.to_native())).collect()
+    };
+    assert_eq!(collect(numbers.range(99_990..))?, w.numbers[99_990..]);
+    assert_eq!(collect(numbers.range(..=3))?, w.numbers[..=3]);
+    assert_eq!(collect(numbers.range(99_998..200_000))?, w.numbers[99_998..]);
+    assert_eq!(collect(numbers.range(5..5))?, Vec::<u32>::new());
+    assert_eq!(numbers.iter().nth(54_321).transpose()?.map(|n| n.to_native()), Some(54_321));
+    let (start, shard) = numbers.shard(1)?;
+    assert_eq!(shard.first().map(|n| n.to_native()), Some(u32::try_from(start).unwrap_or(u32::MAX)));
+    Ok(())
+}
+
+#[test]
+fn maps_give_values_and_size_hints() -> strata::Result<()> {
+    let w = world(2000, 0);
+    let archive = Archive::from_bytes(strata::to_bytes(&w)?)?;
+    let by_name = &archive.root::<World>()?.by_name;
+    assert_eq!(by_name.len(), 2000);
+    let mut iter = by_name.iter();
+    assert_eq!(iter.size_hint(), (2000, Some(2000)));
+    iter.next().transpose()?;
+    assert_eq!(iter.size_hint(), (1999, Some(1999)));
+    let mut ids: Vec<u64> = by_name.values().map(|v| v.map(|v| v.id.to_native())).collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    assert_eq!(ids, (0..2000).collect::<Vec<_>>());
+    Ok(())
+}
+
+#[test]
+fn one_call_loads_and_thread_counts() -> strata::Result<()> {
+    let w = world(3000, 50_000);
+    let dir = tempfile::tempdir().map_err(strata::Error::Io)?;
+    let path = dir.path().join("w.strata");
+    strata::save(&path, &w)?;
+    assert_eq!(strata::load::<World>(&path)?, w);
+    let bytes = strata::to_bytes(&w)?;
+    assert_eq!(strata::from_bytes::<World>(&bytes)?, w);
+    // An image at an odd address is copied into an aligned buffer.
+    let mut shifted = vec![0u8];
+    shifted.extend_from_slice(&bytes);
+    assert_eq!(strata::from_bytes::<World>(&shifted[1..])?, w);
+    for threads in [1, 2, 3] {
+        assert_eq!(SaveOptions::new().threads(threads).to_bytes(&w)?, bytes, "{threads} threads");
+        let archive = Archive::from_bytes_with(bytes.clone(), &OpenOptions::new().threads(threads))?;
+        assert_eq!(archive.load::<World>()?, w);
+        let root = archive.root::<World>()?;
+        assert_eq!(root.players.load()?, w.players);
+        assert_eq!(root.by_name.load()?, w.by_name);
+        assert!(archive.verify()?.is_ok());
+    }
+    Ok(())
+}
+
+#[test]
+fn loads_on_one_thread_stay_on_it() -> strata::Result<()> {
+    // Run from a thread of a one-thread pool: a save and a load with threads(1) finish
+    // (nothing waits for a second thread) and match the defaults.
+    let w = world(1000, 20_000);
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| strata::Error::Message(e.to_string()))?;
+    let bytes = pool.install(|| SaveOptions::new().threads(1).to_bytes(&w))?;
+    assert_eq!(bytes, strata::to_bytes(&w)?);
+    let archive = Archive::from_bytes_with(bytes, &OpenOptions::new().threads(1))?;
+    assert_eq!(pool.install(|| archive.load::<World>())?, w);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Any range, read from the front, the back or both, gives the slice's elements.
+    #[test]
+    fn ranges_read_from_both_ends_match_slices(
+        len in 0u32..40_000,
+        a in 0usize..45_000,
+        b in 0usize..45_000,
+        pattern in proptest::collection::vec(any::<bool>(), 1..64),
+    ) {
+        let numbers: Vec<u32> = (0..len).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let w = World { seed: 0, players: Vec::new(), numbers: numbers.clone(), by_name: HashMap::new(), tiles: BTreeMap::new() };
+        let archive = Archive::from_bytes(strata::to_bytes(&w)?)?;
+        let v = &archive.root::<World>()?.numbers;
+        let (lo, hi) = (a.min(b), a.max(b));
+        let expected: Vec<u32> = numbers.get(lo.min(numbers.len())..hi.min(numbers.len())).unwrap_or_default().to_vec();
+        let mut it = v.range(lo..hi);
+        prop_assert_eq!(it.len(), expected.len());
+        let (mut front, mut back) = (Vec::new(), Vec::new());
+        for &from_back in pattern.iter().cycle() {
+            let next = if from_back { it.next_back() } else { it.next() };
+            match next {
+                None => break,
+                Some(e) => if from_back { back.push(e?.to_native()) } else { front.push(e?.to_native()) },
+            }
+        }
+        back.reverse();
+        front.extend(back);
+        prop_assert_eq!(front, expected);
+    }
+}
