@@ -23,9 +23,9 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use strata::Archive;
+use strata::inspect::Bytes;
 use strata::raw::format::meta::ChunkKind;
-use tree::{Tree, size};
+use strata::{Archive, Inspection};
 
 #[derive(Parser)]
 #[command(name = "strata", version, about = "Inspect, verify, stat and dump strata files without their Rust types.")]
@@ -152,11 +152,11 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Inspect { file, depth, max_children, json } => {
             let archive = open(&file)?;
-            let tree = Tree::read(&archive)?;
+            let tree = archive.inspect().map_err(|e| format!("{}: {e}", file.display()))?;
             if json {
-                print_json(&tree.json(&archive))?;
+                print_json(&tree::json(&tree, &archive))?;
             } else {
-                inspect(&archive, &tree, depth, max_children, &style, &file);
+                print!("{}: {}", style.paint("1", &file.display().to_string()), tree.tree(depth, max_children));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -206,7 +206,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     "{}: {} chunks, {} checked: {verdict} ({} damaged)",
                     file.display(),
                     report.chunks,
-                    size(report.bytes),
+                    Bytes(report.bytes),
                     report.damaged.len()
                 );
             }
@@ -214,8 +214,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Stat { file, json } => {
             let archive = open(&file)?;
-            let tree = Tree::read(&archive)?;
-            stat(&archive, &tree, json, &style, &file)?;
+            let tree = archive.inspect().map_err(|e| format!("{}: {e}", file.display()))?;
+            stat(&tree, json, &style, &file)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dump { file, path, shallow, compact } => {
@@ -238,83 +238,18 @@ fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-fn inspect(archive: &Archive, tree: &Tree, depth: usize, max_children: usize, style: &Style, file: &Path) {
-    let footer = archive.footer();
-    let root_type =
-        archive.schema_text().ok().and_then(|t| strata::schema::root_name(&t).map(str::to_owned)).unwrap_or_default();
-    println!(
-        "{}: {}, format {}, root type {} (fingerprint {:#018x})",
-        style.paint("1", &file.display().to_string()),
-        size(footer.file_len),
-        footer.version,
-        style.paint("36", &root_type),
-        footer.type_fingerprint
-    );
-    for &r in &tree.roots {
-        print_node(tree, r, 0, depth, max_children, style);
-    }
-}
-
-fn print_node(tree: &Tree, i: usize, level: usize, depth: usize, max_children: usize, style: &Style) {
-    let Some(n) = tree.nodes.get(i) else { return };
-    let indent = "  ".repeat(level);
-    let name = match n.kind {
-        Some(ChunkKind::Shard | ChunkKind::Bucket | ChunkKind::IndexNode) => {
-            n.path.rfind('[').and_then(|at| n.path.get(at..)).unwrap_or(&n.path).to_owned()
-        }
-        _ if level == 0 => n.path.clone(),
-        _ => n.path.rsplit('.').next().unwrap_or(&n.path).to_owned(),
-    };
-    let ratio = if n.encoding == "zstd" && n.stored > 0 {
-        format!(" {:.1}x", n.raw as f64 / n.stored as f64)
-    } else {
-        String::new()
-    };
-    let (t_stored, t_raw, t_chunks) = tree.totals(i);
-    let totals = if n.children.is_empty() {
-        String::new()
-    } else {
-        format!("  (total {} stored, {} raw, {t_chunks} chunks)", size(t_stored), size(t_raw))
-    };
-    println!(
-        "{indent}{} {}  @{}  {} stored, {} raw, {}{ratio}{totals}",
-        style.paint("1", &name),
-        style.paint("33", &tree.describe(i)),
-        n.offset,
-        size(n.stored),
-        size(n.raw),
-        n.encoding,
-    );
-    if n.children.is_empty() || level > 64 {
-        return;
-    }
-    if level + 1 >= depth {
-        println!("{indent}  … {} chunks below (--depth {} shows them)", t_chunks - 1, level + 2);
-        return;
-    }
-    let collection = matches!(n.kind, Some(ChunkKind::Vector | ChunkKind::Map));
-    let limit = if collection { max_children } else { usize::MAX };
-    for &c in n.children.iter().take(limit) {
-        print_node(tree, c, level + 1, depth, max_children, style);
-    }
-    if n.children.len() > limit {
-        println!("{indent}  … {} more (--max-children shows them)", n.children.len() - limit);
-    }
-}
-
-fn stat(archive: &Archive, tree: &Tree, json: bool, style: &Style, file: &Path) -> Result<(), String> {
-    let footer = archive.footer();
+fn stat(tree: &Inspection, json: bool, style: &Style, file: &Path) -> Result<(), String> {
     let mut counts: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     let (mut stored, mut raw, mut compressed) = (0u64, 0u64, 0u64);
     let mut shard_hist = [0u64; 6];
     let labels = ["< 4 KiB", "4-16 KiB", "16-64 KiB", "64-256 KiB", "256 KiB-1 MiB", ">= 1 MiB"];
-    for n in &tree.nodes {
+    for n in tree.chunks() {
         *counts.entry(n.kind.map_or("unknown", ChunkKind::name)).or_default() += 1;
-        stored += n.stored;
-        raw += n.raw;
-        compressed += u64::from(n.encoding == "zstd");
+        stored += n.chunk.stored_len();
+        raw += n.chunk.raw_len();
+        compressed += u64::from(n.chunk.encoding() == Some(strata::raw::format::Encoding::Zstd));
         if n.kind == Some(ChunkKind::Shard) {
-            let b = match n.raw {
+            let b = match n.chunk.raw_len() {
                 r if r < 4 << 10 => 0,
                 r if r < 16 << 10 => 1,
                 r if r < 64 << 10 => 2,
@@ -329,22 +264,17 @@ fn stat(archive: &Archive, tree: &Tree, json: bool, style: &Style, file: &Path) 
     }
     // Fields: the named chunks (promises, vectors, maps), largest first.
     let mut fields: Vec<(String, u64, u64, u64)> = tree
-        .nodes
+        .chunks()
         .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.kind, Some(ChunkKind::Lazy | ChunkKind::Vector | ChunkKind::Map)))
-        .map(|(i, n)| {
-            let (s, r, c) = tree.totals(i);
-            (n.path.clone(), s, r, c)
-        })
+        .filter(|n| matches!(n.kind, Some(ChunkKind::Lazy | ChunkKind::Vector | ChunkKind::Map)))
+        .map(|n| (n.path.clone(), n.total.stored, n.total.raw, n.total.chunks))
         .collect();
     fields.sort_by_key(|f| std::cmp::Reverse(f.1));
     fields.truncate(10);
-    let root_type =
-        archive.schema_text().ok().and_then(|t| strata::schema::root_name(&t).map(str::to_owned)).unwrap_or_default();
+    let root_type = tree.root_type().unwrap_or_default();
     if json {
         return print_json(&json!({
-            "file_len": footer.file_len,
+            "file_len": tree.file_len(),
             "root_type": root_type,
             "chunks": counts,
             "stored": stored,
@@ -357,10 +287,10 @@ fn stat(archive: &Archive, tree: &Tree, json: bool, style: &Style, file: &Path) 
     println!(
         "{}: {} ({} bytes), format {}, root type {}",
         style.paint("1", &file.display().to_string()),
-        size(footer.file_len),
-        footer.file_len,
-        footer.version,
-        style.paint("36", &root_type)
+        Bytes(tree.file_len()),
+        tree.file_len(),
+        tree.version(),
+        style.paint("36", root_type)
     );
     let total: u64 = counts.values().sum::<u64>() + 1;
     println!(
@@ -370,12 +300,12 @@ fn stat(archive: &Archive, tree: &Tree, json: bool, style: &Style, file: &Path) 
     let ratio = if stored > 0 { raw as f64 / stored as f64 } else { 1.0 };
     println!(
         "data: {} stored, {} raw (compression {ratio:.2}x), {compressed} chunks compressed",
-        size(stored),
-        size(raw)
+        Bytes(stored),
+        Bytes(raw)
     );
     println!("largest fields:");
     for (p, s, r, c) in &fields {
-        println!("  {:<40} {:>10} stored  {:>10} raw  {c} chunks", p, size(*s), size(*r));
+        println!("  {:<40} {:>10} stored  {:>10} raw  {c} chunks", p, Bytes(*s).to_string(), Bytes(*r).to_string());
     }
     if shard_hist.iter().any(|&n| n > 0) {
         println!("shard sizes (raw):");

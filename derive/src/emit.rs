@@ -274,6 +274,7 @@ pub fn expand(c: &Container) -> TokenStream {
     let out_of_line = out_of_line(c, &krate, &private);
 
     let debug = archived_debug(c, &archived, &private);
+    let eq = crate::compare::archived_eq(c, &archived, &private);
 
     let assertions = c.all_fields().filter_map(|f| field_assertion(f, c, &krate, &private));
 
@@ -349,6 +350,8 @@ pub fn expand(c: &Container) -> TokenStream {
             }
 
             #debug
+
+            #eq
 
             #(#assertions)*
         };
@@ -658,7 +661,7 @@ fn markers(c: &Container, private: &TokenStream) -> TokenStream {
 }
 
 /// The archived type of a field, as the shadow archives it.
-fn archived_field_ty(f: &Field, private: &TokenStream) -> TokenStream {
+pub fn archived_field_ty(f: &Field, private: &TokenStream) -> TokenStream {
     let ty = f.ty;
     let rkyv = quote!(#private::rkyv);
     let with = field_wrapper(f, private);

@@ -6,6 +6,7 @@
 //! generates code from the model.
 
 mod attr;
+mod compare;
 mod ctxt;
 mod emit;
 mod model;
@@ -29,9 +30,9 @@ pub fn derive_persist(input: TokenStream) -> TokenStream {
     }
 }
 
-/// Derives `strata::StableHash` for a key type, and `PartialEq<Key>` for its archived
-/// form (which `#[derive(Persist)]` generates) so that map lookups compare keys in
-/// place. Fields are hashed in order; an enum hashes its variant's index first.
+/// Derives `strata::StableHash` for a key type (derive `Persist` too: its
+/// `PartialEq<Key>` for the archived form lets map lookups compare keys in place).
+/// Fields are hashed in order; an enum hashes its variant's index first.
 #[proc_macro_derive(StableHash, attributes(strata))]
 pub fn derive_stable_hash(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

@@ -83,6 +83,12 @@ impl<'a> Container<'a> {
                 if e.variants.is_empty() {
                     cx.error(&input.ident, "an enum without variants has no value to store");
                 }
+                if input.ident == "Tag" {
+                    cx.error(
+                        &input.ident,
+                        "an enum cannot be named `Tag`: rkyv's enum derive names a type of its own `ArchivedTag`; rename the enum",
+                    );
+                }
                 let variants: Vec<Variant> = e
                     .variants
                     .iter()

@@ -1,5 +1,6 @@
-//! `#[derive(StableHash)]`: the stable key hash of a user type, and the comparison of its
-//! archived form with the native one that map lookups need.
+//! `#[derive(StableHash)]`: the stable key hash of a user type. The comparison of its
+//! archived form with the native one that map lookups need comes with
+//! `#[derive(Persist)]` (see `compare.rs`).
 
 use crate::model::{Container, Data, Storage, Style};
 use proc_macro2::{Span, TokenStream};
@@ -16,14 +17,11 @@ pub fn expand(c: &Container) -> syn::Result<TokenStream> {
     }
     let krate: syn::Path = c.attrs.crate_path.clone().unwrap_or_else(|| syn::parse_quote!(::strata));
     let ident = c.ident;
-    let archived = format_ident!("Archived{}", ident);
     let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
     let mut hash_where = where_clause.cloned().unwrap_or_else(|| syn::parse_quote!(where));
-    let mut eq_where = hash_where.clone();
     for tp in c.generics.type_params() {
         let t = &tp.ident;
         hash_where.predicates.push(syn::parse_quote!(#t: #krate::StableHash));
-        eq_where.predicates.push(syn::parse_quote!(#t: #krate::Persist));
     }
     let usize_like = |ty: &syn::Type| {
         crate::ty::mentions(ty, &syn::Ident::new("usize", Span::call_site()))
@@ -37,30 +35,22 @@ pub fn expand(c: &Container) -> syn::Result<TokenStream> {
                 "key fields of type `usize`/`isize` are not supported: use `u64`/`i64`",
             ));
         }
-        eq_where.predicates.push(syn::parse_quote!(#krate::Archived<#ty>: ::core::cmp::PartialEq<#ty>));
     }
 
-    let (hash_body, eq_body) = match &c.data {
-        Data::Struct(style, fields) => {
+    let hash_body = match &c.data {
+        Data::Struct(_, fields) => {
             let hashes = fields.iter().map(|f| {
                 let m = &f.member;
                 quote!(#krate::StableHash::stable_hash(&self.#m, __h);)
             });
-            let eqs = fields.iter().map(|f| {
-                let m = &f.member;
-                quote!(&& self.#m == other.#m)
-            });
-            let _ = style;
-            (quote!(#(#hashes)*), quote!(true #(#eqs)*))
+            quote!(#(#hashes)*)
         }
         Data::Enum(variants) => {
             let mut hash_arms = Vec::new();
-            let mut eq_arms = Vec::new();
             for (index, v) in variants.iter().enumerate() {
                 let vi = v.ident;
                 let index = index as u32;
                 let a: Vec<_> = (0..v.fields.len()).map(|i| format_ident!("__a{}", i)).collect();
-                let b: Vec<_> = (0..v.fields.len()).map(|i| format_ident!("__b{}", i)).collect();
                 let pat = |path: TokenStream, names: &[syn::Ident]| match v.style {
                     Style::Named => {
                         let ms = v.fields.iter().map(|f| &f.member);
@@ -74,11 +64,8 @@ pub fn expand(c: &Container) -> syn::Result<TokenStream> {
                     __h.write(&#index.to_le_bytes());
                     #(#krate::StableHash::stable_hash(#a, __h);)*
                 }));
-                let archived_pat = pat(quote!(#archived::#vi), &a);
-                let native_pat = pat(quote!(#ident::#vi), &b);
-                eq_arms.push(quote!((#archived_pat, #native_pat) => true #(&& #a == #b)*));
             }
-            (quote!(match self { #(#hash_arms)* }), quote!(match (self, other) { #(#eq_arms,)* _ => false }))
+            quote!(match self { #(#hash_arms)* })
         }
     };
 
@@ -88,12 +75,6 @@ pub fn expand(c: &Container) -> syn::Result<TokenStream> {
             impl #impl_generics #krate::StableHash for #ident #ty_generics #hash_where {
                 fn stable_hash(&self, __h: &mut #krate::StableHasher) {
                     #hash_body
-                }
-            }
-
-            impl #impl_generics ::core::cmp::PartialEq<#ident #ty_generics> for #archived #ty_generics #eq_where {
-                fn eq(&self, other: &#ident #ty_generics) -> bool {
-                    #eq_body
                 }
             }
         };

@@ -83,7 +83,7 @@ fn errors_between(log: &ArchivedLog, from: u64, to: u64) -> strata::Result<Vec<E
     let mut out = Vec::new();
     for e in log.events.range(start..end) {
         let e = e?;
-        if matches!(e.level, ArchivedLevel::Error) {
+        if e.level == Level::Error {
             out.push(e.load()?);
         }
     }

@@ -103,3 +103,8 @@ pub fn walk_world(archive: &strata::Archive, expected: &World) -> strata::Result
 pub mod hostile;
 pub mod lying;
 pub mod memory;
+
+/// The README's Rust code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

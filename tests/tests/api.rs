@@ -14,8 +14,17 @@ struct Player {
 }
 
 #[derive(Persist, Debug, Clone, PartialEq)]
+enum Label {
+    Named { name: String, weight: f32 },
+    Plain,
+    Pair(u8, Option<u16>),
+}
+
+#[derive(Persist, Debug, Clone, PartialEq)]
 struct World {
     seed: u64,
+    #[strata(shard)]
+    tags: Vec<Label>,
     #[strata(shard)]
     players: Vec<Player>,
     #[strata(shard)]
@@ -34,6 +43,7 @@ fn world(players: u64, numbers: u32) -> World {
     let list: Vec<Player> = (0..players).map(player).collect();
     World {
         seed: 42,
+        tags: vec![Label::Named { name: "a".into(), weight: 0.5 }, Label::Plain, Label::Pair(3, Some(9))],
         by_name: list.iter().map(|p| (p.name.clone(), p.clone())).collect(),
         players: list,
         numbers: (0..numbers).collect(),
@@ -56,9 +66,16 @@ fn elements_and_entries_load_as_owned_values() -> strata::Result<()> {
     }
     let tile = root.tiles.get(&9)?.ok_or(strata::Error::Detached)?;
     assert_eq!(tile.load()?, w.tiles[&9]);
-    // Views compare with plain values where the archived type does.
+    // Views compare with plain values where the archived type does: numbers, vectors,
+    // and the archived forms the derive makes (field by field, variant by variant).
     assert!(root.numbers.get(7)?.is_some_and(|n| n == 7u32));
     assert!(root.tiles.get(&3)?.is_some_and(|t| t == vec![3u8; 3]));
+    let seen: Vec<bool> = (0..3)
+        .map(|k| Ok(*root.tags.get(k)?.ok_or(strata::Error::Detached)? == w.tags[k]))
+        .collect::<strata::Result<_>>()?;
+    assert_eq!(seen, [true, true, true]);
+    assert!(*root.tags.get(0)?.ok_or(strata::Error::Detached)? != Label::Plain);
+    assert!(root.tags.get(1)?.is_some_and(|t| t == Label::Plain));
     Ok(())
 }
 
@@ -172,7 +189,7 @@ proptest! {
         pattern in proptest::collection::vec(any::<bool>(), 1..64),
     ) {
         let numbers: Vec<u32> = (0..len).map(|i| i.wrapping_mul(2_654_435_761)).collect();
-        let w = World { seed: 0, players: Vec::new(), numbers: numbers.clone(), by_name: HashMap::new(), tiles: BTreeMap::new() };
+        let w = World { seed: 0, tags: Vec::new(), players: Vec::new(), numbers: numbers.clone(), by_name: HashMap::new(), tiles: BTreeMap::new() };
         let archive = Archive::from_bytes(strata::to_bytes(&w)?)?;
         let v = &archive.root::<World>()?.numbers;
         let (lo, hi) = (a.min(b), a.max(b));
@@ -191,4 +208,38 @@ proptest! {
         front.extend(back);
         prop_assert_eq!(front, expected);
     }
+}
+
+#[test]
+fn the_inspector_shows_the_chunk_tree() -> strata::Result<()> {
+    use strata::raw::format::meta::ChunkKind;
+    let w = world(3000, 100_000);
+    let bytes = strata::to_bytes(&w)?;
+    let archive = Archive::from_bytes(bytes.clone())?;
+    let tree = archive.inspect()?;
+    assert_eq!(tree.root_type(), Some("World"));
+    assert_eq!(tree.file_len(), bytes.len() as u64);
+    let root = tree.roots().first().and_then(|&r| tree.chunks().get(r)).ok_or(strata::Error::Detached)?;
+    assert_eq!(root.kind, Some(ChunkKind::Root));
+    // The root's totals cover every chunk of the directory.
+    assert_eq!(root.total.chunks, tree.chunks().len() as u64);
+    let stored: u64 = tree.chunks().iter().map(|c| c.chunk.stored_len()).sum();
+    assert_eq!(root.total.stored, stored);
+    let numbers = tree.chunks().iter().find(|c| c.path == "numbers").ok_or(strata::Error::Detached)?;
+    let shards = archive.root::<World>()?.numbers.shard_count();
+    assert_eq!(tree.count(numbers, ChunkKind::Shard), shards);
+    assert_eq!(tree.describe(numbers), format!("vector, 100000 elements in {shards} shards"));
+    // Lazy fields inside shard elements have their place in the tree.
+    assert!(tree.chunks().iter().any(|c| c.path == "players[shard 0].inventory"));
+    // Display: a few children per collection, all of them with {:#}, a depth bound.
+    let short = tree.to_string();
+    let long = format!("{tree:#}");
+    assert!(short.starts_with(&format!("{}, format 1, root type World", strata::inspect::Bytes(bytes.len() as u64))));
+    assert!(short.contains("numbers vector, 100000 elements in"), "{short}");
+    assert!(short.contains("more"), "{short}");
+    assert!(long.lines().count() > short.lines().count());
+    assert!(long.contains(&format!("[shard {}] shard", shards - 1)), "{long}");
+    let top = tree.tree(2, 8).to_string();
+    assert!(top.contains("chunks below") && !top.contains("[shard 0]"), "{top}");
+    Ok(())
 }

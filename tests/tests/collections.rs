@@ -147,12 +147,6 @@ impl StableHash for Colliding {
     }
 }
 
-impl PartialEq<Colliding> for ArchivedColliding {
-    fn eq(&self, other: &Colliding) -> bool {
-        self.0 == other.0
-    }
-}
-
 #[test]
 fn colliding_hashes_are_told_apart_by_key() {
     #[derive(Persist, Debug, PartialEq)]

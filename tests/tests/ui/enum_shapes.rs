@@ -7,4 +7,9 @@ enum Explicit {
     #[strata(lazy)]
     B,
 }
+#[derive(strata::Persist)]
+enum Tag {
+    A,
+}
+
 fn main() {}
