@@ -37,11 +37,11 @@ pub enum Error {
     },
 
     /// The file was written by a format version this build cannot read.
-    #[error("unsupported format version {found} (this build reads version {supported})")]
+    #[error("unsupported format version {found} (this build reads versions 1 to {supported})")]
     UnsupportedVersion {
         /// Version found in the file.
         found: u32,
-        /// Version this build reads.
+        /// The newest version this build reads (it reads every version from 1).
         supported: u32,
     },
 

@@ -66,6 +66,19 @@ pub trait Persist:
         0
     }
 
+    /// The element count a lazy field of this type records in its reference (so that
+    /// `len` needs no read): `Some` for a `Vec`.
+    #[doc(hidden)]
+    fn __count(&self) -> Option<u64> {
+        None
+    }
+
+    /// [`Persist::__count`] of an archived value.
+    #[doc(hidden)]
+    fn __archived_count(_archived: &Self::Archived) -> Option<u64> {
+        None
+    }
+
     /// Lists the lazy fields that belong to `self`'s chunk.
     #[doc(hidden)]
     fn __prepare<'a>(&'a self, _out: &mut Vec<Pending<'a>>) {}
@@ -249,6 +262,12 @@ impl<T: Persist> Persist for Vec<T> {
     }
     fn __out_of_line(&self) -> usize {
         elements(self.iter(), self.len())
+    }
+    fn __count(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+    fn __archived_count(archived: &Self::Archived) -> Option<u64> {
+        Some(archived.len() as u64)
     }
     fn __raw_bytes(&self) -> Option<&[u8]> {
         T::__slice_bytes(self)

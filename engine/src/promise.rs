@@ -1,6 +1,6 @@
 //! [`Promise<T>`]: the archived form of a lazy field.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::evolve::Origin;
 use crate::format::{ChunkRef, Encoding};
 use crate::load::Prefetch;
@@ -45,7 +45,7 @@ pub struct Promise<T> {
 }
 
 // SAFETY: `Promise<T>` is `repr(C)` over a `ChunkRef` (no padding: four u64 fields,
-// one u8 and seven reserved bytes) and a zero-sized `PhantomData`.
+// one u8 and seven count bytes) and a zero-sized `PhantomData`.
 unsafe impl<T> rkyv::traits::NoUndef for Promise<T> {}
 
 impl<T> Promise<T> {
@@ -89,7 +89,7 @@ impl<T: Persist> Promise<T> {
     /// [`Error::OutOfBounds`](crate::Error::OutOfBounds) when the chunk is damaged; [`Error::Detached`](crate::Error::Detached) when this
     /// promise is not inside an open [`crate::Archive`].
     pub fn load(&self) -> Result<T> {
-        match crate::evolve::origin(self)? {
+        let value = match crate::evolve::origin(self)? {
             Origin::Native(store) => {
                 crate::threads::run(store.limits().threads, || crate::load::chunk::<T>(&store, &self.chunk))
             }
@@ -98,6 +98,13 @@ impl<T: Persist> Promise<T> {
                 let chunk = evolved.chunk(&store, &self.chunk, Keep::No)?;
                 crate::load::from_chunk::<T>(&store, chunk)
             }),
+        }?;
+        match self.proven(value.__count()) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                crate::deep::discard(value);
+                Err(e)
+            }
         }
     }
 
@@ -107,14 +114,68 @@ impl<T: Persist> Promise<T> {
     /// # Errors
     /// As [`load`](Self::load).
     pub fn view(&self) -> Result<View<Archived<T>>> {
-        match crate::evolve::origin(self)? {
+        let view = match crate::evolve::origin(self)? {
             Origin::Native(store) => {
                 store.view::<Archived<T>>(&self.chunk, Keep::Yes, Holds::of(!persist::is_leaf::<T>()))
             }
             Origin::Evolved(store, evolved) => {
                 store.view_of::<Archived<T>>(evolved.chunk(&store, &self.chunk, Keep::Yes)?)
             }
+        }?;
+        self.proven(T::__archived_count(&view))?;
+        Ok(view)
+    }
+
+    /// Checks the element count the reference records (if any) against the value's.
+    fn proven(&self, actual: Option<u64>) -> Result<()> {
+        match (self.chunk.count(), actual) {
+            (Some(declared), Some(actual)) if declared != actual => Err(Error::InvalidData {
+                at: self.chunk.location(),
+                ty: "lazy vector",
+                detail: format!("{actual} elements where its reference records {declared}"),
+            }),
+            _ => Ok(()),
         }
+    }
+}
+
+impl<T: Persist> Promise<Vec<T>> {
+    /// The number of elements, without reading the chunk when the file records it (files
+    /// of format version 2); from older files the chunk is read (and kept while the
+    /// archive holds it). The count is the file's declaration until the chunk is read:
+    /// [`view`](Self::view) and [`load`](Self::load) check it.
+    ///
+    /// ```
+    /// # #[derive(strata::Persist)] struct Doc { #[strata(lazy)] body: Vec<String> }
+    /// let doc = Doc { body: vec!["a".into(), "b".into()] };
+    /// let archive = strata::Archive::from_bytes(strata::to_bytes(&doc)?)?;
+    /// let body = &archive.root::<Doc>()?.body;
+    /// let before = archive.cache_stats().chunks;
+    /// assert_eq!(body.len()?, 2);
+    /// assert_eq!(archive.cache_stats().chunks, before); // nothing was read
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// From a file without the count, as [`view`](Self::view); a count beyond this
+    /// platform's `usize`.
+    pub fn len(&self) -> Result<usize> {
+        match self.chunk.count() {
+            Some(n) => usize::try_from(n).map_err(|_| Error::InvalidData {
+                at: self.chunk.location(),
+                ty: "lazy vector",
+                detail: String::from("element count too large for this platform"),
+            }),
+            None => Ok(self.view()?.len()),
+        }
+    }
+
+    /// Whether the vector is empty; see [`len`](Self::len).
+    ///
+    /// # Errors
+    /// As [`len`](Self::len).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 }
 

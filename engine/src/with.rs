@@ -48,7 +48,11 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &T, serializer: &mut S) -> Result<ChunkRef, S::Error> {
-        serializer.write_chunk(field, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
+        let r = serializer.write_chunk(field, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)?;
+        Ok(match field.__count() {
+            Some(n) => r.with_count(n),
+            None => r,
+        })
     }
 }
 

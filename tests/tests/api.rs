@@ -234,12 +234,56 @@ fn the_inspector_shows_the_chunk_tree() -> strata::Result<()> {
     // Display: a few children per collection, all of them with {:#}, a depth bound.
     let short = tree.to_string();
     let long = format!("{tree:#}");
-    assert!(short.starts_with(&format!("{}, format 1, root type World", strata::inspect::Bytes(bytes.len() as u64))));
+    assert!(short.starts_with(&format!(
+        "{}, format {}, root type World",
+        strata::inspect::Bytes(bytes.len() as u64),
+        strata::raw::format::VERSION
+    )));
     assert!(short.contains("numbers vector, 100000 elements in"), "{short}");
     assert!(short.contains("more"), "{short}");
     assert!(long.lines().count() > short.lines().count());
     assert!(long.contains(&format!("[shard {}] shard", shards - 1)), "{long}");
     let top = tree.tree(2, 8).to_string();
     assert!(top.contains("chunks below") && !top.contains("[shard 0]"), "{top}");
+    Ok(())
+}
+
+#[test]
+fn a_lazy_vectors_length_needs_no_read_and_is_checked_when_read() -> strata::Result<()> {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Doc {
+        title: String,
+        #[strata(lazy)]
+        body: Vec<String>,
+        #[strata(lazy)]
+        empty: Vec<u8>,
+    }
+    let doc = Doc { title: "t".into(), body: (0..77).map(|i| format!("line {i}")).collect(), empty: Vec::new() };
+    let bytes = strata::to_bytes(&doc)?;
+    let archive = Archive::from_bytes(bytes.clone())?;
+    let root = archive.root::<Doc>()?;
+    let before = archive.cache_stats().chunks;
+    assert_eq!(root.body.len()?, 77);
+    assert!(root.empty.is_empty()?);
+    assert_eq!(archive.cache_stats().chunks, before, "the lengths came from the references");
+    assert_eq!(root.body.chunk().count(), Some(77));
+
+    // A file whose reference declares another count than its chunk holds: the length is
+    // the declaration, and reading the chunk is an error naming it.
+    let at = root.body.chunk().offset();
+    let r = root.body.chunk().to_bytes();
+    let mut lying = bytes;
+    let start = lying.windows(40).position(|w| w == r).ok_or(strata::Error::Detached)?;
+    lying[start + 33] = 100; // 99 elements
+    let lying = strata_tests::hostile::reseal_root(&lying);
+    let archive = Archive::from_bytes(lying)?;
+    let root = archive.root::<Doc>()?;
+    assert_eq!(root.body.len()?, 99);
+    for e in [root.body.view().map(|_| ()).unwrap_err(), root.body.load().map(|_| ()).unwrap_err()] {
+        assert!(
+            matches!(&e, strata::Error::InvalidData { at: l, detail, .. } if l.offset == at && detail.contains("records 99")),
+            "{e}"
+        );
+    }
     Ok(())
 }

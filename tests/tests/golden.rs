@@ -1,9 +1,10 @@
-//! Files written by format version 1 keep opening, byte for byte.
+//! Files written by every format version keep opening.
 //!
-//! `tests/data/v1.strata` was written by this model when version 1 shipped. The types
-//! below are frozen: never change them; add a new golden file for a new version
-//! instead. `STRATA_BLESS=1 cargo test --test golden` rewrites the file (only when the
-//! format version changes on purpose).
+//! `tests/data/v1.strata` was written by this model when version 1 shipped,
+//! `tests/data/v2.strata` when version 2 did. The types below are frozen: never change
+//! them; add a new golden file for a new version instead. Today's writer must reproduce
+//! the newest file byte for byte; `STRATA_BLESS=1 cargo test --test golden` writes the
+//! newest file when it is missing (once, when the format version changes on purpose).
 
 use std::collections::HashMap;
 use strata::{Archive, Persist};
@@ -48,21 +49,42 @@ fn golden() -> GoldenWorld {
     }
 }
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/v1.strata");
+fn path(version: u32) -> String {
+    format!("{}/data/v{version}.strata", env!("CARGO_MANIFEST_DIR"))
+}
 
-#[test]
-fn version_1_files_keep_opening() {
-    if std::env::var_os("STRATA_BLESS").is_some() {
-        strata::save(PATH, &golden()).unwrap();
-    }
-    let stored = std::fs::read(PATH).expect("the golden file is committed");
-    // Saves are deterministic: today's writer produces the very same bytes.
-    assert!(strata::to_bytes(&golden()).unwrap() == stored, "the writer's output changed: the format changed");
-    let archive = Archive::open(PATH).unwrap();
+/// Opens the golden file of `version` and checks every kind of read, and that a lazy
+/// vector's length needs a read exactly when the version does not record it.
+fn check(version: u32) {
+    let archive = Archive::open(path(version)).expect("the golden file is committed");
+    assert_eq!(archive.footer().version, version);
     let w = archive.root::<GoldenWorld>().unwrap();
     assert_eq!(w.id, 0x0123_4567_89AB_CDEF);
     assert_eq!(w.cells.get(699).unwrap().unwrap().1, -699);
     assert_eq!(w.index.get("k17").unwrap().map(|v| v.to_native()), Some(289));
+    let before = archive.cache_stats().chunks;
+    assert_eq!(w.history.len().unwrap(), 20);
+    let read = archive.cache_stats().chunks > before;
+    assert_eq!(read, version < 2, "version {version}: a lazy vector's length read its chunk: {read}");
+    assert_eq!(w.blob.len().unwrap(), 5000);
     assert_eq!(archive.load::<GoldenWorld>().unwrap(), golden());
     assert_eq!(archive.footer().layout_fingerprint, 0x0000_0008_0808_0401);
+    assert!(archive.verify().unwrap().is_ok());
+}
+
+#[test]
+fn version_1_files_keep_opening() {
+    check(1);
+}
+
+#[test]
+fn version_2_files_keep_opening_and_todays_writer_reproduces_them() {
+    let newest = path(strata::raw::format::VERSION);
+    if std::env::var_os("STRATA_BLESS").is_some() && !std::path::Path::new(&newest).exists() {
+        strata::save(&newest, &golden()).unwrap();
+    }
+    let stored = std::fs::read(&newest).expect("the newest golden file is committed");
+    // Saves are deterministic: today's writer produces the very same bytes.
+    assert!(strata::to_bytes(&golden()).unwrap() == stored, "the writer's output changed: the format changed");
+    check(2);
 }

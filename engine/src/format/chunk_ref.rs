@@ -10,7 +10,7 @@
 //! | 16 | 8 | `raw_len` | bytes of the archived value (before compression); the value's root object ends exactly there |
 //! | 24 | 8 | `checksum` | xxh3-64 of the stored bytes |
 //! | 32 | 1 | `codec` | 0 = none, 1 = zstd |
-//! | 33 | 7 | reserved | zero |
+//! | 33 | 7 | `count` | version 2: a lazy vector's element count plus one, 56 bits; zero when not recorded (always in version 1) |
 
 use rkyv::rend::u64_le;
 
@@ -56,7 +56,9 @@ pub struct ChunkRef {
     raw_len: u64_le,
     checksum: u64_le,
     codec: u8,
-    reserved: [u8; 7],
+    /// A lazy vector's element count plus one, 56 bits little-endian (version 2); zero:
+    /// not recorded.
+    count: [u8; 7],
 }
 
 /// Size of a [`ChunkRef`] in bytes.
@@ -73,8 +75,30 @@ impl ChunkRef {
             raw_len: u64_le::from_native(raw_len),
             checksum: u64_le::from_native(checksum),
             codec: encoding.to_byte(),
-            reserved: [0; 7],
+            count: [0; 7],
         }
+    }
+
+    /// The reference with `n` recorded as the element count of the lazy vector it
+    /// holds; unchanged when `n` does not fit 56 bits.
+    #[must_use]
+    pub fn with_count(mut self, n: u64) -> Self {
+        if let Some(stored) = n.checked_add(1).filter(|&s| s < 1 << 56) {
+            let bytes = stored.to_le_bytes();
+            self.count.copy_from_slice(bytes.get(..7).unwrap_or(&[0; 7]));
+        }
+        self
+    }
+
+    /// The element count recorded for the lazy vector this chunk holds (version 2
+    /// writers record it), as the file declares it: the chunk proves it when read.
+    #[must_use]
+    pub fn count(&self) -> Option<u64> {
+        let mut bytes = [0u8; 8];
+        if let Some(dst) = bytes.get_mut(..7) {
+            dst.copy_from_slice(&self.count);
+        }
+        u64::from_le_bytes(bytes).checked_sub(1)
     }
 
     /// Absolute offset of the chunk in the file.
@@ -131,6 +155,9 @@ impl ChunkRef {
         if let Some(b) = out.get_mut(32) {
             *b = self.codec;
         }
+        if let Some(dst) = out.get_mut(33..40) {
+            dst.copy_from_slice(&self.count);
+        }
         out
     }
 
@@ -144,9 +171,9 @@ impl ChunkRef {
             }
             u64::from_le_bytes(w)
         };
-        let mut reserved = [0u8; 7];
+        let mut count = [0u8; 7];
         if let Some(src) = b.get(33..40) {
-            reserved.copy_from_slice(src);
+            count.copy_from_slice(src);
         }
         Self {
             offset: u64_le::from_native(word(0)),
@@ -154,12 +181,12 @@ impl ChunkRef {
             raw_len: u64_le::from_native(word(2)),
             checksum: u64_le::from_native(word(3)),
             codec: b.get(32).copied().unwrap_or(u8::MAX),
-            reserved,
+            count,
         }
     }
 
-    /// Checks what can be checked without the file: a known codec, zero reserved bytes,
-    /// an aligned offset, and raw length equal to stored length when uncompressed.
+    /// Checks what can be checked without the file: a known codec, an aligned offset,
+    /// and raw length equal to stored length when uncompressed.
     ///
     /// # Errors
     /// [`crate::Error::UnknownCodec`] or [`crate::Error::InvalidData`].
@@ -169,9 +196,6 @@ impl ChunkRef {
             return Err(crate::Error::UnknownCodec { at, codec: self.codec });
         };
         let bad = |detail: &str| crate::Error::InvalidData { at, ty: "ChunkRef", detail: detail.to_owned() };
-        if self.reserved != [0; 7] {
-            return Err(bad("reserved bytes of a chunk reference are not zero"));
-        }
         if !self.offset().is_multiple_of(super::CHUNK_ALIGN) {
             return Err(bad("chunk offset is not 16-byte aligned"));
         }
@@ -205,7 +229,7 @@ impl std::error::Error for BadChunkRef {}
 
 // SAFETY: `verify` only reads the already type-checked fields of `self`; it upholds
 // `Verify`'s contract by returning an error for every value the rest of the crate must
-// not see (unknown codec, dirty reserved bytes, misaligned offset).
+// not see (unknown codec, misaligned offset, lengths an uncompressed chunk cannot have).
 unsafe impl<C> bytecheck::Verify<C> for ChunkRef
 where
     C: rancor::Fallible + ?Sized,
@@ -214,8 +238,6 @@ where
     fn verify(&self, _context: &mut C) -> Result<(), C::Error> {
         let problem = if Encoding::from_byte(self.codec).is_none() {
             Some("chunk reference with an unknown codec")
-        } else if self.reserved != [0; 7] {
-            Some("chunk reference with non-zero reserved bytes")
         } else if !self.offset().is_multiple_of(super::CHUNK_ALIGN) {
             Some("chunk reference with a misaligned offset")
         } else if self.codec == 0 && self.raw_len() != self.stored_len() {

@@ -123,7 +123,7 @@ impl Footer {
         if flags != 0 {
             return Err(Error::UnknownFlags { what: "footer", flags });
         }
-        if version != super::VERSION {
+        if !(super::MIN_VERSION..=super::VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion { found: version, supported: super::VERSION });
         }
         if file_len != len {

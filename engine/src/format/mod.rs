@@ -20,8 +20,11 @@ pub mod table;
 pub use chunk_ref::{ChunkRef, Encoding};
 pub use footer::Footer;
 
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes (it reads every version from [`MIN_VERSION`]).
+pub const VERSION: u32 = 2;
+
+/// The oldest format version this build reads.
+pub const MIN_VERSION: u32 = 1;
 
 /// Alignment of every chunk's offset. 16 covers every archived primitive including
 /// `u128`; an mmap base is page-aligned, so absolute alignment follows.
