@@ -113,6 +113,7 @@ pub mod raw;
 mod save;
 pub mod schema;
 pub mod sharded;
+mod std_types;
 mod store;
 mod threads;
 pub mod value;

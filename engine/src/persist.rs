@@ -245,7 +245,7 @@ impl Persist for String {
 }
 
 /// Out-of-line bytes of a run of archived `T`s.
-fn elements<'a, T: Persist + 'a>(items: impl Iterator<Item = &'a T>, count: usize) -> usize {
+pub(crate) fn elements<'a, T: Persist + 'a>(items: impl Iterator<Item = &'a T>, count: usize) -> usize {
     let inline = count.saturating_mul(size_of::<T::Archived>());
     if is_flat::<T>() { inline } else { items.fold(inline, |acc, v| acc.saturating_add(v.__out_of_line())) }
 }

@@ -139,45 +139,62 @@ impl<T: Persist> Promise<T> {
     }
 }
 
-impl<T: Persist> Promise<Vec<T>> {
-    /// The number of elements, without reading the chunk when the file records it (files
-    /// of format version 2); from older files the chunk is read (and kept while the
-    /// archive holds it). The count is the file's declaration until the chunk is read:
-    /// [`view`](Self::view) and [`load`](Self::load) check it.
-    ///
-    /// ```
-    /// # #[derive(strata::Persist)] struct Doc { #[strata(lazy)] body: Vec<String> }
-    /// let doc = Doc { body: vec!["a".into(), "b".into()] };
-    /// let archive = strata::Archive::from_bytes(strata::to_bytes(&doc)?)?;
-    /// let body = &archive.root::<Doc>()?.body;
-    /// let before = archive.cache_stats().chunks;
-    /// assert_eq!(body.len()?, 2);
-    /// assert_eq!(archive.cache_stats().chunks, before); // nothing was read
-    /// # Ok::<(), strata::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// From a file without the count, as [`view`](Self::view); a count beyond this
-    /// platform's `usize`.
-    pub fn len(&self) -> Result<usize> {
-        match self.chunk.count() {
-            Some(n) => usize::try_from(n).map_err(|_| Error::InvalidData {
-                at: self.chunk.location(),
-                ty: "lazy vector",
-                detail: String::from("element count too large for this platform"),
-            }),
-            None => Ok(self.view()?.len()),
-        }
-    }
-
-    /// Whether the vector is empty; see [`len`](Self::len).
-    ///
-    /// # Errors
-    /// As [`len`](Self::len).
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
+impl<T: Persist> Promise<T> {
+    /// The element count of a lazy sequence: recorded in the reference (no I/O), or
+    /// read from the chunk.
+    fn elements(&self) -> Result<usize> {
+        let bad = |detail: &str| Error::InvalidData {
+            at: self.chunk.location(),
+            ty: "lazy vector",
+            detail: detail.to_owned(),
+        };
+        let n = match self.chunk.count() {
+            Some(n) => n,
+            None => T::__archived_count(&*self.view()?).ok_or_else(|| bad("not a sequence"))?,
+        };
+        usize::try_from(n).map_err(|_| bad("element count too large for this platform"))
     }
 }
+
+macro_rules! lazy_len {
+    ($($ty:ty),*) => {$(
+        impl<T: Persist> Promise<$ty> {
+            /// The number of elements, without reading the chunk when the file records
+            /// it (files of format version 2); from older files the chunk is read (and
+            /// kept while the archive holds it). The count is the file's declaration
+            /// until the chunk is read: [`view`](Self::view) and [`load`](Self::load)
+            /// check it.
+            ///
+            /// ```
+            /// # #[derive(strata::Persist)] struct Doc { #[strata(lazy)] body: Vec<String> }
+            /// let doc = Doc { body: vec!["a".into(), "b".into()] };
+            /// let archive = strata::Archive::from_bytes(strata::to_bytes(&doc)?)?;
+            /// let body = &archive.root::<Doc>()?.body;
+            /// let before = archive.cache_stats().chunks;
+            /// assert_eq!(body.len()?, 2);
+            /// assert_eq!(archive.cache_stats().chunks, before); // nothing was read
+            /// # Ok::<(), strata::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            /// From a file without the count, as [`view`](Self::view); a count beyond
+            /// this platform's `usize`.
+            pub fn len(&self) -> Result<usize> {
+                self.elements()
+            }
+
+            /// Whether the sequence is empty; see [`len`](Self::len).
+            ///
+            /// # Errors
+            /// As [`len`](Self::len).
+            pub fn is_empty(&self) -> Result<bool> {
+                Ok(self.elements()? == 0)
+            }
+        }
+    )*};
+}
+
+lazy_len!(Vec<T>, std::collections::VecDeque<T>, Box<[T]>);
 
 /// Lists `promise` for a load's parallel phase. Not part of the public API.
 #[doc(hidden)]

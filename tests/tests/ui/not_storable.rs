@@ -1,10 +1,9 @@
-use std::time::Duration;
-
-// rkyv can archive `Duration`, but strata does not know it as a `Persist` type: the
-// error says how to store it anyway (`#[strata(rkyv)]`).
+// rkyv can archive `Box<str>`, but strata does not know it as a `Persist` type (its
+// archived form differs from `String`'s): the error says how to store it anyway
+// (`#[strata(rkyv)]`).
 #[derive(strata::Persist)]
-struct Timing {
+struct Label {
     ok: u32,
-    elapsed: Duration,
+    text: Box<str>,
 }
 fn main() {}

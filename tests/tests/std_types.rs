@@ -1,0 +1,243 @@
+//! Standard types as fields: round trips inline, in shards, in lazy fields and in map
+//! values; `Arc` sharing kept within a chunk; same-layout types reading each other's
+//! files; and decoding without the Rust types.
+
+use proptest::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::num::{NonZeroI64, NonZeroU8, NonZeroU32};
+use std::ops::{Range, RangeInclusive};
+use std::sync::Arc;
+use std::time::Duration;
+use strata::{Archive, Persist};
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Mesh {
+    name: String,
+    vertices: Vec<(f32, f32, f32)>,
+}
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Conn {
+    peer: SocketAddr,
+    local: IpAddr,
+    timeout: Duration,
+    ports: RangeInclusive<u16>,
+    retries: NonZeroU8,
+}
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Everything {
+    elapsed: Duration,
+    window: Range<u64>,
+    closed: RangeInclusive<i32>,
+    id: NonZeroU32,
+    delta: Option<NonZeroI64>,
+    queue: VecDeque<String>,
+    frozen: Box<[u16]>,
+    v4: Ipv4Addr,
+    v6: Ipv6Addr,
+    ip: IpAddr,
+    sock4: SocketAddrV4,
+    sock6: SocketAddrV6,
+    marker: PhantomData<String>,
+    unit: (),
+    #[strata(lazy)]
+    lazy_queue: VecDeque<Duration>,
+    #[strata(shard)]
+    conns: Vec<Conn>,
+    #[strata(map)]
+    by_port: HashMap<u16, Conn>,
+}
+
+fn conn(i: u32) -> Conn {
+    let peer = if i.is_multiple_of(2) {
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8), 8000 + (i % 1000) as u16))
+    } else {
+        SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i as u16), 443, i, i * 3))
+    };
+    Conn {
+        peer,
+        local: if i.is_multiple_of(3) { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) },
+        timeout: Duration::new(u64::from(i), i * 1000 % 1_000_000_000),
+        ports: (i as u16)..=(i as u16).saturating_add(10),
+        retries: NonZeroU8::new((i % 250) as u8 + 1).unwrap_or(NonZeroU8::MIN),
+    }
+}
+
+fn everything(n: u32) -> Everything {
+    let conns: Vec<Conn> = (0..n).map(conn).collect();
+    Everything {
+        elapsed: Duration::from_micros(1_234_567),
+        window: 5..500,
+        closed: -3..=3,
+        id: NonZeroU32::new(77).unwrap_or(NonZeroU32::MIN),
+        delta: NonZeroI64::new(-9),
+        queue: ["a", "b", "c"].into_iter().map(String::from).collect(),
+        frozen: vec![1u16, 2, 3, 65535].into_boxed_slice(),
+        v4: Ipv4Addr::new(192, 168, 1, 20),
+        v6: "2001:db8::1".parse().unwrap_or(Ipv6Addr::LOCALHOST),
+        ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        sock4: SocketAddrV4::new(Ipv4Addr::BROADCAST, 9),
+        sock6: SocketAddrV6::new(Ipv6Addr::LOCALHOST, 80, 7, 11),
+        marker: PhantomData,
+        unit: (),
+        lazy_queue: (0..100).map(|i| Duration::from_millis(i * 7)).collect(),
+        by_port: conns.iter().map(|c| (c.peer.port(), c.clone())).collect(),
+        conns,
+    }
+}
+
+#[test]
+fn standard_types_round_trip_everywhere() -> strata::Result<()> {
+    let value = everything(3000);
+    let bytes = strata::to_bytes(&value)?;
+    assert_eq!(strata::from_bytes::<Everything>(&bytes)?, value);
+    let archive = Archive::from_bytes(bytes)?;
+    let root = archive.root::<Everything>()?;
+    // Views compare with the native values and read in place.
+    assert_eq!(root.elapsed, value.elapsed);
+    assert_eq!(root.v4.octets(), value.v4.octets());
+    assert_eq!(root.lazy_queue.len()?, 100);
+    let c = root.conns.get(1234)?.ok_or(strata::Error::Detached)?;
+    assert_eq!(c.load()?, value.conns[1234]);
+    let port = value.conns[77].peer.port();
+    assert_eq!(root.by_port.get(&port)?.ok_or(strata::Error::Detached)?.load()?, value.by_port[&port]);
+    assert!(archive.verify()?.is_ok());
+    Ok(())
+}
+
+#[test]
+fn shared_values_stay_shared_within_a_chunk() -> strata::Result<()> {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Scene {
+        a: Arc<Mesh>,
+        b: Arc<Mesh>,
+        c: Arc<Mesh>,
+        #[strata(lazy)]
+        instances: Vec<Arc<Mesh>>,
+    }
+    let tree = Arc::new(Mesh { name: "tree".into(), vertices: vec![(0.0, 1.0, 2.0); 1000] });
+    let rock = Arc::new(Mesh { name: "rock".into(), vertices: vec![(3.0, 4.0, 5.0); 10] });
+    let scene = Scene {
+        a: Arc::clone(&tree),
+        b: Arc::clone(&tree),
+        c: Arc::clone(&rock),
+        instances: (0..500).map(|i| Arc::clone(if i % 3 == 0 { &rock } else { &tree })).collect(),
+    };
+    let bytes = strata::to_bytes(&scene)?;
+    // Each chunk stores each mesh once: 500 references cost 500 pointers.
+    let unshared = 500 * 1000 * 12;
+    assert!(bytes.len() < unshared / 10, "{} bytes", bytes.len());
+    let loaded: Scene = strata::from_bytes(&bytes)?;
+    assert_eq!(loaded, scene);
+    assert!(Arc::ptr_eq(&loaded.a, &loaded.b));
+    assert!(!Arc::ptr_eq(&loaded.a, &loaded.c));
+    let first_tree = loaded.instances.iter().find(|m| m.name == "tree").ok_or(strata::Error::Detached)?;
+    assert!(loaded.instances.iter().filter(|m| m.name == "tree").all(|m| Arc::ptr_eq(m, first_tree)));
+    Ok(())
+}
+
+/// The same record written with one type and read with another of the same layout.
+mod written {
+    #[derive(strata::Persist, Debug, PartialEq)]
+    pub struct Rec {
+        pub items: Vec<u32>,
+        pub more: Vec<String>,
+        pub id: u32,
+        pub shared: Box<u64>,
+    }
+}
+
+mod read {
+    #[derive(strata::Persist, Debug, PartialEq)]
+    pub struct Rec {
+        pub items: std::collections::VecDeque<u32>,
+        pub more: Box<[String]>,
+        pub id: std::num::NonZeroU32,
+        pub shared: std::sync::Arc<u64>,
+    }
+}
+
+#[test]
+fn types_of_one_layout_read_each_others_files() -> strata::Result<()> {
+    let w = written::Rec { items: vec![1, 2, 3], more: vec!["x".into(), "yz".into()], id: 9, shared: Box::new(5) };
+    let archive = Archive::from_bytes(strata::to_bytes(&w)?)?;
+    assert_eq!(archive.footer().type_fingerprint, strata::schema::schema_of::<read::Rec>().fingerprint);
+    let r: read::Rec = archive.load()?;
+    assert_eq!(r.items, [1, 2, 3]);
+    assert_eq!(&*r.more, ["x", "yz"]);
+    assert_eq!(r.id.get(), 9);
+    assert_eq!(*r.shared, 5);
+    // A zero where the reader's type cannot hold one is an error, not a value.
+    let zero = written::Rec { id: 0, ..w };
+    let archive = Archive::from_bytes(strata::to_bytes(&zero)?)?;
+    assert!(archive.root::<read::Rec>().is_err());
+    assert!(archive.load::<read::Rec>().is_err());
+    Ok(())
+}
+
+#[test]
+fn standard_types_decode_without_their_rust_types() -> strata::Result<()> {
+    let value = everything(10);
+    let archive = Archive::from_bytes(strata::to_bytes(&value)?)?;
+    let decoded = archive.value()?;
+    let elapsed = decoded.field("elapsed").ok_or(strata::Error::Detached)?;
+    assert_eq!(elapsed.field("secs").and_then(strata::Value::as_u64), Some(1));
+    assert_eq!(elapsed.field("nanos").and_then(strata::Value::as_u64), Some(234_567_000));
+    let window = decoded.field("window").ok_or(strata::Error::Detached)?;
+    assert_eq!(window.field("end").and_then(strata::Value::as_u64), Some(500));
+    assert_eq!(decoded.field("id").and_then(strata::Value::as_u64), Some(77));
+    let text = format!("{decoded:?}");
+    assert!(text.contains("V6") && text.contains("octets"), "{text}");
+    // And the CLI's path syntax reaches into them.
+    assert_eq!(archive.value_at("sock4.port")?.as_u64(), Some(9));
+    Ok(())
+}
+
+#[test]
+fn an_added_duration_field_reads_its_default_from_older_files() -> strata::Result<()> {
+    mod v1 {
+        #[derive(strata::Persist)]
+        pub struct Job {
+            pub name: String,
+            pub window: std::ops::Range<u32>,
+        }
+    }
+    mod v2 {
+        #[derive(strata::Persist, Debug, PartialEq)]
+        pub struct Job {
+            pub name: String,
+            pub window: std::ops::Range<u64>,
+            #[strata(default)]
+            pub timeout: std::time::Duration,
+        }
+    }
+    let old = v1::Job { name: "j".into(), window: 3..9 };
+    let archive = Archive::from_bytes(strata::to_bytes(&old)?)?;
+    let job: v2::Job = archive.load()?;
+    assert_eq!(job, v2::Job { name: "j".into(), window: 3..9, timeout: Duration::ZERO });
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn connections_round_trip(seeds in proptest::collection::vec(any::<u32>(), 0..200), secs in any::<u64>(), nanos in 0u32..1_000_000_000) {
+        let mut conns: Vec<Conn> = seeds.iter().map(|&s| conn(s)).collect();
+        if let Some(c) = conns.first_mut() {
+            c.timeout = Duration::new(secs, nanos);
+        }
+        #[derive(Persist, Debug, PartialEq)]
+        struct Log {
+            #[strata(shard)]
+            conns: Vec<Conn>,
+            #[strata(lazy)]
+            first: Option<Conn>,
+        }
+        let log = Log { first: conns.first().cloned(), conns };
+        prop_assert_eq!(strata::from_bytes::<Log>(&strata::to_bytes(&log)?)?, log);
+    }
+}
