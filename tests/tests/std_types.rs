@@ -241,3 +241,33 @@ proptest! {
         prop_assert_eq!(strata::from_bytes::<Log>(&strata::to_bytes(&log)?)?, log);
     }
 }
+
+#[test]
+fn shared_values_with_lazy_fields_are_written_once() -> strata::Result<()> {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Texture {
+        name: String,
+        #[strata(lazy)]
+        pixels: Vec<u8>,
+    }
+    #[derive(Persist, Debug, PartialEq)]
+    struct Material {
+        diffuse: Arc<Texture>,
+        normal: Arc<Texture>,
+        #[strata(shard)]
+        layers: Vec<Arc<Texture>>,
+    }
+    let t = Arc::new(Texture { name: "brick".into(), pixels: vec![7; 100_000] });
+    let m = Material { diffuse: Arc::clone(&t), normal: Arc::clone(&t), layers: vec![Arc::clone(&t); 3] };
+    let bytes = strata::to_bytes(&m)?;
+    // The root stores the texture once; the shard (another chunk) stores its own copy.
+    assert!(bytes.len() < 3 * 100_000, "{} bytes", bytes.len());
+    let archive = Archive::from_bytes(bytes)?;
+    let loaded: Material = archive.load()?;
+    assert_eq!(loaded, m);
+    assert!(Arc::ptr_eq(&loaded.diffuse, &loaded.normal));
+    let root = archive.root::<Material>()?;
+    assert_eq!(root.diffuse.pixels.len()?, 100_000);
+    assert!(archive.verify()?.is_ok());
+    Ok(())
+}
