@@ -145,7 +145,7 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
                 match parse_compress(&lit.value()) {
                     Some(c) => out.compress = c,
                     None => {
-                        cx.error(&lit, "expected `\"zstd\"`, `\"zstd(LEVEL)\"` with LEVEL in 1..=22, or `\"none\"`")
+                        cx.error(&lit, "expected `\"zstd\"`, `\"zstd(LEVEL)\"` with LEVEL in 1..=22 or -131072..=-1, `\"fast\"` (zstd -1) or `\"none\"`")
                     }
                 }
                 Ok(())
@@ -210,8 +210,12 @@ fn parse_compress(s: &str) -> Option<Compress> {
     if s == "zstd" {
         return Some(Compress::Zstd(3));
     }
+    if s == "fast" {
+        // `strata::Codec::FAST`.
+        return Some(Compress::Zstd(-1));
+    }
     let level = s.strip_prefix("zstd(")?.strip_suffix(')')?.trim().parse::<i32>().ok()?;
-    (1..=22).contains(&level).then_some(Compress::Zstd(level))
+    ((-131_072..=22).contains(&level) && level != 0).then_some(Compress::Zstd(level))
 }
 
 pub fn variant(cx: &Ctxt, attrs: &[syn::Attribute]) -> VariantAttrs {

@@ -287,3 +287,37 @@ fn a_lazy_vectors_length_needs_no_read_and_is_checked_when_read() -> strata::Res
     }
     Ok(())
 }
+
+#[test]
+fn the_fast_compression_preset_shrinks_and_reads_back() -> strata::Result<()> {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Log {
+        #[strata(shard, compress = "fast")]
+        lines: Vec<String>,
+        #[strata(lazy, compress = "zstd(-5)")]
+        notes: Vec<String>,
+    }
+    let log = Log {
+        lines: (0..20_000).map(|i| format!("GET /items/{} 200", i % 300)).collect(),
+        notes: (0..2_000).map(|i| format!("note {}", i % 10)).collect(),
+    };
+    let bytes = strata::to_bytes(&log)?;
+    let archive = Archive::from_bytes(bytes)?;
+    let root = archive.root::<Log>()?;
+    assert!(root.notes.is_compressed());
+    assert!(
+        archive
+            .inspect()?
+            .chunks()
+            .iter()
+            .any(|c| c.path.starts_with("lines[shard") && c.chunk.stored_len() < c.chunk.raw_len())
+    );
+    assert_eq!(archive.load::<Log>()?, log);
+    // The preset on a whole save.
+    let w = world(2_000, 50_000);
+    let plain = strata::to_bytes(&w)?;
+    let fast = SaveOptions::new().compression(strata::Codec::FAST).to_bytes(&w)?;
+    assert!(fast.len() < plain.len(), "{} against {}", fast.len(), plain.len());
+    assert_eq!(strata::from_bytes::<World>(&fast)?, w);
+    Ok(())
+}

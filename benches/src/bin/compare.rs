@@ -263,6 +263,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         formats.retain(|f| f.name().starts_with("strata"));
     }
     if !args.formats.is_empty() {
+        formats.extend(formats::extras());
         formats.retain(|f| args.formats.iter().any(|n| n == f.name()));
     }
 

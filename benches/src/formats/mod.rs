@@ -219,7 +219,11 @@ impl Format for Strata {
         match (self.codec, self.access) {
             (strata::Codec::None, strata::Access::Map) => "strata (mmap)",
             (strata::Codec::None, _) => "strata",
-            (strata::Codec::Zstd(_), _) => "strata (zstd)",
+            (strata::Codec::Zstd(3), _) => "strata (zstd)",
+            (strata::Codec::Zstd(1), _) => "strata (zstd 1)",
+            (strata::Codec::Zstd(-1), _) => "strata (zstd -1)",
+            (strata::Codec::Zstd(-5), _) => "strata (zstd -5)",
+            (strata::Codec::Zstd(_), _) => "strata (zstd, another level)",
         }
     }
 
@@ -672,10 +676,22 @@ pub fn all() -> Vec<Box<dyn Format>> {
     ]
 }
 
+/// Formats a run measures only when `--formats` names them: strata at other zstd
+/// levels.
+#[must_use]
+pub fn extras() -> Vec<Box<dyn Format>> {
+    [1, -1, -5]
+        .into_iter()
+        .map(|level| {
+            Box::new(Strata { codec: strata::Codec::Zstd(level), access: strata::Access::Read }) as Box<dyn Format>
+        })
+        .collect()
+}
+
 /// The format named `name` in the tables.
 #[must_use]
 pub fn by_name(name: &str) -> Option<Box<dyn Format>> {
-    all().into_iter().find(|f| f.name() == name)
+    all().into_iter().chain(extras()).find(|f| f.name() == name)
 }
 
 /// The expected answer of `op`.
