@@ -9,8 +9,8 @@
 //! - per-field assertions that give a precise error at a field whose type cannot be
 //!   stored.
 
-use crate::attr::Compress;
-use crate::model::{Container, Data, Field, Storage, Style};
+use crate::archived::{archived_debug, archived_field_ty, field_wrapper, lazy_params, plain_wrapper};
+use crate::model::{Container, Data, Field, Storage, Style, construct};
 use crate::ty;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -274,7 +274,7 @@ pub fn expand(c: &Container) -> TokenStream {
     let out_of_line = out_of_line(c, &krate, &private);
 
     let debug = archived_debug(c, &archived, &private);
-    let eq = crate::compare::archived_eq(c, &archived, &private);
+    let eq = crate::archived::archived_eq(c, &archived, &private);
 
     let assertions = c.all_fields().filter_map(|f| field_assertion(f, c, &krate, &private));
 
@@ -373,24 +373,6 @@ fn shadow_fields(fields: &[Field], private: &TokenStream) -> Vec<TokenStream> {
             quote!(#with #omit #vis #name #ty)
         })
         .collect()
-}
-
-fn construct(path: TokenStream, style: Style, fields: &[Field], value: impl Fn(&Field) -> TokenStream) -> TokenStream {
-    match style {
-        Style::Named => {
-            let inits = fields.iter().map(|f| {
-                let m = &f.member;
-                let v = value(f);
-                quote!(#m: #v)
-            });
-            quote!(#path { #(#inits,)* })
-        }
-        Style::Tuple => {
-            let vals = fields.iter().map(&value);
-            quote!(#path( #(#vals,)* ))
-        }
-        Style::Unit => path,
-    }
 }
 
 /// A schema expression for a field list: ` { a: u8, b: lazy String }`, `(u8, String)`
@@ -553,14 +535,6 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
     }
 }
 
-fn lazy_params(compress: Compress) -> (u8, i32) {
-    match compress {
-        Compress::Inherit => (0, 0),
-        Compress::None => (1, 0),
-        Compress::Zstd(l) => (2, l),
-    }
-}
-
 /// The body of `__out_of_line`: the sum of the walkable inline fields' estimates.
 fn out_of_line(c: &Container, krate: &syn::Path, private: &TokenStream) -> TokenStream {
     let sum = |fields: &[Field], access: &dyn Fn(&Field) -> TokenStream| -> TokenStream {
@@ -597,42 +571,6 @@ fn out_of_line(c: &Container, krate: &syn::Path, private: &TokenStream) -> Token
     }
 }
 
-/// The rkyv `with`-wrapper the shadow applies to a field, if any. A recursive inline
-/// field is wrapped once more, in `Deep`, which limits its nesting and grows the stack.
-fn field_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
-    let marker = &f.marker;
-    if f.recursive && matches!(f.storage, Storage::Inline) {
-        let inner = plain_wrapper(f, private).unwrap_or_else(|| quote!(#private::rkyv::with::Identity));
-        return Some(quote!(#private::Deep<#marker, #inner>));
-    }
-    plain_wrapper(f, private)
-}
-
-/// The wrapper a field's storage asks for, recursion aside.
-fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
-    let marker = &f.marker;
-    match &f.storage {
-        Storage::Lazy(compress) => {
-            let (mode, level) = lazy_params(*compress);
-            Some(quote!(#private::Lazy<#marker, #mode, #level>))
-        }
-        Storage::Shard { bytes, compress } => {
-            let (mode, level) = lazy_params(*compress);
-            let bytes = match bytes {
-                Some(n) => quote!(#n),
-                None => quote!({ #private::DEFAULT_SHARD_BYTES }),
-            };
-            Some(quote!(#private::Sharded<#marker, #bytes, #mode, #level>))
-        }
-        Storage::Map(compress) => {
-            let (mode, level) = lazy_params(*compress);
-            Some(quote!(#private::Bucketed<#marker, #mode, #level>))
-        }
-        Storage::Inline => ty::wrapper(f.ty, private),
-        Storage::Rkyv => None,
-    }
-}
-
 /// The zero-sized types that carry fields' names: a chunked field's name goes into the
 /// chunk directory (`history`, `Variant.field`); a recursive field's names it in nesting
 /// errors (`Node.next`).
@@ -658,100 +596,4 @@ fn markers(c: &Container, private: &TokenStream) -> TokenStream {
         })
         .collect::<Vec<_>>();
     quote!(#(#defs)*)
-}
-
-/// The archived type of a field, as the shadow archives it.
-pub fn archived_field_ty(f: &Field, private: &TokenStream) -> TokenStream {
-    let ty = f.ty;
-    let rkyv = quote!(#private::rkyv);
-    let with = field_wrapper(f, private);
-    match with {
-        Some(w) => quote!(<#w as #rkyv::with::ArchiveWith<#ty>>::Archived),
-        None => quote!(<#ty as #rkyv::Archive>::Archived),
-    }
-}
-
-/// `Debug` for the archived type, printed like the native type's derived `Debug`. Its
-/// bounds are higher-ranked so that a field whose archived form has no `Debug` makes
-/// the impl not apply instead of failing to compile.
-fn archived_debug(c: &Container, archived: &syn::Ident, private: &TokenStream) -> TokenStream {
-    let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
-    // Bounds only for fields whose types mention a type parameter (deduplicated): the
-    // others are concrete, and autoref dispatch picks `Debug` or `..` for them.
-    let mut seen = std::collections::HashSet::new();
-    let mut bounds: Vec<TokenStream> = c
-        .all_fields()
-        .filter(|f| c.generics.type_params().any(|tp| ty::mentions(f.ty, &tp.ident)))
-        .map(|f| archived_field_ty(f, private))
-        .filter(|a| seen.insert(a.to_string()))
-        .map(|a| quote!(#a: ::core::fmt::Debug,))
-        .collect();
-    for tp in c.generics.type_params() {
-        let t = &tp.ident;
-        bounds.push(quote!(#t: #private::rkyv::Archive,));
-    }
-    let existing = where_clause.filter(|w| !w.predicates.is_empty()).map(|w| {
-        let p = &w.predicates;
-        if p.trailing_punct() { quote!(#p) } else { quote!(#p,) }
-    });
-    let name = c.ident.to_string();
-    let fields_of = |style: Style, fields: &[Field], access: &dyn Fn(&Field) -> TokenStream, label: &str| match style {
-        Style::Named => {
-            let parts = fields.iter().map(|f| {
-                let n = match &f.member {
-                    syn::Member::Named(n) => n.to_string().trim_start_matches("r#").to_owned(),
-                    syn::Member::Unnamed(i) => i.index.to_string(),
-                };
-                let a = access(f);
-                quote!(.field(#n, &#private::Shown(|__f: &mut ::core::fmt::Formatter<'_>| {
-                    use #private::{ViaDebug as _, ViaOpaque as _};
-                    (&&#private::DebugField(#a)).strata_fmt(__f)
-                })))
-            });
-            quote!(__f.debug_struct(#label) #(#parts)* .finish())
-        }
-        Style::Tuple => {
-            let parts = fields.iter().map(|f| {
-                let a = access(f);
-                quote!(.field(&#private::Shown(|__f: &mut ::core::fmt::Formatter<'_>| {
-                    use #private::{ViaDebug as _, ViaOpaque as _};
-                    (&&#private::DebugField(#a)).strata_fmt(__f)
-                })))
-            });
-            quote!(__f.debug_tuple(#label) #(#parts)* .finish())
-        }
-        Style::Unit => quote!(__f.write_str(#label)),
-    };
-    let body = match &c.data {
-        Data::Struct(style, fields) => fields_of(
-            *style,
-            fields,
-            &|f| {
-                let m = &f.member;
-                quote!(&self.#m)
-            },
-            &name,
-        ),
-        Data::Enum(variants) => {
-            let arms = variants.iter().map(|v| {
-                let vi = v.ident;
-                let bind = |f: &Field| {
-                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
-                    let b = format_ident!("__f{}", i);
-                    quote!(#b)
-                };
-                let pat = construct(quote!(#archived::#vi), v.style, &v.fields, bind);
-                let body = fields_of(v.style, &v.fields, &bind, &vi.to_string());
-                quote!(#pat => #body)
-            });
-            quote!(match self { #(#arms,)* })
-        }
-    };
-    quote! {
-        impl #impl_generics ::core::fmt::Debug for #archived #ty_generics where #existing #(#bounds)* {
-            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                #body
-            }
-        }
-    }
 }

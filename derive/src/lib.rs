@@ -5,8 +5,8 @@
 //! input into a checked model (every error collected, each at its span), and `emit`
 //! generates code from the model.
 
+mod archived;
 mod attr;
-mod compare;
 mod ctxt;
 mod emit;
 mod model;

@@ -4,6 +4,8 @@
 use crate::attr::{self, Compress, ContainerAttrs, DefaultValue};
 use crate::ctxt::Ctxt;
 use crate::ty;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 pub enum Storage {
     Inline,
@@ -241,5 +243,30 @@ fn check_aliases<'s>(cx: &Ctxt, members: impl Iterator<Item = (String, &'s [Stri
                 seen.push(alias);
             }
         }
+    }
+}
+
+/// A value or pattern of `path`'s shape: `path { a: v, b: v }`, `path(v, v)` or `path`,
+/// with `value` for each field.
+pub fn construct(
+    path: TokenStream,
+    style: Style,
+    fields: &[Field],
+    value: impl Fn(&Field) -> TokenStream,
+) -> TokenStream {
+    match style {
+        Style::Named => {
+            let inits = fields.iter().map(|f| {
+                let m = &f.member;
+                let v = value(f);
+                quote!(#m: #v)
+            });
+            quote!(#path { #(#inits,)* })
+        }
+        Style::Tuple => {
+            let vals = fields.iter().map(&value);
+            quote!(#path( #(#vals,)* ))
+        }
+        Style::Unit => path,
     }
 }

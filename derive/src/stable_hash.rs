@@ -2,7 +2,7 @@
 //! archived form with the native one that map lookups need comes with
 //! `#[derive(Persist)]` (see `compare.rs`).
 
-use crate::model::{Container, Data, Storage, Style};
+use crate::model::{Container, Data, Storage, construct};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
@@ -51,15 +51,10 @@ pub fn expand(c: &Container) -> syn::Result<TokenStream> {
                 let vi = v.ident;
                 let index = index as u32;
                 let a: Vec<_> = (0..v.fields.len()).map(|i| format_ident!("__a{}", i)).collect();
-                let pat = |path: TokenStream, names: &[syn::Ident]| match v.style {
-                    Style::Named => {
-                        let ms = v.fields.iter().map(|f| &f.member);
-                        quote!(#path { #(#ms: #names),* })
-                    }
-                    Style::Tuple => quote!(#path( #(#names),* )),
-                    Style::Unit => path,
-                };
-                let pa = pat(quote!(Self::#vi), &a);
+                let pa = construct(quote!(Self::#vi), v.style, &v.fields, |f| {
+                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
+                    a.get(i).map(|n| quote!(#n)).unwrap_or_default()
+                });
                 hash_arms.push(quote!(#pa => {
                     __h.write(&#index.to_le_bytes());
                     #(#krate::StableHash::stable_hash(#a, __h);)*

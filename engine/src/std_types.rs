@@ -133,71 +133,48 @@ non_zero! {
     std::num::NonZeroI64 => "i64", std::num::NonZeroI128 => "i128",
 }
 
-impl<T: Persist> Persist for VecDeque<T> {
-    fn __describe(s: &mut SchemaBuilder) -> String {
-        // rkyv archives a `VecDeque<T>` as an `ArchivedVec`: a `Vec<T>`'s layout.
-        format!("Vec<{}>", s.of::<T>())
-    }
-    fn __is_leaf() -> bool {
-        is_leaf::<T>()
-    }
-    fn __is_flat() -> bool {
-        false
-    }
-    fn __out_of_line(&self) -> usize {
-        crate::persist::elements(self.iter(), self.len())
-    }
-    fn __count(&self) -> Option<u64> {
-        Some(self.len() as u64)
-    }
-    fn __archived_count(archived: &Self::Archived) -> Option<u64> {
-        Some(archived.len() as u64)
-    }
-    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
-        if !is_leaf::<T>() {
-            self.iter().for_each(|v| v.__prepare(out));
+/// `Persist` for a sequence that rkyv archives in a `Vec<T>`'s layout.
+macro_rules! sequence {
+    ($ty:ty) => {
+        impl<T: Persist> Persist for $ty {
+            fn __describe(s: &mut SchemaBuilder) -> String {
+                format!("Vec<{}>", s.of::<T>())
+            }
+            fn __is_leaf() -> bool {
+                is_leaf::<T>()
+            }
+            fn __is_flat() -> bool {
+                false
+            }
+            fn __out_of_line(&self) -> usize {
+                crate::persist::elements(self.iter(), self.len())
+            }
+            fn __count(&self) -> Option<u64> {
+                Some(self.len() as u64)
+            }
+            fn __archived_count(archived: &Self::Archived) -> Option<u64> {
+                Some(archived.len() as u64)
+            }
+            fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+                if !is_leaf::<T>() {
+                    self.iter().for_each(|v| v.__prepare(out));
+                }
+            }
+            fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+                if !is_leaf::<T>() {
+                    archived.iter().for_each(|v| T::__promises(v, out));
+                }
+            }
         }
-    }
-    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
-        if !is_leaf::<T>() {
-            archived.iter().for_each(|v| T::__promises(v, out));
-        }
-    }
+    };
 }
 
-impl<T: Persist> Persist for Box<[T]> {
-    fn __describe(s: &mut SchemaBuilder) -> String {
-        // rkyv's `ArchivedBox<[T]>` is a relative pointer and a 32-bit length, as an
-        // `ArchivedVec<T>` is, over the same elements: a `Vec<T>`'s layout.
-        const _: () = assert!(size_of::<Archived<Box<[u64]>>>() == size_of::<Archived<Vec<u64>>>());
-        format!("Vec<{}>", s.of::<T>())
-    }
-    fn __is_leaf() -> bool {
-        is_leaf::<T>()
-    }
-    fn __is_flat() -> bool {
-        false
-    }
-    fn __out_of_line(&self) -> usize {
-        crate::persist::elements(self.iter(), self.len())
-    }
-    fn __count(&self) -> Option<u64> {
-        Some(self.len() as u64)
-    }
-    fn __archived_count(archived: &Self::Archived) -> Option<u64> {
-        Some(archived.len() as u64)
-    }
-    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
-        if !is_leaf::<T>() {
-            self.iter().for_each(|v| v.__prepare(out));
-        }
-    }
-    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
-        if !is_leaf::<T>() {
-            archived.iter().for_each(|v| T::__promises(v, out));
-        }
-    }
-}
+// rkyv archives a `VecDeque<T>` as an `ArchivedVec`; its `ArchivedBox<[T]>` is a
+// relative pointer and a 32-bit length, as an `ArchivedVec<T>` is, over the same
+// elements: both have a `Vec<T>`'s layout.
+sequence!(VecDeque<T>);
+sequence!(Box<[T]>);
+const _: () = assert!(size_of::<Archived<Box<[u64]>>>() == size_of::<Archived<Vec<u64>>>());
 
 impl<T: Persist> Persist for Arc<T> {
     fn __describe(s: &mut SchemaBuilder) -> String {
