@@ -21,11 +21,12 @@ pub enum Codec {
 
 impl Codec {
     /// The compression preset for files read cold, from slow disks or over a network:
-    /// zstd at level -1. On the whitepaper's dataset (`benches/results/compression/`) it
-    /// stores 0.59x the bytes of an uncompressed file, saves in 1.18x the time, and reads
-    /// evicted files as fast (0.98x-1.07x); a point read in a fresh process with the file
-    /// in the page cache takes 2x-4x as long (the shard or bucket is decompressed whole).
-    /// Level 3 (`Codec::Zstd(3)`) stores 10% less and saves 2.4x slower.
+    /// zstd at level -1, the fastest level that still stores a strata file in about
+    /// 0.6 of its bytes. Saves take somewhat longer than uncompressed ones and cold reads
+    /// about as long; a point read of a file in the page cache takes several times as
+    /// long, because the shard or bucket that holds the value is decompressed whole.
+    /// Level 3 (`Codec::Zstd(3)`) stores a little less and saves much more slowly. The
+    /// measurements behind this choice: `benches/results/compression/`.
     ///
     /// ```
     /// # #[derive(strata::Persist)] struct Log { #[strata(shard)] lines: Vec<String> }
