@@ -261,7 +261,7 @@ pub fn expand(c: &Container) -> TokenStream {
     // stored through its own rkyv implementation is of unknown size (not flat).
     let is_flat = {
         let fields: Vec<&Field> = c.all_fields().collect();
-        if fields.iter().any(|f| matches!(f.storage, Storage::Rkyv)) {
+        if fields.iter().any(|f| matches!(f.storage, Storage::Rkyv) || ty::stored_as_bytes(f.ty)) {
             quote!(false)
         } else {
             let parts = fields.iter().filter(|f| walkable(f)).map(|f| {
@@ -462,9 +462,7 @@ fn field_assertion(f: &Field, c: &Container, krate: &syn::Path, private: &TokenS
 /// Inline fields whose values may hold lazy fields of their own: every inline field but
 /// those stored through their own rkyv implementation or as 64-bit integers.
 fn walkable(f: &Field) -> bool {
-    let usize_like = ty::mentions(f.ty, &syn::Ident::new("usize", Span::call_site()))
-        || ty::mentions(f.ty, &syn::Ident::new("isize", Span::call_site()));
-    matches!(f.storage, Storage::Inline) && !usize_like
+    matches!(f.storage, Storage::Inline) && !ty::stored_by_wrapper(f.ty)
 }
 
 /// The bodies of `__prepare` (over `self`) and `__promises` (over the archived view).

@@ -66,6 +66,8 @@ pub fn wrapper(ty: &syn::Type, private: &TokenStream) -> Option<TokenStream> {
     match (name.as_str(), args.as_slice()) {
         ("usize", []) => Some(quote!(#private::AsU64)),
         ("isize", []) => Some(quote!(#private::AsI64)),
+        ("SystemTime", []) => Some(quote!(#private::AsEpochTime)),
+        ("PathBuf" | "OsString", []) => Some(quote!(#private::AsOsBytes)),
         ("HashMap", [_, _, ..]) | ("HashSet", [_, ..]) => Some(quote!(#private::Deterministic)),
         ("Option" | "Vec", [inner]) => {
             let w = wrapper(inner, private)?;
@@ -80,6 +82,8 @@ pub fn describe(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
     if let Some((name, args)) = head(ty) {
         match (name.as_str(), args.as_slice()) {
             ("usize" | "isize", []) => return quote!(::std::string::String::from(#name)),
+            ("SystemTime", []) => return quote!(#krate::__private::describe_epoch_time(__s)),
+            ("PathBuf" | "OsString", []) => return quote!(::std::string::String::from("Vec<u8>")),
             ("Option" | "Vec", [inner]) if wrapper(inner, &quote!(#krate::__private)).is_some() => {
                 let inner = describe(inner, krate);
                 let fmt = format!("{name}<{{}}>");
@@ -89,6 +93,20 @@ pub fn describe(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
         }
     }
     quote!(__s.of::<#ty>())
+}
+
+/// Whether `ty` mentions a type the derive stores through a wrapper of its own because
+/// it is not `Persist` itself (`usize`, `isize`, `SystemTime`, `PathBuf`, `OsString`):
+/// such fields are not walked for lazy fields or size estimates.
+pub fn stored_by_wrapper(ty: &syn::Type) -> bool {
+    ["usize", "isize", "SystemTime", "PathBuf", "OsString"]
+        .iter()
+        .any(|n| mentions(ty, &syn::Ident::new(n, proc_macro2::Span::call_site())))
+}
+
+/// Whether `ty` mentions a type stored as bytes out of line (`PathBuf`, `OsString`).
+pub fn stored_as_bytes(ty: &syn::Type) -> bool {
+    ["PathBuf", "OsString"].iter().any(|n| mentions(ty, &syn::Ident::new(n, proc_macro2::Span::call_site())))
 }
 
 /// Whether the type's syntax names `ident` anywhere (a recursive field).

@@ -271,3 +271,108 @@ fn shared_values_with_lazy_fields_are_written_once() -> strata::Result<()> {
     assert!(archive.verify()?.is_ok());
     Ok(())
 }
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct FileInfo {
+    path: std::path::PathBuf,
+    name: std::ffi::OsString,
+    modified: std::time::SystemTime,
+    created: Option<std::time::SystemTime>,
+    aliases: Vec<std::path::PathBuf>,
+    history: Vec<std::time::SystemTime>,
+}
+
+fn file_info(i: u64) -> FileInfo {
+    use std::time::UNIX_EPOCH;
+    FileInfo {
+        path: std::path::PathBuf::from(format!("/data/{i}/file.bin")),
+        name: std::ffi::OsString::from(format!("file-{i}")),
+        modified: UNIX_EPOCH + Duration::new(1_700_000_000 + i, (i * 7) as u32 % 1_000_000_000),
+        // Before the epoch, with and without nanoseconds.
+        created: i.is_multiple_of(2).then(|| UNIX_EPOCH - Duration::new(86_400 * i, (i * 13) as u32 % 1_000_000_000)),
+        aliases: (0..i % 3).map(|k| std::path::PathBuf::from(format!("alias{k}"))).collect(),
+        history: (0..i % 5).map(|k| UNIX_EPOCH - Duration::from_secs(k)).collect(),
+    }
+}
+
+#[test]
+fn times_and_paths_round_trip_and_decode_without_types() -> strata::Result<()> {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Tree {
+        root: FileInfo,
+        #[strata(shard)]
+        files: Vec<FileInfo>,
+    }
+    let tree = Tree { root: file_info(0), files: (1..2000).map(file_info).collect() };
+    let bytes = strata::to_bytes(&tree)?;
+    assert_eq!(strata::from_bytes::<Tree>(&bytes)?, tree);
+    let archive = Archive::from_bytes(bytes)?;
+    let f = archive.root::<Tree>()?.files.get(41)?.ok_or(strata::Error::Detached)?;
+    assert_eq!(f.load()?, tree.files[41]);
+    // Without the types: the time as seconds and nanoseconds, the path as its bytes.
+    let when = archive.value_at("root.modified")?;
+    assert_eq!(when.field("secs_since_epoch").and_then(strata::Value::as_u64), Some(1_700_000_000));
+    let path = archive.value_at("root.path")?;
+    assert!(format!("{path:?}").contains("47"), "{path:?}"); // b'/'
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn paths_that_are_not_unicode_round_trip_on_unix() -> strata::Result<()> {
+    use std::os::unix::ffi::OsStringExt;
+    #[derive(Persist, Debug, PartialEq)]
+    struct P {
+        path: std::path::PathBuf,
+    }
+    let p = P { path: std::path::PathBuf::from(std::ffi::OsString::from_vec(vec![b'/', 0xff, 0xfe, b'x'])) };
+    assert_eq!(strata::from_bytes::<P>(&strata::to_bytes(&p)?)?, p);
+    Ok(())
+}
+
+#[test]
+fn stored_times_out_of_range_are_errors() -> strata::Result<()> {
+    // A file whose time holds nanoseconds of a second or more, written through a struct
+    // of the very schema strata gives a SystemTime (so the reader reads it in place).
+    #[allow(non_camel_case_types)]
+    mod raw {
+        #[derive(strata::Persist)]
+        pub struct std_SystemTime {
+            pub secs_since_epoch: i64,
+            pub nanos: u32,
+        }
+        #[derive(strata::Persist)]
+        pub struct Stamp {
+            pub at: std_SystemTime,
+        }
+    }
+    mod typed {
+        #[derive(strata::Persist, Debug)]
+        pub struct Stamp {
+            pub at: std::time::SystemTime,
+        }
+    }
+    let bad = raw::Stamp { at: raw::std_SystemTime { secs_since_epoch: 5, nanos: 2_000_000_000 } };
+    let archive = Archive::from_bytes(strata::to_bytes(&bad)?)?;
+    assert_eq!(archive.footer().type_fingerprint, strata::schema::schema_of::<typed::Stamp>().fingerprint);
+    let e = archive.load::<typed::Stamp>().map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("not a time this platform holds"), "{e}");
+    let good = raw::Stamp { at: raw::std_SystemTime { secs_since_epoch: -5, nanos: 1 } };
+    let at = strata::from_bytes::<typed::Stamp>(&strata::to_bytes(&good)?)?.at;
+    assert_eq!(std::time::UNIX_EPOCH.duration_since(at).ok(), Some(Duration::new(4, 999_999_999)));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn any_time_round_trips(secs in -(1i64 << 40)..(1i64 << 40), nanos in 0u32..1_000_000_000) {
+        use std::time::UNIX_EPOCH;
+        let d = Duration::new(secs.unsigned_abs(), nanos);
+        let t = if secs >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH - d };
+        #[derive(Persist, Debug, PartialEq)]
+        struct T { t: std::time::SystemTime }
+        prop_assert_eq!(strata::from_bytes::<T>(&strata::to_bytes(&T { t })?)?, T { t });
+    }
+}
