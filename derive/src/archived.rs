@@ -9,7 +9,7 @@
 //! require themselves).
 
 use crate::attr::Compress;
-use crate::model::{Container, Data, Field, Storage, Style, construct};
+use crate::model::{Container, Data, Field, Storage, Style, binding, construct};
 use crate::ty;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -138,11 +138,7 @@ pub fn archived_debug(c: &Container, archived: &syn::Ident, private: &TokenStrea
         Data::Enum(variants) => {
             let arms = variants.iter().map(|v| {
                 let vi = v.ident;
-                let bind = |f: &Field| {
-                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
-                    let b = format_ident!("__f{}", i);
-                    quote!(#b)
-                };
+                let bind = |f: &Field| binding(&v.fields, f);
                 let pat = construct(quote!(#archived::#vi), v.style, &v.fields, bind);
                 let body = fields_of(v.style, &v.fields, &bind, &vi.to_string());
                 quote!(#pat => #body)

@@ -10,7 +10,7 @@
 //!   stored.
 
 use crate::archived::{archived_debug, archived_field_ty, field_wrapper, lazy_params, plain_wrapper};
-use crate::model::{Container, Data, Field, Storage, Style, construct};
+use crate::model::{Container, Data, Field, Storage, Style, binding, construct};
 use crate::ty;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -516,11 +516,7 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
             let mut prom_arms = Vec::new();
             for v in variants {
                 let vi = v.ident;
-                let bind = |f: &Field| {
-                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
-                    let b = format_ident!("__f{}", i);
-                    quote!(#b)
-                };
+                let bind = |f: &Field| binding(&v.fields, f);
                 let pat_self = construct(quote!(Self::#vi), v.style, &v.fields, bind);
                 let pat_arch = construct(quote!(#archived::#vi), v.style, &v.fields, bind);
                 let (prep, _) = visit(&v.fields, &bind);
@@ -555,11 +551,7 @@ fn out_of_line(c: &Container, krate: &syn::Path, private: &TokenStream) -> Token
         Data::Enum(variants) => {
             let arms = variants.iter().map(|v| {
                 let vi = v.ident;
-                let bind = |f: &Field| {
-                    let i = v.fields.iter().position(|g| g.member == f.member).unwrap_or(0);
-                    let b = format_ident!("__f{}", i);
-                    quote!(#b)
-                };
+                let bind = |f: &Field| binding(&v.fields, f);
                 let pat = construct(quote!(Self::#vi), v.style, &v.fields, bind);
                 let body = sum(&v.fields, &bind);
                 quote!(#pat => #body)

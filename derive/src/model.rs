@@ -270,3 +270,10 @@ pub fn construct(
         Style::Unit => path,
     }
 }
+
+/// The binding `__f{i}` of field `f` of `fields` in a pattern (its position in the list).
+pub fn binding(fields: &[Field], f: &Field) -> TokenStream {
+    let i = fields.iter().position(|g| g.member == f.member).unwrap_or(0);
+    let b = quote::format_ident!("__f{}", i);
+    quote!(#b)
+}

@@ -111,16 +111,21 @@ pub trait OsBytes: Sized {
     fn from_os_bytes(bytes: Vec<u8>) -> Option<Self>;
 }
 
+/// The bytes of `s`: any on Unix; elsewhere only a Unicode string's.
+fn bytes_of(s: &std::ffi::OsStr) -> Option<&[u8]> {
+    #[cfg(unix)]
+    {
+        Some(std::os::unix::ffi::OsStrExt::as_bytes(s))
+    }
+    #[cfg(not(unix))]
+    {
+        s.to_str().map(str::as_bytes)
+    }
+}
+
 impl OsBytes for OsString {
     fn os_bytes(&self) -> Option<&[u8]> {
-        #[cfg(unix)]
-        {
-            Some(std::os::unix::ffi::OsStrExt::as_bytes(self.as_os_str()))
-        }
-        #[cfg(not(unix))]
-        {
-            self.to_str().map(str::as_bytes)
-        }
+        bytes_of(self)
     }
     fn from_os_bytes(bytes: Vec<u8>) -> Option<Self> {
         #[cfg(unix)]
@@ -136,14 +141,7 @@ impl OsBytes for OsString {
 
 impl OsBytes for PathBuf {
     fn os_bytes(&self) -> Option<&[u8]> {
-        #[cfg(unix)]
-        {
-            Some(std::os::unix::ffi::OsStrExt::as_bytes(self.as_os_str()))
-        }
-        #[cfg(not(unix))]
-        {
-            self.to_str().map(str::as_bytes)
-        }
+        bytes_of(self.as_os_str())
     }
     fn from_os_bytes(bytes: Vec<u8>) -> Option<Self> {
         OsString::from_os_bytes(bytes).map(PathBuf::from)
