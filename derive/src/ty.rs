@@ -26,8 +26,10 @@ pub fn rejection(ty: &syn::Type) -> Option<&'static str> {
         syn::Type::Tuple(t) => t.elems.iter().find_map(rejection),
         syn::Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
             syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
-                // `Box<[T]>`: an owned slice.
-                syn::GenericArgument::Type(syn::Type::Slice(s)) if seg.ident == "Box" => rejection(&s.elem),
+                // `Box<[T]>`, `Arc<[T]>`: an owned or shared slice.
+                syn::GenericArgument::Type(syn::Type::Slice(s)) if seg.ident == "Box" || seg.ident == "Arc" => {
+                    rejection(&s.elem)
+                }
                 syn::GenericArgument::Type(t) => rejection(t),
                 _ => None,
             }),

@@ -194,7 +194,7 @@ macro_rules! lazy_len {
     )*};
 }
 
-lazy_len!(Vec<T>, std::collections::VecDeque<T>, Box<[T]>);
+lazy_len!(Vec<T>, std::collections::VecDeque<T>, Box<[T]>, std::sync::Arc<[T]>);
 
 /// Lists `promise` for a load's parallel phase. Not part of the public API.
 #[doc(hidden)]

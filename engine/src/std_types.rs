@@ -1,8 +1,8 @@
 //! [`Persist`] for standard types beyond the basics of `persist.rs`: durations, ranges,
-//! non-zero integers, `VecDeque`, `Box<[T]>`, `Arc<T>`, `PhantomData` and the network
+//! non-zero integers, `VecDeque`, `Box<[T]>`, `Arc<T>`, `Arc<[T]>`, `PhantomData` and the network
 //! addresses. Each is stored as rkyv archives it and described in schemas by the shape
 //! of that archived form: as the expression of a type with the very same layout
-//! (`VecDeque<T>` and `Box<[T]>` as `Vec<T>`, `NonZeroU32` as `u32`, `Arc<T>` as
+//! (`VecDeque<T>`, `Box<[T]>` and `Arc<[T]>` as `Vec<T>`, `NonZeroU32` as `u32`, `Arc<T>` as
 //! `Box<T>`), or as a named struct or enum (`std_Duration`, `std_Range<T>`,
 //! `std_IpAddr`, ...) whose fields and offsets are rkyv's. Evolution, `strata dump` and
 //! every tool then read them with no knowledge of the type, and a file written with one
@@ -169,12 +169,15 @@ macro_rules! sequence {
     };
 }
 
-// rkyv archives a `VecDeque<T>` as an `ArchivedVec`; its `ArchivedBox<[T]>` is a
-// relative pointer and a 32-bit length, as an `ArchivedVec<T>` is, over the same
-// elements: both have a `Vec<T>`'s layout.
+// rkyv archives a `VecDeque<T>` as an `ArchivedVec`; its `ArchivedBox<[T]>` and
+// `ArchivedRc<[T]>` are a relative pointer and a 32-bit length, as an `ArchivedVec<T>`
+// is, over the same elements: all have a `Vec<T>`'s layout. An `Arc<[T]>` is stored
+// once per chunk, as an `Arc<T>` is.
 sequence!(VecDeque<T>);
 sequence!(Box<[T]>);
+sequence!(Arc<[T]>);
 const _: () = assert!(size_of::<Archived<Box<[u64]>>>() == size_of::<Archived<Vec<u64>>>());
+const _: () = assert!(size_of::<Archived<Arc<[u64]>>>() == size_of::<Archived<Vec<u64>>>());
 
 impl<T: Persist> Persist for Arc<T> {
     fn __describe(s: &mut SchemaBuilder) -> String {

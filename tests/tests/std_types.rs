@@ -115,12 +115,17 @@ fn shared_values_stay_shared_within_a_chunk() -> strata::Result<()> {
         a: Arc<Mesh>,
         b: Arc<Mesh>,
         c: Arc<Mesh>,
+        palette: Arc<[u32]>,
+        palette_again: Arc<[u32]>,
         #[strata(lazy)]
         instances: Vec<Arc<Mesh>>,
     }
     let tree = Arc::new(Mesh { name: "tree".into(), vertices: vec![(0.0, 1.0, 2.0); 1000] });
     let rock = Arc::new(Mesh { name: "rock".into(), vertices: vec![(3.0, 4.0, 5.0); 10] });
+    let palette: Arc<[u32]> = (0..256).collect();
     let scene = Scene {
+        palette: Arc::clone(&palette),
+        palette_again: Arc::clone(&palette),
         a: Arc::clone(&tree),
         b: Arc::clone(&tree),
         c: Arc::clone(&rock),
@@ -133,6 +138,7 @@ fn shared_values_stay_shared_within_a_chunk() -> strata::Result<()> {
     let loaded: Scene = strata::from_bytes(&bytes)?;
     assert_eq!(loaded, scene);
     assert!(Arc::ptr_eq(&loaded.a, &loaded.b));
+    assert!(Arc::ptr_eq(&loaded.palette, &loaded.palette_again));
     assert!(!Arc::ptr_eq(&loaded.a, &loaded.c));
     let first_tree = loaded.instances.iter().find(|m| m.name == "tree").ok_or(strata::Error::Detached)?;
     assert!(loaded.instances.iter().filter(|m| m.name == "tree").all(|m| Arc::ptr_eq(m, first_tree)));
