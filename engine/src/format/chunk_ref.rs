@@ -273,5 +273,5 @@ impl<D: rancor::Fallible + ?Sized> rkyv::Deserialize<ChunkRef, D> for ChunkRef {
     }
 }
 
-// SAFETY: `repr(C)` of four u64 fields, a u8 and seven reserved bytes: no padding.
+// SAFETY: `repr(C)` of four u64 fields, a u8 and seven count bytes: no padding.
 unsafe impl rkyv::traits::NoUndef for ChunkRef {}
