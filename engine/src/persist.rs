@@ -250,25 +250,45 @@ pub(crate) fn elements<'a, T: Persist + 'a>(items: impl Iterator<Item = &'a T>, 
     if is_flat::<T>() { inline } else { items.fold(inline, |acc, v| acc.saturating_add(v.__out_of_line())) }
 }
 
-impl<T: Persist> Persist for Vec<T> {
-    fn __describe(s: &mut SchemaBuilder) -> String {
-        format!("Vec<{}>", s.of::<T>())
-    }
-    fn __is_leaf() -> bool {
-        is_leaf::<T>()
-    }
-    fn __is_flat() -> bool {
-        false
-    }
-    fn __out_of_line(&self) -> usize {
-        elements(self.iter(), self.len())
-    }
-    fn __count(&self) -> Option<u64> {
-        Some(self.len() as u64)
-    }
-    fn __archived_count(archived: &Self::Archived) -> Option<u64> {
-        Some(archived.len() as u64)
-    }
+/// `Persist` for a sequence that rkyv archives in a `Vec<T>`'s layout.
+macro_rules! sequence {
+    ($ty:ty $(, { $($extra:tt)* })?) => {
+        impl<T: Persist> Persist for $ty {
+            fn __describe(s: &mut SchemaBuilder) -> String {
+                format!("Vec<{}>", s.of::<T>())
+            }
+            fn __is_leaf() -> bool {
+                is_leaf::<T>()
+            }
+            fn __is_flat() -> bool {
+                false
+            }
+            fn __out_of_line(&self) -> usize {
+                $crate::persist::elements(self.iter(), self.len())
+            }
+            fn __count(&self) -> Option<u64> {
+                Some(self.len() as u64)
+            }
+            fn __archived_count(archived: &Self::Archived) -> Option<u64> {
+                Some(archived.len() as u64)
+            }
+            fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+                if !is_leaf::<T>() {
+                    self.iter().for_each(|v| v.__prepare(out));
+                }
+            }
+            fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+                if !is_leaf::<T>() {
+                    archived.iter().for_each(|v| T::__promises(v, out));
+                }
+            }
+            $($($extra)*)?
+        }
+    };
+}
+pub(crate) use sequence;
+
+sequence!(Vec<T>, {
     fn __raw_bytes(&self) -> Option<&[u8]> {
         T::__slice_bytes(self)
     }
@@ -278,17 +298,7 @@ impl<T: Persist> Persist for Vec<T> {
     fn __from_archived_bytes(bytes: Vec<u8>) -> Option<Self> {
         T::__vec_from_archived_bytes(bytes)
     }
-    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
-        if !is_leaf::<T>() {
-            self.iter().for_each(|v| v.__prepare(out));
-        }
-    }
-    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
-        if !is_leaf::<T>() {
-            archived.iter().for_each(|v| T::__promises(v, out));
-        }
-    }
-}
+});
 
 impl<T: Persist> Persist for Option<T> {
     fn __describe(s: &mut SchemaBuilder) -> String {

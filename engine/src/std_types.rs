@@ -13,7 +13,7 @@
 //! chunks (two shards, two lazy fields) each store a copy.
 
 use crate::load::Prefetch;
-use crate::persist::{Persist, is_flat, is_leaf};
+use crate::persist::{Persist, is_flat, is_leaf, sequence};
 use crate::schema::{SchemaBuilder, variant_offsets};
 use crate::write::leaves::Pending;
 use rkyv::Archived;
@@ -131,42 +131,6 @@ non_zero! {
     std::num::NonZeroU64 => "u64", std::num::NonZeroU128 => "u128",
     std::num::NonZeroI8 => "i8", std::num::NonZeroI16 => "i16", std::num::NonZeroI32 => "i32",
     std::num::NonZeroI64 => "i64", std::num::NonZeroI128 => "i128",
-}
-
-/// `Persist` for a sequence that rkyv archives in a `Vec<T>`'s layout.
-macro_rules! sequence {
-    ($ty:ty) => {
-        impl<T: Persist> Persist for $ty {
-            fn __describe(s: &mut SchemaBuilder) -> String {
-                format!("Vec<{}>", s.of::<T>())
-            }
-            fn __is_leaf() -> bool {
-                is_leaf::<T>()
-            }
-            fn __is_flat() -> bool {
-                false
-            }
-            fn __out_of_line(&self) -> usize {
-                crate::persist::elements(self.iter(), self.len())
-            }
-            fn __count(&self) -> Option<u64> {
-                Some(self.len() as u64)
-            }
-            fn __archived_count(archived: &Self::Archived) -> Option<u64> {
-                Some(archived.len() as u64)
-            }
-            fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
-                if !is_leaf::<T>() {
-                    self.iter().for_each(|v| v.__prepare(out));
-                }
-            }
-            fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
-                if !is_leaf::<T>() {
-                    archived.iter().for_each(|v| T::__promises(v, out));
-                }
-            }
-        }
-    };
 }
 
 // rkyv archives a `VecDeque<T>` as an `ArchivedVec`; its `ArchivedBox<[T]>` and
