@@ -177,12 +177,13 @@ impl SaveOptions {
         sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
         let ctx = SaveCtx::new(sink, self.codec, self.max_depth, header::HEADER_LEN);
         let schema = schema_of::<T>();
-        let (root_ref, meta_ref) = ctx.write_root(value, &schema.text)?;
+        let written = ctx.write_root(value, &schema.text)?;
         let footer_at = ctx.end()?;
         let file_len = footer_at + format::footer::FOOTER_LEN;
         let footer = Footer {
-            root: root_ref,
-            meta: meta_ref,
+            root: written.root,
+            meta: written.meta,
+            copies: written.copies,
             type_fingerprint: schema.fingerprint,
             layout_fingerprint: format::layout::fingerprint(),
             file_len,

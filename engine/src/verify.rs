@@ -77,6 +77,8 @@ impl Archive {
         // Directory entries in file order, so that adjacent chunks are read together.
         let mut order: Vec<usize> = (0..meta.chunks.len()).collect();
         order.sort_by_key(|&i| meta.chunks.get(i).map_or(0, |e| e.chunk.offset()));
+        let by_offset: std::collections::HashMap<u64, ChunkRef> =
+            meta.chunks.iter().map(|e| (e.chunk.offset(), e.chunk)).collect();
         let mut damaged: Vec<(usize, Damage)> = Vec::new();
         let refs: Vec<ChunkRef> = order.iter().filter_map(|&i| meta.chunks.get(i).map(|e| e.chunk)).collect();
         let mut done = 0;
@@ -102,6 +104,7 @@ impl Archive {
                         store.view_of::<rkyv::vec::ArchivedVec<TableEntry>>(chunk).map(|_| ())
                     }
                     Some(ChunkKind::Bucket) => check_bucket(chunk.bytes(), &e.chunk),
+                    Some(ChunkKind::TailCopies) => check_copies(chunk.bytes(), &e.chunk, &by_offset),
                     Some(_) => Ok(()),
                     None => Err(Error::InvalidData {
                         at: e.chunk.location(),
@@ -142,6 +145,20 @@ impl Archive {
             damaged: header_damage.into_iter().chain(damaged.into_iter().map(|(_, d)| d)).collect(),
         })
     }
+}
+
+/// Each tail copy is a byte-for-byte copy of a chunk of the directory.
+fn check_copies(bytes: &[u8], r: &ChunkRef, chunks: &std::collections::HashMap<u64, ChunkRef>) -> Result<()> {
+    let bad = |detail: String| Error::InvalidData { at: r.location(), ty: "tail copies", detail };
+    for copy in crate::format::copies::decode(bytes).map_err(|d| bad(d.to_owned()))? {
+        let copied = usize::try_from(copy.len).ok().and_then(|len| bytes.get(copy.at..copy.at.checked_add(len)?));
+        let original = chunks.get(&copy.offset).filter(|o| o.stored_len() == copy.len);
+        match (copied, original) {
+            (Some(c), Some(o)) if crate::format::checksum(c) == o.checksum() => {}
+            _ => return Err(bad(format!("the copy of the chunk at offset {} does not match it", copy.offset))),
+        }
+    }
+    Ok(())
 }
 
 fn check_bucket(bytes: &[u8], r: &ChunkRef) -> Result<()> {

@@ -216,7 +216,7 @@ pub fn reseal(bytes: &mut [u8], chunks: &mut [ChunkRef], target: usize) {
                 dst.copy_from_slice(&to);
             }
             at = pos + 40;
-            let footer_start = bytes.len().saturating_sub(128);
+            let footer_start = bytes.len().saturating_sub(footer_len(bytes));
             if pos >= footer_start {
                 refresh_footer(bytes);
             } else if let Some(holder) =
@@ -242,7 +242,7 @@ impl Seals {
     /// Finds every chunk's reference in `bytes`.
     #[must_use]
     pub fn of(bytes: &[u8], chunks: &[ChunkRef]) -> Self {
-        let footer_start = bytes.len().saturating_sub(128);
+        let footer_start = bytes.len().saturating_sub(footer_len(bytes));
         let places = chunks
             .iter()
             .map(|c| {
@@ -327,11 +327,21 @@ pub fn reseal_root(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The length of the footer `bytes` end with, from the version it records (176 bytes
+/// from version 3, 128 before).
+#[must_use]
+pub fn footer_len(bytes: &[u8]) -> usize {
+    let at = bytes.len().saturating_sub(24);
+    let version = bytes.get(at..at + 4).map_or(0, |v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+    strata::raw::format::footer::len_of(version) as usize
+}
+
 /// Recomputes the footer's checksum after its bytes changed.
 pub fn refresh_footer(bytes: &mut [u8]) {
-    let start = bytes.len().saturating_sub(128);
-    let sum = strata::raw::format::checksum(bytes.get(start..start + 112).unwrap_or_default());
-    if let Some(dst) = bytes.get_mut(start + 112..start + 120) {
+    let start = bytes.len().saturating_sub(footer_len(bytes));
+    let end = bytes.len().saturating_sub(16);
+    let sum = strata::raw::format::checksum(bytes.get(start..end).unwrap_or_default());
+    if let Some(dst) = bytes.get_mut(end..end + 8) {
         dst.copy_from_slice(&sum.to_le_bytes());
     }
 }

@@ -1,7 +1,7 @@
 //! Files written by every format version keep opening.
 //!
 //! `tests/data/v1.strata` was written by this model when version 1 shipped,
-//! `tests/data/v2.strata` when version 2 did. The types below are frozen: never change
+//! `tests/data/v2.strata` when version 2 did, `tests/data/v3.strata` when version 3 did. The types below are frozen: never change
 //! them; add a new golden file for a new version instead. Today's writer must reproduce
 //! the newest file byte for byte; `STRATA_BLESS=1 cargo test --test golden` writes the
 //! newest file when it is missing (once, when the format version changes on purpose).
@@ -68,6 +68,7 @@ fn check(version: u32) {
     assert_eq!(read, version < 2, "version {version}: a lazy vector's length read its chunk: {read}");
     assert_eq!(w.blob.len().unwrap(), 5000);
     assert_eq!(archive.load::<GoldenWorld>().unwrap(), golden());
+    assert_eq!(archive.footer().copies.is_some(), version >= 3, "version {version}: tail copies");
     assert_eq!(archive.footer().layout_fingerprint, 0x0000_0008_0808_0401);
     assert!(archive.verify().unwrap().is_ok());
 }
@@ -78,7 +79,12 @@ fn version_1_files_keep_opening() {
 }
 
 #[test]
-fn version_2_files_keep_opening_and_todays_writer_reproduces_them() {
+fn version_2_files_keep_opening() {
+    check(2);
+}
+
+#[test]
+fn version_3_files_keep_opening_and_todays_writer_reproduces_them() {
     let newest = path(strata::raw::format::VERSION);
     if std::env::var_os("STRATA_BLESS").is_some() && !std::path::Path::new(&newest).exists() {
         strata::save(&newest, &golden()).unwrap();
@@ -86,5 +92,5 @@ fn version_2_files_keep_opening_and_todays_writer_reproduces_them() {
     let stored = std::fs::read(&newest).expect("the newest golden file is committed");
     // Saves are deterministic: today's writer produces the very same bytes.
     assert!(strata::to_bytes(&golden()).unwrap() == stored, "the writer's output changed: the format changed");
-    check(2);
+    check(3);
 }

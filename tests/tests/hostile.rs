@@ -219,7 +219,7 @@ proptest! {
         let image = hostile::image();
         let mut bytes = image[..image.len().saturating_sub(cut)].to_vec();
         bytes.extend_from_slice(&noise);
-        bytes.extend_from_slice(&image[image.len() - 128..]);
+        bytes.extend_from_slice(&image[image.len() - hostile::footer_len(image)..]);
         hostile::fuzz_open_bytes(&bytes);
     }
 }

@@ -79,6 +79,12 @@ impl ChunkRef {
         }
     }
 
+    /// The all-zero reference: no chunk (a footer without tail copies).
+    #[must_use]
+    pub fn none() -> Self {
+        Self::from_bytes(&[0; CHUNK_REF_LEN])
+    }
+
     /// The reference with `n` recorded as the element count of the lazy vector it
     /// holds; unchanged when `n` does not fit 56 bits.
     #[must_use]

@@ -1,8 +1,8 @@
 //! The meta chunk: the schema and the chunk directory.
 //!
 //! ## Format
-//! A raw chunk, written after every chunk but the root, which follows it (so that the
-//! root ends right before the footer), holding an rkyv archive of
+//! A raw chunk, written after every chunk but the tail copies and the root, which follow
+//! it (so that the root ends right before the footer), holding an rkyv archive of
 //! [`Meta`]: the schema text and one [`DirEntry`] per chunk of the file (except the meta
 //! chunk itself, referenced by the footer). Entries are numbered in the order the writer
 //! starts their chunks (the root is entry 0), and each names its parent entry: the chunk
@@ -35,6 +35,9 @@ pub enum ChunkKind {
     /// An index node of a vector's or map's table below its root; `index` is
     /// `level << 48 | node number`.
     IndexNode = 6,
+    /// The copies of the top index nodes read with the root ([`super::copies`]);
+    /// `index` is the number of copies (version 3).
+    TailCopies = 7,
 }
 
 impl ChunkKind {
@@ -49,12 +52,13 @@ impl ChunkKind {
             4 => Self::Map,
             5 => Self::Bucket,
             6 => Self::IndexNode,
+            7 => Self::TailCopies,
             _ => return None,
         })
     }
 
     /// A short lowercase name: `root`, `lazy`, `vector`, `shard`, `map`, `bucket`,
-    /// `index node`.
+    /// `index node`, `tail copies`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -65,6 +69,7 @@ impl ChunkKind {
             Self::Map => "map",
             Self::Bucket => "bucket",
             Self::IndexNode => "index node",
+            Self::TailCopies => "tail copies",
         }
     }
 }
@@ -128,6 +133,7 @@ impl ArchivedMeta {
             }
             match e.chunk_kind() {
                 Some(ChunkKind::Root) => {}
+                Some(ChunkKind::TailCopies) => parts.push(String::from("(tail copies)")),
                 Some(ChunkKind::Shard) => parts.push(format!("[shard {}]", e.index)),
                 Some(ChunkKind::Bucket) => parts.push(format!("[bucket {}]", e.index)),
                 Some(ChunkKind::IndexNode) => {

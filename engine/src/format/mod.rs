@@ -2,15 +2,16 @@
 //! in prose; the two change together.
 //!
 //! A file is: a 16-byte [header], chunks at 16-byte-aligned offsets (children
-//! before their parents, then the [meta] chunk, then the root, which ends right
-//! before the footer), and a fixed-size [footer] at the very end that
-//! references the root and meta chunks. Each chunk is referenced by exactly one
+//! before their parents, then the [meta] chunk, then the [copies] of the top index
+//! nodes, then the root, which ends right before the footer), and a fixed-size
+//! [footer] at the very end that references the root, meta and copies chunks. Each chunk is referenced by exactly one
 //! [`ChunkRef`] held in its parent (the root's and the meta chunk's are held by the
 //! footer).
 
 pub mod archived;
 pub mod bucket;
 pub mod chunk_ref;
+pub mod copies;
 pub mod footer;
 pub mod header;
 pub mod layout;
@@ -21,7 +22,7 @@ pub use chunk_ref::{ChunkRef, Encoding};
 pub use footer::Footer;
 
 /// The format version this build writes (it reads every version from [`MIN_VERSION`]).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The oldest format version this build reads.
 pub const MIN_VERSION: u32 = 1;

@@ -36,11 +36,16 @@ use super::chunk_ref::{CHUNK_REF_LEN, ChunkRef};
 use crate::error::{Error, Result};
 use rkyv::rend::{u32_le, u64_le};
 
-/// The most entries per index node this version writes: 512 x 48 bytes = 24 KiB. A
-/// lookup reads one node per level, and cold, each level is a dependent disk read: with
-/// 512, two levels address 262,144 shards or buckets (a 32 GiB vector in 128 KiB
-/// shards). Tables that need fewer per node get narrower nodes ([`fanout_for`]).
+/// The entries of a one-level table's single node as this version writes it: 512 x 48
+/// bytes = 24 KiB. A table of more leaves has two levels or more ([`fanout_for`]).
 pub const FANOUT: u32 = 512;
+
+/// The most entries per index node this version writes, in tables of two levels or
+/// more: 2,048 x 48 bytes = 96 KiB. A lookup reads one node per level, and each level
+/// is a dependent read (a disk seek cold, a round trip on object storage): two levels
+/// address 4,194,304 shards or buckets (a 16 GiB map in 4 KiB buckets, a 128 GiB vector
+/// in 32 KiB shards).
+pub const MAX_FANOUT: u32 = 2048;
 
 /// Deepest table a reader accepts (even with the narrowest fanout, 2, ten levels
 /// address 1,024 leaves; with the writer's, far beyond any file).
@@ -560,19 +565,19 @@ pub fn level_count(entries: u64, fanout: u64, level: u32) -> u64 {
     n
 }
 
-/// The fanout the writer gives a table of `entries` leaves: the depth stays the least
-/// that nodes of at most [`FANOUT`] entries allow (each level is one dependent read on
-/// a cold file), and the nodes are the narrowest that keep that depth (a warm lookup
-/// checksums and copies whole nodes: 2,500 buckets make two levels of 50 entries, not
-/// 5 and 512). A single-node table keeps [`FANOUT`]: its one node holds every entry
-/// whatever the fanout says.
+/// The fanout the writer gives a table of `entries` leaves: one level up to [`FANOUT`]
+/// leaves, else the least depth that nodes of at most [`MAX_FANOUT`] entries allow
+/// (each level is one dependent read on a cold file or a remote one), with the
+/// narrowest nodes that keep that depth (a warm lookup checksums and copies whole
+/// nodes: 2,500 buckets make two levels of 50 entries, not 5 and 512). A single-node
+/// table keeps [`FANOUT`]: its one node holds every entry whatever the fanout says.
 #[must_use]
 pub fn fanout_for(entries: u64) -> u32 {
-    let max = u64::from(FANOUT);
-    let depth = depth_for(entries, max);
-    if depth <= 1 {
+    if entries <= u64::from(FANOUT) {
         return FANOUT;
     }
+    let max = u64::from(MAX_FANOUT);
+    let depth = depth_for(entries, max).max(2);
     // The least `f` with `f^depth >= entries` (so `depth_for(entries, f) == depth`):
     // start from the float root and step to the exact integer.
     let mut f = ((entries as f64).powf(1.0 / f64::from(depth)).floor() as u64).clamp(2, max);
@@ -582,7 +587,7 @@ pub fn fanout_for(entries: u64) -> u32 {
     while f > 2 && depth_for(entries, f - 1) == depth {
         f -= 1;
     }
-    u32::try_from(f).unwrap_or(FANOUT)
+    u32::try_from(f).unwrap_or(MAX_FANOUT)
 }
 
 /// The depth a table of `entries` leaves needs with `fanout`.
@@ -650,7 +655,7 @@ impl<S: rancor::Fallible + ?Sized> rkyv::Serialize<S> for TableEntry {
 
 #[cfg(test)]
 mod tests {
-    use super::{ChunkTable, FANOUT, TableHeader, depth_for, fanout_for};
+    use super::{ChunkTable, FANOUT, MAX_FANOUT, TableHeader, depth_for, fanout_for};
     use crate::format::{ChunkRef, Encoding};
 
     #[test]
@@ -669,19 +674,28 @@ mod tests {
 
     #[test]
     fn the_writers_fanout_keeps_the_least_depth_with_the_narrowest_nodes() {
-        let max = u64::from(FANOUT);
-        let counts = (0..5_000u64).chain((5_000..1_000_000).step_by(997)).chain([max * max, max * max + 1, 1 << 40]);
+        let one = u64::from(FANOUT);
+        let max = u64::from(MAX_FANOUT);
+        let counts = (0..5_000u64).chain((5_000..1_000_000).step_by(997)).chain([
+            one * one,
+            one * one + 1,
+            max * max,
+            max * max + 1,
+            1 << 40,
+        ]);
         for n in counts {
             let f = u64::from(fanout_for(n));
-            let depth = depth_for(n, max);
+            let depth = if n <= one { 1 } else { depth_for(n, max).max(2) };
             assert!((2..=max).contains(&f), "{n}: fanout {f}");
             assert_eq!(depth_for(n, f), depth, "{n}: fanout {f} changes the depth");
             if depth > 1 {
                 assert!(f == 2 || depth_for(n, f - 1) > depth, "{n}: fanout {f} is not the narrowest");
             } else {
-                assert_eq!(f, max, "{n}: a single node keeps the default fanout");
+                assert_eq!(f, one, "{n}: a single node keeps the default fanout");
             }
         }
+        // Two levels up to 2,048^2 leaves: a 10 GB map's lookup reads two nodes.
+        assert_eq!(depth_for(max * max, u64::from(fanout_for(max * max))), 2);
         assert_eq!(fanout_for(2_500), 50);
     }
 }

@@ -26,7 +26,8 @@ pub mod source;
 
 use crate::error::{Error, Location, Result};
 use crate::format::archived::vec_span;
-use crate::format::footer::FOOTER_LEN;
+use crate::format::copies::TailCopy;
+use crate::format::footer::FOOTER_BASE_LEN;
 use crate::format::header::HEADER_LEN;
 use crate::format::table::{ChunkTable, Node, TableEntry};
 use crate::format::{self, ChunkRef, Encoding, Footer};
@@ -48,10 +49,6 @@ pub type Validator<'a> = rkyv::api::high::HighValidator<'a, crate::Error>;
 
 /// The deserializer strata uses to turn archived values into owned ones.
 pub type Loader = rkyv::api::high::HighDeserializer<crate::Error>;
-
-/// Bytes before the footer read with it at open, in the same request: a root chunk
-/// that ends where the footer starts comes with it when it is at most this long.
-const TAIL_READ: u64 = 4096;
 
 /// Reads of single elements of a shard validated one by one before the whole shard is
 /// validated (once) and later reads become lookups: a shard's first elements cost one
@@ -117,6 +114,8 @@ pub(crate) struct Store {
     /// The file's last bytes, read at open: the footer and what ends right before it.
     tail: Arc<Block>,
     tail_start: u64,
+    /// The tail copies of top index nodes, read with the first index node.
+    copies: OnceLock<Option<Copies>>,
     root: OnceLock<Arc<Chunk>>,
     cache: ChunkCache,
     /// Chunks made from file chunks (schema evolution), within half the cache limit;
@@ -135,20 +134,20 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens a source: reads its tail (one read: the footer, and the root chunk when it
-    /// ends within [`TAIL_READ`] bytes of it), checks the footer, and verifies the root.
+    /// Opens a source: reads its tail (one read of [`Source::tail_len`] bytes: the
+    /// footer, and the root chunk and tail copies when they end within it), checks the
+    /// footer, and verifies the root.
     pub(crate) fn open(source: Arc<dyn Source>, limits: impl FnOnce(u64) -> Limits) -> Result<Arc<Self>> {
         let len = source.size();
-        if len < HEADER_LEN + FOOTER_LEN {
+        if len < HEADER_LEN + FOOTER_BASE_LEN {
             return Err(Self::short(source.as_ref(), len));
         }
-        let tail_start =
-            len.saturating_sub(FOOTER_LEN + TAIL_READ).max(HEADER_LEN) / format::CHUNK_ALIGN * format::CHUNK_ALIGN;
+        let want = source.tail_len().max(format::footer::FOOTER_LEN);
+        let tail_start = len.saturating_sub(want).max(HEADER_LEN) / format::CHUNK_ALIGN * format::CHUNK_ALIGN;
         let mut tail = AlignedVec::<16>::new();
         tail.resize(usize::try_from(len - tail_start).unwrap_or(0), 0);
         source.read_at(tail_start, &mut tail)?;
-        let footer_at = tail.len().saturating_sub(FOOTER_LEN as usize);
-        let footer = Footer::decode_tail(len, tail.get(footer_at..).unwrap_or_default(), || {
+        let footer = Footer::decode_tail(len, &tail, || {
             let mut head = vec![0u8; HEADER_LEN as usize];
             source.read_at(0, &mut head)?;
             Ok(head)
@@ -164,6 +163,7 @@ impl Store {
             footer,
             tail: Block::new(tail, Some(me), None),
             tail_start,
+            copies: OnceLock::new(),
             root: OnceLock::new(),
             cache: ChunkCache::new(limits.cache),
             made: OnceLock::new(),
@@ -188,7 +188,7 @@ impl Store {
         if head.as_slice() != format::header::MAGIC.get(..n).unwrap_or_default() {
             return Error::NotStrata { what: "the header magic `\\x89STRATA\\n` at offset 0" };
         }
-        Error::Truncated { what: "header and footer", needed: HEADER_LEN + FOOTER_LEN, available: len }
+        Error::Truncated { what: "header and footer", needed: HEADER_LEN + FOOTER_BASE_LEN, available: len }
     }
 
     pub(crate) fn footer(&self) -> &Footer {
@@ -313,17 +313,26 @@ impl Store {
     /// decompressed.
     fn read(&self, r: &ChunkRef, holds: Holds) -> Result<Chunk> {
         let (encoding, range) = self.check(r)?;
-        let stored = if let Some(chunk) = self.in_tail(&range, r) {
-            chunk
-        } else if let Some(chunk) = self.in_source(&range, r) {
-            chunk
-        } else {
-            let mut buf = AlignedVec::<16>::with_capacity(range.len());
-            buf.resize(range.len(), 0);
-            self.source.read_at(r.offset(), &mut buf).map_err(|e| self.read_error(e, r))?;
-            Chunk::heap(buf, *r)
+        // A tail copy that does not match the reference (a damaged copy) is passed over
+        // for the chunk itself; `verify` reports the copy.
+        let copy = self.in_copies(r).filter(|c| format::checksum(c.bytes()) == r.checksum());
+        let stored = match copy {
+            Some(chunk) => chunk,
+            None => {
+                let stored = if let Some(chunk) = self.in_tail(&range, r) {
+                    chunk
+                } else if let Some(chunk) = self.in_source(&range, r) {
+                    chunk
+                } else {
+                    let mut buf = AlignedVec::<16>::with_capacity(range.len());
+                    buf.resize(range.len(), 0);
+                    self.source.read_at(r.offset(), &mut buf).map_err(|e| self.read_error(e, r))?;
+                    Chunk::heap(buf, *r)
+                };
+                self.verify(stored.bytes(), r)?;
+                stored
+            }
         };
-        self.verify(stored.bytes(), r)?;
         let chunk = match encoding {
             Encoding::None => stored,
             Encoding::Zstd => Chunk::heap(self.decompress(r, stored.bytes())?, *r),
@@ -373,7 +382,7 @@ impl Store {
     /// returns its encoding and its byte range.
     fn check(&self, r: &ChunkRef) -> Result<(Encoding, std::ops::Range<usize>)> {
         let encoding = r.check_shape()?;
-        let area_end = self.footer.file_len - FOOTER_LEN;
+        let area_end = self.footer.file_len.saturating_sub(self.footer.encoded_len());
         let out_of_bounds = || Error::OutOfBounds {
             what: "chunk",
             declared: r.offset().saturating_add(r.stored_len()),
@@ -393,6 +402,60 @@ impl Store {
     fn in_tail(&self, range: &std::ops::Range<usize>, r: &ChunkRef) -> Option<Chunk> {
         let from = range.start.checked_sub(usize::try_from(self.tail_start).ok()?)?;
         Chunk::in_block(&self.tail, from..from.checked_add(range.len())?, *r)
+    }
+
+    /// The tail copy of the chunk `r` refers to, when the copies are read and hold it.
+    fn in_copies(&self, r: &ChunkRef) -> Option<Chunk> {
+        let copies = self.copies.get()?.as_ref()?;
+        let copy = format::copies::find(&copies.list, r)?;
+        let start = copies.base.checked_add(copy.at)?;
+        Chunk::in_block(&copies.block, start..start.checked_add(usize::try_from(copy.len).ok()?)?, *r)
+    }
+
+    /// Reads the tail copies (once): verified and their directory checked. They are
+    /// used when the tail read at open holds them, or when the source asked for a
+    /// longer tail than the default (its requests are costly: one more read now saves
+    /// one per lookup); otherwise reading a table's root node costs no more than
+    /// reading them. Sources that hold their bytes in memory read through them too, so
+    /// that a damaged file gives the same answers however it is read.
+    fn load_copies(&self) -> Result<()> {
+        if self.copies.get().is_some() {
+            return Ok(());
+        }
+        let copies = match self.footer.copies {
+            None => None,
+            Some(r) => self.read_copies(&r)?,
+        };
+        let _ = self.copies.set(copies);
+        Ok(())
+    }
+
+    fn read_copies(&self, r: &ChunkRef) -> Result<Option<Copies>> {
+        let (_, range) = self.check(r)?;
+        if r.encoding() != Some(Encoding::None) {
+            return Err(Error::InvalidData { at: r.location(), ty: "tail copies", detail: String::from("compressed") });
+        }
+        let from = range.start.checked_sub(usize::try_from(self.tail_start).unwrap_or(usize::MAX));
+        let in_tail = from.filter(|f| f.checked_add(range.len()).is_some_and(|end| end <= self.tail.bytes().len()));
+        let costly = self.source.tail_len() > source::DEFAULT_TAIL_LEN;
+        let (block, base) = match in_tail {
+            Some(from) => (Arc::clone(&self.tail), from),
+            None if costly => {
+                let mut buf = AlignedVec::<16>::with_capacity(range.len());
+                buf.resize(range.len(), 0);
+                self.source.read_at(r.offset(), &mut buf).map_err(|e| self.read_error(e, r))?;
+                (Block::new(buf, None, None), 0)
+            }
+            None => return Ok(None),
+        };
+        let bytes = block.bytes().get(base..base + range.len()).unwrap_or_default();
+        self.verify(bytes, r)?;
+        let list = format::copies::decode(bytes).map_err(|d| Error::InvalidData {
+            at: r.location(),
+            ty: "tail copies",
+            detail: d.to_owned(),
+        })?;
+        Ok(Some(Copies { block, base, list }))
     }
 
     /// The chunk at `range` in place in the source's memory, when it has some and the
@@ -460,6 +523,7 @@ impl Store {
     /// header checked, its entries read in place (every bit pattern of an entry is a
     /// value; each chunk reference is checked when it is followed).
     fn node(&self, r: &ChunkRef) -> Result<(Arc<Chunk>, usize, usize)> {
+        self.load_copies()?;
         let chunk = self.chunk(r, Keep::Yes, Holds::Nothing)?;
         let (start, len) = Node::span(chunk.bytes()).map_err(|d| Error::InvalidData {
             at: r.location(),
@@ -484,6 +548,14 @@ impl Store {
     pub(crate) fn table_leaves(&self, t: &ChunkTable) -> Result<Vec<TableEntry>> {
         t.leaves(|r| self.node(r).map(|(c, start, len)| NodeRead(c, start, len)))
     }
+}
+
+/// The tail copies: the block holding them, where their chunk starts in it, and its
+/// directory.
+struct Copies {
+    block: Arc<Block>,
+    base: usize,
+    list: Vec<TailCopy>,
 }
 
 /// An index node read by the store: its chunk, and where its entries are.

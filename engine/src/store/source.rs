@@ -56,11 +56,24 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// How many bytes at the end of the source the open reads, in one request: the
+    /// footer, and the root chunk and the tail copies of the top index nodes when they
+    /// end within them (a lookup then reads one level less). Sources whose requests
+    /// cost a round trip ask for more than the default ([`DEFAULT_TAIL_LEN`]); such a
+    /// source also reads the tail copies with one request of their own, on the first
+    /// lookup, when they do not end within the tail.
+    fn tail_len(&self) -> u64 {
+        DEFAULT_TAIL_LEN
+    }
+
     /// A hint that `start..end` will be read soon (a bulk load). Errors are ignored.
     fn will_need(&self, start: u64, end: u64) {
         let _ = (start, end);
     }
 }
+
+/// The bytes at the end of a source that the open reads by default.
+pub const DEFAULT_TAIL_LEN: u64 = 4096 + crate::format::footer::FOOTER_LEN;
 
 macro_rules! memory_source {
     ($($t:ty),*) => {$(

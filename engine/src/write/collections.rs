@@ -240,6 +240,9 @@ impl SaveCtx<'_> {
                 })
                 .collect::<Result<_>>()?;
             let refs = self.place_all(&encoded)?;
+            if let (true, Some(node), Some(e)) = (top, refs.first(), encoded.first()) {
+                self.offer_top(owner, *node, e.stored_bytes());
+            }
             Ok(refs
                 .into_iter()
                 .enumerate()

@@ -42,6 +42,46 @@ pub struct SaveStats {
     pub elapsed: std::time::Duration,
 }
 
+/// The references a save hands the footer.
+pub(crate) struct Written {
+    pub(crate) root: ChunkRef,
+    pub(crate) meta: ChunkRef,
+    pub(crate) copies: Option<ChunkRef>,
+}
+
+/// Where the chunks after the meta chunk go.
+struct Places {
+    copies: Option<u64>,
+    root: u64,
+}
+
+fn internal_misplaced(what: &str) -> Error {
+    Error::Serialize(format!("internal: the {what} was not written where the directory says"))
+}
+
+/// The table root nodes offered for the tail copies, by priority (fewest directory
+/// steps from the root, then directory number): the best ones within the budget.
+#[derive(Default)]
+struct Tops {
+    chosen: std::collections::BTreeMap<(u32, u32), (ChunkRef, Vec<u8>)>,
+    bytes: u64,
+}
+
+impl Tops {
+    /// Adds a node, then drops the lowest-priority nodes until the rest fit the
+    /// budget: the nodes kept are the longest run by priority that fits, whatever the
+    /// order of the offers.
+    fn offer(&mut self, key: (u32, u32), node: ChunkRef, bytes: &[u8]) {
+        let cost = |b: &[u8]| format::align_up(b.len() as u64).unwrap_or(u64::MAX);
+        self.bytes = self.bytes.saturating_add(cost(bytes));
+        self.chosen.insert(key, (node, bytes.to_vec()));
+        while self.bytes > format::copies::BUDGET {
+            let Some((_, (_, dropped))) = self.chosen.pop_last() else { break };
+            self.bytes = self.bytes.saturating_sub(cost(&dropped));
+        }
+    }
+}
+
 /// One chunk, encoded and checksummed, not yet placed.
 pub(crate) struct Encoded {
     raw_len: u64,
@@ -73,6 +113,11 @@ impl Encoded {
         let checksum = format::checksum(&bytes);
         Self { raw_len: len, encoding: format::Encoding::None, stored: Stored::Plain(bytes), checksum }
     }
+
+    /// The bytes as they will be stored.
+    pub(crate) fn stored_bytes(&self) -> &[u8] {
+        self.stored.bytes()
+    }
 }
 
 /// The state of one save: where the next chunk goes, and running totals.
@@ -80,6 +125,8 @@ pub struct SaveCtx<'a> {
     sink: &'a dyn Sink,
     prepared: std::sync::Mutex<std::collections::HashMap<(usize, std::any::TypeId), ChunkRef>>,
     directory: std::sync::Mutex<Vec<DirEntry>>,
+    /// Root nodes of chunk tables, copied into the tail ([`format::copies`]).
+    tops: std::sync::Mutex<Tops>,
     /// The buffer a window of chunks is gathered in before its one write, kept for the
     /// whole save: allocating megabytes per window cost page faults on every window.
     window_buf: std::sync::Mutex<Vec<u8>>,
@@ -97,6 +144,7 @@ impl<'a> SaveCtx<'a> {
             sink,
             prepared: std::sync::Mutex::default(),
             directory: std::sync::Mutex::default(),
+            tops: std::sync::Mutex::default(),
             window_buf: std::sync::Mutex::default(),
             default_codec,
             max_depth,
@@ -141,40 +189,97 @@ impl<'a> SaveCtx<'a> {
         chunk
     }
 
-    /// Writes the root value: entry 0.
-    pub(crate) fn write_root<T: Persist>(&self, value: &T, schema: &str) -> Result<(ChunkRef, ChunkRef)> {
+    /// Writes the root value: entry 0. Returns the references of the root, the meta
+    /// chunk and the tail copies (when a table has been written).
+    pub(crate) fn write_root<T: Persist>(&self, value: &T, schema: &str) -> Result<Written> {
         let id = self.alloc(NO_PARENT, ChunkKind::Root, 0, "");
-        // The root's descendants first, then the meta chunk, then the root itself, so
-        // that the root ends right before the footer and one read at the end of the file
-        // brings both.
+        // The root's descendants first, then the meta chunk, the tail copies and the
+        // root itself, so that the root ends right before the footer and one read at the
+        // end of the file brings the footer, the root and the copies.
         self.write_leaves_of(value, id)?;
         let root = self.serialize(value, Some(self), id)?;
-        let meta_ref = self.write_meta(schema, &root)?;
-        let root_ref = self.write_raw(&root, Codec::None)?;
-        Ok((root_ref, meta_ref))
+        let tops = std::mem::take(&mut *self.tops.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut copies: Vec<(ChunkRef, &[u8])> = tops.chosen.values().map(|(r, b)| (*r, b.as_slice())).collect();
+        let copies = (!copies.is_empty()).then(|| {
+            let bytes = format::copies::encode(&mut copies);
+            (self.alloc(id, ChunkKind::TailCopies, copies.len() as u64, ""), bytes)
+        });
+        let (meta, at) = self.write_meta(schema, &root, copies.as_ref())?;
+        let copies = copies
+            .map(|(_, bytes)| {
+                let r = self.write_raw(&bytes, Codec::None)?;
+                if Some(r.offset()) == at.copies { Ok(r) } else { Err(internal_misplaced("tail copies")) }
+            })
+            .transpose()?;
+        let root = self.write_raw(&root, Codec::None)?;
+        if root.offset() != at.root {
+            return Err(internal_misplaced("root"));
+        }
+        Ok(Written { root, meta, copies })
     }
 
-    /// Writes the meta chunk (schema and directory), listing the root that will follow
-    /// it. References have a fixed size, so the meta chunk's length does not depend on
-    /// the root's offset: it is serialized once to learn that length, and again with the
-    /// root's real reference.
-    fn write_meta(&self, schema: &str, root: &[u8]) -> Result<ChunkRef> {
+    /// Offers the root node of the table of directory entry `owner` for the tail
+    /// copies. Those of the tables nearest the root are kept, within
+    /// [`format::copies::BUDGET`]: whatever order tables are written in, the same ones.
+    pub(crate) fn offer_top(&self, owner: u32, node: ChunkRef, bytes: &[u8]) {
+        let hops = {
+            let dir = self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut hops = 0u32;
+            let mut at = owner;
+            while let Some(e) = dir.get(at as usize) {
+                at = e.parent;
+                hops += 1;
+                if at == NO_PARENT || hops as usize > dir.len() {
+                    break;
+                }
+            }
+            hops
+        };
+        let mut tops = self.tops.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tops.offer((hops, owner), node, bytes);
+    }
+
+    /// Writes the meta chunk (schema and directory), listing the tail copies and the
+    /// root that will follow it. References have a fixed size, so the meta chunk's
+    /// length does not depend on where they point: it is serialized once to learn that
+    /// length, and again with the real references. Returns the meta chunk's reference
+    /// and where the copies and the root go.
+    fn write_meta(&self, schema: &str, root: &[u8], copies: Option<&(u32, Vec<u8>)>) -> Result<(ChunkRef, Places)> {
         let chunks = std::mem::take(&mut *self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut meta = Meta { schema: schema.to_owned(), chunks };
-        let root_ref = |offset: u64| {
-            ChunkRef::new(offset, root.len() as u64, root.len() as u64, format::checksum(root), format::Encoding::None)
+        let raw_ref = |offset: u64, bytes: &[u8]| {
+            ChunkRef::new(
+                offset,
+                bytes.len() as u64,
+                bytes.len() as u64,
+                format::checksum(bytes),
+                format::Encoding::None,
+            )
         };
         let probe = self.serialize_root(&meta, None, NO_PARENT, 0)?;
         let meta_at = format::align_up(self.next.load(Ordering::Acquire)).unwrap_or(u64::MAX);
-        let root_at = format::align_up(meta_at.saturating_add(probe.len() as u64)).unwrap_or(u64::MAX);
+        let mut end = format::align_up(meta_at.saturating_add(probe.len() as u64)).unwrap_or(u64::MAX);
+        let mut places = Places { copies: None, root: end };
+        if let Some((id, bytes)) = copies {
+            if let Some(entry) = meta.chunks.get_mut(*id as usize) {
+                entry.chunk = raw_ref(end, bytes);
+            }
+            places.copies = Some(end);
+            end = format::align_up(end.saturating_add(bytes.len() as u64)).unwrap_or(u64::MAX);
+            places.root = end;
+        }
         if let Some(entry) = meta.chunks.first_mut() {
-            entry.chunk = root_ref(root_at);
+            entry.chunk = raw_ref(places.root, root);
         }
         let raw = self.serialize_root(&meta, None, NO_PARENT, 0)?;
         if raw.len() != probe.len() {
             return Err(Error::Serialize(String::from("internal: the meta chunk's length changed")));
         }
-        self.write_raw(&raw, Codec::None)
+        let r = self.write_raw(&raw, Codec::None)?;
+        if r.offset() != meta_at {
+            return Err(internal_misplaced("meta chunk"));
+        }
+        Ok((r, places))
     }
 
     /// Serializes `value` (its lazy fields first, as chunks of their own) and writes it
