@@ -8,6 +8,10 @@
 //! strata schema FILE [--layout] [--check-against OTHER]
 //! ```
 //!
+//! `FILE` is a path or, with the `object-store` feature (on by default), a URL:
+//! `s3://bucket/key`, `gs://...`, `az://...`, `http(s)://...`, configured from the
+//! environment (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_REGION`, ...).
+//!
 //! Exit codes: 0 success, 1 damage found (`verify`) or an incompatible schema
 //! (`schema --check-against`), 2 any other error (one line on standard error, never a
 //! panic).
@@ -114,8 +118,16 @@ impl Style {
     }
 }
 
+/// Opens a file, or with the `object-store` feature (on by default) an object named by
+/// a URL (`s3://bucket/key`, `gs://`, `az://`, `http(s)://`, `file://`), configured
+/// from the environment as the cloud's own tools are.
 fn open(file: &PathBuf) -> Result<Archive, String> {
-    Archive::open(file).map_err(|e| format!("{}: {e}", file.display()))
+    let shown = file.display();
+    #[cfg(feature = "object-store")]
+    if let Some(url) = file.to_str().filter(|f| f.contains("://")) {
+        return Archive::open_url(url).map_err(|e| format!("{shown}: {e}"));
+    }
+    Archive::open(file).map_err(|e| format!("{shown}: {e}"))
 }
 
 fn print_json(v: &serde_json::Value) -> Result<(), String> {

@@ -95,6 +95,50 @@ impl Archive {
         Self::from_source(source, options)
     }
 
+    /// Opens an archive in object storage, named by a URL: `s3://bucket/key`,
+    /// `gs://bucket/key`, `az://container/key`, `http(s)://host/path` or
+    /// `file:///path`, configured from the environment (`AWS_ENDPOINT_URL`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP`, ...;
+    /// see [`ObjectSource::open_url`](crate::source::ObjectSource::open_url)). The
+    /// open is one request; a map lookup or a vector element then takes one request per
+    /// table level below the root node, and the bucket or shard (two on a file of any
+    /// size up to 16 GiB of map). Reads are pinned to the object seen at open.
+    ///
+    /// ```no_run
+    /// # #[derive(strata::Persist)] struct World { #[strata(map)] players: std::collections::HashMap<String, u32> }
+    /// let archive = strata::Archive::open_url("s3://my-bucket/worlds/w1.strata")?;
+    /// let world = archive.root::<World>()?;
+    /// let level = world.players.get("ada")?;
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A URL no store serves, the object store's errors ([`Error::Io`](crate::Error::Io)), and those of
+    /// [`open`](Self::open).
+    #[cfg(feature = "object-store")]
+    pub fn open_url(url: &str) -> Result<Self> {
+        Self::open_url_with(url, &OpenOptions::default())
+    }
+
+    /// [`open_url`](Self::open_url) with explicit options.
+    ///
+    /// # Errors
+    /// See [`open_url`](Self::open_url).
+    #[cfg(feature = "object-store")]
+    pub fn open_url_with(url: &str, options: &OpenOptions) -> Result<Self> {
+        Self::from_source(Arc::new(crate::source::ObjectSource::open_url(url)?), options)
+    }
+
+    /// Opens the object `path` of a store the program built itself (any
+    /// [`object_store::ObjectStore`]), as [`open_url`](Self::open_url) does.
+    ///
+    /// # Errors
+    /// See [`open_url`](Self::open_url).
+    #[cfg(feature = "object-store")]
+    pub fn open_store(store: Arc<dyn object_store::ObjectStore>, path: &str, options: &OpenOptions) -> Result<Self> {
+        Self::from_source(Arc::new(crate::source::ObjectSource::open(store, path)?), options)
+    }
+
     /// Opens a strata image held in memory (for example from [`crate::to_bytes`]).
     /// Chunks are read in place when the buffer is 16-byte aligned; otherwise it is
     /// copied once into an aligned buffer.

@@ -199,6 +199,7 @@ impl Inspection {
                 format!("map, {} entries in {} buckets", chunk.index, self.count(chunk, ChunkKind::Bucket))
             }
             Some(ChunkKind::Lazy) => String::from("promise"),
+            Some(ChunkKind::TailCopies) => format!("copies of {} index nodes, read with the root", chunk.index),
             Some(k) => k.name().to_owned(),
             None => String::from("unknown"),
         }

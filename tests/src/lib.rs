@@ -103,6 +103,7 @@ pub fn walk_world(archive: &strata::Archive, expected: &World) -> strata::Result
 pub mod hostile;
 pub mod lying;
 pub mod memory;
+pub mod moto;
 
 /// The README's Rust code blocks, compiled and run as doctests.
 #[cfg(doctest)]

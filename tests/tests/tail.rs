@@ -26,7 +26,8 @@ struct Index2 {
 }
 
 /// A source over a buffer that reads like a remote one: no memory to read in place,
-/// every read counted, and a tail read at open of `tail` bytes.
+/// every read counted, and a tail read at open of `tail` bytes (remote when that is
+/// more than the default).
 #[derive(Debug)]
 struct Counting {
     bytes: Vec<u8>,
@@ -47,6 +48,9 @@ impl Source for Counting {
     }
     fn tail_len(&self) -> u64 {
         self.tail
+    }
+    fn remote(&self) -> bool {
+        self.tail > strata::source::DEFAULT_TAIL_LEN
     }
 }
 

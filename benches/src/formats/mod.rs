@@ -173,7 +173,9 @@ macro_rules! moves {
 
 // ---------------------------------------------------------------------------- strata
 
-mod strata_model {
+/// The strata model of the dataset: `World` with a sharded `users`, a bucketed `by_name`
+/// and a lazy `asset`.
+pub mod strata_model {
     use crate::dataset::{self, User};
     use std::collections::HashMap;
     use strata::Persist;

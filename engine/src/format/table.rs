@@ -487,17 +487,28 @@ impl ChunkTable {
     ///
     /// # Errors
     /// As [`leaf`](Self::leaf).
-    pub fn leaves<N: NodeBytes>(&self, mut read: impl FnMut(&ChunkRef) -> Result<N>) -> Result<Vec<TableEntry>> {
+    pub fn leaves<N: NodeBytes>(
+        &self,
+        mut read_level: impl FnMut(&[ChunkRef]) -> Result<Vec<N>>,
+    ) -> Result<Vec<TableEntry>> {
         self.check()?;
-        // Level by level from the root: each level's entries are the next level's nodes.
+        // Level by level from the root: each level's entries are the next level's nodes,
+        // all read with one call (a bulk read).
         let mut level_entries = vec![TableEntry::new(0, self.root)];
         for level in (0..self.depth()).rev() {
             let mut next = Vec::with_capacity(
                 usize::try_from(level_count(self.entries(), u64::from(self.fanout()), level).min(1 << 20)).unwrap_or(0),
             );
-            for (index, e) in level_entries.iter().enumerate() {
-                let node = self.checked(e.chunk(), level, index as u64, &mut read)?;
+            let refs: Vec<ChunkRef> = level_entries.iter().map(|e| *e.chunk()).collect();
+            let nodes = read_level(&refs)?;
+            if nodes.len() != refs.len() {
+                return Err(self.bad("internal: a level's nodes were read partly"));
+            }
+            for (index, node) in nodes.iter().enumerate() {
                 let node = node.node();
+                if node.len() as u64 != self.node_len(level, index as u64) {
+                    return Err(self.bad("index node has the wrong number of entries"));
+                }
                 next.extend((0..node.len()).filter_map(|j| node.get(j)));
             }
             level_entries = next;

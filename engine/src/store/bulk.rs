@@ -23,8 +23,9 @@ const BULK_RUN: u64 = 1 << 20;
 const BULK_WINDOW: u64 = 4 << 20;
 
 /// The window of a bulk operation over a source held in memory, whose chunks are read in
-/// place (no read buffers to hold): fewer windows, fewer times the threads meet.
-const BULK_WINDOW_IN_MEMORY: u64 = 16 << 20;
+/// place (no read buffers to hold): fewer windows, fewer times the threads meet; and over
+/// a remote source: its runs are requests sent at once.
+const BULK_WINDOW_LARGE: u64 = 16 << 20;
 
 /// Work below this many bytes (chunks to verify, decode or deserialize) is done on the
 /// calling thread: waking the thread pool costs more than it saves.
@@ -91,9 +92,10 @@ impl Store {
     }
 
     /// Stored bytes a bulk operation reads and decodes at a time: [`BULK_WINDOW`], or
-    /// [`BULK_WINDOW_IN_MEMORY`] for a source held in memory.
+    /// [`BULK_WINDOW_LARGE`] for a source held in memory (no read buffers to hold) or a
+    /// remote one (more requests in flight at once).
     pub(crate) fn bulk_window(&self) -> u64 {
-        if self.source.bytes().is_some() { BULK_WINDOW_IN_MEMORY } else { BULK_WINDOW }
+        if self.source.bytes().is_some() || self.source.remote() { BULK_WINDOW_LARGE } else { BULK_WINDOW }
     }
 
     /// Reads `refs` in windows of [`bulk_window`](Self::bulk_window) stored bytes and

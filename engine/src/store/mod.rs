@@ -21,6 +21,8 @@ pub(crate) mod fill;
 pub(crate) mod os;
 pub(crate) mod registry;
 pub(crate) mod relocate;
+#[cfg(feature = "object-store")]
+pub(crate) mod remote;
 pub mod sink;
 pub mod source;
 
@@ -413,10 +415,9 @@ impl Store {
     }
 
     /// Reads the tail copies (once): verified and their directory checked. They are
-    /// used when the tail read at open holds them, or when the source asked for a
-    /// longer tail than the default (its requests are costly: one more read now saves
-    /// one per lookup); otherwise reading a table's root node costs no more than
-    /// reading them. Sources that hold their bytes in memory read through them too, so
+    /// used when the tail read at open holds them, or when the source is remote (one
+    /// more request now saves one per lookup); otherwise reading a table's root node
+    /// costs no more than reading them. Sources that hold their bytes in memory read through them too, so
     /// that a damaged file gives the same answers however it is read.
     fn load_copies(&self) -> Result<()> {
         if self.copies.get().is_some() {
@@ -437,10 +438,9 @@ impl Store {
         }
         let from = range.start.checked_sub(usize::try_from(self.tail_start).unwrap_or(usize::MAX));
         let in_tail = from.filter(|f| f.checked_add(range.len()).is_some_and(|end| end <= self.tail.bytes().len()));
-        let costly = self.source.tail_len() > source::DEFAULT_TAIL_LEN;
         let (block, base) = match in_tail {
             Some(from) => (Arc::clone(&self.tail), from),
-            None if costly => {
+            None if self.source.remote() => {
                 let mut buf = AlignedVec::<16>::with_capacity(range.len());
                 buf.resize(range.len(), 0);
                 self.source.read_at(r.offset(), &mut buf).map_err(|e| self.read_error(e, r))?;
@@ -546,7 +546,26 @@ impl Store {
 
     /// Every leaf entry of a chunk table, in order.
     pub(crate) fn table_leaves(&self, t: &ChunkTable) -> Result<Vec<TableEntry>> {
-        t.leaves(|r| self.node(r).map(|(c, start, len)| NodeRead(c, start, len)))
+        let buffers = Arc::default();
+        t.leaves(|refs| {
+            if let [r] = refs {
+                return Ok(vec![self.node(r).map(|(c, start, len)| NodeRead(c, start, len))?]);
+            }
+            // A level's nodes in bulk: adjacent nodes with one read, a remote source's
+            // requests sent together.
+            let mut nodes = Vec::with_capacity(refs.len());
+            for window in windows(refs, self.bulk_window()) {
+                for (r, chunk) in window.iter().zip(self.chunks(window, Holds::Nothing, &buffers)?) {
+                    let (start, len) = Node::span(chunk.bytes()).map_err(|d| Error::InvalidData {
+                        at: r.location(),
+                        ty: "index node",
+                        detail: d.to_owned(),
+                    })?;
+                    nodes.push(NodeRead(chunk, start, len));
+                }
+            }
+            Ok(nodes)
+        })
     }
 }
 

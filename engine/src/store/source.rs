@@ -59,11 +59,16 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
     /// How many bytes at the end of the source the open reads, in one request: the
     /// footer, and the root chunk and the tail copies of the top index nodes when they
     /// end within them (a lookup then reads one level less). Sources whose requests
-    /// cost a round trip ask for more than the default ([`DEFAULT_TAIL_LEN`]); such a
-    /// source also reads the tail copies with one request of their own, on the first
-    /// lookup, when they do not end within the tail.
+    /// cost a round trip ask for more than the default ([`DEFAULT_TAIL_LEN`]).
     fn tail_len(&self) -> u64 {
         DEFAULT_TAIL_LEN
+    }
+
+    /// Whether each request costs a network round trip (object storage). The store then
+    /// reads the tail copies with a request of their own when the tail read at open
+    /// did not bring them, and bulk reads send more ranges at once.
+    fn remote(&self) -> bool {
+        false
     }
 
     /// A hint that `start..end` will be read soon (a bulk load). Errors are ignored.
@@ -74,6 +79,9 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
 
 /// The bytes at the end of a source that the open reads by default.
 pub const DEFAULT_TAIL_LEN: u64 = 4096 + crate::format::footer::FOOTER_LEN;
+
+#[cfg(feature = "object-store")]
+pub use super::remote::{ObjectSource, REMOTE_TAIL_LEN};
 
 macro_rules! memory_source {
     ($($t:ty),*) => {$(
