@@ -92,6 +92,12 @@ impl Moto {
         log.lines().filter(|l| l.contains(&prefix)).count()
     }
 
+    /// Stops the server (requests then fail to connect).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// One bodiless request on a fresh connection; panics unless the answer is 2xx.
     fn raw(&self, method: &str, path: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();

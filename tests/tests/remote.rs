@@ -157,6 +157,22 @@ fn damaged_replaced_deleted_and_missing_objects_are_errors() -> strata::Result<(
 }
 
 #[test]
+fn a_server_that_stops_answering_gives_an_error_after_a_bounded_wait() -> strata::Result<()> {
+    let mut moto = Moto::start();
+    let store: Arc<dyn ObjectStore> = Arc::new(moto.store());
+    put(&store, "c.strata", strata::to_bytes(&catalog(20_000))?);
+    let (archive, _) = open(&store, "c.strata")?;
+    let root = archive.root::<Catalog>()?;
+    moto.stop();
+    let started = std::time::Instant::now();
+    let looked = root.items.get("sku-0000005");
+    assert!(matches!(looked, Err(Error::Io(_))), "{:?}", looked.map(|v| v.is_some()));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "retries are bounded: {:?}", started.elapsed());
+    assert!(matches!(archive.load::<Catalog>(), Err(Error::Io(_))));
+    Ok(())
+}
+
+#[test]
 fn a_remote_archive_works_from_inside_a_tokio_runtime() -> strata::Result<()> {
     let moto = Moto::start();
     let store: Arc<dyn ObjectStore> = Arc::new(moto.store());
@@ -172,5 +188,66 @@ fn a_remote_archive_works_from_inside_a_tokio_runtime() -> strata::Result<()> {
         })?;
         assert_eq!(loaded, value);
     }
+    Ok(())
+}
+
+/// An HTTP server that answers the open's suffix request truthfully and every later
+/// range request with half the bytes asked for (a matching `Content-Length`).
+fn lying_http_server(file: Vec<u8>) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut range = String::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if let Some(r) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                    range = r.trim().to_owned();
+                }
+                line.clear();
+            }
+            let len = file.len();
+            let (start, end, honest) = match range.split_once('-') {
+                Some(("", n)) => (len - n.parse::<usize>().unwrap().min(len), len, true),
+                Some((a, b)) => (a.parse().unwrap(), b.parse::<usize>().unwrap() + 1, false),
+                None => (0, len, true),
+            };
+            let body = if honest { &file[start..end] } else { &file[start..start + (end - start) / 2] };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{len}\r\nContent-Length: {}\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n",
+                end - 1,
+                body.len()
+            );
+            let _ = stream.write_all(body);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_server_answering_the_wrong_range_length_is_an_error_and_http_urls_open() -> strata::Result<()> {
+    let value = catalog(20_000);
+    let port = lying_http_server(strata::to_bytes(&value)?);
+    let archive = Archive::open_url(&format!("http://127.0.0.1:{port}/files/c.strata"))?;
+    let root = archive.root::<Catalog>()?;
+    assert_eq!(root.name, "catalog");
+    let looked = root.items.get("sku-0000009");
+    assert!(matches!(looked, Err(Error::Io(_))), "{:?}", looked.map(|v| v.is_some()));
+    Ok(())
+}
+
+#[test]
+fn file_urls_open_local_files() -> strata::Result<()> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.strata");
+    let value = catalog(3_000);
+    strata::save(&path, &value)?;
+    let archive = Archive::open_url(&format!("file://{}", path.display()))?;
+    assert_eq!(archive.root::<Catalog>()?.items.get("sku-0002999")?.map(|v| v.id.to_native()), Some(2999));
+    assert_eq!(archive.load::<Catalog>()?, value);
     Ok(())
 }

@@ -75,15 +75,18 @@ impl std::fmt::Debug for ObjectSource {
 }
 
 impl ObjectSource {
-    /// Opens the object `path` of `store`: one request for its last
-    /// [`REMOTE_TAIL_LEN`] bytes, which also gives its length and ETag.
+    /// Opens the object `path` of `store`: one request for its last bytes (a little
+    /// more than [`REMOTE_TAIL_LEN`]), which also gives its length and ETag.
     ///
     /// # Errors
     /// The request's failure ([`io::ErrorKind::NotFound`] for a missing object), or a
     /// response that does not hold the object's tail.
     pub fn open(store: Arc<dyn ObjectStore>, path: &str) -> io::Result<Self> {
         let path = ObjectPath::parse(path).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let options = GetOptions { range: Some(GetRange::Suffix(REMOTE_TAIL_LEN)), ..GetOptions::default() };
+        // 16 bytes more than the store asks for: it starts its tail read at a multiple
+        // of 16, which may lie up to 15 bytes before `size - REMOTE_TAIL_LEN`.
+        let suffix = REMOTE_TAIL_LEN + crate::format::CHUNK_ALIGN;
+        let options = GetOptions { range: Some(GetRange::Suffix(suffix)), ..GetOptions::default() };
         let (s, p) = (Arc::clone(&store), path.clone());
         let (meta, range, tail) = block_on(async move {
             let got = s.get_opts(&p, options).await?;
@@ -92,7 +95,7 @@ impl ObjectSource {
         })?
         .map_err(|e| to_io(&e))?;
         if range.end != meta.size || range.end - range.start != tail.len() as u64 {
-            return Err(wrong_range(&format!("the last {REMOTE_TAIL_LEN} bytes"), &range, tail.len(), meta.size));
+            return Err(wrong_range(&format!("the last {suffix} bytes"), &range, tail.len(), meta.size));
         }
         Ok(Self {
             store,
@@ -283,7 +286,16 @@ fn store_for(url: &str) -> io::Result<(Arc<dyn ObjectStore>, ObjectPath)> {
         ),
         ObjectStoreScheme::Http => {
             let base = parsed.origin().ascii_serialization();
-            Arc::new(object_store::http::HttpBuilder::new().with_url(base).with_retry(retry).build().map_err(built)?)
+            // A plain `http://` URL asks for plain HTTP.
+            let client = object_store::ClientOptions::new().with_allow_http(parsed.scheme() == "http");
+            Arc::new(
+                object_store::http::HttpBuilder::new()
+                    .with_url(base)
+                    .with_retry(retry)
+                    .with_client_options(client)
+                    .build()
+                    .map_err(built)?,
+            )
         }
         _ => Arc::from(object_store::parse_url(&parsed).map_err(built)?.0),
     };
