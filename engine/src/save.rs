@@ -151,6 +151,65 @@ impl SaveOptions {
         Ok(stats)
     }
 
+    /// Writes `value` to `writer` front to back, with no seek: the bytes
+    /// [`save`](Self::save) would put in a file, for pipes, sockets and uploads. Not
+    /// atomic by itself: a failed write leaves part of a file behind (a reader refuses
+    /// it: the footer comes last).
+    ///
+    /// ```
+    /// # #[derive(strata::Persist)] struct Log { #[strata(shard)] lines: Vec<String> }
+    /// # let log = Log { lines: (0..1000).map(|i| i.to_string()).collect() };
+    /// let mut out = Vec::new();
+    /// strata::SaveOptions::new().write(&mut out, &log)?;
+    /// assert_eq!(out, strata::to_bytes(&log)?);
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The writer's errors ([`Error::Io`]) and serialization errors.
+    pub fn write<T: Persist, W: std::io::Write + Send>(&self, writer: W, value: &T) -> Result<SaveStats> {
+        let sink = crate::sink::WriteSink::new(writer);
+        let stats = self.write_to(&sink, value)?;
+        sink.finish()?;
+        Ok(stats)
+    }
+
+    /// Saves `value` to object storage, at the object a URL names (`s3://bucket/key`
+    /// and the other forms of [`Archive::open_url`](crate::Archive::open_url),
+    /// configured from the environment the same way). The bytes are those of
+    /// [`save`](Self::save), streamed as a multipart upload while the save goes on (16
+    /// MiB parts, four in flight): the object appears whole when the upload completes,
+    /// or not at all when the save fails (the upload is aborted). Object stores keep
+    /// the last completed upload; saves to one key do not take turns as
+    /// [`save`](Self::save)'s do.
+    ///
+    /// # Errors
+    /// A URL no store serves, the store's errors ([`Error::Io`]) and serialization
+    /// errors.
+    #[cfg(feature = "object-store")]
+    pub fn save_url<T: Persist>(&self, url: &str, value: &T) -> Result<SaveStats> {
+        let (store, path) = crate::store::remote::store_for(url)?;
+        self.save_store(store, path.as_ref(), value)
+    }
+
+    /// [`save_url`](Self::save_url) to the object `path` of a store the program built
+    /// itself.
+    ///
+    /// # Errors
+    /// See [`save_url`](Self::save_url).
+    #[cfg(feature = "object-store")]
+    pub fn save_store<T: Persist>(
+        &self,
+        store: std::sync::Arc<dyn object_store::ObjectStore>,
+        path: &str,
+        value: &T,
+    ) -> Result<SaveStats> {
+        let sink = crate::sink::WriteSink::new(crate::store::remote::Upload::start(store, path)?);
+        let stats = self.write_to(&sink, value)?;
+        sink.finish()?.0.finish()?;
+        Ok(stats)
+    }
+
     /// Serializes `value` into a byte vector holding exactly what [`save`](Self::save)
     /// would write to a file.
     ///

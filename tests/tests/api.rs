@@ -321,3 +321,30 @@ fn the_fast_compression_preset_shrinks_and_reads_back() -> strata::Result<()> {
     assert_eq!(strata::from_bytes::<World>(&fast)?, w);
     Ok(())
 }
+
+#[test]
+fn saves_write_front_to_back_to_any_writer() -> strata::Result<()> {
+    let w = world(500, 20_000);
+    // The same bytes as a file, through a writer that cannot seek.
+    let mut out = Vec::new();
+    strata::SaveOptions::new().write(&mut out, &w)?;
+    assert_eq!(out, strata::to_bytes(&w)?);
+    assert_eq!(Archive::from_bytes(out)?.load::<World>()?, w);
+    // A writer that fails part way: the save reports it.
+    struct Full(usize);
+    impl std::io::Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.0 < buf.len() {
+                return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "full"));
+            }
+            self.0 -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let failed = strata::SaveOptions::new().write(Full(100_000), &w);
+    assert!(matches!(&failed, Err(strata::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull), "{failed:?}");
+    Ok(())
+}

@@ -173,6 +173,47 @@ fn a_server_that_stops_answering_gives_an_error_after_a_bounded_wait() -> strata
 }
 
 #[test]
+fn saves_stream_to_object_storage_as_a_multipart_upload() -> strata::Result<()> {
+    let moto = Moto::start();
+    let store: Arc<dyn ObjectStore> = Arc::new(moto.store());
+    // Several 16 MiB parts.
+    let value = catalog(150_000);
+    let stats = strata::SaveOptions::new().save_store(Arc::clone(&store), "up/c.strata", &value)?;
+    assert!(stats.file_len > 32 << 20, "{}", stats.file_len);
+    let archive = Archive::open_store(Arc::clone(&store), "up/c.strata", &OpenOptions::new())?;
+    assert_eq!(archive.footer().file_len, stats.file_len);
+    assert_eq!(archive.load::<Catalog>()?, value);
+    // The same bytes as a file save.
+    let (s, p) = (Arc::clone(&store), ObjectPath::from("up/c.strata"));
+    let uploaded = runtime().block_on(async move { s.get(&p).await?.bytes().await }).unwrap();
+    assert!(uploaded.as_ref() == strata::to_bytes(&value)?.as_slice(), "the uploaded bytes are the file's");
+
+    // A save that fails part way (a value nested deeper than the limit, found after
+    // parts went out) leaves no object: the upload is aborted.
+    #[derive(Persist)]
+    struct Deep {
+        #[strata(shard)]
+        prices: Vec<u64>,
+        chain: Option<Box<Deep2>>,
+    }
+    #[derive(Persist)]
+    struct Deep2 {
+        next: Option<Box<Deep2>>,
+    }
+    let mut chain = None;
+    for _ in 0..200 {
+        chain = Some(Box::new(Deep2 { next: chain }));
+    }
+    let deep = Deep { prices: (0..6_000_000).collect(), chain: chain.map(|c| Box::new(Deep2 { next: Some(c) })) };
+    let failed = strata::SaveOptions::new().max_depth(50).save_store(Arc::clone(&store), "up/deep.strata", &deep);
+    assert!(matches!(failed, Err(Error::TooDeep { .. })), "{:?}", failed.map(|s| s.file_len));
+    let (s, p) = (Arc::clone(&store), ObjectPath::from("up/deep.strata"));
+    let head = runtime().block_on(async move { s.head(&p).await });
+    assert!(matches!(head, Err(object_store::Error::NotFound { .. })), "{head:?}");
+    Ok(())
+}
+
+#[test]
 fn a_remote_archive_works_from_inside_a_tokio_runtime() -> strata::Result<()> {
     let moto = Moto::start();
     let store: Arc<dyn ObjectStore> = Arc::new(moto.store());

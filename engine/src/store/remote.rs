@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreScheme, RetryConfig};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, ObjectStoreScheme, RetryConfig};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -260,7 +260,7 @@ impl super::source::Source for ObjectSource {
 }
 
 /// The store and the object path a URL names, configured from the environment.
-fn store_for(url: &str) -> io::Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+pub(crate) fn store_for(url: &str) -> io::Result<(Arc<dyn ObjectStore>, ObjectPath)> {
     let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, format!("{url}: {e}"));
     let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
     let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|e| invalid(e.to_string()))?;
@@ -350,4 +350,68 @@ fn wrong_range(what: &str, asked: &std::ops::Range<u64>, got: usize, size: u64) 
             asked.start, asked.end
         ),
     )
+}
+
+/// Bytes of one part of an upload: with S3's limit of 10,000 parts, objects up to
+/// 160 GB.
+const PART_LEN: usize = 16 << 20;
+
+/// Parts of an upload in flight at once (with the part being filled, the upload holds
+/// at most five parts of memory).
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// An upload to object storage that is written like a file: a multipart upload whose
+/// parts go out while the writer keeps writing.
+pub(crate) struct Upload {
+    parts: Option<object_store::WriteMultipart>,
+}
+
+impl Upload {
+    /// Starts a multipart upload of `path` in `store`.
+    pub(crate) fn start(store: Arc<dyn ObjectStore>, path: &str) -> io::Result<Self> {
+        let path = ObjectPath::parse(path).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let upload = block_on(async move { store.put_multipart(&path).await })?.map_err(|e| to_io(&e))?;
+        Ok(Self { parts: Some(object_store::WriteMultipart::new_with_chunk_size(upload, PART_LEN)) })
+    }
+
+    /// Completes the upload: the object appears, whole.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        let parts = self.parts.take().ok_or_else(|| io::Error::other("the upload failed earlier"))?;
+        block_on(async move { parts.finish().await })?.map(|_| ()).map_err(|e| to_io(&e))
+    }
+}
+
+impl io::Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut parts = self.parts.take().ok_or_else(|| io::Error::other("the upload failed earlier"))?;
+        let (mut parts, waited) = block_on(async move {
+            let waited = parts.wait_for_capacity(PARTS_IN_FLIGHT).await;
+            (parts, waited)
+        })?;
+        if let Err(e) = waited {
+            let _ = block_on(async move { parts.abort().await });
+            return Err(to_io(&e));
+        }
+        {
+            // `write` sends full parts as tasks of the current runtime: ours.
+            let _context = runtime()?.enter();
+            parts.write(buf);
+        }
+        self.parts = Some(parts);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    /// An upload not finished (a failed save) is aborted: its parts are removed and no
+    /// object appears.
+    fn drop(&mut self) {
+        if let Some(parts) = self.parts.take() {
+            let _ = block_on(async move { parts.abort().await });
+        }
+    }
 }

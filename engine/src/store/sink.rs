@@ -77,6 +77,46 @@ impl Sink for Writeback<'_> {
     }
 }
 
+/// A sink over any [`io::Write`]: a pipe, a socket, an upload. The writer places
+/// chunks in increasing offsets, so the file goes out front to back with no seek; the
+/// zero padding between chunks (less than 16 bytes) is written as zeros. A write that
+/// would need a seek is an error, never a wrong file.
+#[derive(Debug)]
+pub struct WriteSink<W> {
+    inner: Mutex<(W, u64)>,
+}
+
+impl<W: io::Write + Send> WriteSink<W> {
+    /// A sink writing to `writer`, which is at offset 0 of the file.
+    pub fn new(writer: W) -> Self {
+        Self { inner: Mutex::new((writer, 0)) }
+    }
+
+    /// The writer, flushed, and the bytes written.
+    ///
+    /// # Errors
+    /// The flush's error.
+    pub fn finish(self) -> io::Result<(W, u64)> {
+        let (mut w, written) = self.inner.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.flush()?;
+        Ok((w, written))
+    }
+}
+
+impl<W: io::Write + Send> Sink for WriteSink<W> {
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (w, at) = &mut *guard;
+        let gap = offset.checked_sub(*at).filter(|&g| g < crate::format::CHUNK_ALIGN).ok_or_else(|| {
+            io::Error::other(format!("internal: a write at offset {offset} after {at} bytes would need a seek"))
+        })?;
+        w.write_all([0u8; 16].get(..usize::try_from(gap).unwrap_or(0)).unwrap_or_default())?;
+        w.write_all(bytes)?;
+        *at = offset + bytes.len() as u64;
+        Ok(())
+    }
+}
+
 /// Collects the bytes in memory.
 #[derive(Debug, Default)]
 pub struct MemorySink(Mutex<Vec<u8>>);
