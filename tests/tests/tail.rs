@@ -32,6 +32,7 @@ struct Index2 {
 struct Counting {
     bytes: Vec<u8>,
     reads: AtomicUsize,
+    largest: AtomicUsize,
     tail: u64,
 }
 
@@ -41,6 +42,7 @@ impl Source for Counting {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        self.largest.fetch_max(buf.len(), Ordering::Relaxed);
         let start = usize::try_from(offset).unwrap();
         let src = self.bytes.get(start..start + buf.len()).ok_or(std::io::ErrorKind::UnexpectedEof)?;
         buf.copy_from_slice(src);
@@ -64,7 +66,8 @@ fn index(keys: u64) -> Index {
 }
 
 fn open(bytes: &[u8], tail: u64) -> (Archive, Arc<Counting>) {
-    let source = Arc::new(Counting { bytes: bytes.to_vec(), reads: AtomicUsize::new(0), tail });
+    let source =
+        Arc::new(Counting { bytes: bytes.to_vec(), reads: AtomicUsize::new(0), largest: AtomicUsize::new(0), tail });
     let archive = Archive::from_source(source.clone(), &OpenOptions::new()).unwrap();
     (archive, source)
 }
@@ -184,5 +187,22 @@ fn a_copy_that_differs_from_its_chunk_is_passed_over_and_verify_reports_it() -> 
     }
     let report = archive.verify()?;
     assert!(report.damaged.iter().any(|d| d.path == "(tail copies)"), "{report:?}");
+    Ok(())
+}
+
+#[test]
+fn a_tail_copies_reference_beyond_any_writers_budget_is_not_read() -> strata::Result<()> {
+    let value = index(20_000);
+    let mut bytes = strata::to_bytes(&value)?;
+    assert!(bytes.len() > 2 << 20);
+    // The footer's copies reference now claims 2 MiB from offset 16.
+    let footer_start = bytes.len() - strata_tests::hostile::footer_len(&bytes);
+    let claimed = strata::raw::format::ChunkRef::new(16, 2 << 20, 2 << 20, 0, strata::raw::format::Encoding::None);
+    bytes[footer_start..footer_start + 40].copy_from_slice(&claimed.to_bytes());
+    strata_tests::hostile::refresh_footer(&mut bytes);
+    let (archive, source) = open(&bytes, strata::source::DEFAULT_TAIL_LEN + 16);
+    let root = archive.root::<Index>()?;
+    assert_eq!(root.by_key.get("key-00000042")?.map(|v| v.to_native()), Some(126));
+    assert!(source.largest.load(Ordering::Relaxed) < 1 << 20, "the claimed copies were not read");
     Ok(())
 }

@@ -27,6 +27,10 @@ use super::{ChunkRef, align_up};
 /// The most bytes of copies a writer puts in the tail.
 pub const BUDGET: u64 = 192 << 10;
 
+/// The longest tail-copies chunk a reader fetches on its own (the budget, the
+/// directory and the padding, with room to spare); a longer one is not read.
+pub const MAX_LEN: u64 = 1 << 20;
+
 /// Where one copy lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TailCopy {

@@ -440,7 +440,9 @@ impl Store {
         let in_tail = from.filter(|f| f.checked_add(range.len()).is_some_and(|end| end <= self.tail.bytes().len()));
         let (block, base) = match in_tail {
             Some(from) => (Arc::clone(&self.tail), from),
-            None if self.source.remote() => {
+            // Beyond what any writer puts there (a hostile reference), not read: the
+            // tables' own nodes serve.
+            None if self.source.remote() && r.stored_len() <= format::copies::MAX_LEN => {
                 let mut buf = AlignedVec::<16>::with_capacity(range.len());
                 buf.resize(range.len(), 0);
                 self.source.read_at(r.offset(), &mut buf).map_err(|e| self.read_error(e, r))?;
