@@ -3,7 +3,7 @@
 //! ```text
 //! strata inspect FILE [--depth N] [--json]
 //! strata verify FILE [--json]
-//! strata stat FILE [--json]
+//! strata stat FILE [--space] [--json]
 //! strata dump FILE [PATH] [--shallow] [--compact]
 //! strata schema FILE [--layout] [--check-against OTHER]
 //! ```
@@ -61,11 +61,15 @@ enum Command {
         json: bool,
     },
     /// One screen of summary: size, chunk counts, compression, largest fields, shard
-    /// sizes.
+    /// sizes; with `--space`, where the bytes go (values, index nodes, bucket headers,
+    /// padding, meta) per field.
     Stat {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Where the bytes go, per field (reads every bucket).
+        #[arg(long)]
+        space: bool,
     },
     /// Prints a value as JSON, e.g. `players["Hero123"].level`, `users[54321].name`;
     /// reads only the chunks the path needs.
@@ -224,10 +228,11 @@ fn run(command: Command) -> Result<ExitCode, String> {
             }
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Stat { file, json } => {
+        Command::Stat { file, json, space } => {
             let archive = open(&file)?;
             let tree = archive.inspect().map_err(|e| format!("{}: {e}", file.display()))?;
-            stat(&tree, json, &style, &file)?;
+            let space = space.then(|| archive.space()).transpose().map_err(|e| format!("{}: {e}", file.display()))?;
+            stat(&tree, space.as_ref(), json, &style, &file)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dump { file, path, shallow, compact } => {
@@ -250,7 +255,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-fn stat(tree: &Inspection, json: bool, style: &Style, file: &Path) -> Result<(), String> {
+fn stat(
+    tree: &Inspection,
+    space: Option<&strata::Space>,
+    json: bool,
+    style: &Style,
+    file: &Path,
+) -> Result<(), String> {
     let mut counts: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     let (mut stored, mut raw, mut compressed) = (0u64, 0u64, 0u64);
     let mut shard_hist = [0u64; 6];
@@ -285,7 +296,18 @@ fn stat(tree: &Inspection, json: bool, style: &Style, file: &Path) -> Result<(),
     fields.truncate(10);
     let root_type = tree.root_type().unwrap_or_default();
     if json {
+        let space = space.map(|sp| {
+            json!({
+                "root": sp.root, "meta": sp.meta, "tail_copies": sp.tail_copies,
+                "chunk_padding": sp.chunk_padding, "header_footer": sp.header_footer,
+                "fields": sp.fields.iter().map(|f| json!({
+                    "path": f.path, "stored": f.stored, "chunks": f.chunks, "values": f.values,
+                    "index_nodes": f.index_nodes, "bucket_headers": f.bucket_headers, "entry_padding": f.entry_padding,
+                })).collect::<Vec<_>>(),
+            })
+        });
         return print_json(&json!({
+            "space": space,
             "file_len": tree.file_len(),
             "root_type": root_type,
             "chunks": counts,
@@ -326,6 +348,9 @@ fn stat(tree: &Inspection, json: bool, style: &Style, file: &Path) -> Result<(),
             let bar = "#".repeat(((n * 40).div_ceil(max)) as usize);
             println!("  {l:>14} {n:>8} {bar}");
         }
+    }
+    if let Some(space) = space {
+        print!("{space}");
     }
     Ok(())
 }

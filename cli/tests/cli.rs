@@ -267,3 +267,19 @@ fn schema_prints_declarations_and_checks_versions() {
     let archive = strata::Archive::open(&old).unwrap();
     assert_eq!(archive.load::<later::World>().unwrap().meta.version, 3);
 }
+
+#[test]
+fn stat_space_says_where_the_bytes_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = saved(dir.path());
+    let text = strata(&["stat", &file, "--space"]);
+    assert!(text.status.success());
+    assert!(stdout(&text).contains("where the bytes go"), "{}", stdout(&text));
+    let out = strata(&["stat", &file, "--space", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let space = &v["space"];
+    let fields: u64 = space["fields"].as_array().unwrap().iter().map(|f| f["stored"].as_u64().unwrap()).sum();
+    let parts = ["root", "meta", "tail_copies", "chunk_padding", "header_footer"];
+    let total: u64 = parts.iter().map(|k| space[*k].as_u64().unwrap()).sum::<u64>() + fields;
+    assert_eq!(total, v["file_len"].as_u64().unwrap());
+}

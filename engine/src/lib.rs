@@ -113,6 +113,7 @@ pub mod raw;
 mod save;
 pub mod schema;
 pub mod sharded;
+pub mod space;
 mod std_types;
 mod store;
 mod threads;
@@ -138,6 +139,7 @@ pub use persist::{Loader, Persist, Validator};
 pub use promise::Promise;
 pub use save::{SaveOptions, save, to_bytes};
 pub use sharded::{Elem, ShardedVec};
+pub use space::Space;
 pub use store::{CacheStats, View, sink, source};
 /// Derives [`Persist`]; see the crate documentation for the attributes.
 pub use strata_derive::Persist;

@@ -348,3 +348,21 @@ fn saves_write_front_to_back_to_any_writer() -> strata::Result<()> {
     assert!(matches!(&failed, Err(strata::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull), "{failed:?}");
     Ok(())
 }
+
+#[test]
+fn space_accounts_for_every_byte_of_the_file() -> strata::Result<()> {
+    let w = world(3000, 100_000);
+    let bytes = strata::to_bytes(&w)?;
+    let archive = Archive::from_bytes(bytes.clone())?;
+    let space = archive.space()?;
+    let fields: u64 = space.fields.iter().map(|f| f.stored).sum();
+    let total = space.root + space.meta + space.tail_copies + space.chunk_padding + space.header_footer + fields;
+    assert_eq!(total, bytes.len() as u64, "{space:#?}");
+    // An uncompressed map: values, index nodes, bucket headers and entry padding are
+    // its bytes.
+    let by_name = space.fields.iter().find(|f| f.path == "by_name").ok_or(strata::Error::Detached)?;
+    assert!(by_name.bucket_headers >= 12 * 3000 && by_name.index_nodes > 0 && by_name.values > 0);
+    assert_eq!(by_name.values + by_name.overhead(), by_name.stored, "{by_name:?}");
+    assert!(space.to_string().contains("bucket headers"));
+    Ok(())
+}
