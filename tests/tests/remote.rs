@@ -144,7 +144,10 @@ fn damaged_replaced_deleted_and_missing_objects_are_errors() -> strata::Result<(
     let root = archive.root::<Catalog>()?;
     let (s, p) = (Arc::clone(&store), ObjectPath::from("gone.strata"));
     runtime().block_on(async move { s.delete(&p).await }).unwrap();
-    assert!(root.items.get("sku-0000003").is_err());
+    match root.items.get("sku-0000003") {
+        Err(Error::Changed { detail, .. }) => assert!(detail.contains("deleted"), "{detail}"),
+        other => panic!("expected Changed, got {:?}", other.map(|v| v.is_some())),
+    }
 
     // Missing, and not a strata file.
     match open(&store, "missing.strata") {

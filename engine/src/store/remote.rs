@@ -94,9 +94,10 @@ impl ObjectSource {
             Ok::<_, object_store::Error>((meta, range, got.bytes().await?))
         })?
         .map_err(|e| to_io(&e))?;
-        if range.end != meta.size || range.end - range.start != tail.len() as u64 {
+        if range.end != meta.size || range.end.checked_sub(range.start) != Some(tail.len() as u64) {
             return Err(wrong_range(&format!("the last {suffix} bytes"), &range, tail.len(), meta.size));
         }
+        let received = tail.len() as u64;
         Ok(Self {
             store,
             path,
@@ -107,7 +108,7 @@ impl ObjectSource {
             tail,
             replaced: Mutex::new(None),
             requests: AtomicU64::new(1),
-            bytes_read: AtomicU64::new(range.end - range.start),
+            bytes_read: AtomicU64::new(received),
         })
     }
 
@@ -186,15 +187,22 @@ impl ObjectSource {
         Ok(out)
     }
 
-    /// The I/O error for a failed request; a failed precondition (another ETag) is
-    /// remembered, for [`Source::changed`](super::source::Source::changed).
+    /// The I/O error for a failed request; a failed precondition (another ETag) or a
+    /// missing object is remembered, for
+    /// [`Source::changed`](super::source::Source::changed).
     fn failed(&self, e: &object_store::Error) -> io::Error {
-        if matches!(e, object_store::Error::Precondition { .. }) {
-            let what = format!(
+        let what = match e {
+            object_store::Error::Precondition { .. } => Some(format!(
                 "the object {} was replaced since it was opened (its ETag is no longer {})",
                 self.path,
                 self.e_tag.as_deref().unwrap_or("?")
-            );
+            )),
+            object_store::Error::NotFound { .. } => {
+                Some(format!("the object {} was deleted since it was opened", self.path))
+            }
+            _ => None,
+        };
+        if let Some(what) = what {
             *self.replaced.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(what);
         }
         to_io(e)
