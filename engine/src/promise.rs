@@ -160,8 +160,8 @@ macro_rules! lazy_len {
     ($($ty:ty),*) => {$(
         impl<T: Persist> Promise<$ty> {
             /// The number of elements, without reading the chunk when the file records
-            /// it (files of format version 2); from older files the chunk is read (and
-            /// kept while the archive holds it). The count is the file's declaration
+            /// it (files of format version 2 and later); from older files the chunk is
+            /// read (and kept while the archive holds it). The count is the file's declaration
             /// until the chunk is read: [`view`](Self::view) and [`load`](Self::load)
             /// check it.
             ///

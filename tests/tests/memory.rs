@@ -123,9 +123,10 @@ fn user(i: u64) -> User {
 }
 
 /// A long-lived archive that point-reads all over a large file (every shard of a
-/// 1,000,000-element vector, ~19,000 map lookups) keeps its memory within its cache
-/// limit: chunks no view holds are evicted, whatever the file's size. Checked with the
-/// default limit and with 8 MiB, in child processes.
+/// 1,000,000-element vector, ~19,000 map lookups) and then iterates the whole vector
+/// and the whole map keeps its memory within its cache limit: chunks no view holds are
+/// evicted, whatever the file's size. Checked with the default limit and with 8 MiB,
+/// in child processes.
 #[test]
 fn point_reads_all_over_a_large_file_stay_within_the_cache_limit() {
     const CHILD: &str = "STRATA_CACHE_CHILD";
@@ -149,9 +150,23 @@ fn point_reads_all_over_a_large_file_stay_within_the_cache_limit() {
             assert_eq!(root.by_name.get(name.as_str()).unwrap().unwrap().id, i);
         }
         let grew = strata_tests::memory::rss_anon().unwrap_or(0).saturating_sub(before);
+        // Whole iterations stream shard by shard and bucket by bucket.
+        let mut ids = 0u64;
+        for (i, u) in root.users.iter().enumerate() {
+            assert_eq!(u.unwrap().id, i as u64);
+            ids += 1;
+        }
+        let mut entries = 0u64;
+        for e in root.by_name.iter() {
+            let e = e.unwrap();
+            assert_eq!(e.key().as_str(), format!("user{:07}", e.value().id.to_native()));
+            entries += 1;
+        }
+        assert_eq!((ids, entries), (USERS, USERS));
+        let iterated = strata_tests::memory::rss_anon().unwrap_or(0).saturating_sub(before);
         let cache = archive.cache_stats();
         assert!(cache.bytes <= cache.limit, "{cache:?}");
-        println!("RESULT grew={grew} shards={}", root.users.shard_count());
+        println!("RESULT grew={grew} iterated={iterated} shards={}", root.users.shard_count());
         return;
     }
     if strata_tests::memory::rss_anon().is_none() {
@@ -167,15 +182,17 @@ fn point_reads_all_over_a_large_file_stay_within_the_cache_limit() {
     for limit in [strata::DEFAULT_CACHE_LIMIT, 8 << 20] {
         let test = "point_reads_all_over_a_large_file_stay_within_the_cache_limit";
         let line = run_child(test, CHILD, format!("{limit}|{}", path.display()));
-        let grew = field(&line, "grew");
+        let (grew, iterated) = (field(&line, "grew"), field(&line, "iterated"));
         println!(
-            "{} MiB file, {} shards and 18,868 keys read, cache limit {} MiB: the heap grew {} MiB",
+            "{} MiB file, {} shards and 18,868 keys read, cache limit {} MiB: the heap grew {} MiB; {} MiB after iterating the vector and the map",
             size >> 20,
             field(&line, "shards"),
             limit >> 20,
-            grew >> 20
+            grew >> 20,
+            iterated >> 20
         );
         assert!(size > 2 * (limit + SLACK), "the file is much larger than the cache: {} MiB", size >> 20);
         assert!(grew < limit + SLACK, "the heap grew {} MiB, limit {} MiB", grew >> 20, limit >> 20);
+        assert!(iterated < limit + SLACK, "iterating grew the heap {} MiB, limit {} MiB", iterated >> 20, limit >> 20);
     }
 }
