@@ -417,8 +417,9 @@ impl Store {
     /// Reads the tail copies (once): verified and their directory checked. They are
     /// used when the tail read at open holds them, or when the source is remote (one
     /// more request now saves one per lookup); otherwise reading a table's root node
-    /// costs no more than reading them. Sources that hold their bytes in memory read through them too, so
-    /// that a damaged file gives the same answers however it is read.
+    /// costs no more than reading them. Sources that hold their bytes in memory read
+    /// through them too, so that a damaged file gives the same answers however it is
+    /// read.
     fn load_copies(&self) -> Result<()> {
         if self.copies.get().is_some() {
             return Ok(());
@@ -440,8 +441,9 @@ impl Store {
         let in_tail = from.filter(|f| f.checked_add(range.len()).is_some_and(|end| end <= self.tail.bytes().len()));
         let (block, base) = match in_tail {
             Some(from) => (Arc::clone(&self.tail), from),
-            // Beyond what any writer puts there (a hostile reference), not read: the
-            // tables' own nodes serve.
+            // A remote source fetches them with one request, unless the reference
+            // claims more than any writer writes (a hostile file): the tables' own
+            // nodes serve then.
             None if self.source.remote() && r.stored_len() <= format::copies::MAX_LEN => {
                 let mut buf = AlignedVec::<16>::with_capacity(range.len());
                 buf.resize(range.len(), 0);
