@@ -372,6 +372,8 @@ const PARTS_IN_FLIGHT: usize = 4;
 /// parts go out while the writer keeps writing.
 pub(crate) struct Upload {
     parts: Option<object_store::WriteMultipart>,
+    /// Bytes written since the upload last waited for parts in flight.
+    unwaited: usize,
 }
 
 impl Upload {
@@ -379,7 +381,7 @@ impl Upload {
     pub(crate) fn start(store: Arc<dyn ObjectStore>, path: &str) -> io::Result<Self> {
         let path = ObjectPath::parse(path).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let upload = block_on(async move { store.put_multipart(&path).await })?.map_err(|e| to_io(&e))?;
-        Ok(Self { parts: Some(object_store::WriteMultipart::new_with_chunk_size(upload, PART_LEN)) })
+        Ok(Self { parts: Some(object_store::WriteMultipart::new_with_chunk_size(upload, PART_LEN)), unwaited: 0 })
     }
 
     /// Completes the upload: the object appears, whole.
@@ -392,14 +394,21 @@ impl Upload {
 impl io::Write for Upload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut parts = self.parts.take().ok_or_else(|| io::Error::other("the upload failed earlier"))?;
-        let (mut parts, waited) = block_on(async move {
-            let waited = parts.wait_for_capacity(PARTS_IN_FLIGHT).await;
-            (parts, waited)
-        })?;
-        if let Err(e) = waited {
-            let _ = block_on(async move { parts.abort().await });
-            return Err(to_io(&e));
+        // A part goes out every PART_LEN bytes: waiting once per part bounds the parts
+        // in flight without a round trip to the runtime on every write.
+        if self.unwaited >= PART_LEN {
+            self.unwaited = 0;
+            let waited;
+            (parts, waited) = block_on(async move {
+                let waited = parts.wait_for_capacity(PARTS_IN_FLIGHT).await;
+                (parts, waited)
+            })?;
+            if let Err(e) = waited {
+                let _ = block_on(async move { parts.abort().await });
+                return Err(to_io(&e));
+            }
         }
+        self.unwaited = self.unwaited.saturating_add(buf.len());
         {
             // `write` sends full parts as tasks of the current runtime: ours.
             let _context = runtime()?.enter();
