@@ -61,7 +61,10 @@ pub fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
             let (mode, level) = lazy_params(*compress);
             Some(quote!(#private::Bucketed<#marker, #mode, #level>))
         }
-        Storage::Inline => ty::wrapper(f.ty, private),
+        Storage::Inline => match &f.via {
+            Some(u) => Some(quote!(#private::Via<#u>)),
+            None => ty::wrapper(f.ty, private),
+        },
         Storage::Rkyv => None,
     }
 }

@@ -65,6 +65,8 @@ pub struct FieldAttrs {
     pub map: Option<proc_macro2::Span>,
     pub compress: Compress,
     pub compress_span: Option<proc_macro2::Span>,
+    /// The type a field of a type that is not `Persist` is stored as.
+    pub via: Option<(syn::Type, proc_macro2::Span)>,
 }
 
 fn set_once<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, span: &syn::Path, name: &str) {
@@ -112,6 +114,7 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
         map: None,
         compress: Compress::Inherit,
         compress_span: None,
+        via: None,
     };
     for attr in attrs.iter().filter(|a| a.path().is_ident("strata")) {
         let res = attr.parse_nested_meta(|meta| {
@@ -166,12 +169,19 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
                 Ok(())
             } else if meta.path.is_ident("alias") {
                 alias(cx, &meta, &mut out.aliases)
+            } else if meta.path.is_ident("via") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                match lit.parse::<syn::Type>() {
+                    Ok(t) => set_once(cx, &mut out.via, (t, lit.span()), &meta.path, "via"),
+                    Err(_) => cx.error(&lit, "expected a type, e.g. `via = \"[u8; 16]\"`"),
+                }
+                Ok(())
             } else if meta.path.is_ident("crate") {
                 Err(meta.error("`crate` belongs on the type, not on a field"))
             } else if meta.path.is_ident("other") {
                 Err(meta.error("`other` belongs on an enum's unit variant"))
             } else {
-                Err(meta.error("unknown strata field attribute; expected `lazy`, `shard`, `shard_bytes = N`, `map`, `compress = \"...\"`, `rkyv`, `default`, `default = \"...\"` or `alias = \"...\"`"))
+                Err(meta.error("unknown strata field attribute; expected `lazy`, `shard`, `shard_bytes = N`, `map`, `compress = \"...\"`, `rkyv`, `via = \"...\"`, `default`, `default = \"...\"` or `alias = \"...\"`"))
             }
         });
         if let Err(e) = res {
@@ -190,6 +200,12 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
         ));
     }
     let chunked = out.lazy.is_some() || out.shard.is_some() || out.map.is_some();
+    if let (true, Some((_, span))) = (chunked || out.rkyv.is_some(), &out.via) {
+        cx.push(syn::Error::new(
+            *span,
+            "`via` applies to inline fields only: it cannot be combined with `lazy`, `shard`, `map` or `rkyv`",
+        ));
+    }
     if let (false, Some(span)) = (chunked, out.compress_span) {
         cx.push(syn::Error::new(span, "`compress` applies to `lazy`, `shard` and `map` fields only"));
     }

@@ -252,7 +252,9 @@ pub fn expand(c: &Container) -> TokenStream {
                 let ty = f.ty;
                 quote!(&& #private::is_leaf::<#ty>())
             });
-            quote!(true #(#parts)*)
+            let stored =
+                fields.iter().filter_map(|f| stored_ty(f, &private)).map(|t| quote!(&& #private::is_leaf::<#t>()));
+            quote!(true #(#parts)* #(#stored)*)
         }
     };
     let (prepare, promises) = walks(c, &archived, &krate, &private);
@@ -268,7 +270,9 @@ pub fn expand(c: &Container) -> TokenStream {
                 let ty = f.ty;
                 quote!(&& #private::is_flat::<#ty>())
             });
-            quote!(true #(#parts)*)
+            let stored =
+                fields.iter().filter_map(|f| stored_ty(f, &private)).map(|t| quote!(&& #private::is_flat::<#t>()));
+            quote!(true #(#parts)* #(#stored)*)
         }
     };
     let out_of_line = out_of_line(c, &krate, &private);
@@ -419,7 +423,10 @@ fn describe_fields(
                     quote!(::std::format!(#fmt, #off, #d))
                 }
                 Storage::Inline => {
-                    let d = ty::describe(f.ty, krate);
+                    let d = match &f.via {
+                        Some(u) => quote!(__s.of::<#u>()),
+                        None => ty::describe(f.ty, krate),
+                    };
                     let fmt = format!("{name}: {{}}");
                     quote!(::std::format!(#fmt, #off, #d))
                 }
@@ -446,10 +453,19 @@ fn field_assertion(f: &Field, c: &Container, krate: &syn::Path, private: &TokenS
     if uses_generics {
         return None;
     }
+    let ty = f.ty;
+    if let Some(u) = &f.via {
+        let span = u.span().resolved_at(Span::call_site());
+        return Some(quote_spanned! {span=>
+            const _: fn() = || {
+                fn __assert_via<__T: ::core::clone::Clone + ::core::convert::Into<__U>, __U: #krate::Persist + ::core::convert::Into<__T>>() {}
+                __assert_via::<#ty, #u>();
+            };
+        });
+    }
     if matches!(f.storage, Storage::Inline) && ty::wrapper(f.ty, private).is_some() {
         return None;
     }
-    let ty = f.ty;
     let span = ty.span().resolved_at(Span::call_site());
     Some(quote_spanned! {span=>
         const _: fn() = || {
@@ -462,7 +478,20 @@ fn field_assertion(f: &Field, c: &Container, krate: &syn::Path, private: &TokenS
 /// Inline fields whose values may hold lazy fields of their own: every inline field but
 /// those stored through their own rkyv implementation or as 64-bit integers.
 fn walkable(f: &Field) -> bool {
-    matches!(f.storage, Storage::Inline) && !ty::stored_by_wrapper(f.ty)
+    matches!(f.storage, Storage::Inline) && f.via.is_none() && !ty::stored_by_wrapper(f.ty)
+}
+
+/// The `Persist` type an inline field is stored as when it is not its own type: the
+/// `via` type, or `StoredAs::Stored` of the standard types the derive converts.
+fn stored_ty(f: &Field, private: &TokenStream) -> Option<TokenStream> {
+    if !matches!(f.storage, Storage::Inline) {
+        return None;
+    }
+    let ty = f.ty;
+    match &f.via {
+        Some(u) => Some(quote!(#u)),
+        None => ty::stored_as(ty).then(|| quote!(<#ty as #private::StoredAs>::Stored)),
+    }
 }
 
 /// The bodies of `__prepare` (over `self`) and `__promises` (over the archived view).
@@ -493,6 +522,12 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
                 Storage::Inline if walkable(f) => {
                     prep.extend(quote!(<#ty as #krate::Persist>::__prepare(#a, __out);));
                     prom.extend(quote!(<#ty as #krate::Persist>::__promises(#a, __out);));
+                }
+                // Stored as another type: its archived form is that type's. Its lazy
+                // fields are written depth-first while it is serialized (a converted
+                // value cannot be listed ahead).
+                Storage::Inline if let Some(stored) = stored_ty(f, private) => {
+                    prom.extend(quote!(<#stored as #krate::Persist>::__promises(#a, __out);));
                 }
                 _ => {}
             }
@@ -541,7 +576,15 @@ fn out_of_line(c: &Container, krate: &syn::Path, private: &TokenStream) -> Token
                 quote!(+ <#ty as #krate::Persist>::__out_of_line(#a))
             }
         });
-        quote!(0usize #(#parts)*)
+        let stored = fields.iter().filter(|f| stored_ty(f, private).is_some()).map(|f| {
+            let ty = f.ty;
+            let a = access(f);
+            match &f.via {
+                Some(u) => quote!(+ #private::via_out_of_line::<#ty, #u>(#a)),
+                None => quote!(+ #private::StoredAs::__stored_out_of_line(#a)),
+            }
+        });
+        quote!(0usize #(#parts)* #(#stored)*)
     };
     match &c.data {
         Data::Struct(_, fields) => sum(fields, &|f| {

@@ -35,6 +35,8 @@ pub struct Field<'a> {
     pub default: Option<DefaultValue>,
     /// Names the field had in files written before.
     pub aliases: Vec<String>,
+    /// The type the field is stored as (`#[strata(via = "U")]`).
+    pub via: Option<syn::Type>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -177,7 +179,8 @@ fn fields<'a>(
             } else {
                 Storage::Inline
             };
-            let recursive = matches!(storage, Storage::Inline | Storage::Rkyv) && ty::mentions(&f.ty, container);
+            let recursive =
+                a.via.is_none() && matches!(storage, Storage::Inline | Storage::Rkyv) && ty::mentions(&f.ty, container);
             if let (Some(attr::DefaultValue::Function(p)), Storage::Shard { .. } | Storage::Map(_)) =
                 (&a.default, &storage)
             {
@@ -208,6 +211,7 @@ fn fields<'a>(
                 recursive,
                 default: a.default,
                 aliases: a.aliases,
+                via: a.via.map(|(t, _)| t),
             }
         })
         .collect::<Vec<_>>();

@@ -27,7 +27,9 @@ pub fn rejection(ty: &syn::Type) -> Option<&'static str> {
         syn::Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
             syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
                 // `Box<[T]>`, `Arc<[T]>`: an owned or shared slice.
-                syn::GenericArgument::Type(syn::Type::Slice(s)) if seg.ident == "Box" || seg.ident == "Arc" => {
+                syn::GenericArgument::Type(syn::Type::Slice(s))
+                    if seg.ident == "Box" || seg.ident == "Arc" || seg.ident == "Cow" =>
+                {
                     rejection(&s.elem)
                 }
                 syn::GenericArgument::Type(t) => rejection(t),
@@ -61,11 +63,32 @@ fn head(ty: &syn::Type) -> Option<(String, Vec<&syn::Type>)> {
     Some((seg.ident.to_string(), args))
 }
 
-/// The rkyv `with`-wrapper a field of this type needs: 64-bit `usize`/`isize`, and
-/// deterministic hash maps and sets, directly or inside one `Option`/`Vec`.
+/// Whether `ty` is one of the standard types stored as another type's archived form
+/// (`strata::__private::StoredAs`), directly or inside `Option`/`Vec`: `Wrapping<T>` and
+/// `Reverse<T>` (as `T`), `BinaryHeap<T>` and `LinkedList<T>` (as `Vec<T>`), and
+/// `Cow<'static, str>` / `Cow<'static, [T]>` (as `String` / `Vec<T>`).
+pub fn stored_as(ty: &syn::Type) -> bool {
+    let Some((name, args)) = head(ty) else { return false };
+    match (name.as_str(), args.as_slice()) {
+        ("Wrapping" | "Reverse" | "BinaryHeap" | "LinkedList", [inner]) => {
+            wrapper(inner, &TokenStream::new()).is_none()
+        }
+        ("Cow", [syn::Type::Slice(_)]) => true,
+        ("Cow", [t]) => is_named(t, &["str"]),
+        ("Option" | "Vec", [inner]) => stored_as(inner),
+        _ => false,
+    }
+}
+
+/// The rkyv `with`-wrapper a field of this type needs: 64-bit `usize`/`isize`,
+/// deterministic hash maps and sets, and the types of [`stored_as`], directly or inside
+/// one `Option`/`Vec`.
 pub fn wrapper(ty: &syn::Type, private: &TokenStream) -> Option<TokenStream> {
     let (name, args) = head(ty)?;
     match (name.as_str(), args.as_slice()) {
+        ("Wrapping" | "Reverse", [_]) if stored_as(ty) => Some(quote!(#private::AsInner)),
+        ("BinaryHeap" | "LinkedList", [_]) if stored_as(ty) => Some(quote!(#private::AsVec)),
+        ("Cow", [_]) if stored_as(ty) => Some(quote!(#private::rkyv::with::AsOwned)),
         ("usize", []) => Some(quote!(#private::AsU64)),
         ("isize", []) => Some(quote!(#private::AsI64)),
         ("SystemTime", []) => Some(quote!(#private::AsEpochTime)),
@@ -81,6 +104,9 @@ pub fn wrapper(ty: &syn::Type, private: &TokenStream) -> Option<TokenStream> {
 
 /// An expression building the schema text of the type (`__s` is the builder).
 pub fn describe(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
+    if stored_as(ty) {
+        return quote!(__s.of::<<#ty as #krate::__private::StoredAs>::Stored>());
+    }
     if let Some((name, args)) = head(ty) {
         match (name.as_str(), args.as_slice()) {
             ("usize" | "isize", []) => return quote!(::std::string::String::from(#name)),
@@ -98,12 +124,13 @@ pub fn describe(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
 }
 
 /// Whether `ty` mentions a type the derive stores through a wrapper of its own because
-/// it is not `Persist` itself (`usize`, `isize`, `SystemTime`, `PathBuf`, `OsString`):
-/// such fields are not walked for lazy fields or size estimates.
+/// it is not `Persist` itself (`usize`, `isize`, `SystemTime`, `PathBuf`, `OsString`, and
+/// the types of [`stored_as`]): such fields are not walked as their own type.
 pub fn stored_by_wrapper(ty: &syn::Type) -> bool {
-    ["usize", "isize", "SystemTime", "PathBuf", "OsString"]
-        .iter()
-        .any(|n| mentions(ty, &syn::Ident::new(n, proc_macro2::Span::call_site())))
+    stored_as(ty)
+        || ["usize", "isize", "SystemTime", "PathBuf", "OsString"]
+            .iter()
+            .any(|n| mentions(ty, &syn::Ident::new(n, proc_macro2::Span::call_site())))
 }
 
 /// Whether `ty` mentions a type stored as bytes out of line (`PathBuf`, `OsString`).

@@ -178,6 +178,12 @@ impl<T: StableHash + ?Sized> StableHash for Box<T> {
     }
 }
 
+impl<T: StableHash + ?Sized> StableHash for std::sync::Arc<T> {
+    fn stable_hash(&self, h: &mut StableHasher) {
+        (**self).stable_hash(h);
+    }
+}
+
 impl StableHash for () {
     fn stable_hash(&self, _: &mut StableHasher) {}
 }

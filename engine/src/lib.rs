@@ -121,6 +121,7 @@ pub mod value;
 pub mod verify;
 mod with;
 mod with_std;
+mod with_stored;
 mod write;
 
 use raw::format;
@@ -187,6 +188,7 @@ pub mod __private {
     pub use crate::sharded::{DEFAULT_SHARD_BYTES, prefetch as prefetch_sharded};
     pub use crate::with::{AsI64, AsU64, Bucketed, FieldName, Lazy, Sharded, Unnamed, codec_of};
     pub use crate::with_std::{AsEpochTime, AsOsBytes, describe_epoch_time};
+    pub use crate::with_stored::{AsInner, AsVec, StoredAs, Via, via_out_of_line};
     pub use crate::write::ChunkWriter;
     pub use crate::write::deterministic::Deterministic;
     pub use crate::write::leaves::{Pending, pending};

@@ -30,7 +30,7 @@ pub use crate::store::{Loader, Validator};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored by strata",
     label = "this type does not implement `strata::Persist`",
-    note = "derive `strata::Persist` for it, or mark the field `#[strata(rkyv)]` to store it with its own rkyv implementation",
+    note = "derive `strata::Persist` for it; for a type of another crate, mark the field `#[strata(via = \"U\")]` to store it as a `Persist` type `U` it converts to and from (`T: Clone + Into<U>`, `U: Into<T>`), or `#[strata(rkyv)]` to store it with its own rkyv implementation",
     note = "`usize` and `isize` are only accepted directly as a field's type (stored as 64 bits): use `u64`/`i64` inside containers"
 )]
 pub trait Persist:

@@ -1,5 +1,6 @@
 //! [`Persist`] for standard types beyond the basics of `persist.rs`: durations, ranges,
-//! non-zero integers, `VecDeque`, `Box<[T]>`, `Arc<T>`, `Arc<[T]>`, `PhantomData` and the network
+//! non-zero integers, `VecDeque`, `Box<[T]>`, `Box<str>`, `Arc<T>`, `Arc<[T]>`, `Arc<str>`,
+//! `PhantomData` and the network
 //! addresses. Each is stored as rkyv archives it and described in schemas by the shape
 //! of that archived form: as the expression of a type with the very same layout
 //! (`VecDeque<T>`, `Box<[T]>` and `Arc<[T]>` as `Vec<T>`, `NonZeroU32` as `u32`, `Arc<T>` as
@@ -166,6 +167,29 @@ impl<T: Persist> Persist for Arc<T> {
         T::__promises(archived.get(), out);
     }
 }
+
+// rkyv's `ArchivedBox<str>` and `ArchivedRc<str>` are a relative pointer and a 32-bit
+// length: described as `Box<str>` (schema `Ty::Str`). An `Arc<str>` is stored once per
+// chunk, as an `Arc<T>` is.
+const _: () = assert!(size_of::<Archived<Box<str>>>() == 8 && align_of::<Archived<Box<str>>>() == 4);
+const _: () = assert!(size_of::<Archived<Arc<str>>>() == 8 && align_of::<Archived<Arc<str>>>() == 4);
+
+macro_rules! boxed_str {
+    ($($ty:ty),*) => {$(
+        impl Persist for $ty {
+            fn __describe(_: &mut SchemaBuilder) -> String {
+                String::from("Box<str>")
+            }
+            fn __is_flat() -> bool {
+                false
+            }
+            fn __out_of_line(&self) -> usize {
+                self.len()
+            }
+        }
+    )*};
+}
+boxed_str!(Box<str>, Arc<str>);
 
 impl<T: Send + Sync + 'static> Persist for PhantomData<T> {
     fn __describe(_: &mut SchemaBuilder) -> String {

@@ -55,12 +55,12 @@ fn conn(i: u32) -> Conn {
     let peer = if i.is_multiple_of(2) {
         SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8), 8000 + (i % 1000) as u16))
     } else {
-        SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i as u16), 443, i, i * 3))
+        SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i as u16), 443, i, i.wrapping_mul(3)))
     };
     Conn {
         peer,
         local: if i.is_multiple_of(3) { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) },
-        timeout: Duration::new(u64::from(i), i * 1000 % 1_000_000_000),
+        timeout: Duration::new(u64::from(i), i.wrapping_mul(1000) % 1_000_000_000),
         ports: (i as u16)..=(i as u16).saturating_add(10),
         retries: NonZeroU8::new((i % 250) as u8 + 1).unwrap_or(NonZeroU8::MIN),
     }

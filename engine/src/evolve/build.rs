@@ -217,6 +217,12 @@ impl Builder<'_> {
                 Op::Prim { from, to }
             }
             (Ty::String, Ty::String) => Op::String,
+            // A `Box<str>` has a `Vec<u8>`'s layout; the made chunk is validated as the
+            // reader's type, UTF-8 included.
+            (Ty::Str, Ty::Str) => {
+                let byte = Ty::Prim(String::from("u8"));
+                Op::Vec(self.node(side, &byte, &byte, &format!("{path}[]"))?)
+            }
             (Ty::Vec(a), Ty::Vec(b)) => Op::Vec(self.node(side, a, b, &format!("{path}[]"))?),
             (Ty::Option(a), Ty::Option(b)) => Op::Option(self.node(side, a, b, path)?),
             (a, Ty::Option(b)) => Op::Some(self.node(side, a, b, path)?),

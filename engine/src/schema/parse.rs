@@ -10,6 +10,9 @@ pub enum Ty {
     Prim(String),
     /// `String`.
     String,
+    /// `Box<str>` (also how `Arc<str>` is described): a relative pointer and a 32-bit
+    /// length, a `Vec<u8>`'s layout, over UTF-8 bytes.
+    Str,
     /// `Vec<T>`.
     Vec(Box<Ty>),
     /// `Option<T>`.
@@ -171,7 +174,7 @@ impl Schema {
         }
         Ok(match ty {
             Ty::Prim(p) => prim_layout(p).ok_or_else(|| format!("unknown primitive `{p}`"))?,
-            Ty::String | Ty::Vec(_) => (8, 4),
+            Ty::String | Ty::Str | Ty::Vec(_) => (8, 4),
             Ty::Boxed(_) => (4, 4),
             Ty::Option(t) => {
                 let (s, a) = self.layout_depth(t, depth + 1)?;
@@ -337,6 +340,7 @@ impl<'a> Parser<'a> {
         }
         Ok(match name {
             "String" => Ty::String,
+            "Box" if matches!(args.as_slice(), [Ty::Named(n, a)] if n == "str" && a.is_empty()) => Ty::Str,
             "Vec" => Ty::Vec(one(args)?),
             "Option" => Ty::Option(one(args)?),
             "Box" => Ty::Boxed(one(args)?),
@@ -489,6 +493,7 @@ pub fn render(t: &Ty) -> String {
     match t {
         Ty::Prim(p) => p.clone(),
         Ty::String => String::from("String"),
+        Ty::Str => String::from("Box<str>"),
         Ty::Vec(t) => format!("Vec<{}>", render(t)),
         Ty::Option(t) => format!("Option<{}>", render(t)),
         Ty::Boxed(t) => format!("Box<{}>", render(t)),

@@ -282,6 +282,13 @@ impl<'a> Decoder<'a> {
         Ok(match &p.ty {
             Ty::Prim(name) => prim(p, name)?,
             Ty::String => Value::String(string(p, pos)?),
+            Ty::Str => {
+                let start = p.rel(pos)?;
+                let len = p.le(pos + 4, 4)? as u64;
+                String::from_utf8(p.slice(start, len)?.to_vec())
+                    .map(Value::String)
+                    .map_err(|_| p.bad(format!("invalid UTF-8 in the string at {pos}")))?
+            }
             Ty::Vec(elem) => {
                 let n = p.le(pos + 4, 4)? as u64;
                 // Elements of no size occupy no bytes, so the file's length does not bound
@@ -495,7 +502,7 @@ fn key_matches(key: &Value, step: &Step) -> bool {
 fn stable_hash(kt: &Ty, key: &Step) -> Option<u64> {
     let mut h = crate::StableHasher::new();
     match (kt, key) {
-        (Ty::String, Step::Key(s) | Step::Field(s)) => {
+        (Ty::String | Ty::Str, Step::Key(s) | Step::Field(s)) => {
             h.write_len(s.len());
             h.write(s.as_bytes());
         }
