@@ -15,9 +15,11 @@ mod ty;
 
 use proc_macro::TokenStream;
 
-/// Derives `strata::Persist`. Field attributes: `#[strata(lazy)]`,
-/// `#[strata(lazy, compress = "zstd")]` (or `"zstd(LEVEL)"`, `"none"`),
-/// `#[strata(rkyv)]`; container attribute: `#[strata(crate = "path")]`.
+/// Derives `strata::Persist`. Field attributes: `lazy`, `shard` (`shard_bytes = N`),
+/// `map`, `compress = "zstd"` (or `"zstd(LEVEL)"`, `"fast"`, `"none"`), `rkyv`,
+/// `via = "U"`, `default` (`default = "path"`), `alias = "old"`; variant attributes:
+/// `alias`, `other`; container attributes: `alias`, `crate = "path"`. The `strata`
+/// crate's README documents each.
 #[proc_macro_derive(Persist, attributes(strata))]
 pub fn derive_persist(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

@@ -65,12 +65,13 @@ fn head(ty: &syn::Type) -> Option<(String, Vec<&syn::Type>)> {
 
 /// Whether `ty` is one of the standard types stored as another type's archived form
 /// (`strata::__private::StoredAs`), directly or inside `Option`/`Vec`: `Wrapping<T>` and
-/// `Reverse<T>` (as `T`), `BinaryHeap<T>` and `LinkedList<T>` (as `Vec<T>`), and
+/// `Reverse<T>` (as `T`), `BinaryHeap<T>`, `LinkedList<T>` and `arrayvec`'s
+/// `ArrayVec<T, N>` (as `Vec<T>`), and
 /// `Cow<'static, str>` / `Cow<'static, [T]>` (as `String` / `Vec<T>`).
 pub fn stored_as(ty: &syn::Type) -> bool {
     let Some((name, args)) = head(ty) else { return false };
     match (name.as_str(), args.as_slice()) {
-        ("Wrapping" | "Reverse" | "BinaryHeap" | "LinkedList", [inner]) => {
+        ("Wrapping" | "Reverse" | "BinaryHeap" | "LinkedList" | "ArrayVec", [inner]) => {
             wrapper(inner, &TokenStream::new()).is_none()
         }
         ("Cow", [syn::Type::Slice(_)]) => true,
@@ -87,7 +88,7 @@ pub fn wrapper(ty: &syn::Type, private: &TokenStream) -> Option<TokenStream> {
     let (name, args) = head(ty)?;
     match (name.as_str(), args.as_slice()) {
         ("Wrapping" | "Reverse", [_]) if stored_as(ty) => Some(quote!(#private::AsInner)),
-        ("BinaryHeap" | "LinkedList", [_]) if stored_as(ty) => Some(quote!(#private::AsVec)),
+        ("BinaryHeap" | "LinkedList" | "ArrayVec", [_]) if stored_as(ty) => Some(quote!(#private::AsVec)),
         ("Cow", [_]) if stored_as(ty) => Some(quote!(#private::rkyv::with::AsOwned)),
         ("usize", []) => Some(quote!(#private::AsU64)),
         ("isize", []) => Some(quote!(#private::AsI64)),

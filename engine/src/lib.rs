@@ -101,6 +101,7 @@ mod deep;
 mod destination;
 mod error;
 mod evolve;
+mod ext_types;
 mod field;
 pub mod hash;
 pub mod inspect;

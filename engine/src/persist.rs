@@ -20,8 +20,15 @@ pub use crate::store::{Loader, Validator};
 /// Derive it with `#[derive(Persist)]` on your structs and enums; it is implemented
 /// for integers (except `usize`/`isize`, whose width differs between platforms: a
 /// derived field of that type is stored as 64 bits), floats, `bool`, `char`, `()`,
-/// `String`, `Vec`, `Option`, `Box`, arrays, tuples, `HashMap`, `BTreeMap`, `HashSet`
-/// and `BTreeSet` of storable types.
+/// `String`, `Box<str>`, `Arc<str>`, `Vec`, `VecDeque`, `Box<[T]>`, `Arc<[T]>`, `Option`,
+/// `Box`, `Arc`, arrays, tuples, `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet`,
+/// `Duration`, `Range`, `RangeInclusive`, the `NonZero` integers, `PhantomData`, the
+/// network addresses, and, behind features of their crates' names, `uuid::Uuid`,
+/// `smallvec::SmallVec`, `bytes::Bytes`, `indexmap`'s and `hashbrown`'s maps and sets.
+/// The derive also stores fields of types it converts (`SystemTime`, `PathBuf`,
+/// `OsString`, `Wrapping`, `Reverse`, `BinaryHeap`, `LinkedList`, `Cow`,
+/// `arrayvec::ArrayVec`) and, with `#[strata(via = "U")]`, of any type that converts to
+/// and from a `Persist` type `U`.
 ///
 /// The archived form of a `Persist` type (`Archived<T>`, named `ArchivedT` for derived
 /// types) is what [`crate::Archive::root`] and [`crate::Promise::view`] hand out: a
@@ -458,90 +465,101 @@ where
     // values inside a B-tree are loaded one by one during deserialization.
 }
 
-impl<K, V, H> Persist for HashMap<K, V, H>
-where
-    K: Persist + StableHash + Hash + Eq,
-    K::Archived: Hash + Eq,
-    V: Persist,
-    H: BuildHasher + Default + Send + Sync + 'static,
-{
-    fn __describe(s: &mut SchemaBuilder) -> String {
-        let name = format!("HashMap<{}, {}>", s.of::<K>(), s.of::<V>());
-        s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
-        format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
-    }
-    fn __is_leaf() -> bool {
-        is_leaf::<K>() && is_leaf::<V>()
-    }
-    fn __is_flat() -> bool {
-        false
-    }
-    fn __out_of_line(&self) -> usize {
-        map_estimate(elements(self.keys(), self.len()).saturating_add(elements(self.values(), self.len())))
-    }
-    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
-        if !Self::__is_leaf() {
-            // The order in which chunks are written must not depend on the hasher.
-            for (k, v) in crate::write::deterministic::stable_entries(self) {
-                k.__prepare(out);
-                v.__prepare(out);
+/// `Persist` for one crate's hash map and set types (std's here, hashbrown's behind its
+/// feature): both archive to rkyv's hash table, described alike, so either reads the
+/// other's files.
+macro_rules! hash_collections {
+    ($map:ident, $set:ident) => {
+        impl<K, V, H> Persist for $map<K, V, H>
+        where
+            K: Persist + StableHash + Hash + Eq,
+            K::Archived: Hash + Eq,
+            V: Persist,
+            H: BuildHasher + Default + Send + Sync + 'static,
+        {
+            fn __describe(s: &mut SchemaBuilder) -> String {
+                let name = format!("HashMap<{}, {}>", s.of::<K>(), s.of::<V>());
+                s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
+                format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
+            }
+            fn __is_leaf() -> bool {
+                is_leaf::<K>() && is_leaf::<V>()
+            }
+            fn __is_flat() -> bool {
+                false
+            }
+            fn __out_of_line(&self) -> usize {
+                map_estimate(elements(self.keys(), self.len()).saturating_add(elements(self.values(), self.len())))
+            }
+            fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+                if !Self::__is_leaf() {
+                    // The order in which chunks are written must not depend on the hasher.
+                    for (k, v) in crate::write::deterministic::stable_entries(self.iter()) {
+                        k.__prepare(out);
+                        v.__prepare(out);
+                    }
+                }
+            }
+            fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+                if !Self::__is_leaf() {
+                    for (k, v) in archived.iter() {
+                        K::__promises(k, out);
+                        V::__promises(v, out);
+                    }
+                }
+            }
+
+            fn __serialize_root(&self, s: &mut crate::write::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+                let sorted = rkyv::with::With::<Self, crate::write::deterministic::Deterministic>::cast(self);
+                rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
             }
         }
-    }
-    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
-        if !Self::__is_leaf() {
-            for (k, v) in archived.iter() {
-                K::__promises(k, out);
-                V::__promises(v, out);
+
+        impl<K, H> Persist for $set<K, H>
+        where
+            K: Persist + StableHash + Hash + Eq,
+            K::Archived: Hash + Eq,
+            H: BuildHasher + Default + Send + Sync + 'static,
+        {
+            fn __describe(s: &mut SchemaBuilder) -> String {
+                let name = format!("HashSet<{}>", s.of::<K>());
+                s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
+                format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
+            }
+            fn __is_leaf() -> bool {
+                is_leaf::<K>()
+            }
+            fn __is_flat() -> bool {
+                false
+            }
+            fn __out_of_line(&self) -> usize {
+                map_estimate(elements(self.iter(), self.len()))
+            }
+            fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
+                if !is_leaf::<K>() {
+                    let keys = crate::write::deterministic::stable_sorted(self.iter(), |k| *k);
+                    keys.into_iter().for_each(|k| k.__prepare(out));
+                }
+            }
+            fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+                if !is_leaf::<K>() {
+                    archived.iter().for_each(|k| K::__promises(k, out));
+                }
+            }
+
+            fn __serialize_root(&self, s: &mut crate::write::SaveSerializer<'_>) -> Result<usize, crate::Error> {
+                let sorted = rkyv::with::With::<Self, crate::write::deterministic::Deterministic>::cast(self);
+                rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
             }
         }
-    }
-
-    fn __serialize_root(&self, s: &mut crate::write::SaveSerializer<'_>) -> Result<usize, crate::Error> {
-        let sorted = rkyv::with::With::<Self, crate::write::deterministic::Deterministic>::cast(self);
-        rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
-    }
+    };
 }
+#[cfg(feature = "hashbrown")]
+pub(crate) use hash_collections;
 
-impl<K, H> Persist for HashSet<K, H>
-where
-    K: Persist + StableHash + Hash + Eq,
-    K::Archived: Hash + Eq,
-    H: BuildHasher + Default + Send + Sync + 'static,
-{
-    fn __describe(s: &mut SchemaBuilder) -> String {
-        let name = format!("HashSet<{}>", s.of::<K>());
-        s.relocatable::<Self>(name.clone(), crate::store::relocate::relocator::<Self>);
-        format!("{name}[{}/{}]", size_of::<Self::Archived>(), align_of::<Self::Archived>())
-    }
-    fn __is_leaf() -> bool {
-        is_leaf::<K>()
-    }
-    fn __is_flat() -> bool {
-        false
-    }
-    fn __out_of_line(&self) -> usize {
-        map_estimate(elements(self.iter(), self.len()))
-    }
-    fn __prepare<'a>(&'a self, out: &mut Vec<Pending<'a>>) {
-        if !is_leaf::<K>() {
-            let keys = crate::write::deterministic::stable_sorted(self.iter(), |k| *k);
-            keys.into_iter().for_each(|k| k.__prepare(out));
-        }
-    }
-    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
-        if !is_leaf::<K>() {
-            archived.iter().for_each(|k| K::__promises(k, out));
-        }
-    }
-
-    fn __serialize_root(&self, s: &mut crate::write::SaveSerializer<'_>) -> Result<usize, crate::Error> {
-        let sorted = rkyv::with::With::<Self, crate::write::deterministic::Deterministic>::cast(self);
-        rkyv::api::serialize_using::<_, crate::Error>(sorted, s)
-    }
-}
+hash_collections!(HashMap, HashSet);
 
 /// Archived hash and B-tree maps spend about twice their entries' bytes.
-fn map_estimate(entries: usize) -> usize {
+pub(crate) fn map_estimate(entries: usize) -> usize {
     entries.saturating_mul(2)
 }

@@ -24,6 +24,10 @@ use std::collections::{BinaryHeap, LinkedList};
 use std::num::Wrapping;
 
 /// A type the derive stores as [`StoredAs::Stored`]'s archived form.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored by strata",
+    note = "for `arrayvec::ArrayVec`, enable strata's `arrayvec` feature"
+)]
 pub trait StoredAs {
     /// The `Persist` type whose archived form (and schema) the field has.
     type Stored: Persist;
@@ -124,13 +128,13 @@ macro_rules! as_inner {
 }
 as_inner!(Wrapping, Reverse);
 
-/// Stores a `BinaryHeap<T>` (in its internal order, which loading keeps) or a
-/// `LinkedList<T>` as a `Vec<T>`.
+/// Stores a `BinaryHeap<T>` (in its internal order, which loading keeps), a
+/// `LinkedList<T>` or an `arrayvec::ArrayVec<T, N>` as a `Vec<T>`.
 #[derive(Debug)]
 pub struct AsVec;
 
 /// The collections [`AsVec`] stores.
-pub trait Sequence {
+pub trait Sequence: Sized {
     /// The element type.
     type Item;
     /// The number of elements.
@@ -140,8 +144,12 @@ pub trait Sequence {
     where
         Self::Item: Serialize<S>,
         S: Fallible + Allocator + Writer + ?Sized;
-    /// The collection of `items`, in stored order.
-    fn from_elements(items: Vec<Self::Item>) -> Self;
+    /// The collection of `items`, in stored order; an error when the collection cannot
+    /// hold them (an `ArrayVec` of smaller capacity).
+    ///
+    /// # Errors
+    /// What the collection refused.
+    fn from_elements(items: Vec<Self::Item>) -> Result<Self, String>;
 }
 
 impl<T: Ord> Sequence for BinaryHeap<T> {
@@ -156,9 +164,9 @@ impl<T: Ord> Sequence for BinaryHeap<T> {
     {
         ArchivedVec::serialize_from_slice(self.as_slice(), serializer)
     }
-    fn from_elements(items: Vec<T>) -> Self {
+    fn from_elements(items: Vec<T>) -> Result<Self, String> {
         // Rebuilding a valid heap moves nothing: the internal order comes back as saved.
-        BinaryHeap::from(items)
+        Ok(BinaryHeap::from(items))
     }
 }
 
@@ -174,8 +182,8 @@ impl<T> Sequence for LinkedList<T> {
     {
         ArchivedVec::serialize_from_iter::<T, _, _>(self.iter(), serializer)
     }
-    fn from_elements(items: Vec<T>) -> Self {
-        items.into_iter().collect()
+    fn from_elements(items: Vec<T>) -> Result<Self, String> {
+        Ok(items.into_iter().collect())
     }
 }
 
@@ -202,10 +210,11 @@ impl<C, D> DeserializeWith<ArchivedVec<rkyv::Archived<C::Item>>, C, D> for AsVec
 where
     C: Sequence<Item: Archive<Archived: Deserialize<C::Item, D>>>,
     D: Fallible + ?Sized,
+    D::Error: Source,
 {
     fn deserialize_with(field: &ArchivedVec<rkyv::Archived<C::Item>>, deserializer: &mut D) -> Result<C, D::Error> {
         let items = field.iter().map(|v| v.deserialize(deserializer)).collect::<Result<Vec<C::Item>, _>>()?;
-        Ok(C::from_elements(items))
+        C::from_elements(items).map_err(|e| D::Error::new(crate::Error::Message(e)))
     }
 }
 

@@ -34,103 +34,115 @@ pub(crate) fn stable_sorted<X, K: Persist + StableHash>(
 }
 
 /// A map's entries in the stable order.
-pub(crate) fn stable_entries<K: Persist + StableHash, V, H>(map: &HashMap<K, V, H>) -> Vec<(&K, &V)> {
-    stable_sorted(map.iter(), |(k, _)| *k)
+/// A map's entries in the stable order.
+pub(crate) fn stable_entries<'a, K: Persist + StableHash + 'a, V: 'a>(
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+) -> Vec<(&'a K, &'a V)> {
+    stable_sorted(entries, |(k, _)| *k)
 }
 
-impl<K, V, H> ArchiveWith<HashMap<K, V, H>> for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: Hash + Eq,
-    V: rkyv::Archive,
-{
-    type Archived = <HashMap<K, V, H> as rkyv::Archive>::Archived;
-    type Resolver = <HashMap<K, V, H> as rkyv::Archive>::Resolver;
+/// The `Deterministic` impls for one crate's hash map and set types.
+macro_rules! deterministic {
+    ($map:ident, $set:ident) => {
+        impl<K, V, H> ArchiveWith<$map<K, V, H>> for Deterministic
+        where
+            K: rkyv::Archive + Hash + Eq,
+            K::Archived: Hash + Eq,
+            V: rkyv::Archive,
+        {
+            type Archived = <$map<K, V, H> as rkyv::Archive>::Archived;
+            type Resolver = <$map<K, V, H> as rkyv::Archive>::Resolver;
 
-    fn resolve_with(field: &HashMap<K, V, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
-        rkyv::Archive::resolve(field, resolver, out);
-    }
+            fn resolve_with(field: &$map<K, V, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+                rkyv::Archive::resolve(field, resolver, out);
+            }
+        }
+
+        impl<K, V, H, S> SerializeWith<$map<K, V, H>, S> for Deterministic
+        where
+            K: Persist + StableHash + rkyv::Serialize<S> + Hash + Eq,
+            K::Archived: Hash + Eq,
+            V: rkyv::Serialize<S>,
+            S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
+            S::Error: Source,
+        {
+            fn serialize_with(field: &$map<K, V, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+                let entries = stable_entries(field.iter());
+                rkyv::collections::swiss_table::ArchivedHashMap::<K::Archived, V::Archived>::serialize_from_iter::<
+                    _,
+                    _,
+                    _,
+                    K,
+                    V,
+                    _,
+                >(entries.iter().copied(), (7, 8), serializer)
+            }
+        }
+
+        impl<K, V, H, D> DeserializeWith<<$map<K, V, H> as rkyv::Archive>::Archived, $map<K, V, H>, D> for Deterministic
+        where
+            K: rkyv::Archive + Hash + Eq,
+            K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
+            V: rkyv::Archive,
+            V::Archived: rkyv::Deserialize<V, D>,
+            H: Default + BuildHasher,
+            D: Fallible + ?Sized,
+        {
+            fn deserialize_with(
+                field: &<$map<K, V, H> as rkyv::Archive>::Archived,
+                deserializer: &mut D,
+            ) -> Result<$map<K, V, H>, D::Error> {
+                rkyv::Deserialize::deserialize(field, deserializer)
+            }
+        }
+
+        impl<K, H> ArchiveWith<$set<K, H>> for Deterministic
+        where
+            K: rkyv::Archive + Hash + Eq,
+            K::Archived: Hash + Eq,
+        {
+            type Archived = <$set<K, H> as rkyv::Archive>::Archived;
+            type Resolver = <$set<K, H> as rkyv::Archive>::Resolver;
+
+            fn resolve_with(field: &$set<K, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+                rkyv::Archive::resolve(field, resolver, out);
+            }
+        }
+
+        impl<K, H, S> SerializeWith<$set<K, H>, S> for Deterministic
+        where
+            K: Persist + StableHash + rkyv::Serialize<S> + Hash + Eq,
+            K::Archived: Hash + Eq,
+            S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
+            S::Error: Source,
+        {
+            fn serialize_with(field: &$set<K, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+                let keys = stable_sorted(field.iter(), |k| *k);
+                rkyv::collections::swiss_table::ArchivedHashSet::<K::Archived>::serialize_from_iter::<_, K, _>(
+                    keys.iter().copied(),
+                    (7, 8),
+                    serializer,
+                )
+            }
+        }
+
+        impl<K, H, D> DeserializeWith<<$set<K, H> as rkyv::Archive>::Archived, $set<K, H>, D> for Deterministic
+        where
+            K: rkyv::Archive + Hash + Eq,
+            K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
+            H: Default + BuildHasher,
+            D: Fallible + ?Sized,
+        {
+            fn deserialize_with(
+                field: &<$set<K, H> as rkyv::Archive>::Archived,
+                deserializer: &mut D,
+            ) -> Result<$set<K, H>, D::Error> {
+                rkyv::Deserialize::deserialize(field, deserializer)
+            }
+        }
+    };
 }
+#[cfg(feature = "hashbrown")]
+pub(crate) use deterministic;
 
-impl<K, V, H, S> SerializeWith<HashMap<K, V, H>, S> for Deterministic
-where
-    K: Persist + StableHash + rkyv::Serialize<S> + Hash + Eq,
-    K::Archived: Hash + Eq,
-    V: rkyv::Serialize<S>,
-    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
-    S::Error: Source,
-{
-    fn serialize_with(field: &HashMap<K, V, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
-        let entries = stable_entries(field);
-        rkyv::collections::swiss_table::ArchivedHashMap::<K::Archived, V::Archived>::serialize_from_iter::<
-            _,
-            _,
-            _,
-            K,
-            V,
-            _,
-        >(entries.iter().copied(), (7, 8), serializer)
-    }
-}
-
-impl<K, V, H, D> DeserializeWith<<HashMap<K, V, H> as rkyv::Archive>::Archived, HashMap<K, V, H>, D> for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
-    V: rkyv::Archive,
-    V::Archived: rkyv::Deserialize<V, D>,
-    H: Default + BuildHasher,
-    D: Fallible + ?Sized,
-{
-    fn deserialize_with(
-        field: &<HashMap<K, V, H> as rkyv::Archive>::Archived,
-        deserializer: &mut D,
-    ) -> Result<HashMap<K, V, H>, D::Error> {
-        rkyv::Deserialize::deserialize(field, deserializer)
-    }
-}
-
-impl<K, H> ArchiveWith<HashSet<K, H>> for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: Hash + Eq,
-{
-    type Archived = <HashSet<K, H> as rkyv::Archive>::Archived;
-    type Resolver = <HashSet<K, H> as rkyv::Archive>::Resolver;
-
-    fn resolve_with(field: &HashSet<K, H>, resolver: Self::Resolver, out: Place<Self::Archived>) {
-        rkyv::Archive::resolve(field, resolver, out);
-    }
-}
-
-impl<K, H, S> SerializeWith<HashSet<K, H>, S> for Deterministic
-where
-    K: Persist + StableHash + rkyv::Serialize<S> + Hash + Eq,
-    K::Archived: Hash + Eq,
-    S: Fallible + rkyv::ser::Writer + rkyv::ser::Allocator + ?Sized,
-    S::Error: Source,
-{
-    fn serialize_with(field: &HashSet<K, H>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
-        let keys = stable_sorted(field.iter(), |k| *k);
-        rkyv::collections::swiss_table::ArchivedHashSet::<K::Archived>::serialize_from_iter::<_, K, _>(
-            keys.iter().copied(),
-            (7, 8),
-            serializer,
-        )
-    }
-}
-
-impl<K, H, D> DeserializeWith<<HashSet<K, H> as rkyv::Archive>::Archived, HashSet<K, H>, D> for Deterministic
-where
-    K: rkyv::Archive + Hash + Eq,
-    K::Archived: rkyv::Deserialize<K, D> + Hash + Eq,
-    H: Default + BuildHasher,
-    D: Fallible + ?Sized,
-{
-    fn deserialize_with(
-        field: &<HashSet<K, H> as rkyv::Archive>::Archived,
-        deserializer: &mut D,
-    ) -> Result<HashSet<K, H>, D::Error> {
-        rkyv::Deserialize::deserialize(field, deserializer)
-    }
-}
+deterministic!(HashMap, HashSet);
