@@ -65,6 +65,7 @@ pub fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
             Some(u) => Some(quote!(#private::Via<#u>)),
             None => ty::wrapper(f.ty, private),
         },
+        Storage::Shared => Some(quote!(#private::Shared<#marker>)),
         Storage::Rkyv => None,
     }
 }

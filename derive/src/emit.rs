@@ -229,9 +229,16 @@ pub fn expand(c: &Container) -> TokenStream {
         let value = f.default.as_ref()?;
         let ty = f.ty;
         let label = &f.label;
-        let make = match value {
-            crate::attr::DefaultValue::Trait => quote!(<#ty as ::core::default::Default>::default()),
-            crate::attr::DefaultValue::Function(path) => quote!(#path()),
+        let (ty, make) = match (value, ty::arc_inner(ty).filter(|_| matches!(f.storage, Storage::Shared))) {
+            // A shared `Arc<T>`'s chunk holds a `T`.
+            (crate::attr::DefaultValue::Trait, Some(inner)) => {
+                (inner, quote!(<#inner as ::core::default::Default>::default()))
+            }
+            (crate::attr::DefaultValue::Function(path), Some(inner)) => {
+                (inner, quote!(::std::sync::Arc::unwrap_or_clone(#path())))
+            }
+            (crate::attr::DefaultValue::Trait, None) => (ty, quote!(<#ty as ::core::default::Default>::default())),
+            (crate::attr::DefaultValue::Function(path), None) => (ty, quote!(#path())),
         };
         // The value as the field archives it inline (through its wrapper), or, for a
         // chunked field, as its chunk holds it.
@@ -412,13 +419,17 @@ fn describe_fields(
                     let fmt = format!("{name}: rkyv[{{}}/{{}}] {text}");
                     quote!(::std::format!(#fmt, #off, ::core::mem::size_of::<#a>(), ::core::mem::align_of::<#a>()))
                 }
-                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) => {
+                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) | Storage::Shared => {
                     let kind = match f.storage {
-                        Storage::Lazy(_) => "lazy",
+                        Storage::Lazy(_) | Storage::Shared => "lazy",
                         Storage::Shard { .. } => "shard",
                         _ => "map",
                     };
-                    let d = if kind == "map" { ty::describe_map(f.ty, krate) } else { ty::describe(f.ty, krate) };
+                    let d = match (&f.storage, ty::arc_inner(f.ty)) {
+                        (Storage::Map(_), _) => ty::describe_map(f.ty, krate),
+                        (Storage::Shared, Some(inner)) => ty::describe(inner, krate),
+                        _ => ty::describe(f.ty, krate),
+                    };
                     let fmt = format!("{name}: {kind} {{}}");
                     quote!(::std::format!(#fmt, #off, #d))
                 }
@@ -613,7 +624,7 @@ fn markers(c: &Container, private: &TokenStream) -> TokenStream {
         .all_fields()
         .filter_map(|f| {
             let label = match f.storage {
-                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) => f.label.clone(),
+                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) | Storage::Shared => f.label.clone(),
                 Storage::Inline if f.recursive => format!("{}.{}", c.ident, f.label),
                 _ => return None,
             };

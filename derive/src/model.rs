@@ -17,6 +17,9 @@ pub enum Storage {
     },
     Map(Compress),
     Rkyv,
+    /// An `Arc<T>` field (sized `T`): a chunk of its own per allocation in the archive,
+    /// described as `lazy T`.
+    Shared,
 }
 
 pub struct Field<'a> {
@@ -176,6 +179,8 @@ fn fields<'a>(
                 Storage::Map(a.compress)
             } else if a.rkyv.is_some() {
                 Storage::Rkyv
+            } else if a.via.is_none() && ty::arc_inner(&f.ty).is_some() {
+                Storage::Shared
             } else {
                 Storage::Inline
             };

@@ -63,6 +63,20 @@ fn head(ty: &syn::Type) -> Option<(String, Vec<&syn::Type>)> {
     Some((seg.ident.to_string(), args))
 }
 
+/// The `T` of an `Arc<T>` whose `T` is sized (not a slice or `str`): such a field is
+/// shared across the archive.
+pub fn arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    match head(ty)? {
+        (name, args) if name == "Arc" => match args.as_slice() {
+            [syn::Type::Slice(_)] => None,
+            [t] if is_named(t, &["str"]) => None,
+            [t] => Some(*t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Whether `ty` is one of the standard types stored as another type's archived form
 /// (`strata::__private::StoredAs`), directly or inside `Option`/`Vec`: `Wrapping<T>` and
 /// `Reverse<T>` (as `T`), `BinaryHeap<T>`, `LinkedList<T>` and `arrayvec`'s

@@ -114,6 +114,7 @@ pub mod raw;
 mod save;
 pub mod schema;
 pub mod sharded;
+mod shared;
 pub mod space;
 mod std_types;
 mod store;
@@ -187,6 +188,7 @@ pub mod __private {
     pub use crate::promise::prefetch;
     pub use crate::schema::{SchemaBuilder, variant_offsets};
     pub use crate::sharded::{DEFAULT_SHARD_BYTES, prefetch as prefetch_sharded};
+    pub use crate::shared::Shared;
     pub use crate::with::{AsI64, AsU64, Bucketed, FieldName, Lazy, Sharded, Unnamed, codec_of};
     pub use crate::with_std::{AsEpochTime, AsOsBytes, describe_epoch_time};
     pub use crate::with_stored::{AsInner, AsVec, StoredAs, Via, via_out_of_line};

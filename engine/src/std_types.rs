@@ -9,9 +9,10 @@
 //! every tool then read them with no knowledge of the type, and a file written with one
 //! of two same-layout types reads with the other.
 //!
-//! An `Arc<T>` is stored once per chunk however many times the value refers to it, and
-//! comes back shared (`Arc::ptr_eq`) within that chunk; references from different
-//! chunks (two shards, two lazy fields) each store a copy.
+//! An `Arc<T>` nested in another type (`Vec<Arc<T>>`, a map's values) is stored once per
+//! chunk however many times the chunk refers to it, and comes back shared
+//! (`Arc::ptr_eq`) within that chunk. A field of type `Arc<T>` is shared across the whole
+//! archive instead (see `shared`).
 
 use crate::load::Prefetch;
 use crate::persist::{Persist, is_flat, is_leaf, sequence};

@@ -1,6 +1,6 @@
 //! Standard types as fields: round trips inline, in shards, in lazy fields and in map
-//! values; `Arc` sharing kept within a chunk; same-layout types reading each other's
-//! files; and decoding without the Rust types.
+//! values; `Arc` sharing (fields across the archive, nested `Arc`s within a chunk);
+//! same-layout types reading each other's files; and decoding without the Rust types.
 
 use proptest::prelude::*;
 use std::collections::{HashMap, VecDeque};
@@ -152,7 +152,8 @@ mod written {
         pub items: Vec<u32>,
         pub more: Vec<String>,
         pub id: u32,
-        pub shared: Box<u64>,
+        #[strata(lazy)]
+        pub shared: u64,
     }
 }
 
@@ -168,7 +169,7 @@ mod read {
 
 #[test]
 fn types_of_one_layout_read_each_others_files() -> strata::Result<()> {
-    let w = written::Rec { items: vec![1, 2, 3], more: vec!["x".into(), "yz".into()], id: 9, shared: Box::new(5) };
+    let w = written::Rec { items: vec![1, 2, 3], more: vec!["x".into(), "yz".into()], id: 9, shared: 5 };
     let archive = Archive::from_bytes(strata::to_bytes(&w)?)?;
     assert_eq!(archive.footer().type_fingerprint, strata::schema::schema_of::<read::Rec>().fingerprint);
     let r: read::Rec = archive.load()?;
@@ -266,14 +267,15 @@ fn shared_values_with_lazy_fields_are_written_once() -> strata::Result<()> {
     let t = Arc::new(Texture { name: "brick".into(), pixels: vec![7; 100_000] });
     let m = Material { diffuse: Arc::clone(&t), normal: Arc::clone(&t), layers: vec![Arc::clone(&t); 3] };
     let bytes = strata::to_bytes(&m)?;
-    // The root stores the texture once; the shard (another chunk) stores its own copy.
+    // The `Arc` fields store the texture once, in a chunk of their own; the `Arc`s inside
+    // the sharded vector's elements are stored (once) in their shard.
     assert!(bytes.len() < 3 * 100_000, "{} bytes", bytes.len());
     let archive = Archive::from_bytes(bytes)?;
     let loaded: Material = archive.load()?;
     assert_eq!(loaded, m);
     assert!(Arc::ptr_eq(&loaded.diffuse, &loaded.normal));
     let root = archive.root::<Material>()?;
-    assert_eq!(root.diffuse.pixels.len()?, 100_000);
+    assert_eq!(root.diffuse.view()?.pixels.len()?, 100_000);
     assert!(archive.verify()?.is_ok());
     Ok(())
 }
@@ -381,4 +383,28 @@ proptest! {
         struct T { t: std::time::SystemTime }
         prop_assert_eq!(strata::from_bytes::<T>(&strata::to_bytes(&T { t })?)?, T { t });
     }
+}
+
+#[test]
+fn arc_fields_of_older_files_stored_inline_still_read() -> strata::Result<()> {
+    // Before `Arc<T>` fields were shared across the archive, they were stored inline as
+    // a `Box<T>` is: such a file reads through evolution (inline to lazy, unboxed).
+    mod inline {
+        #[derive(strata::Persist)]
+        pub struct Holder {
+            pub mesh: Box<super::Mesh>,
+            pub id: u32,
+        }
+    }
+    #[derive(Persist, Debug)]
+    struct Holder {
+        mesh: Arc<Mesh>,
+        id: u32,
+    }
+    let m = Mesh { name: "old".into(), vertices: vec![(1.0, 2.0, 3.0); 5] };
+    let archive = Archive::from_bytes(strata::to_bytes(&inline::Holder { mesh: Box::new(m.clone()), id: 8 })?)?;
+    let h: Holder = archive.load()?;
+    assert_eq!((&*h.mesh, h.id), (&m, 8));
+    assert_eq!(archive.root::<Holder>()?.mesh.view()?.name.as_str(), "old");
+    Ok(())
 }

@@ -124,6 +124,8 @@ impl Encoded {
 pub struct SaveCtx<'a> {
     sink: &'a dyn Sink,
     prepared: std::sync::Mutex<std::collections::HashMap<(usize, std::any::TypeId), ChunkRef>>,
+    /// The chunks of shared `Arc` fields written so far, by allocation address and type.
+    shared: std::sync::Mutex<std::collections::HashMap<(usize, std::any::TypeId), ChunkRef>>,
     directory: std::sync::Mutex<Vec<DirEntry>>,
     /// Root nodes of chunk tables, copied into the tail ([`format::copies`]).
     tops: std::sync::Mutex<Tops>,
@@ -143,6 +145,7 @@ impl<'a> SaveCtx<'a> {
         Self {
             sink,
             prepared: std::sync::Mutex::default(),
+            shared: std::sync::Mutex::default(),
             directory: std::sync::Mutex::default(),
             tops: std::sync::Mutex::default(),
             window_buf: std::sync::Mutex::default(),
@@ -187,6 +190,16 @@ impl<'a> SaveCtx<'a> {
             e.chunk = chunk;
         }
         chunk
+    }
+
+    /// The chunk of the shared allocation `key` if this save wrote it already.
+    pub(crate) fn shared_ref(&self, key: (usize, std::any::TypeId)) -> Option<ChunkRef> {
+        self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied()
+    }
+
+    /// Records the chunk of the shared allocation `key`.
+    pub(crate) fn record_shared(&self, key: (usize, std::any::TypeId), r: ChunkRef) {
+        self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, r);
     }
 
     /// Writes the root value: entry 0. Returns the references of the root, the meta

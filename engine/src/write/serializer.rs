@@ -76,6 +76,14 @@ pub trait ChunkWriter {
     /// Serialization or I/O errors.
     fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef>;
 
+    /// Writes the value of a shared `Arc` field in a chunk of its own at its first
+    /// reference in the save; later references to the same allocation get the same
+    /// reference.
+    ///
+    /// # Errors
+    /// Serialization or I/O errors.
+    fn write_shared<T: Persist>(&mut self, value: &std::sync::Arc<T>, name: &'static str) -> Result<ChunkRef>;
+
     /// Writes `items` as shards of about `shard_bytes` serialized bytes, and the chunk
     /// table that lists them; returns the vector's header.
     ///
@@ -112,6 +120,22 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         ctx.write_value(value, codec, id)
     }
 
+    fn write_shared<T: Persist>(&mut self, value: &std::sync::Arc<T>, name: &'static str) -> Result<ChunkRef> {
+        let ctx = self.writer.save_ctx::<T>()?;
+        let key = crate::shared::key_of(value);
+        if let Some(done) = ctx.shared_ref(key) {
+            return Ok(done);
+        }
+        let id = ctx.alloc(self.writer.id, ChunkKind::Lazy, 0, name);
+        let r = ctx.write_value(&**value, None, id)?;
+        let r = match value.__count() {
+            Some(n) => r.with_count(n),
+            None => r,
+        };
+        ctx.record_shared(key, r);
+        Ok(r)
+    }
+
     fn write_sharded<T: Persist>(
         &mut self,
         items: &[T],
@@ -139,6 +163,10 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
 impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
     fn write_chunk<V: Persist>(&mut self, value: &V, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef> {
         T::write_chunk(self, value, codec, name)
+    }
+
+    fn write_shared<V: Persist>(&mut self, value: &std::sync::Arc<V>, name: &'static str) -> Result<ChunkRef> {
+        T::write_shared(self, value, name)
     }
 
     fn write_sharded<V: Persist>(

@@ -1,0 +1,221 @@
+//! `Arc<T>` fields keep the object graph: each shared allocation is stored once per
+//! archive (in a chunk of its own, whichever chunks refer to it), comes back shared
+//! after a load, resolves to one archived value in views, and gives the same bytes
+//! however the save is threaded.
+
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use strata::{Archive, OpenOptions, Persist, SaveOptions};
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Mesh {
+    name: String,
+    vertices: Vec<[f32; 3]>,
+}
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Instance {
+    mesh: Arc<Mesh>,
+    transform: [f32; 4],
+}
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Scene {
+    hero: Arc<Mesh>,
+    #[strata(shard, shard_bytes = 4096)]
+    instances: Vec<Instance>,
+    #[strata(map)]
+    by_name: HashMap<String, Instance>,
+}
+
+fn mesh(name: &str, n: usize) -> Arc<Mesh> {
+    Arc::new(Mesh { name: name.into(), vertices: (0..n).map(|i| [i as f32, 1.0, 2.0]).collect() })
+}
+
+/// 1,001 references (a hero and 1,000 instances) to two meshes of 10,000 vertices.
+fn scene() -> (Scene, Arc<Mesh>, Arc<Mesh>) {
+    let tree = mesh("tree", 10_000);
+    let rock = mesh("rock", 10_000);
+    let instances: Vec<Instance> = (0..1000)
+        .map(|i| Instance { mesh: Arc::clone(if i % 3 == 0 { &rock } else { &tree }), transform: [i as f32; 4] })
+        .collect();
+    let by_name = instances.iter().take(50).enumerate().map(|(i, x)| (format!("i{i}"), x.clone())).collect();
+    (Scene { hero: Arc::clone(&tree), instances, by_name }, tree, rock)
+}
+
+#[test]
+fn a_thousand_references_to_two_meshes_store_each_mesh_once() -> strata::Result<()> {
+    let (scene, tree, rock) = scene();
+    let bytes = strata::to_bytes(&scene)?;
+    let mesh_bytes = 10_000 * 12;
+    // Two meshes, 1,050 references of 40 bytes, the transforms, and the maps' keys.
+    assert!(bytes.len() < 2 * mesh_bytes + 1050 * 80 + 64 * 1024, "{} bytes", bytes.len());
+    assert!(bytes.len() > 2 * mesh_bytes);
+    let archive = Archive::from_bytes(bytes)?;
+    // One chunk per mesh, however many shards and buckets refer to it.
+    let meshes = archive
+        .inspect()?
+        .chunks()
+        .iter()
+        .filter(|c| c.total.raw >= mesh_bytes as u64 && c.children.is_empty())
+        .count();
+    assert_eq!(meshes, 2);
+    assert!(archive.verify()?.is_ok());
+
+    let loaded: Scene = archive.load()?;
+    assert_eq!(loaded, scene);
+    // Shared wherever it was shared before the save: across shards, buckets and the root.
+    let first_tree = &loaded.instances[1].mesh;
+    let first_rock = &loaded.instances[0].mesh;
+    assert!(Arc::ptr_eq(&loaded.hero, first_tree));
+    for (x, original) in loaded.instances.iter().zip(&scene.instances) {
+        let expected = if Arc::ptr_eq(&original.mesh, &tree) { first_tree } else { first_rock };
+        assert!(Arc::ptr_eq(&x.mesh, expected));
+    }
+    assert!(loaded.by_name.values().all(|x| Arc::ptr_eq(&x.mesh, first_tree) || Arc::ptr_eq(&x.mesh, first_rock)));
+    assert!(!Arc::ptr_eq(first_tree, first_rock));
+    // The hero, 666 instances and 33 map entries: every reference, no other copy.
+    assert_eq!(Arc::strong_count(first_tree), 1 + 666 + 33);
+    assert_eq!(Arc::strong_count(first_rock), 334 + 17);
+    drop((tree, rock));
+    Ok(())
+}
+
+#[test]
+fn views_resolve_every_reference_to_one_archived_value() -> strata::Result<()> {
+    let (scene, _, _) = scene();
+    let archive = Archive::from_bytes(strata::to_bytes(&scene)?)?;
+    let root = archive.root::<Scene>()?;
+    let hero = root.hero.view()?;
+    let far = root.instances.get(998)?.ok_or(strata::Error::Detached)?;
+    let far_mesh = far.mesh.view()?;
+    assert!(std::ptr::eq(&*hero, &*far_mesh), "one archived mesh");
+    assert_eq!(far_mesh.name.as_str(), "tree");
+    assert_eq!(root.hero.chunk(), far.mesh.chunk());
+    // An element loads its own `Arc`, shared with what other loads of this archive hold.
+    let a = far.load()?;
+    let b = root.instances.get(1)?.ok_or(strata::Error::Detached)?.load()?;
+    assert!(Arc::ptr_eq(&a.mesh, &b.mesh));
+    assert!(Arc::ptr_eq(&a.mesh, &root.hero.load_shared()?));
+    // Without the types, a shared field reads as the lazy field it is stored as.
+    assert_eq!(archive.value_at("hero.name")?.as_str(), Some("tree"));
+    assert_eq!(archive.value_at("instances[3].mesh.name")?.as_str(), Some("rock"));
+    Ok(())
+}
+
+#[test]
+fn shared_graphs_save_to_the_same_bytes_on_any_thread_count() -> strata::Result<()> {
+    let (scene, _, _) = scene();
+    let one = SaveOptions::new().threads(1).to_bytes(&scene)?;
+    let two = SaveOptions::new().threads(2).to_bytes(&scene)?;
+    let four = SaveOptions::new().threads(4).to_bytes(&scene)?;
+    assert_eq!(one, two);
+    assert_eq!(one, four);
+    // A copy of the graph with fresh allocations gives the same bytes.
+    let copy = scene_copy(&scene);
+    assert_eq!(strata::to_bytes(&copy)?, one);
+    Ok(())
+}
+
+/// The same graph with new allocations (one per original allocation).
+fn scene_copy(s: &Scene) -> Scene {
+    let mut fresh: HashMap<*const Mesh, Arc<Mesh>> = HashMap::new();
+    let mut remap = |m: &Arc<Mesh>| Arc::clone(fresh.entry(Arc::as_ptr(m)).or_insert_with(|| Arc::new((**m).clone())));
+    let hero = remap(&s.hero);
+    let instances: Vec<Instance> = s.instances.iter().map(|x| Instance { mesh: remap(&x.mesh), ..x.clone() }).collect();
+    let by_name = s.by_name.iter().map(|(k, x)| (k.clone(), Instance { mesh: remap(&x.mesh), ..x.clone() })).collect();
+    Scene { hero, instances, by_name }
+}
+
+#[test]
+fn a_shared_field_and_a_lazy_field_read_each_others_files() -> strata::Result<()> {
+    mod lazy {
+        #[derive(strata::Persist, Debug, PartialEq)]
+        pub struct Holder {
+            #[strata(lazy)]
+            pub mesh: super::Mesh,
+            pub id: u32,
+        }
+    }
+    mod shared {
+        #[derive(strata::Persist, Debug, PartialEq)]
+        pub struct Holder {
+            pub mesh: std::sync::Arc<super::Mesh>,
+            pub id: u32,
+        }
+    }
+    let m = Mesh { name: "m".into(), vertices: vec![[1.0, 2.0, 3.0]; 10] };
+    let archive = Archive::from_bytes(strata::to_bytes(&lazy::Holder { mesh: m.clone(), id: 4 })?)?;
+    assert_eq!(archive.footer().type_fingerprint, strata::schema::schema_of::<shared::Holder>().fingerprint);
+    let s: shared::Holder = archive.load()?;
+    assert_eq!((&*s.mesh, s.id), (&m, 4));
+    let back: lazy::Holder = strata::from_bytes(&strata::to_bytes(&s)?)?;
+    assert_eq!(back.mesh, m);
+    Ok(())
+}
+
+#[test]
+fn an_added_shared_field_reads_its_default() -> strata::Result<()> {
+    mod v1 {
+        #[derive(strata::Persist)]
+        pub struct Doc {
+            pub title: String,
+        }
+    }
+    mod v2 {
+        #[derive(strata::Persist, Debug)]
+        pub struct Doc {
+            pub title: String,
+            #[strata(default)]
+            pub style: std::sync::Arc<Vec<u32>>,
+        }
+    }
+    let archive = Archive::from_bytes(strata::to_bytes(&v1::Doc { title: "t".into() })?)?;
+    let d: v2::Doc = archive.load()?;
+    assert_eq!((d.title.as_str(), d.style.len()), ("t", 0));
+    Ok(())
+}
+
+#[test]
+fn loads_share_under_a_small_cache_and_after_the_archive_evicts() -> strata::Result<()> {
+    let (scene, _, _) = scene();
+    let archive = Archive::from_bytes_with(strata::to_bytes(&scene)?, &OpenOptions::new().cache_limit(64 * 1024))?;
+    let loaded: Scene = archive.load()?;
+    assert!(loaded.instances.iter().skip(1).step_by(3).all(|x| Arc::ptr_eq(&x.mesh, &loaded.instances[1].mesh)));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Any graph of instances over a few meshes: the load has the same sharing classes,
+    /// every mesh is stored once, and the bytes do not depend on the allocations.
+    #[test]
+    fn any_sharing_pattern_survives_a_round_trip(
+        picks in proptest::collection::vec(0usize..6, 1..300),
+        sizes in proptest::collection::vec(1usize..2000, 6),
+        compress in any::<bool>(),
+    ) {
+        let meshes: Vec<Arc<Mesh>> = sizes.iter().enumerate().map(|(i, &n)| mesh(&format!("m{i}"), n)).collect();
+        let instances: Vec<Instance> = picks.iter().enumerate()
+            .map(|(i, &p)| Instance { mesh: Arc::clone(&meshes[p]), transform: [i as f32; 4] })
+            .collect();
+        let scene = Scene { hero: Arc::clone(&meshes[picks[0]]), instances, by_name: HashMap::new() };
+        let options = if compress { SaveOptions::new().compression(strata::Codec::Zstd(1)) } else { SaveOptions::new() };
+        let bytes = options.to_bytes(&scene)?;
+        let used: std::collections::BTreeSet<usize> = picks.iter().copied().collect();
+        let archive = Archive::from_bytes(bytes.clone())?;
+        let stored = archive.inspect()?.chunks().iter().filter(|c| matches!(c.path.rsplit('.').next(), Some("mesh" | "hero"))).count();
+        prop_assert_eq!(stored, used.len());
+        let loaded: Scene = archive.load()?;
+        prop_assert_eq!(&loaded, &scene);
+        for (a, pa) in loaded.instances.iter().zip(&picks) {
+            for (b, pb) in loaded.instances.iter().zip(&picks) {
+                prop_assert_eq!(Arc::ptr_eq(&a.mesh, &b.mesh), pa == pb);
+            }
+        }
+        let copy = scene_copy(&scene);
+        prop_assert_eq!(options.to_bytes(&copy)?, bytes);
+    }
+}
