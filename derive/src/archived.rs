@@ -9,7 +9,7 @@
 //! require themselves).
 
 use crate::attr::Compress;
-use crate::model::{Container, Data, Field, Storage, Style, binding, construct};
+use crate::model::{Container, Data, Field, Shape, Storage, Style, binding, construct};
 use crate::ty;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -65,7 +65,8 @@ pub fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
             Some(u) => Some(quote!(#private::Via<#u>)),
             None => ty::wrapper(f.ty, private),
         },
-        Storage::Shared => Some(quote!(#private::Shared<#marker>)),
+        Storage::Shared(Shape::Direct) => Some(quote!(#private::Shared<#marker>)),
+        Storage::Shared(_) => Some(quote!(#private::rkyv::with::Map<#private::Shared<#marker>>)),
         Storage::Rkyv => None,
     }
 }

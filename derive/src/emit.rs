@@ -10,7 +10,7 @@
 //!   stored.
 
 use crate::archived::{archived_debug, archived_field_ty, field_wrapper, lazy_params, plain_wrapper};
-use crate::model::{Container, Data, Field, Storage, Style, binding, construct};
+use crate::model::{Container, Data, Field, Shape, Storage, Style, binding, construct};
 use crate::ty;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -229,21 +229,24 @@ pub fn expand(c: &Container) -> TokenStream {
         let value = f.default.as_ref()?;
         let ty = f.ty;
         let label = &f.label;
-        let (ty, make) = match (value, ty::arc_inner(ty).filter(|_| matches!(f.storage, Storage::Shared))) {
-            // A shared `Arc<T>`'s chunk holds a `T`.
-            (crate::attr::DefaultValue::Trait, Some(inner)) => {
-                (inner, quote!(<#inner as ::core::default::Default>::default()))
-            }
-            (crate::attr::DefaultValue::Function(path), Some(inner)) => {
-                (inner, quote!(::std::sync::Arc::unwrap_or_clone(#path())))
-            }
-            (crate::attr::DefaultValue::Trait, None) => (ty, quote!(<#ty as ::core::default::Default>::default())),
-            (crate::attr::DefaultValue::Function(path), None) => (ty, quote!(#path())),
-        };
+        let (ty, make) =
+            match (value, ty::arc_inner(ty).filter(|_| matches!(f.storage, Storage::Shared(Shape::Direct)))) {
+                // A shared `Arc<T>`'s chunk holds a `T`.
+                (crate::attr::DefaultValue::Trait, Some(inner)) => {
+                    (inner, quote!(<#inner as ::core::default::Default>::default()))
+                }
+                (crate::attr::DefaultValue::Function(path), Some(inner)) => {
+                    (inner, quote!(::std::sync::Arc::unwrap_or_clone(#path())))
+                }
+                (crate::attr::DefaultValue::Trait, None) => (ty, quote!(<#ty as ::core::default::Default>::default())),
+                (crate::attr::DefaultValue::Function(path), None) => (ty, quote!(#path())),
+            };
         // The value as the field archives it inline (through its wrapper), or, for a
         // chunked field, as its chunk holds it.
         let with = match f.storage {
-            Storage::Inline => plain_wrapper(f, &private).unwrap_or_else(|| quote!(#rkyv::with::Identity)),
+            Storage::Inline | Storage::Shared(Shape::InVec | Shape::InOption) => {
+                plain_wrapper(f, &private).unwrap_or_else(|| quote!(#rkyv::with::Identity))
+            }
             _ => quote!(#rkyv::with::Identity),
         };
         Some(quote!(__s.default_value::<#ty, #with>(__name, #label, || #make);))
@@ -419,15 +422,21 @@ fn describe_fields(
                     let fmt = format!("{name}: rkyv[{{}}/{{}}] {text}");
                     quote!(::std::format!(#fmt, #off, ::core::mem::size_of::<#a>(), ::core::mem::align_of::<#a>()))
                 }
-                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) | Storage::Shared => {
+                Storage::Shared(shape @ (Shape::InVec | Shape::InOption)) => {
+                    let inner = ty::shared_arc(f.ty).map_or_else(|| quote!(()), |(_, t)| ty::describe(t, krate));
+                    let outer = if *shape == Shape::InVec { "Vec" } else { "Option" };
+                    let fmt = format!("{name}: {outer}<lazy {{}}>");
+                    quote!(::std::format!(#fmt, #off, #inner))
+                }
+                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) | Storage::Shared(Shape::Direct) => {
                     let kind = match f.storage {
-                        Storage::Lazy(_) | Storage::Shared => "lazy",
+                        Storage::Lazy(_) | Storage::Shared(_) => "lazy",
                         Storage::Shard { .. } => "shard",
                         _ => "map",
                     };
                     let d = match (&f.storage, ty::arc_inner(f.ty)) {
                         (Storage::Map(_), _) => ty::describe_map(f.ty, krate),
-                        (Storage::Shared, Some(inner)) => ty::describe(inner, krate),
+                        (Storage::Shared(_), Some(inner)) => ty::describe(inner, krate),
                         _ => ty::describe(f.ty, krate),
                     };
                     let fmt = format!("{name}: {kind} {{}}");
@@ -624,7 +633,7 @@ fn markers(c: &Container, private: &TokenStream) -> TokenStream {
         .all_fields()
         .filter_map(|f| {
             let label = match f.storage {
-                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) | Storage::Shared => f.label.clone(),
+                Storage::Lazy(_) | Storage::Shard { .. } | Storage::Map(_) | Storage::Shared(_) => f.label.clone(),
                 Storage::Inline if f.recursive => format!("{}.{}", c.ident, f.label),
                 _ => return None,
             };

@@ -17,9 +17,20 @@ pub enum Storage {
     },
     Map(Compress),
     Rkyv,
-    /// An `Arc<T>` field (sized `T`): a chunk of its own per allocation in the archive,
-    /// described as `lazy T`.
-    Shared,
+    /// An `Arc<T>` field (sized `T`), or a `Vec`/`Option` of them: a chunk of its own
+    /// per allocation in the archive, described as `lazy T` (`Vec<lazy T>`, ...).
+    Shared(Shape),
+}
+
+/// Where the `Arc`s of a shared field are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The field is the `Arc`.
+    Direct,
+    /// The field is a `Vec` of them.
+    InVec,
+    /// The field is an `Option` of one.
+    InOption,
 }
 
 pub struct Field<'a> {
@@ -179,8 +190,8 @@ fn fields<'a>(
                 Storage::Map(a.compress)
             } else if a.rkyv.is_some() {
                 Storage::Rkyv
-            } else if a.via.is_none() && ty::arc_inner(&f.ty).is_some() {
-                Storage::Shared
+            } else if let (None, Some((shape, _))) = (&a.via, ty::shared_arc(&f.ty)) {
+                Storage::Shared(shape)
             } else {
                 Storage::Inline
             };

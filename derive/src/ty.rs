@@ -77,6 +77,22 @@ pub fn arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
+/// Where the shared `Arc<T>`s of a field of this type are, and their `T`: the field
+/// itself, or the elements of a `Vec` or `Option` field.
+pub fn shared_arc(ty: &syn::Type) -> Option<(crate::model::Shape, &syn::Type)> {
+    use crate::model::Shape;
+    if let Some(inner) = arc_inner(ty) {
+        return Some((Shape::Direct, inner));
+    }
+    match head(ty)? {
+        (name, args) if name == "Vec" || name == "Option" => {
+            let inner = arc_inner(args.first()?)?;
+            Some((if name == "Vec" { Shape::InVec } else { Shape::InOption }, inner))
+        }
+        _ => None,
+    }
+}
+
 /// Whether `ty` is one of the standard types stored as another type's archived form
 /// (`strata::__private::StoredAs`), directly or inside `Option`/`Vec`: `Wrapping<T>` and
 /// `Reverse<T>` (as `T`), `BinaryHeap<T>`, `LinkedList<T>` and `arrayvec`'s

@@ -1,7 +1,8 @@
 //! `Arc<T>` fields shared across the whole archive.
 //!
 //! A field of type `Arc<T>` (sized `T`) is stored as a lazy field is (`lazy T` in the
-//! schema, a [`Promise<T>`] in the view), except that every reference to one
+//! schema, a [`Promise<T>`] in the view), and so are the elements of `Vec<Arc<T>>` and
+//! `Option<Arc<T>>` fields (`Vec<lazy T>`), except that every reference to one
 //! allocation refers to one chunk: the save writes the value at its first reference
 //! and records the chunk by the allocation's address; later references reuse the
 //! reference. A type holding such a field holds a chunk of its own, so it is written by

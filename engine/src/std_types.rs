@@ -9,10 +9,10 @@
 //! every tool then read them with no knowledge of the type, and a file written with one
 //! of two same-layout types reads with the other.
 //!
-//! An `Arc<T>` nested in another type (`Vec<Arc<T>>`, a map's values) is stored once per
+//! An `Arc<T>` nested in another type (a map's values, a tuple) is stored once per
 //! chunk however many times the chunk refers to it, and comes back shared
-//! (`Arc::ptr_eq`) within that chunk. A field of type `Arc<T>` is shared across the whole
-//! archive instead (see `shared`).
+//! (`Arc::ptr_eq`) within that chunk. A field of type `Arc<T>`, `Vec<Arc<T>>` or
+//! `Option<Arc<T>>` is shared across the whole archive instead (see `shared`).
 
 use crate::load::Prefetch;
 use crate::persist::{Persist, is_flat, is_leaf, sequence};

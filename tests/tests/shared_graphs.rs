@@ -219,3 +219,80 @@ proptest! {
         prop_assert_eq!(options.to_bytes(&copy)?, bytes);
     }
 }
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Library {
+    meshes: Vec<Arc<Mesh>>,
+    favourite: Option<Arc<Mesh>>,
+    none: Option<Arc<Mesh>>,
+    #[strata(shard, shard_bytes = 4096)]
+    instances: Vec<Instance>,
+}
+
+fn library() -> Library {
+    let meshes: Vec<Arc<Mesh>> = (0..4).map(|i| mesh(&format!("m{i}"), 500 * (i + 1))).collect();
+    let instances = (0..300).map(|i| Instance { mesh: Arc::clone(&meshes[i % 4]), transform: [0.5; 4] }).collect();
+    Library { favourite: Some(Arc::clone(&meshes[2])), none: None, meshes, instances }
+}
+
+#[test]
+fn vectors_and_options_of_arcs_share_with_every_other_reference() -> strata::Result<()> {
+    let lib = library();
+    let bytes = strata::to_bytes(&lib)?;
+    let archive = Archive::from_bytes(bytes)?;
+    assert!(archive.schema_text()?.contains("meshes @0: Vec<lazy Mesh>"), "{}", archive.schema_text()?);
+    let stored = archive.inspect()?.chunks().iter().filter(|c| c.chunk.raw_len() >= 500 * 12).count();
+    assert_eq!(stored, 4, "each mesh once");
+    let loaded: Library = archive.load()?;
+    assert_eq!(loaded, lib);
+    let fav = loaded.favourite.as_ref().ok_or(strata::Error::Detached)?;
+    assert!(Arc::ptr_eq(fav, &loaded.meshes[2]));
+    assert!(loaded.instances.iter().enumerate().all(|(i, x)| Arc::ptr_eq(&x.mesh, &loaded.meshes[i % 4])));
+    // Views and decoding follow the references.
+    let root = archive.root::<Library>()?;
+    assert!(std::ptr::eq(&*root.meshes[2].view()?, &*root.favourite.as_ref().ok_or(strata::Error::Detached)?.view()?));
+    assert!(root.none.is_none());
+    assert_eq!(archive.value_at("meshes[3].name")?.as_str(), Some("m3"));
+    assert_eq!(archive.value_at("favourite.name")?.as_str(), Some("m2"));
+    Ok(())
+}
+
+#[test]
+fn shared_values_evolve_like_lazy_ones() -> strata::Result<()> {
+    mod v2 {
+        #[derive(strata::Persist, Debug)]
+        pub struct Mesh {
+            pub name: String,
+            pub vertices: Vec<[f32; 3]>,
+            #[strata(default)]
+            pub material: Option<String>,
+        }
+        #[derive(strata::Persist, Debug)]
+        pub struct Instance {
+            pub mesh: std::sync::Arc<Mesh>,
+            pub transform: [f32; 4],
+        }
+        #[derive(strata::Persist, Debug)]
+        pub struct Library {
+            pub meshes: Vec<std::sync::Arc<Mesh>>,
+            pub favourite: Option<std::sync::Arc<Mesh>>,
+            pub none: Option<std::sync::Arc<Mesh>>,
+            #[strata(shard, shard_bytes = 4096)]
+            pub instances: Vec<Instance>,
+        }
+    }
+    let lib = library();
+    let archive = Archive::from_bytes(strata::to_bytes(&lib)?)?;
+    let newer: v2::Library = archive.load()?;
+    assert_eq!(newer.meshes.len(), 4);
+    assert!(newer.meshes.iter().zip(&lib.meshes).all(|(n, o)| n.name == o.name && n.vertices == o.vertices));
+    assert!(newer.meshes.iter().all(|m| m.material.is_none()));
+    let fav = newer.favourite.as_ref().ok_or(strata::Error::Detached)?;
+    assert!(Arc::ptr_eq(fav, &newer.meshes[2]));
+    assert!(newer.instances.iter().enumerate().all(|(i, x)| Arc::ptr_eq(&x.mesh, &newer.meshes[i % 4])));
+    // Views of the evolved file are the reader's layout.
+    let root = archive.root::<v2::Library>()?;
+    let m = root.meshes[1].view()?;
+    assert_eq!((m.name.as_str(), m.material.is_none()), ("m1", true));
+    Ok(())
+}

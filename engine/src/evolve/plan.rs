@@ -156,6 +156,9 @@ pub(crate) enum Op {
     Unbox(NodeId),
     /// An array of `n` elements.
     Array(NodeId, u64),
+    /// A chunk reference inside a type (`Vec<lazy T>`), lazy in both: the chunk is read
+    /// through the node when the reader follows it.
+    Lazy(NodeId),
     /// A struct, tuple or map entry: the reader's fields, in offset order.
     Struct(Vec<Slot>),
     /// An enum: one arm per variant of the file's, by the file's tag.
@@ -218,6 +221,7 @@ impl Plan {
                 }
             };
             match &n.op {
+                Op::Lazy(c) => roots.push(*c),
                 Op::Struct(s) => slots(s),
                 Op::Enum(arms) => arms.iter().for_each(|a| {
                     if let Arm::To { slots: s, .. } = a {
@@ -273,7 +277,8 @@ impl Plan {
                             }
                         }
                     }
-                    Op::Pending | Op::Prim { .. } | Op::String => {}
+                    // Another chunk: a root of its own.
+                    Op::Pending | Op::Prim { .. } | Op::String | Op::Lazy(_) => {}
                 }
             }
         }

@@ -299,7 +299,7 @@ impl<'a> Transcoder<'a> {
             return Ok(());
         }
         match &n.op {
-            Op::Pending | Op::Prim { .. } => {}
+            Op::Pending | Op::Prim { .. } | Op::Lazy(_) => {}
             Op::Opaque(r) => {
                 let r = r.ok_or_else(|| Error::Message(format!("internal: `{}` cannot be moved", n.path)))?;
                 let source = Arc::clone(self.source(at.s)?);
@@ -512,6 +512,13 @@ impl<'a> Transcoder<'a> {
                 r.resolve(moved, &mut self.out)?;
             }
             Op::Prim { from, to } => self.prim(*from, *to, at)?,
+            Op::Lazy(c) => {
+                let c = *c;
+                self.copy(at, 40)?;
+                if !self.plan.node(c)?.same {
+                    self.tags.push((start, Tag::Chunk { node: c, place: self.path().into() }));
+                }
+            }
             Op::String => {
                 let (bytes, loc) = self.bytes(at.s)?;
                 let (raw, _) = bytes.string(at.pos).map_err(|d| bad(loc, d))?;

@@ -13,6 +13,10 @@ pub enum Ty {
     /// `Box<str>` (also how `Arc<str>` is described): a relative pointer and a 32-bit
     /// length, a `Vec<u8>`'s layout, over UTF-8 bytes.
     Str,
+    /// `lazy T` inside a type (`Vec<lazy Mesh>`: the `Arc<T>`s of a `Vec<Arc<T>>` field):
+    /// a 40-byte reference to a chunk that holds the `T`. As a field's whole type, `lazy`
+    /// is the field's [`Storage`] instead.
+    Lazy(Box<Ty>),
     /// `Vec<T>`.
     Vec(Box<Ty>),
     /// `Option<T>`.
@@ -176,6 +180,7 @@ impl Schema {
             Ty::Prim(p) => prim_layout(p).ok_or_else(|| format!("unknown primitive `{p}`"))?,
             Ty::String | Ty::Str | Ty::Vec(_) => (8, 4),
             Ty::Boxed(_) => (4, 4),
+            Ty::Lazy(_) => (40, 8),
             Ty::Option(t) => {
                 let (s, a) = self.layout_depth(t, depth + 1)?;
                 let a = a.max(1);
@@ -293,6 +298,9 @@ impl<'a> Parser<'a> {
     }
 
     fn ty_within(&mut self) -> std::result::Result<Ty, ParseError> {
+        if self.eat("lazy ") {
+            return Ok(Ty::Lazy(Box::new(self.ty()?)));
+        }
         if self.eat("()") {
             return Ok(Ty::Prim(String::from("()")));
         }
@@ -494,6 +502,7 @@ pub fn render(t: &Ty) -> String {
         Ty::Prim(p) => p.clone(),
         Ty::String => String::from("String"),
         Ty::Str => String::from("Box<str>"),
+        Ty::Lazy(t) => format!("lazy {}", render(t)),
         Ty::Vec(t) => format!("Vec<{}>", render(t)),
         Ty::Option(t) => format!("Option<{}>", render(t)),
         Ty::Boxed(t) => format!("Box<{}>", render(t)),

@@ -76,7 +76,15 @@ impl Place {
     }
 
     fn inline(&self, pos: u64, ty: Ty) -> Place {
-        Place { bytes: self.bytes.clone(), at: self.at, pos, storage: Storage::Inline, ty }
+        Place { bytes: self.bytes.clone(), at: self.at, pos, storage: Storage::Inline, ty }.unlazy()
+    }
+
+    /// A `lazy T` inside a type (`Vec<lazy T>`) as the lazy field it is stored as.
+    fn unlazy(self) -> Place {
+        match (self.storage, self.ty) {
+            (Storage::Inline, Ty::Lazy(t)) => Place { storage: Storage::Lazy, ty: *t, ..self },
+            (storage, ty) => Place { storage, ty, ..self },
+        }
     }
 
     fn chunk_ref(&self) -> Result<ChunkRef> {
@@ -143,7 +151,7 @@ impl<'a> Decoder<'a> {
             ty: "value",
             detail: String::from("chunk smaller than its root value"),
         })?;
-        Ok(Place { bytes, at, pos, storage: Storage::Inline, ty })
+        Ok(Place { bytes, at, pos, storage: Storage::Inline, ty }.unlazy())
     }
 
     /// Follows a lazy field to its chunk.
@@ -192,7 +200,7 @@ impl<'a> Decoder<'a> {
             let e = bucket.entry(j).map_err(bad)?;
             let pos = (e.as_ptr() as u64 - bytes.as_ptr() as u64)
                 + (e.len() as u64).checked_sub(size).ok_or_else(|| bad("entry too short"))?;
-            let place = |pos, ty| Place { bytes: bytes.clone(), at, pos, storage: Storage::Inline, ty };
+            let place = |pos, ty| Place { bytes: bytes.clone(), at, pos, storage: Storage::Inline, ty }.unlazy();
             out.push((place(pos, kt.clone()), place(pos + voff, vt.clone()), bucket.hash(j).unwrap_or(0)));
         }
         Ok(out)
@@ -282,6 +290,8 @@ impl<'a> Decoder<'a> {
         Ok(match &p.ty {
             Ty::Prim(name) => prim(p, name)?,
             Ty::String => Value::String(string(p, pos)?),
+            // Places of `lazy T` are made lazy fields (`unlazy`).
+            Ty::Lazy(_) => return Err(p.bad("internal: a lazy reference read inline")),
             Ty::Str => {
                 let start = p.rel(pos)?;
                 let len = p.le(pos + 4, 4)? as u64;
@@ -359,7 +369,8 @@ impl<'a> Decoder<'a> {
         let mut out = Vec::with_capacity(fields.len());
         for f in fields {
             let place =
-                Place { bytes: p.bytes.clone(), at: p.at, pos: p.pos + f.offset, storage: f.storage, ty: f.ty.clone() };
+                Place { bytes: p.bytes.clone(), at: p.at, pos: p.pos + f.offset, storage: f.storage, ty: f.ty.clone() }
+                    .unlazy();
             out.push((f.name.clone(), self.value_depth(&place, depth + 1)?));
         }
         Ok(out)
@@ -442,7 +453,8 @@ impl<'a> Decoder<'a> {
                     pos: p.pos + f.offset,
                     storage: f.storage,
                     ty: f.ty.clone(),
-                })
+                }
+                .unlazy())
             }
             (Step::Index(i), Storage::Inline, Ty::Named(..)) => self.step(p, &Step::Field(i.to_string())),
             (step, _, ty) => {
