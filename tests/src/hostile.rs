@@ -6,7 +6,7 @@
 //! thousands of generated inputs. They must never panic, whatever the bytes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use strata::raw::format::ChunkRef;
 use strata::{Archive, Codec, OpenOptions, Persist, SaveOptions, StableHash};
 
@@ -60,6 +60,10 @@ pub struct Model {
     pub by_name: HashMap<String, u32>,
     #[strata(map, compress = "zstd(1)")]
     pub by_key: HashMap<Key, Item>,
+    /// Shared across the archive: one chunk, referred to four times.
+    pub shared: Arc<Item>,
+    pub shared_list: Vec<Arc<Item>>,
+    pub maybe_shared: Option<Arc<Item>>,
 }
 
 /// A deterministic value of the model: a few dozen chunks of every kind.
@@ -67,6 +71,7 @@ pub struct Model {
 pub fn model() -> Model {
     let item =
         |i: u32| Item { id: i, label: format!("item-{i}"), notes: (0..i % 3).map(|n| format!("n{n}")).collect() };
+    let shared = Arc::new(item(5));
     Model {
         id: 7,
         title: "hostile".into(),
@@ -84,6 +89,9 @@ pub fn model() -> Model {
         items: (0..80).map(item).collect(),
         by_name: (0..400).map(|i| (format!("name{i}"), i)).collect(),
         by_key: (0..60u32).map(|i| (Key { zone: (i % 4) as u16, name: format!("k{i}") }, item(i))).collect(),
+        shared: Arc::clone(&shared),
+        shared_list: vec![Arc::clone(&shared), Arc::new(item(6)), Arc::clone(&shared)],
+        maybe_shared: Some(shared),
     }
 }
 
@@ -167,6 +175,12 @@ pub fn walk(archive: &Archive) -> (usize, usize) {
         }
     }
     count(m.by_key.load().is_ok());
+    count(m.shared.view().is_ok_and(|item| item.notes.load().is_ok()));
+    count(m.shared.load_shared().is_ok());
+    for p in m.shared_list.iter().chain(m.maybe_shared.as_ref()) {
+        count(p.view().is_ok());
+        count(p.load_shared().is_ok());
+    }
     count(archive.load::<Model>().is_ok());
     (ok, tried)
 }

@@ -6,7 +6,7 @@
 
 use crate::hostile::{Input, Key, Seals, Shape, open_and_walk};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use strata::raw::format::ChunkRef;
 use strata::{Archive, Codec, Persist, SaveOptions};
 
@@ -21,8 +21,8 @@ pub struct Item {
 
 /// The version of [`crate::hostile::Model`] an older program wrote: its items have a
 /// narrower id, and it has a field today's model dropped. Reading it as today's model
-/// transcodes the root, the lazy item, every shard of items and every entry of
-/// `by_key`.
+/// transcodes the root, the lazy item, every shard of items, every entry of `by_key`
+/// and the shared items.
 #[derive(Persist, Debug, PartialEq, Clone)]
 pub struct Model {
     pub id: u64,
@@ -44,6 +44,9 @@ pub struct Model {
     #[strata(map, compress = "zstd(1)")]
     pub by_key: HashMap<Key, Item>,
     pub retired: u8,
+    pub shared: Arc<Item>,
+    pub shared_list: Vec<Arc<Item>>,
+    pub maybe_shared: Option<Arc<Item>>,
 }
 
 /// The older model holding what [`crate::hostile::model`] holds.
@@ -51,6 +54,7 @@ pub struct Model {
 pub fn model() -> Model {
     let item = |i: &crate::hostile::Item| Item { id: i.id as u16, label: i.label.clone(), notes: i.notes.clone() };
     let m = crate::hostile::model();
+    let shared = Arc::new(item(&m.shared));
     Model {
         id: m.id,
         title: m.title,
@@ -64,6 +68,14 @@ pub fn model() -> Model {
         by_name: m.by_name,
         by_key: m.by_key.iter().map(|(k, v)| (k.clone(), item(v))).collect(),
         retired: 9,
+        // The same sharing: one allocation per allocation of today's model.
+        shared_list: m
+            .shared_list
+            .iter()
+            .map(|a| if Arc::ptr_eq(a, &m.shared) { Arc::clone(&shared) } else { Arc::new(item(a)) })
+            .collect(),
+        maybe_shared: m.maybe_shared.as_ref().map(|_| Arc::clone(&shared)),
+        shared,
     }
 }
 

@@ -60,7 +60,12 @@ fn the_valid_model_reads_completely() {
     assert!(tried > 30);
     assert_eq!(ok, tried, "every read of an undamaged file succeeds");
     let archive = strata::Archive::from_bytes(hostile::image().to_vec()).unwrap();
-    assert_eq!(archive.load::<hostile::Model>().unwrap(), hostile::model());
+    let loaded = archive.load::<hostile::Model>().unwrap();
+    assert_eq!(loaded, hostile::model());
+    // Shared items stay shared through transcoding.
+    assert!(std::sync::Arc::ptr_eq(&loaded.shared, &loaded.shared_list[2]));
+    assert!(std::sync::Arc::ptr_eq(&loaded.shared, loaded.maybe_shared.as_ref().unwrap()));
+    assert!(!std::sync::Arc::ptr_eq(&loaded.shared, &loaded.shared_list[1]));
     assert!(hostile::chunks().len() > 30);
 }
 
