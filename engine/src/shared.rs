@@ -8,8 +8,8 @@
 //! reference. A type holding such a field holds a chunk of its own, so it is written by
 //! the save's ordered, depth-first walk: the first reference, and so the file, depend
 //! only on the value. Loading gives one `Arc` per chunk for as long as any holder keeps
-//! it (an identity map per open archive and type, by chunk reference), so `Arc::ptr_eq` holds after a load
-//! wherever it held before the save.
+//! it (an identity map per open archive and type, by chunk reference), so
+//! `Arc::ptr_eq` holds after a load wherever it held before the save.
 
 use crate::Persist;
 use crate::error::Result;
