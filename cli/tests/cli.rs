@@ -283,3 +283,38 @@ fn stat_space_says_where_the_bytes_go() {
     let total: u64 = parts.iter().map(|k| space[*k].as_u64().unwrap()).sum::<u64>() + fields;
     assert_eq!(total, v["file_len"].as_u64().unwrap());
 }
+
+#[test]
+fn dump_follows_shared_and_converted_fields() {
+    #[derive(Persist)]
+    struct Scene {
+        hero: std::sync::Arc<Profile>,
+        cast: Vec<std::sync::Arc<Profile>>,
+        name: Box<str>,
+        frames: std::num::Wrapping<u32>,
+    }
+    let hero = std::sync::Arc::new(Profile { country: "AR".into(), joined: 7 });
+    let other = std::sync::Arc::new(Profile { country: "JP".into(), joined: 9 });
+    let scene = Scene {
+        cast: vec![std::sync::Arc::clone(&other), std::sync::Arc::clone(&hero), other],
+        hero,
+        name: "opening".into(),
+        frames: std::num::Wrapping(u32::MAX),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scene.strata");
+    strata::save(&path, &scene).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let dump = |at: &str| -> serde_json::Value {
+        let out = strata(&["dump", &file, at, "--compact"]);
+        assert!(out.status.success(), "{at}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    assert_eq!(dump("hero.country"), "AR");
+    assert_eq!(dump("cast[1].country"), "AR");
+    assert_eq!(dump("cast[2].joined"), 9);
+    assert_eq!(dump("name"), "opening");
+    assert_eq!(dump("frames"), u32::MAX);
+    let out = strata(&["verify", &file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
