@@ -149,6 +149,7 @@ pub use strata_derive::Persist;
 /// Derives [`StableHash`] for a map key type (derive [`Persist`] too).
 pub use strata_derive::StableHash;
 pub use value::Value;
+pub use with_std::{PathView, SystemTimeView};
 #[doc(hidden)]
 pub use write::{SaveSerializer, serializer::ChunkBuf};
 pub use write::{SaveStats, Saver};

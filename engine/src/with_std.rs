@@ -183,3 +183,66 @@ where
         })
     }
 }
+
+/// The view of a `SystemTime` field (seconds and nanoseconds from the Unix epoch) as
+/// the time it stores.
+///
+/// ```
+/// use strata::SystemTimeView;
+/// # #[derive(strata::Persist)] struct Stamp { at: std::time::SystemTime }
+/// let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+/// let archive = strata::Archive::from_bytes(strata::to_bytes(&Stamp { at })?)?;
+/// assert_eq!(archive.root::<Stamp>()?.at.system_time()?, at);
+/// # Ok::<(), strata::Error>(())
+/// ```
+pub trait SystemTimeView {
+    /// The stored time.
+    ///
+    /// # Errors
+    /// [`Error::Message`] when the stored time is not one this platform's `SystemTime`
+    /// holds (or its nanoseconds are a second or more).
+    fn system_time(&self) -> crate::Result<SystemTime>;
+}
+
+impl SystemTimeView for ArchivedEpochTime {
+    fn system_time(&self) -> crate::Result<SystemTime> {
+        let (secs, nanos) = (self.0.to_native(), self.1.to_native());
+        from_epoch(secs, nanos).ok_or_else(|| {
+            Error::Message(format!(
+                "stored time {secs} s {nanos} ns from the Unix epoch is not a time this platform holds"
+            ))
+        })
+    }
+}
+
+/// The view of a `PathBuf` or `OsString` field (its bytes) as a path, in place.
+///
+/// ```
+/// use strata::PathView;
+/// # #[derive(strata::Persist)] struct Doc { path: std::path::PathBuf }
+/// let archive = strata::Archive::from_bytes(strata::to_bytes(&Doc { path: "/srv/data.bin".into() })?)?;
+/// assert_eq!(archive.root::<Doc>()?.path.as_path()?, std::path::Path::new("/srv/data.bin"));
+/// # Ok::<(), strata::Error>(())
+/// ```
+pub trait PathView {
+    /// The stored path: any bytes on Unix; elsewhere UTF-8 only.
+    ///
+    /// # Errors
+    /// [`Error::Message`] off Unix when the bytes are not UTF-8.
+    fn as_path(&self) -> crate::Result<&std::path::Path>;
+}
+
+impl PathView for ArchivedVec<u8> {
+    fn as_path(&self) -> crate::Result<&std::path::Path> {
+        #[cfg(unix)]
+        {
+            Ok(std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(self.as_slice())))
+        }
+        #[cfg(not(unix))]
+        {
+            std::str::from_utf8(self.as_slice())
+                .map(std::path::Path::new)
+                .map_err(|_| Error::Message(String::from("a stored path is not valid Unicode, as this platform needs")))
+        }
+    }
+}
