@@ -55,7 +55,7 @@ pub fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
                 Some(n) => quote!(#n),
                 None => quote!({ #private::DEFAULT_SHARD_BYTES }),
             };
-            Some(quote!(#private::Sharded<#marker, #bytes, #mode, #level>))
+            Some(quote!(#private::AsShards<#marker, #bytes, #mode, #level>))
         }
         Storage::Map(compress) => {
             let (mode, level) = lazy_params(*compress);

@@ -238,6 +238,13 @@ pub fn expand(c: &Container) -> TokenStream {
                 (crate::attr::DefaultValue::Function(path), Some(inner)) => {
                     (inner, quote!(::std::sync::Arc::unwrap_or_clone(#path())))
                 }
+                // A streamed vector's handle: an added one reads empty, as a `Vec`.
+                (crate::attr::DefaultValue::Trait, None) if ty::sharded_inner(ty).is_some() => {
+                    let inner = ty::sharded_inner(ty);
+                    return Some(quote!(__s.default_value::<::std::vec::Vec<#inner>, #rkyv::with::Identity>(
+                    __name, #label, ::std::vec::Vec::new
+                );));
+                }
                 (crate::attr::DefaultValue::Trait, None) => (ty, quote!(<#ty as ::core::default::Default>::default())),
                 (crate::attr::DefaultValue::Function(path), None) => (ty, quote!(#path())),
             };
@@ -474,6 +481,10 @@ fn field_assertion(f: &Field, c: &Container, krate: &syn::Path, private: &TokenS
         return None;
     }
     let ty = f.ty;
+    // A streamed vector's handle: the wrapper's bounds check its element type.
+    if ty::sharded_inner(ty).is_some() {
+        return None;
+    }
     if let Some(u) = &f.via {
         let span = u.span().resolved_at(Span::call_site());
         return Some(quote_spanned! {span=>

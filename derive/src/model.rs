@@ -176,9 +176,11 @@ fn fields<'a>(
             let storage = if a.lazy.is_some() {
                 Storage::Lazy(a.compress)
             } else if let Some(span) = a.shard {
-                if !ty::is_named(&f.ty, &["Vec"]) {
-                    cx.push(syn::Error::new(span, "`shard` applies to `Vec<T>` fields"));
+                if !ty::is_named(&f.ty, &["Vec"]) && ty::sharded_inner(&f.ty).is_none() {
+                    cx.push(syn::Error::new(span, "`shard` applies to `Vec<T>` and `strata::Sharded<T>` fields"));
                 }
+                Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
+            } else if ty::sharded_inner(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() && a.map.is_none() {
                 Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
             } else if let Some(span) = a.map {
                 if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet"]) {

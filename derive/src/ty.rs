@@ -77,6 +77,17 @@ pub fn arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
+/// The `T` of a `strata::Sharded<T>` (a sharded vector, owned or streamed).
+pub fn sharded_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    match head(ty)? {
+        (name, args) if name == "Sharded" => match args.as_slice() {
+            [t] => Some(*t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Where the shared `Arc<T>`s of a field of this type are, and their `T`: the field
 /// itself, or the elements of a `Vec` or `Option` field.
 pub fn shared_arc(ty: &syn::Type) -> Option<(crate::model::Shape, &syn::Type)> {
@@ -135,6 +146,10 @@ pub fn wrapper(ty: &syn::Type, private: &TokenStream) -> Option<TokenStream> {
 
 /// An expression building the schema text of the type (`__s` is the builder).
 pub fn describe(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
+    if let Some(inner) = sharded_inner(ty) {
+        let inner = describe(inner, krate);
+        return quote!(::std::format!("Vec<{}>", #inner));
+    }
     if stored_as(ty) {
         return quote!(__s.of::<<#ty as #krate::__private::StoredAs>::Stored>());
     }

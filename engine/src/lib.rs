@@ -118,6 +118,7 @@ mod shared;
 pub mod space;
 mod std_types;
 mod store;
+mod stream;
 mod threads;
 pub mod value;
 pub mod verify;
@@ -148,6 +149,7 @@ pub use store::{CacheStats, View, sink, source};
 pub use strata_derive::Persist;
 /// Derives [`StableHash`] for a map key type (derive [`Persist`] too).
 pub use strata_derive::StableHash;
+pub use stream::{Sharded, Writer};
 pub use value::Value;
 pub use with_std::{PathView, SystemTimeView};
 #[doc(hidden)]
@@ -190,7 +192,7 @@ pub mod __private {
     pub use crate::schema::{SchemaBuilder, variant_offsets};
     pub use crate::sharded::{DEFAULT_SHARD_BYTES, prefetch as prefetch_sharded};
     pub use crate::shared::Shared;
-    pub use crate::with::{AsI64, AsU64, Bucketed, FieldName, Lazy, Sharded, Unnamed, codec_of};
+    pub use crate::with::{AsI64, AsShards, AsU64, Bucketed, FieldName, Lazy, Unnamed, codec_of};
     pub use crate::with_std::{AsEpochTime, AsOsBytes, describe_epoch_time};
     pub use crate::with_stored::{AsInner, AsVec, StoredAs, Via, via_out_of_line};
     pub use crate::write::ChunkWriter;

@@ -9,6 +9,7 @@ use crate::schema::schema_of;
 #[cfg(feature = "test-hooks")]
 use crate::store::sink::FailingSink;
 use crate::store::sink::{MemorySink, Sink, Writeback};
+use crate::stream::Writer;
 use crate::write::{SaveCtx, SaveStats};
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -221,6 +222,60 @@ impl SaveOptions {
         Ok(sink.into_inner())
     }
 
+    /// Saves, atomically as [`save`](Self::save) does, the value `make` returns, after
+    /// the parts it streams into the file through the [`Writer`] it is given: a vector
+    /// bigger than memory, produced by an iterator, is written shard by shard and put in
+    /// the value as the [`Sharded`](crate::Sharded) handle [`Writer::shard`] returns.
+    ///
+    /// ```
+    /// #[derive(strata::Persist)]
+    /// struct Log {
+    ///     name: String,
+    ///     events: strata::Sharded<(u64, String)>,
+    /// }
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log.strata");
+    /// strata::SaveOptions::new().save_with(&path, |w| {
+    ///     let events = w.shard("events", (0..100_000u64).map(|i| (i, format!("event {i}"))))?;
+    ///     Ok(Log { name: "app".into(), events })
+    /// })?;
+    /// let archive = strata::Archive::open(&path)?;
+    /// let log = archive.root::<Log>()?;
+    /// assert_eq!(log.events.len(), 100_000);
+    /// assert_eq!(log.events.get(77_777)?.unwrap().load()?.1, "event 77777");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`save`](Self::save); `make`'s errors; a handle streamed into another save or
+    /// under another field's name.
+    pub fn save_with<T: Persist>(
+        &self,
+        path: impl AsRef<Path>,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+    ) -> Result<SaveStats> {
+        let destination = Destination::lock(path.as_ref(), self.lock_timeout)?;
+        let tmp = destination.temporary()?;
+        let file_sink = Writeback::new(tmp.as_file());
+        let written = crate::threads::run(self.threads, || self.write_image_with::<T, T>(&file_sink, make));
+        let stats = written.map_err(|e| match e {
+            Error::Io(source) => Error::Save { step: "write", path: tmp.path().to_path_buf(), source },
+            other => other,
+        })?;
+        destination.replace_with(tmp)?;
+        Ok(stats)
+    }
+
+    /// [`save_with`](Self::save_with) into a byte vector.
+    ///
+    /// # Errors
+    /// As [`save_with`](Self::save_with), I/O aside.
+    pub fn to_bytes_with<T: Persist>(&self, make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send) -> Result<Vec<u8>> {
+        let sink = MemorySink::new();
+        crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, make))?;
+        Ok(sink.into_inner())
+    }
+
     /// Writes the file image of `value` to any [`Sink`]: header, chunks (children
     /// before parents), meta chunk (schema and chunk directory), root, footer.
     ///
@@ -231,12 +286,23 @@ impl SaveOptions {
     }
 
     fn write_image<T: Persist>(&self, sink: &dyn Sink, value: &T) -> Result<SaveStats> {
+        self.write_image_with::<T, &T>(sink, |_| Ok(value))
+    }
+
+    /// Writes a file image whose root `make` gives, after streaming what it streams.
+    fn write_image_with<T: Persist, R: std::borrow::Borrow<T>>(
+        &self,
+        sink: &dyn Sink,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<R>,
+    ) -> Result<SaveStats> {
         let started = Instant::now();
         let fail = |e: std::io::Error| Error::Io(e);
         sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
         let ctx = SaveCtx::new(sink, self.codec, self.max_depth, header::HEADER_LEN);
+        ctx.root_entry();
+        let value = make(&mut Writer::new(&ctx))?;
         let schema = schema_of::<T>();
-        let written = ctx.write_root(value, &schema.text)?;
+        let written = ctx.write_root(value.borrow(), &schema.text)?;
         let footer_at = ctx.end()?;
         let file_len = footer_at + format::footer::FOOTER_LEN;
         let footer = Footer {

@@ -136,14 +136,14 @@ where
 /// Stores a `Vec<T>` as shards of about `BYTES` serialized bytes. `MODE` and `LEVEL` as
 /// for [`Lazy`].
 #[derive(Debug)]
-pub struct Sharded<
+pub struct AsShards<
     N = Unnamed,
     const BYTES: u64 = { crate::sharded::DEFAULT_SHARD_BYTES },
     const MODE: u8 = 0,
     const LEVEL: i32 = 0,
 >(std::marker::PhantomData<N>);
 
-impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T>> for Sharded<N, BYTES, MODE, LEVEL> {
+impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T>> for AsShards<N, BYTES, MODE, LEVEL> {
     type Archived = crate::sharded::ShardedVec<T>;
     type Resolver = TableHeader;
 
@@ -153,7 +153,7 @@ impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T
 }
 
 impl<T, S, N: FieldName, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<Vec<T>, S>
-    for Sharded<N, BYTES, MODE, LEVEL>
+    for AsShards<N, BYTES, MODE, LEVEL>
 where
     T: Persist,
     S: Fallible + ChunkWriter + ?Sized,
@@ -165,7 +165,7 @@ where
 }
 
 impl<T, D, N, const BYTES: u64, const MODE: u8, const LEVEL: i32>
-    DeserializeWith<crate::sharded::ShardedVec<T>, Vec<T>, D> for Sharded<N, BYTES, MODE, LEVEL>
+    DeserializeWith<crate::sharded::ShardedVec<T>, Vec<T>, D> for AsShards<N, BYTES, MODE, LEVEL>
 where
     T: Persist,
     D: Fallible + ?Sized,
@@ -175,6 +175,56 @@ where
         match take_loaded::<_, Vec<T>>(field) {
             Some(v) => Ok(v),
             None => field.load().map_err(D::Error::new),
+        }
+    }
+}
+
+impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<crate::stream::Sharded<T>>
+    for AsShards<N, BYTES, MODE, LEVEL>
+{
+    type Archived = crate::sharded::ShardedVec<T>;
+    type Resolver = TableHeader;
+
+    fn resolve_with(_: &crate::stream::Sharded<T>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        out.write(crate::sharded::ShardedVec::new(resolver));
+    }
+}
+
+impl<T, S, N: FieldName, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<crate::stream::Sharded<T>, S>
+    for AsShards<N, BYTES, MODE, LEVEL>
+where
+    T: Persist,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &crate::stream::Sharded<T>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        let save = serializer.save_id().map_err(S::Error::new)?;
+        match (field.written(save, N::NAME).map_err(S::Error::new)?, field.as_slice()) {
+            (Some(header), _) => Ok(header),
+            (None, Some(items)) => {
+                serializer.write_sharded(items, BYTES, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
+            }
+            (None, None) => {
+                Err(S::Error::new(Error::Message(String::from("internal: a sharded vector with no elements"))))
+            }
+        }
+    }
+}
+
+impl<T, D, N, const BYTES: u64, const MODE: u8, const LEVEL: i32>
+    DeserializeWith<crate::sharded::ShardedVec<T>, crate::stream::Sharded<T>, D> for AsShards<N, BYTES, MODE, LEVEL>
+where
+    T: Persist,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(
+        field: &crate::sharded::ShardedVec<T>,
+        _: &mut D,
+    ) -> Result<crate::stream::Sharded<T>, D::Error> {
+        match take_loaded::<_, Vec<T>>(field) {
+            Some(v) => Ok(crate::stream::Sharded::new(v)),
+            None => field.load().map(crate::stream::Sharded::new).map_err(D::Error::new),
         }
     }
 }

@@ -65,40 +65,75 @@ impl SaveCtx<'_> {
         codec: Option<Codec>,
         vector: u32,
     ) -> Result<ChunkTable> {
+        let shards = shard_bounds(items, shard_bytes)
+            .into_iter()
+            .map(|(r, bytes)| Ok((r.start as u64, items.get(r).unwrap_or_default(), bytes)));
+        self.write_shards(shards, shard_bytes, codec, vector)
+    }
+
+    /// Writes shards (each its first element's index, its elements and their estimated
+    /// size), in parallel windows when the elements are leaves, and their table. The
+    /// shards are taken from `shards` a window at a time: a streamed vector is never
+    /// held whole.
+    pub(crate) fn write_shards<T: Persist, S: AsRef<[T]> + Send + Sync>(
+        &self,
+        shards: impl Iterator<Item = Result<(u64, S, usize)>>,
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        vector: u32,
+    ) -> Result<ChunkTable> {
         let codec = self.codec(codec);
-        let bounds = shard_bounds(items, shard_bytes);
-        let mut entries = Vec::with_capacity(bounds.len());
-        let slice = |r: &std::ops::Range<usize>| items.get(r.clone()).unwrap_or_default();
+        let mut entries = Vec::new();
+        let mut shards = shards.peekable();
         if crate::persist::is_leaf::<T>() {
             let window = window(shard_bytes);
-            let windows = bounds.chunks(window).enumerate().map(|(g, group)| {
-                let first = (g * window) as u64;
+            let mut failed = None;
+            let mut first = 0u64;
+            let windows = std::iter::from_fn(|| {
+                let mut group = Vec::with_capacity(window);
+                while group.len() < window {
+                    match shards.next()? {
+                        Ok(shard) => group.push(shard),
+                        Err(e) => {
+                            failed = Some(e);
+                            return None;
+                        }
+                    }
+                    if shards.peek().is_none() {
+                        break;
+                    }
+                }
                 let ids: Vec<u32> =
                     (0..group.len()).map(|j| self.alloc(vector, ChunkKind::Shard, first + j as u64, "")).collect();
-                (group, ids)
+                first += group.len() as u64;
+                Some((group, ids))
             });
             self.write_windows(
                 windows,
                 |(group, _)| {
                     group
                         .par_iter()
-                        .map(|(r, bytes)| {
-                            let raw = self.serialize_root(&SliceRoot(slice(r)), None, NO_PARENT, bytes + 64)?;
+                        .map(|(_, items, bytes)| {
+                            let raw = self.serialize_root(&SliceRoot(items.as_ref()), None, NO_PARENT, bytes + 64)?;
                             Self::encode(raw, codec)
                         })
                         .collect()
                 },
                 |(group, ids), refs| {
-                    for (((r, _), c), id) in group.iter().zip(refs).zip(ids) {
-                        entries.push(TableEntry::new(r.start as u64, self.set(id, c)));
+                    for (((start, _, _), c), id) in group.iter().zip(refs).zip(ids) {
+                        entries.push(TableEntry::new(*start, self.set(id, c)));
                     }
                 },
             )?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
         } else {
-            for (s, (r, bytes)) in bounds.iter().enumerate() {
+            for (s, shard) in shards.enumerate() {
+                let (start, items, bytes) = shard?;
                 let id = self.alloc(vector, ChunkKind::Shard, s as u64, "");
-                let raw = self.serialize_root(&SliceRoot(slice(r)), Some(self), id, bytes + 64)?;
-                entries.push(TableEntry::new(r.start as u64, self.set(id, self.write_raw(&raw, codec)?)));
+                let raw = self.serialize_root(&SliceRoot(items.as_ref()), Some(self), id, bytes + 64)?;
+                entries.push(TableEntry::new(start, self.set(id, self.write_raw(&raw, codec)?)));
             }
         }
         self.write_table(entries, vector)

@@ -134,6 +134,10 @@ pub struct SaveCtx<'a> {
     window_buf: std::sync::Mutex<Vec<u8>>,
     default_codec: Codec,
     max_depth: u32,
+    /// This save's number in the process (a streamed vector's handle names its save).
+    id: u64,
+    /// The root's directory entry, allocated before anything else.
+    root: std::sync::OnceLock<u32>,
     next: AtomicU64,
     chunks: AtomicU64,
     raw_bytes: AtomicU64,
@@ -151,6 +155,11 @@ impl<'a> SaveCtx<'a> {
             window_buf: std::sync::Mutex::default(),
             default_codec,
             max_depth,
+            id: {
+                static SAVES: AtomicU64 = AtomicU64::new(0);
+                SAVES.fetch_add(1, Ordering::Relaxed)
+            },
+            root: std::sync::OnceLock::new(),
             next: AtomicU64::new(start),
             chunks: AtomicU64::new(0),
             raw_bytes: AtomicU64::new(0),
@@ -192,6 +201,23 @@ impl<'a> SaveCtx<'a> {
         chunk
     }
 
+    /// The root's directory entry (the first, whatever is written before the root).
+    pub(crate) fn root_entry(&self) -> u32 {
+        *self.root.get_or_init(|| self.alloc(NO_PARENT, ChunkKind::Root, 0, ""))
+    }
+
+    /// This save's number in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Sets the index (a vector's element count) of directory entry `id`.
+    pub(crate) fn set_index(&self, id: u32, index: u64) {
+        if let Some(e) = self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(id as usize) {
+            e.index = index;
+        }
+    }
+
     /// The chunk of the shared allocation `key` if this save wrote it already.
     pub(crate) fn shared_ref(&self, key: (usize, std::any::TypeId)) -> Option<ChunkRef> {
         self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied()
@@ -205,7 +231,7 @@ impl<'a> SaveCtx<'a> {
     /// Writes the root value: entry 0. Returns the references of the root, the meta
     /// chunk and the tail copies (when a table has been written).
     pub(crate) fn write_root<T: Persist>(&self, value: &T, schema: &str) -> Result<Written> {
-        let id = self.alloc(NO_PARENT, ChunkKind::Root, 0, "");
+        let id = self.root_entry();
         // The root's descendants first, then the meta chunk, the tail copies and the
         // root itself, so that the root ends right before the footer and one read at the
         // end of the file brings the footer, the root and the copies.

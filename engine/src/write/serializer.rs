@@ -76,6 +76,12 @@ pub trait ChunkWriter {
     /// Serialization or I/O errors.
     fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef>;
 
+    /// The number of the save this serializer writes for.
+    ///
+    /// # Errors
+    /// When it writes for no save (a leaf chunk encoded on its own).
+    fn save_id(&self) -> Result<u64>;
+
     /// Writes the value of a shared `Arc` field in a chunk of its own at its first
     /// reference in the save; later references to the same allocation get the same
     /// reference.
@@ -118,6 +124,10 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         }
         let id = ctx.alloc(self.writer.id, ChunkKind::Lazy, 0, name);
         ctx.write_value(value, codec, id)
+    }
+
+    fn save_id(&self) -> Result<u64> {
+        Ok(self.writer.save_ctx::<()>()?.id())
     }
 
     fn write_shared<T: Persist>(&mut self, value: &std::sync::Arc<T>, name: &'static str) -> Result<ChunkRef> {
@@ -163,6 +173,10 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
 impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
     fn write_chunk<V: Persist>(&mut self, value: &V, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef> {
         T::write_chunk(self, value, codec, name)
+    }
+
+    fn save_id(&self) -> Result<u64> {
+        T::save_id(self)
     }
 
     fn write_shared<V: Persist>(&mut self, value: &std::sync::Arc<V>, name: &'static str) -> Result<ChunkRef> {

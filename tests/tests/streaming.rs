@@ -1,0 +1,234 @@
+//! Saves that stream a sharded vector from an iterator (`SaveOptions::save_with`,
+//! `Writer::shard`): the file reads as if the vector had been in memory, the bytes are
+//! those of a save of the same value, memory stays bounded, and handles cannot be
+//! misplaced.
+
+use proptest::prelude::*;
+use std::process::Command;
+use strata::{Archive, Persist, SaveOptions, Sharded};
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Event {
+    at: u64,
+    kind: String,
+    tags: Vec<u16>,
+}
+
+fn event(i: u64) -> Event {
+    Event { at: i * 3, kind: format!("kind-{}", i % 17), tags: (0..(i % 5) as u16).collect() }
+}
+
+/// With a lazy field in each element: elements that hold chunks are written one shard
+/// at a time, with their children.
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Note {
+    id: u32,
+    #[strata(lazy)]
+    body: Vec<String>,
+}
+
+fn note(i: u32) -> Note {
+    Note { id: i, body: (0..i % 3).map(|k| format!("line {k} of {i}")).collect() }
+}
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Log {
+    name: String,
+    events: Sharded<Event>,
+    #[strata(shard, shard_bytes = 2048, compress = "zstd(1)")]
+    notes: Sharded<Note>,
+}
+
+fn streamed(n: u64, options: &SaveOptions) -> strata::Result<Vec<u8>> {
+    options.to_bytes_with(|w| {
+        let events = w.shard("events", (0..n).map(event))?;
+        let notes = w.shard_with("notes", (0..n as u32 / 10).map(note), 2048, Some(strata::Codec::Zstd(1)))?;
+        Ok(Log { name: "app".into(), events, notes })
+    })
+}
+
+fn in_memory(n: u64) -> Log {
+    Log {
+        name: "app".into(),
+        events: Sharded::new((0..n).map(event).collect()),
+        notes: Sharded::new((0..n as u32 / 10).map(note).collect()),
+    }
+}
+
+#[test]
+fn a_streamed_vector_writes_the_bytes_of_a_save_of_the_same_value() -> strata::Result<()> {
+    for n in [0, 1, 999, 20_000] {
+        let options = SaveOptions::new();
+        let bytes = streamed(n, &options)?;
+        assert_eq!(bytes, options.to_bytes(&in_memory(n))?, "{n} events");
+        // The same schema as `#[strata(shard)] Vec<T>` fields: each reads the other's files.
+        mod plain {
+            #[derive(strata::Persist, Debug)]
+            pub struct Log {
+                pub name: String,
+                #[strata(shard)]
+                pub events: Vec<super::Event>,
+                #[strata(shard, shard_bytes = 2048, compress = "zstd(1)")]
+                pub notes: Vec<super::Note>,
+            }
+        }
+        let archive = Archive::from_bytes(bytes)?;
+        let p: plain::Log = archive.load()?;
+        assert_eq!(p.events.len() as u64, n);
+        assert!(p.events.iter().enumerate().all(|(i, e)| *e == event(i as u64)));
+        assert!(archive.verify()?.is_ok());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_streamed_file_reads_back_through_views_and_loads() -> strata::Result<()> {
+    let dir = tempfile::tempdir().map_err(strata::Error::Io)?;
+    let path = dir.path().join("log.strata");
+    let n = 50_000u64;
+    SaveOptions::new().save_with(&path, |w| {
+        let events = w.shard("events", (0..n).map(event))?;
+        let notes = w.shard_with("notes", (0..n as u32 / 10).map(note), 2048, Some(strata::Codec::Zstd(1)))?;
+        Ok(Log { name: "app".into(), events, notes })
+    })?;
+    let archive = Archive::open(&path)?;
+    let root = archive.root::<Log>()?;
+    assert_eq!(root.events.len() as u64, n);
+    assert_eq!(root.events.get(31_337)?.ok_or(strata::Error::Detached)?.load()?, event(31_337));
+    let mut count = 0u64;
+    for (i, e) in root.events.iter().enumerate() {
+        assert_eq!(e?.load()?, event(i as u64));
+        count += 1;
+    }
+    assert_eq!(count, n);
+    let loaded: Log = archive.load()?;
+    assert_eq!(loaded, in_memory(n));
+    assert_eq!(loaded.events.as_slice().map(<[Event]>::len), Some(n as usize));
+    assert_eq!(archive.inspect()?.chunks().iter().find(|c| c.path == "events").map(|c| c.index), Some(n));
+    Ok(())
+}
+
+#[test]
+fn handles_are_checked_against_their_save_and_field() -> strata::Result<()> {
+    // Streamed under another field's name.
+    let e = SaveOptions::new()
+        .to_bytes_with(|w| {
+            let events = w.shard("notes_by_mistake", (0..10).map(event))?;
+            Ok(Log { name: "x".into(), events, notes: Sharded::default() })
+        })
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("stream it under the field's name"), "{e}");
+    // Streamed into another save.
+    let mut kept = None;
+    SaveOptions::new().to_bytes_with(|w| {
+        kept = Some(w.shard("events", (0..10).map(event))?);
+        Ok(Log { name: "first".into(), events: Sharded::default(), notes: Sharded::default() })
+    })?;
+    let stale = kept.ok_or(strata::Error::Detached)?;
+    let e = strata::to_bytes(&Log { name: "second".into(), events: stale.clone(), notes: Sharded::default() })
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("another save"), "{e}");
+    assert_eq!((stale.len(), stale.as_slice().is_none()), (10, true));
+    Ok(())
+}
+
+#[test]
+fn an_iterator_error_fails_the_save_and_leaves_no_file() -> strata::Result<()> {
+    let dir = tempfile::tempdir().map_err(strata::Error::Io)?;
+    let path = dir.path().join("log.strata");
+    let e = SaveOptions::new()
+        .save_with(&path, |w| -> strata::Result<Log> {
+            let events = w.shard("events", (0..100_000u64).map(event))?;
+            // A producer that fails after streaming.
+            drop(events);
+            Err(strata::Error::Message(String::from("the producer failed")))
+        })
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("the producer failed"), "{e}");
+    assert!(!path.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).map_err(strata::Error::Io)?.collect();
+    assert!(
+        left.iter().all(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with("-lock"))),
+        "{left:?}"
+    );
+    Ok(())
+}
+
+const CHILD: &str = "STRATA_STREAM_CHILD";
+
+/// Streaming 768 MiB of elements keeps the process's peak RSS far below the data: the
+/// save holds a window of shards, never the vector. Measured in a child process.
+#[test]
+fn streaming_a_vector_bigger_than_its_memory_budget() {
+    #[derive(Persist)]
+    struct Big {
+        values: Sharded<[u64; 4]>,
+    }
+    if let Ok(dir) = std::env::var(CHILD) {
+        let path = std::path::Path::new(&dir).join("big.strata");
+        let n: u64 = (768 << 20) / 32;
+        SaveOptions::new()
+            .save_with(&path, |w| Ok(Big { values: w.shard("values", (0..n).map(|i| [i, i ^ 7, i * 3, !i]))? }))
+            .unwrap();
+        let peak = strata_tests::memory::peak_rss().unwrap_or(0);
+        let archive = Archive::open(&path).unwrap();
+        let values = &archive.root::<Big>().unwrap().values;
+        assert_eq!(values.len() as u64, n);
+        let last = values.get(n as usize - 1).unwrap().unwrap();
+        assert_eq!(last[3], !(n - 1));
+        println!("RESULT data={} peak={peak}", n * 32);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "streaming_a_vector_bigger_than_its_memory_budget", "--nocapture", "--test-threads=1"])
+        .env(CHILD, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find_map(|l| l.split_once("RESULT ").map(|(_, r)| r.to_owned())).unwrap();
+    let get = |k: &str| -> u64 {
+        line.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{k}="))).unwrap().parse().unwrap()
+    };
+    let (data, peak) = (get("data"), get("peak"));
+    println!("streamed {} MiB: peak RSS {} MiB", data >> 20, peak >> 20);
+    if peak > 0 {
+        assert!(peak < 160 << 20, "peak RSS {} MiB for {} MiB streamed", peak >> 20, data >> 20);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn any_stream_equals_its_save(
+        ats in proptest::collection::vec(any::<u64>(), 0..3000),
+        kinds in proptest::collection::vec(".{0,30}", 1..8),
+        shard_bytes in 1024u64..20_000,
+        compress in any::<bool>(),
+    ) {
+        #[derive(Persist, Debug, PartialEq)]
+        struct Stream {
+            #[strata(shard)]
+            events: Sharded<Event>,
+        }
+        let make = |i: usize, at: u64| Event { at, kind: kinds[i % kinds.len()].clone(), tags: vec![i as u16; i % 4] };
+        let codec = compress.then_some(strata::Codec::Zstd(1));
+        let options = SaveOptions::new();
+        let bytes = options.to_bytes_with(|w| {
+            Ok(Stream { events: w.shard_with("events", ats.iter().enumerate().map(|(i, &a)| make(i, a)), shard_bytes, codec)? })
+        })?;
+        let back: Stream = strata::from_bytes(&bytes)?;
+        let expected: Vec<Event> = ats.iter().enumerate().map(|(i, &a)| make(i, a)).collect();
+        prop_assert_eq!(back.events.as_slice(), Some(expected.as_slice()));
+        // With the field's own shard size and compression: the bytes of a save.
+        let default = options.to_bytes_with(|w| {
+            Ok(Stream { events: w.shard("events", ats.iter().enumerate().map(|(i, &a)| make(i, a)))? })
+        })?;
+        prop_assert_eq!(default, options.to_bytes(&Stream { events: Sharded::new(expected) })?);
+    }
+}
