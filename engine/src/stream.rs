@@ -156,7 +156,7 @@ impl<'s> Writer<'s> {
             count = start + shard.len() as u64;
             Ok((start, shard, bytes))
         });
-        let table = ctx.write_shards(shards, shard_bytes, codec, vector)?;
+        let table = ctx.nested(|| ctx.write_shards(shards, shard_bytes, codec, vector))?;
         ctx.set_index(vector, count);
         let header = TableHeader::new(table, count);
         Ok(Sharded { inner: Inner::Written(Written { header, save: ctx.id(), name: field }) })

@@ -296,3 +296,47 @@ fn shared_values_evolve_like_lazy_ones() -> strata::Result<()> {
     assert_eq!((m.name.as_str(), m.material.is_none()), ("m1", true));
     Ok(())
 }
+
+#[derive(Persist, Debug, PartialEq)]
+struct Node {
+    id: u32,
+    children: Vec<Arc<Node>>,
+}
+
+/// A chain of `n` nodes, each the only child of the next.
+fn chain(n: u32) -> Arc<Node> {
+    let mut at = Arc::new(Node { id: 0, children: Vec::new() });
+    for i in 1..n {
+        at = Arc::new(Node { id: i, children: vec![at] });
+    }
+    at
+}
+
+/// Drops a chain without recursion.
+fn drop_chain(n: Arc<Node>) {
+    let mut stack = vec![n];
+    while let Some(n) = stack.pop() {
+        if let Ok(mut n) = Arc::try_unwrap(n) {
+            stack.append(&mut n.children);
+        }
+    }
+}
+
+#[test]
+fn chains_of_shared_values_save_to_the_nesting_limit_and_are_refused_past_it() -> strata::Result<()> {
+    // Each node is a chunk inside its parent's: what a reader accepts is what a save writes.
+    let limit = strata::MAX_LAZY_NESTING;
+    let deepest = chain(limit);
+    let bytes = strata::to_bytes(&Node { id: 999_999, children: vec![Arc::clone(&deepest)] })?;
+    let loaded: Node = strata::from_bytes(&bytes)?;
+    assert_eq!(loaded.children[0].id, limit - 1);
+    loaded.children.into_iter().for_each(drop_chain);
+    for n in [limit + 1, 100_000] {
+        let too_deep = chain(n);
+        let e = strata::to_bytes(&Node { id: 0, children: vec![Arc::clone(&too_deep)] }).map(|_| ()).unwrap_err();
+        assert!(matches!(e, strata::Error::TooDeep { depth, .. } if depth == u64::from(limit) + 1), "{e}");
+        drop_chain(too_deep);
+    }
+    drop_chain(deepest);
+    Ok(())
+}

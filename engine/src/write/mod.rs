@@ -321,6 +321,29 @@ impl<'a> SaveCtx<'a> {
         Ok((r, places))
     }
 
+    /// Runs `f`, which writes a chunk inside the chunk being written (a lazy or shared
+    /// field's, a sharded vector's, a map's), one level deeper: past
+    /// [`crate::MAX_LAZY_NESTING`] levels (what a reader refuses) an [`Error::TooDeep`],
+    /// and within it on a stack that grows as needed.
+    pub(crate) fn nested<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        thread_local! {
+            static NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        let depth = NESTING.get();
+        if depth >= crate::MAX_LAZY_NESTING {
+            return Err(Error::TooDeep {
+                what: "lazy chunks inside lazy chunks",
+                depth: u64::from(depth) + 1,
+                limit: u64::from(crate::MAX_LAZY_NESTING),
+                at: None,
+            });
+        }
+        NESTING.set(depth + 1);
+        let out = crate::deep::grow(f);
+        NESTING.set(depth);
+        out
+    }
+
     /// Serializes `value` (its lazy fields first, as chunks of their own) and writes it
     /// as one chunk: directory entry `id`.
     pub(crate) fn write_value<T: Persist>(&self, value: &T, codec: Option<Codec>, id: u32) -> Result<ChunkRef> {

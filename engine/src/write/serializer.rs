@@ -119,11 +119,14 @@ pub trait ChunkWriter {
 impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
     fn write_chunk<T: Persist>(&mut self, value: &T, codec: Option<Codec>, name: &'static str) -> Result<ChunkRef> {
         let ctx = self.writer.save_ctx::<T>()?;
-        if let Some(done) = ctx.take_prepared(value) {
-            return Ok(done);
-        }
-        let id = ctx.alloc(self.writer.id, ChunkKind::Lazy, 0, name);
-        ctx.write_value(value, codec, id)
+        let parent = self.writer.id;
+        ctx.nested(|| {
+            if let Some(done) = ctx.take_prepared(value) {
+                return Ok(done);
+            }
+            let id = ctx.alloc(parent, ChunkKind::Lazy, 0, name);
+            ctx.write_value(value, codec, id)
+        })
     }
 
     fn save_id(&self) -> Result<u64> {
@@ -132,18 +135,21 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
 
     fn write_shared<T: Persist>(&mut self, value: &std::sync::Arc<T>, name: &'static str) -> Result<ChunkRef> {
         let ctx = self.writer.save_ctx::<T>()?;
-        let key = crate::shared::key_of(value);
-        if let Some(done) = ctx.shared_ref(key) {
-            return Ok(done);
-        }
-        let id = ctx.alloc(self.writer.id, ChunkKind::Lazy, 0, name);
-        let r = ctx.write_value(&**value, None, id)?;
-        let r = match value.__count() {
-            Some(n) => r.with_count(n),
-            None => r,
-        };
-        ctx.record_shared(key, r);
-        Ok(r)
+        let parent = self.writer.id;
+        ctx.nested(|| {
+            let key = crate::shared::key_of(value);
+            if let Some(done) = ctx.shared_ref(key) {
+                return Ok(done);
+            }
+            let id = ctx.alloc(parent, ChunkKind::Lazy, 0, name);
+            let r = ctx.write_value(&**value, None, id)?;
+            let r = match value.__count() {
+                Some(n) => r.with_count(n),
+                None => r,
+            };
+            ctx.record_shared(key, r);
+            Ok(r)
+        })
     }
 
     fn write_sharded<T: Persist>(
@@ -154,8 +160,11 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         name: &'static str,
     ) -> Result<TableHeader> {
         let ctx = self.writer.save_ctx::<T>()?;
-        let id = ctx.alloc(self.writer.id, ChunkKind::Vector, items.len() as u64, name);
-        Ok(TableHeader::new(ctx.write_sharded(items, shard_bytes, codec, id)?, items.len() as u64))
+        let parent = self.writer.id;
+        ctx.nested(|| {
+            let id = ctx.alloc(parent, ChunkKind::Vector, items.len() as u64, name);
+            Ok(TableHeader::new(ctx.write_sharded(items, shard_bytes, codec, id)?, items.len() as u64))
+        })
     }
 
     fn write_buckets<K: Persist + StableHash, V: Persist>(
@@ -165,8 +174,11 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         name: &'static str,
     ) -> Result<TableHeader> {
         let ctx = self.writer.save_ctx::<V>()?;
-        let id = ctx.alloc(self.writer.id, ChunkKind::Map, entries.len() as u64, name);
-        Ok(TableHeader::new(ctx.write_buckets(entries, codec, id)?, entries.len() as u64))
+        let parent = self.writer.id;
+        ctx.nested(|| {
+            let id = ctx.alloc(parent, ChunkKind::Map, entries.len() as u64, name);
+            Ok(TableHeader::new(ctx.write_buckets(entries, codec, id)?, entries.len() as u64))
+        })
     }
 }
 
