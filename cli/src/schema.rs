@@ -91,6 +91,20 @@ fn notes(f: &Field) -> Vec<String> {
 fn ty(f: &Field) -> String {
     match &f.ty {
         Ty::Opaque { name, .. } => name.strip_prefix("rkyv ").unwrap_or(name).to_owned(),
+        other => rust(other),
+    }
+}
+
+/// A type expression as Rust: a `lazy T` inside a type is what an `Arc<T>` field's
+/// `Vec` or `Option` stores.
+fn rust(t: &Ty) -> String {
+    match t {
+        Ty::Lazy(t) => format!("Arc<{}>", rust(t)),
+        Ty::Vec(t) => format!("Vec<{}>", rust(t)),
+        Ty::Option(t) => format!("Option<{}>", rust(t)),
+        Ty::Boxed(t) => format!("Box<{}>", rust(t)),
+        Ty::Array(t, n) => format!("[{}; {n}]", rust(t)),
+        Ty::Tuple(ts) => format!("({},)", ts.iter().map(rust).collect::<Vec<_>>().join(", ")),
         other => render(other),
     }
 }

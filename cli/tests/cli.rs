@@ -317,4 +317,11 @@ fn dump_follows_shared_and_converted_fields() {
     assert_eq!(dump("frames"), u32::MAX);
     let out = strata(&["verify", &file]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = strata(&["schema", &file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let schema = stdout(&out);
+    // An `Arc` field is stored as a lazy field is (either reads the file).
+    assert!(schema.contains("#[strata(lazy)]\n    hero: Profile"), "{schema}");
+    assert!(schema.contains("cast: Vec<Arc<Profile>>"), "{schema}");
+    assert!(schema.contains("name: Box<str>"), "{schema}");
 }
