@@ -246,41 +246,5 @@ mod hashbrown_impl {
     crate::persist::hash_collections!(HashMap, HashSet);
     crate::write::deterministic::deterministic!(HashMap, HashSet);
 
-    impl<K: Hash + Eq, V, H: BuildHasher + Default> MapLike for HashMap<K, V, H> {
-        type K = K;
-        type V = V;
-        fn len(&self) -> usize {
-            self.len()
-        }
-        fn entries(&self) -> Vec<(&K, &V)> {
-            self.iter().collect()
-        }
-        fn with_capacity(len: usize) -> Self {
-            let mut m = HashMap::with_hasher(H::default());
-            let _ = m.try_reserve(len);
-            m
-        }
-        fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
-            self.extend(entries);
-        }
-    }
-
-    impl<K: Hash + Eq, H: BuildHasher + Default> MapLike for HashSet<K, H> {
-        type K = K;
-        type V = ();
-        fn len(&self) -> usize {
-            self.len()
-        }
-        fn entries(&self) -> Vec<(&K, &())> {
-            self.iter().map(|k| (k, &())).collect()
-        }
-        fn with_capacity(len: usize) -> Self {
-            let mut s = HashSet::with_hasher(H::default());
-            let _ = s.try_reserve(len);
-            s
-        }
-        fn extend_entries(&mut self, entries: impl Iterator<Item = (K, ())>) {
-            self.extend(entries.map(|(k, ())| k));
-        }
-    }
+    crate::map::hash_map_like!(HashMap, HashSet);
 }

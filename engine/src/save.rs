@@ -134,16 +134,22 @@ impl SaveOptions {
     /// file when an I/O step fails (the old file is then untouched and the temporary
     /// file removed); serialization errors.
     pub fn save<T: Persist>(&self, path: impl AsRef<Path>, value: &T) -> Result<SaveStats> {
-        let destination = Destination::lock(path.as_ref(), self.lock_timeout)?;
+        self.save_file(path.as_ref(), |sink| self.write_image(sink, value))
+    }
+
+    /// Writes a file image to a temporary sibling of `path` (the `write` given the
+    /// sink), then puts it in place: the steps of [`save`](Self::save).
+    fn save_file(&self, path: &Path, write: impl FnOnce(&dyn Sink) -> Result<SaveStats> + Send) -> Result<SaveStats> {
+        let destination = Destination::lock(path, self.lock_timeout)?;
         let tmp = destination.temporary()?;
         let file_sink = Writeback::new(tmp.as_file());
         #[cfg(feature = "test-hooks")]
         let written = match self.fail_after {
-            Some(n) => self.write_to(&FailingSink::new(file_sink, n), value),
-            None => self.write_to(&file_sink, value),
+            Some(n) => crate::threads::run(self.threads, || write(&FailingSink::new(file_sink, n))),
+            None => crate::threads::run(self.threads, || write(&file_sink)),
         };
         #[cfg(not(feature = "test-hooks"))]
-        let written = self.write_to(&file_sink, value);
+        let written = crate::threads::run(self.threads, || write(&file_sink));
         let stats = written.map_err(|e| match e {
             Error::Io(source) => Error::Save { step: "write", path: tmp.path().to_path_buf(), source },
             other => other,
@@ -254,16 +260,7 @@ impl SaveOptions {
         path: impl AsRef<Path>,
         make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
     ) -> Result<SaveStats> {
-        let destination = Destination::lock(path.as_ref(), self.lock_timeout)?;
-        let tmp = destination.temporary()?;
-        let file_sink = Writeback::new(tmp.as_file());
-        let written = crate::threads::run(self.threads, || self.write_image_with::<T, T>(&file_sink, make));
-        let stats = written.map_err(|e| match e {
-            Error::Io(source) => Error::Save { step: "write", path: tmp.path().to_path_buf(), source },
-            other => other,
-        })?;
-        destination.replace_with(tmp)?;
-        Ok(stats)
+        self.save_file(path.as_ref(), |sink| self.write_image_with::<T, T>(sink, make))
     }
 
     /// [`save_with`](Self::save_with) into a byte vector.

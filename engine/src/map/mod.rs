@@ -512,24 +512,53 @@ pub trait MapLike {
     fn extend_entries(&mut self, entries: impl Iterator<Item = (Self::K, Self::V)>);
 }
 
-impl<K: Hash + Eq, V, H: BuildHasher + Default> MapLike for HashMap<K, V, H> {
-    type K = K;
-    type V = V;
-    fn len(&self) -> usize {
-        self.len()
-    }
-    fn entries(&self) -> Vec<(&K, &V)> {
-        self.iter().collect()
-    }
-    fn with_capacity(len: usize) -> Self {
-        let mut m = HashMap::with_hasher(H::default());
-        let _ = m.try_reserve(len);
-        m
-    }
-    fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
-        self.extend(entries);
-    }
+/// `MapLike` for one crate's hash map and set types (std's here, hashbrown's behind its
+/// feature).
+macro_rules! hash_map_like {
+    ($map:ident, $set:ident) => {
+        impl<K: Hash + Eq, V, H: BuildHasher + Default> MapLike for $map<K, V, H> {
+            type K = K;
+            type V = V;
+            fn len(&self) -> usize {
+                self.len()
+            }
+            fn entries(&self) -> Vec<(&K, &V)> {
+                self.iter().collect()
+            }
+            fn with_capacity(len: usize) -> Self {
+                let mut m = $map::with_hasher(H::default());
+                let _ = m.try_reserve(len);
+                m
+            }
+            fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
+                self.extend(entries);
+            }
+        }
+
+        impl<K: Hash + Eq, H: BuildHasher + Default> MapLike for $set<K, H> {
+            type K = K;
+            type V = ();
+            fn len(&self) -> usize {
+                self.len()
+            }
+            fn entries(&self) -> Vec<(&K, &())> {
+                self.iter().map(|k| (k, &())).collect()
+            }
+            fn with_capacity(len: usize) -> Self {
+                let mut s = $set::with_hasher(H::default());
+                let _ = s.try_reserve(len);
+                s
+            }
+            fn extend_entries(&mut self, entries: impl Iterator<Item = (K, ())>) {
+                self.extend(entries.map(|(k, ())| k));
+            }
+        }
+    };
 }
+#[cfg(feature = "hashbrown")]
+pub(crate) use hash_map_like;
+
+hash_map_like!(HashMap, HashSet);
 
 impl<K: Ord, V> MapLike for BTreeMap<K, V> {
     type K = K;
@@ -545,25 +574,6 @@ impl<K: Ord, V> MapLike for BTreeMap<K, V> {
     }
     fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
         self.extend(entries);
-    }
-}
-
-impl<K: Hash + Eq, H: BuildHasher + Default> MapLike for HashSet<K, H> {
-    type K = K;
-    type V = ();
-    fn len(&self) -> usize {
-        self.len()
-    }
-    fn entries(&self) -> Vec<(&K, &())> {
-        self.iter().map(|k| (k, &())).collect()
-    }
-    fn with_capacity(len: usize) -> Self {
-        let mut s = HashSet::with_hasher(H::default());
-        let _ = s.try_reserve(len);
-        s
-    }
-    fn extend_entries(&mut self, entries: impl Iterator<Item = (K, ())>) {
-        self.extend(entries.map(|(k, ())| k));
     }
 }
 
