@@ -238,6 +238,15 @@ pub fn expand(c: &Container) -> TokenStream {
                 (crate::attr::DefaultValue::Function(path), Some(inner)) => {
                     (inner, quote!(::std::sync::Arc::unwrap_or_clone(#path())))
                 }
+                // A streamed map's handle: an added one reads empty, as a `HashMap`.
+                (crate::attr::DefaultValue::Trait, None) if ty::mapped_args(ty).is_some() => {
+                    let (k, v) = ty::mapped_args(ty)?;
+                    return Some(
+                        quote!(__s.default_value::<::std::collections::HashMap<#k, #v>, #rkyv::with::Identity>(
+                    __name, #label, ::std::collections::HashMap::new
+                );),
+                    );
+                }
                 // A streamed vector's handle: an added one reads empty, as a `Vec`.
                 (crate::attr::DefaultValue::Trait, None) if ty::sharded_inner(ty).is_some() => {
                     let inner = ty::sharded_inner(ty);

@@ -183,12 +183,14 @@ fn fields<'a>(
             } else if ty::sharded_inner(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() && a.map.is_none() {
                 Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
             } else if let Some(span) = a.map {
-                if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet"]) {
+                if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet", "Mapped"]) {
                     cx.push(syn::Error::new(
                         span,
-                        "`map` applies to `HashMap`, `BTreeMap`, `HashSet` and `BTreeSet` fields",
+                        "`map` applies to `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet` and `strata::Mapped` fields",
                     ));
                 }
+                Storage::Map(a.compress)
+            } else if ty::mapped_args(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() {
                 Storage::Map(a.compress)
             } else if a.rkyv.is_some() {
                 Storage::Rkyv

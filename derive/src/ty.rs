@@ -77,6 +77,17 @@ pub fn arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
+/// The `K` and `V` of a `strata::Mapped<K, V>` (a bucketed map, owned or streamed).
+pub fn mapped_args(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
+    match head(ty)? {
+        (name, args) if name == "Mapped" => match args.as_slice() {
+            [k, v] => Some((*k, *v)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The `T` of a `strata::Sharded<T>` (a sharded vector, owned or streamed).
 pub fn sharded_inner(ty: &syn::Type) -> Option<&syn::Type> {
     match head(ty)? {
@@ -214,6 +225,8 @@ pub fn describe_map(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
     match head(ty) {
         Some((name, args)) if !args.is_empty() => {
             let parts: Vec<TokenStream> = args.iter().map(|a| describe(a, krate)).collect();
+            // A `strata::Mapped` is stored as a `HashMap` field is.
+            let name = if name == "Mapped" { "HashMap" } else { name.as_str() };
             let fmt = format!("{name}<{}>", vec!["{}"; parts.len()].join(", "));
             quote!(::std::format!(#fmt, #(#parts),*))
         }

@@ -1,9 +1,10 @@
-//! A vector bigger than memory, written from an iterator and read back lazily: records
+//! An archive bigger than memory, written from iterators and read back lazily: records
 //! are generated and streamed into a sharded vector (`SaveOptions::save_with`,
-//! `Writer::shard`), a summary computed on the way goes into a lazy field, and the root,
-//! written last, refers to both. A child process then reopens the file, checks a sample
-//! of records and a full streaming iteration against the generator, and reports its own
-//! peak memory. Maps cannot be streamed yet: this archive has none.
+//! `Writer::shard`), an index of every 16th record by name is streamed into a map
+//! (`Writer::map`, through spill files beside the archive), a summary computed on the
+//! way goes into a lazy field, and the root, written last, refers to all three. A child
+//! process then reopens the file, checks a sample of records and of names and a full
+//! streaming iteration against the generator, and reports its own peak memory.
 //!
 //! ```text
 //! cargo run --release --example bigger_than_ram -- --gib N [--dir DIR] [--keep]
@@ -11,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use strata::{Archive, Persist, SaveOptions, Sharded};
+use strata::{Archive, Mapped, Persist, SaveOptions, Sharded};
 
 #[derive(Persist, Debug, Clone, PartialEq)]
 struct Record {
@@ -32,9 +33,13 @@ struct Summary {
 struct Dataset {
     name: String,
     records: Sharded<Record>,
+    by_name: Mapped<String, u64>,
     #[strata(lazy)]
     summary: Summary,
 }
+
+/// Every this many records, one is indexed by name.
+const INDEX_EVERY: u64 = 16;
 
 /// Record `i`: a 100-odd-byte record, the same on every run.
 fn record(i: u64) -> Record {
@@ -75,7 +80,8 @@ fn write(path: &Path, n: u64) -> strata::Result<f64> {
                 summary.id_sum = summary.id_sum.wrapping_add(r.id);
             }),
         )?;
-        Ok(Dataset { name: String::from("bigger than RAM"), records, summary })
+        let by_name = w.map("by_name", (0..n).step_by(INDEX_EVERY as usize).map(|i| (record(i).name, i)))?;
+        Ok(Dataset { name: String::from("bigger than RAM"), records, by_name, summary })
     })?;
     Ok(t.elapsed().as_secs_f64())
 }
@@ -97,7 +103,11 @@ fn read(path: &Path, n: u64) -> strata::Result<f64> {
         let i = probe % n;
         let got = root.records.get(i as usize)?.ok_or(strata::Error::Detached)?.load()?;
         assert_eq!(got, record(i));
+        let indexed = i - i % INDEX_EVERY;
+        let id = root.by_name.get(record(indexed).name.as_str())?.ok_or(strata::Error::Detached)?;
+        assert_eq!(*id, indexed);
     }
+    assert_eq!(root.by_name.len() as u64, n.div_ceil(INDEX_EVERY));
     let (mut count, mut readings) = (0u64, 0u64);
     for r in root.records.iter() {
         let r = r?;
@@ -118,11 +128,18 @@ fn save_in_memory(path: &Path, n: u64) -> strata::Result<(f64, f64)> {
         name: String,
         #[strata(shard)]
         records: Vec<Record>,
+        #[strata(map)]
+        by_name: std::collections::HashMap<String, u64>,
         #[strata(lazy)]
         summary: Summary,
     }
     let built = Instant::now();
-    let value = InMemory { name: String::new(), records: (0..n).map(record).collect(), summary: Summary::default() };
+    let value = InMemory {
+        name: String::new(),
+        records: (0..n).map(record).collect(),
+        by_name: (0..n).step_by(INDEX_EVERY as usize).map(|i| (record(i).name, i)).collect(),
+        summary: Summary::default(),
+    };
     let t = Instant::now();
     strata::save(path, &value)?;
     let (both, save) = (built.elapsed().as_secs_f64(), t.elapsed().as_secs_f64());

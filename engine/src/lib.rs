@@ -149,7 +149,7 @@ pub use store::{CacheStats, View, sink, source};
 pub use strata_derive::Persist;
 /// Derives [`StableHash`] for a map key type (derive [`Persist`] too).
 pub use strata_derive::StableHash;
-pub use stream::{Sharded, Writer};
+pub use stream::{Mapped, Sharded, Writer};
 pub use value::Value;
 pub use with_std::{PathView, SystemTimeView};
 #[doc(hidden)]

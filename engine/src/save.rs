@@ -260,7 +260,8 @@ impl SaveOptions {
         path: impl AsRef<Path>,
         make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
     ) -> Result<SaveStats> {
-        self.save_file(path.as_ref(), |sink| self.write_image_with::<T, T>(sink, make))
+        let spill = path.as_ref().parent().filter(|p| !p.as_os_str().is_empty());
+        self.save_file(path.as_ref(), |sink| self.write_image_with::<T, T>(sink, spill, make))
     }
 
     /// [`save_with`](Self::save_with) into a byte vector.
@@ -269,7 +270,7 @@ impl SaveOptions {
     /// As [`save_with`](Self::save_with), I/O aside.
     pub fn to_bytes_with<T: Persist>(&self, make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send) -> Result<Vec<u8>> {
         let sink = MemorySink::new();
-        crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, make))?;
+        crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, None, make))?;
         Ok(sink.into_inner())
     }
 
@@ -283,13 +284,14 @@ impl SaveOptions {
     }
 
     fn write_image<T: Persist>(&self, sink: &dyn Sink, value: &T) -> Result<SaveStats> {
-        self.write_image_with::<T, &T>(sink, |_| Ok(value))
+        self.write_image_with::<T, &T>(sink, None, |_| Ok(value))
     }
 
     /// Writes a file image whose root `make` gives, after streaming what it streams.
     fn write_image_with<T: Persist, R: std::borrow::Borrow<T>>(
         &self,
         sink: &dyn Sink,
+        spill: Option<&Path>,
         make: impl FnOnce(&mut Writer<'_>) -> Result<R>,
     ) -> Result<SaveStats> {
         let started = Instant::now();
@@ -297,7 +299,7 @@ impl SaveOptions {
         sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
         let ctx = SaveCtx::new(sink, self.codec, self.max_depth, header::HEADER_LEN);
         ctx.root_entry();
-        let value = make(&mut Writer::new(&ctx))?;
+        let value = make(&mut Writer::new(&ctx, spill))?;
         let schema = schema_of::<T>();
         let written = ctx.write_root(value.borrow(), &schema.text)?;
         let footer_at = ctx.end()?;

@@ -8,7 +8,12 @@ use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::format::meta::ChunkKind;
 use crate::format::table::TableHeader;
+use crate::hash::StableHash;
+use crate::map::MapLike;
 use crate::write::SaveCtx;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::path::Path;
 
 /// A vector stored as shards, like a `#[strata(shard)] Vec<T>` field (same schema, so
 /// each reads the other's files), that a save can also take as already written: a
@@ -28,12 +33,33 @@ enum Inner<T> {
     Written(Written),
 }
 
-/// A vector a [`Writer`] wrote: its table, and the save and field it was written for.
+/// A vector or map a [`Writer`] wrote: its table, and the save and field it was
+/// written for. Not part of the public API.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Written {
+pub struct Written {
     header: TableHeader,
     save: u64,
     name: &'static str,
+}
+
+impl Written {
+    /// The table, checked to belong to save `save` and to be stored in field `field`.
+    pub(crate) fn check(&self, save: u64, field: &str) -> Result<TableHeader> {
+        if self.save != save {
+            return Err(Error::Serialize(format!(
+                "`{}` was streamed into another save than the one writing field `{field}`",
+                self.name
+            )));
+        }
+        if self.name != field {
+            return Err(Error::Serialize(format!(
+                "`{}` was streamed for another field than `{field}`: stream it under the field's name",
+                self.name
+            )));
+        }
+        Ok(self.header)
+    }
 }
 
 impl<T> Sharded<T> {
@@ -76,19 +102,11 @@ impl<T> Sharded<T> {
         }
     }
 
-    /// The table of a streamed vector, checked to belong to this save and this field.
-    pub(crate) fn written(&self, save: u64, field: &str) -> Result<Option<TableHeader>> {
+    /// The streamed vector this handle stands for, if it is one.
+    pub(crate) fn streamed(&self) -> Option<&Written> {
         match &self.inner {
-            Inner::Owned(_) => Ok(None),
-            Inner::Written(w) if w.save != save => Err(Error::Serialize(format!(
-                "the sharded vector `{}` was streamed into another save than the one writing field `{field}`",
-                w.name
-            ))),
-            Inner::Written(w) if w.name != field => Err(Error::Serialize(format!(
-                "the sharded vector streamed as `{}` is saved in field `{field}`: stream it under the field's name",
-                w.name
-            ))),
-            Inner::Written(w) => Ok(Some(w.header)),
+            Inner::Owned(_) => None,
+            Inner::Written(w) => Some(w),
         }
     }
 }
@@ -105,17 +123,155 @@ impl<T> Default for Sharded<T> {
     }
 }
 
+/// A map stored as hash buckets, like a `#[strata(map)] HashMap<K, V>` field (same
+/// schema, so each reads the other's files), that a save can also take as already
+/// written: owned entries, or the handle [`Writer::map`] returns for a map streamed
+/// into the file being written.
+///
+/// Loading gives owned entries; views of a field of this type are
+/// [`BucketMap<K, V>`](crate::BucketMap), as for a `#[strata(map)]` field.
+#[derive(Debug, Clone)]
+pub struct Mapped<K, V> {
+    inner: MapInner<K, V>,
+}
+
+#[derive(Debug, Clone)]
+enum MapInner<K, V> {
+    Owned(HashMap<K, V>),
+    Written(Written),
+}
+
+impl<K, V> Mapped<K, V> {
+    /// Owned entries, saved as buckets.
+    #[must_use]
+    pub fn new(entries: HashMap<K, V>) -> Self {
+        Self { inner: MapInner::Owned(entries) }
+    }
+
+    /// The entries, when they are owned (not a streamed map's handle).
+    #[must_use]
+    pub fn as_map(&self) -> Option<&HashMap<K, V>> {
+        match &self.inner {
+            MapInner::Owned(m) => Some(m),
+            MapInner::Written(_) => None,
+        }
+    }
+
+    /// The entries, when they are owned (not a streamed map's handle).
+    #[must_use]
+    pub fn into_map(self) -> Option<HashMap<K, V>> {
+        match self.inner {
+            MapInner::Owned(m) => Some(m),
+            MapInner::Written(_) => None,
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: PartialEq> PartialEq for Mapped<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.inner, &other.inner) {
+            (MapInner::Owned(a), MapInner::Owned(b)) => a == b,
+            (MapInner::Written(a), MapInner::Written(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl<K, V> From<HashMap<K, V>> for Mapped<K, V> {
+    fn from(entries: HashMap<K, V>) -> Self {
+        Self::new(entries)
+    }
+}
+
+impl<K, V> Default for Mapped<K, V> {
+    fn default() -> Self {
+        Self::new(HashMap::new())
+    }
+}
+
+impl<K: Hash + Eq, V> MapLike for Mapped<K, V> {
+    type K = K;
+    type V = V;
+    fn len(&self) -> usize {
+        match &self.inner {
+            MapInner::Owned(m) => m.len(),
+            MapInner::Written(w) => w.header.len_usize(),
+        }
+    }
+    fn entries(&self) -> Vec<(&K, &V)> {
+        self.as_map().map(|m| m.iter().collect()).unwrap_or_default()
+    }
+    fn with_capacity(len: usize) -> Self {
+        let mut m = HashMap::new();
+        let _ = m.try_reserve(len);
+        Self::new(m)
+    }
+    fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
+        match &mut self.inner {
+            MapInner::Owned(m) => m.extend(entries),
+            MapInner::Written(_) => self.inner = MapInner::Owned(entries.collect()),
+        }
+    }
+    fn __streamed(&self) -> Option<&Written> {
+        match &self.inner {
+            MapInner::Owned(_) => None,
+            MapInner::Written(w) => Some(w),
+        }
+    }
+}
+
 /// Writes parts of a value into the file a [`SaveOptions::save_with`] is writing,
 /// before the value itself.
 ///
 /// [`SaveOptions::save_with`]: crate::SaveOptions::save_with
 pub struct Writer<'s> {
     ctx: &'s SaveCtx<'s>,
+    /// Where a streamed map's spill files go: the destination's folder.
+    spill: Option<&'s Path>,
 }
 
 impl<'s> Writer<'s> {
-    pub(crate) fn new(ctx: &'s SaveCtx<'s>) -> Self {
-        Self { ctx }
+    pub(crate) fn new(ctx: &'s SaveCtx<'s>, spill: Option<&'s Path>) -> Self {
+        Self { ctx, spill }
+    }
+
+    /// Streams `entries` into the file as the buckets of the root's field `field` (a
+    /// [`Mapped<K, V>`] field), holding a fraction of them: each entry is archived as
+    /// it comes and appended to one of 256 temporary spill files (in the destination's
+    /// folder) by its key's hash; the files are then read one at a time, in hash order,
+    /// and written as buckets. Returns the handle to put in the field. Keys must be
+    /// distinct, and keys and values must hold no lazy fields, sharded vectors or maps.
+    ///
+    /// Streaming the root's chunked fields in field order writes the bytes a
+    /// [`save`](crate::save) of the same value writes.
+    ///
+    /// # Errors
+    /// Serialization and I/O errors; keys or values that hold chunks of their own.
+    pub fn map<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        field: &'static str,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Mapped<K, V>> {
+        self.map_with(field, entries, None)
+    }
+
+    /// [`map`](Self::map) with `codec` for the buckets (a field's `compress = "..."`;
+    /// `None`: the save's default).
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    pub fn map_with<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        field: &'static str,
+        entries: impl IntoIterator<Item = (K, V)>,
+        codec: Option<Codec>,
+    ) -> Result<Mapped<K, V>> {
+        let ctx = self.ctx;
+        let map = ctx.alloc(ctx.root_entry(), ChunkKind::Map, 0, field);
+        let (table, count) = ctx.nested(|| ctx.write_streamed_map(entries.into_iter(), self.spill, codec, map))?;
+        ctx.set_index(map, count);
+        let header = TableHeader::new(table, count);
+        Ok(Mapped { inner: MapInner::Written(Written { header, save: ctx.id(), name: field }) })
     }
 
     /// Streams `items` into the file as the shards of the root's field `field` (a

@@ -198,9 +198,11 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &crate::stream::Sharded<T>, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
-        let save = serializer.save_id().map_err(S::Error::new)?;
-        match (field.written(save, N::NAME).map_err(S::Error::new)?, field.as_slice()) {
-            (Some(header), _) => Ok(header),
+        match (field.streamed(), field.as_slice()) {
+            (Some(written), _) => {
+                let save = serializer.save_id().map_err(S::Error::new)?;
+                written.check(save, N::NAME).map_err(S::Error::new)
+            }
             (None, Some(items)) => {
                 serializer.write_sharded(items, BYTES, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
             }
@@ -251,6 +253,10 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &M, serializer: &mut S) -> Result<Self::Resolver, S::Error> {
+        if let Some(written) = field.__streamed() {
+            let save = serializer.save_id().map_err(S::Error::new)?;
+            return written.check(save, N::NAME).map_err(S::Error::new);
+        }
         serializer.write_buckets(&field.entries(), codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
     }
 }

@@ -232,3 +232,104 @@ proptest! {
         prop_assert_eq!(default, options.to_bytes(&Stream { events: Sharded::new(expected) })?);
     }
 }
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Catalog {
+    title: String,
+    items: Sharded<Event>,
+    by_kind: strata::Mapped<String, Event>,
+    #[strata(map, compress = "zstd(1)")]
+    by_at: strata::Mapped<u64, String>,
+}
+
+/// The entries of a catalog's two maps.
+type Entries = (Vec<(String, Event)>, Vec<(u64, String)>);
+
+fn catalog_entries(n: u64) -> Entries {
+    let by_kind = (0..n).map(|i| (format!("key-{i:08}"), event(i))).collect();
+    let by_at = (0..n).map(|i| (i * 7919, format!("at {i}"))).collect();
+    (by_kind, by_at)
+}
+
+fn streamed_catalog(n: u64, options: &SaveOptions) -> strata::Result<Vec<u8>> {
+    let (by_kind, by_at) = catalog_entries(n);
+    options.to_bytes_with(|w| {
+        let items = w.shard("items", (0..n).map(event))?;
+        let by_kind = w.map("by_kind", by_kind)?;
+        let by_at = w.map_with("by_at", by_at, Some(strata::Codec::Zstd(1)))?;
+        Ok(Catalog { title: "c".into(), items, by_kind, by_at })
+    })
+}
+
+fn catalog(n: u64) -> Catalog {
+    let (by_kind, by_at) = catalog_entries(n);
+    Catalog {
+        title: "c".into(),
+        items: Sharded::new((0..n).map(event).collect()),
+        by_kind: strata::Mapped::new(by_kind.into_iter().collect()),
+        by_at: strata::Mapped::new(by_at.into_iter().collect()),
+    }
+}
+
+#[test]
+fn a_streamed_map_writes_the_bytes_of_a_save_of_the_same_map() -> strata::Result<()> {
+    for n in [0, 1, 50, 30_000] {
+        let options = SaveOptions::new();
+        let bytes = streamed_catalog(n, &options)?;
+        assert_eq!(bytes, options.to_bytes(&catalog(n))?, "{n} entries");
+        let archive = Archive::from_bytes(bytes)?;
+        assert!(archive.verify()?.is_ok());
+        let root = archive.root::<Catalog>()?;
+        assert_eq!(root.by_kind.len() as u64, n);
+        if n > 0 {
+            let k = format!("key-{:08}", n / 2);
+            assert_eq!(root.by_kind.get(k.as_str())?.ok_or(strata::Error::Detached)?.load()?, event(n / 2));
+            assert_eq!(
+                root.by_at.get(&((n - 1) * 7919))?.ok_or(strata::Error::Detached)?.as_str(),
+                format!("at {}", n - 1)
+            );
+        }
+        assert_eq!(archive.load::<Catalog>()?, catalog(n));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_streamed_map_spills_beside_the_destination_and_cleans_up() -> strata::Result<()> {
+    let dir = tempfile::tempdir().map_err(strata::Error::Io)?;
+    let path = dir.path().join("catalog.strata");
+    let (by_kind, by_at) = catalog_entries(20_000);
+    SaveOptions::new().save_with(&path, |w| {
+        let items = w.shard("items", (0..20_000).map(event))?;
+        let by_kind = w.map("by_kind", by_kind)?;
+        let by_at = w.map_with("by_at", by_at, Some(strata::Codec::Zstd(1)))?;
+        Ok(Catalog { title: "c".into(), items, by_kind, by_at })
+    })?;
+    assert_eq!(strata::load::<Catalog>(&path)?, catalog(20_000));
+    // The spill files were anonymous temporary files: nothing but the file and its lock.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .map_err(strata::Error::Io)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(names.iter().all(|n| n == "catalog.strata" || n.ends_with("-lock")), "{names:?}");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn any_streamed_map_equals_its_save(keys in proptest::collection::hash_set(".{0,12}", 0..400)) {
+        #[derive(Persist, Debug, PartialEq)]
+        struct Index {
+            words: strata::Mapped<String, u32>,
+        }
+        let entries: Vec<(String, u32)> = keys.iter().enumerate().map(|(i, k)| (k.clone(), i as u32)).collect();
+        let options = SaveOptions::new();
+        let bytes = options.to_bytes_with(|w| Ok(Index { words: w.map("words", entries.clone())? }))?;
+        let saved = options.to_bytes(&Index { words: strata::Mapped::new(entries.iter().cloned().collect()) })?;
+        prop_assert_eq!(&bytes, &saved);
+        let back: Index = strata::from_bytes(&bytes)?;
+        prop_assert_eq!(back.words.as_map().map(std::collections::HashMap::len), Some(entries.len()));
+    }
+}

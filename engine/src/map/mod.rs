@@ -510,6 +510,11 @@ pub trait MapLike {
     fn with_capacity(len: usize) -> Self;
     /// Adds entries (a key already present keeps the last value, as `extend` does).
     fn extend_entries(&mut self, entries: impl Iterator<Item = (Self::K, Self::V)>);
+    /// The map a [`Writer`](crate::Writer) streamed, when this is the handle to one.
+    #[doc(hidden)]
+    fn __streamed(&self) -> Option<&crate::stream::Written> {
+        None
+    }
 }
 
 /// `MapLike` for one crate's hash map and set types (std's here, hashbrown's behind its

@@ -17,7 +17,7 @@ use rkyv::util::AlignedVec;
 /// How many chunks of about `chunk_bytes` to encode in parallel before writing them:
 /// at least two per thread (every core busy) and about 4 MiB (few writes, and a bound
 /// on the memory held between encoding and writing).
-fn window(chunk_bytes: u64) -> usize {
+pub(super) fn window(chunk_bytes: u64) -> usize {
     let by_size = usize::try_from((4u64 << 20) / chunk_bytes.max(1)).unwrap_or(1);
     by_size.max(rayon::current_num_threads().max(1) * 2)
 }
@@ -264,7 +264,7 @@ impl SaveCtx<'_> {
     /// Writes the index nodes of a chunk table over `leaves` (see
     /// [`table::build`]). The root node is the chunk of directory entry `owner` (the
     /// vector or map); the others get entries of their own.
-    fn write_table(&self, leaves: Vec<TableEntry>, owner: u32) -> Result<ChunkTable> {
+    pub(super) fn write_table(&self, leaves: Vec<TableEntry>, owner: u32) -> Result<ChunkTable> {
         table::build(leaves, |level, first, nodes, top| {
             let encoded: Vec<Encoded> = nodes
                 .iter()

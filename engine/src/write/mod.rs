@@ -16,6 +16,7 @@ pub(crate) mod collections;
 pub(crate) mod deterministic;
 pub(crate) mod leaves;
 pub(crate) mod serializer;
+mod spill;
 
 use crate::Persist;
 use crate::codec::{self, Codec};
