@@ -1,7 +1,8 @@
 //! Saves whose big parts are written as they are produced: [`Writer`] streams a
 //! sharded vector from an iterator (shards cut, encoded and written as they fill; the
-//! vector is never held whole), and hands back a [`Sharded`] handle that the root value,
-//! written last, refers to.
+//! vector is never held whole) or a map from an iterator of entries (spilled by hash,
+//! then written bucket by bucket), and hands back a [`Sharded`] or [`Mapped`] handle
+//! that the root value, written last, refers to.
 
 use crate::Persist;
 use crate::codec::Codec;
