@@ -267,6 +267,11 @@ impl<'s> Writer<'s> {
         entries: impl IntoIterator<Item = (K, V)>,
         codec: Option<Codec>,
     ) -> Result<Mapped<K, V>> {
+        if !(crate::persist::is_leaf::<K>() && crate::persist::is_leaf::<V>()) {
+            return Err(Error::Serialize(format!(
+                "the streamed map `{field}`: its keys and values must hold no lazy fields, sharded vectors or maps"
+            )));
+        }
         let ctx = self.ctx;
         let map = ctx.alloc(ctx.root_entry(), ChunkKind::Map, 0, field);
         let (table, count) = ctx.nested(|| ctx.write_streamed_map(entries.into_iter(), self.spill, codec, map))?;

@@ -333,3 +333,21 @@ proptest! {
         prop_assert_eq!(back.words.as_map().map(std::collections::HashMap::len), Some(entries.len()));
     }
 }
+
+#[test]
+fn a_streamed_map_of_values_with_chunks_is_refused_before_anything_is_written() -> strata::Result<()> {
+    #[derive(Persist, Debug)]
+    struct Notes {
+        by_id: strata::Mapped<u32, Note>,
+    }
+    let e = SaveOptions::new()
+        .to_bytes_with(|w| Ok(Notes { by_id: w.map("by_id", (0..10).map(|i| (i, note(i))))? }))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("must hold no lazy fields"), "{e}");
+    // Owned, the same map saves (its values' lazy fields written with the buckets).
+    let owned = Notes { by_id: strata::Mapped::new((0..10).map(|i| (i, note(i))).collect()) };
+    let back: Notes = strata::from_bytes(&strata::to_bytes(&owned)?)?;
+    assert_eq!(back.by_id, owned.by_id);
+    Ok(())
+}
