@@ -243,8 +243,8 @@ impl<'s> Writer<'s> {
     /// and written as buckets. Returns the handle to put in the field. Keys must be
     /// distinct, and keys and values must hold no lazy fields, sharded vectors or maps.
     ///
-    /// Streaming the root's chunked fields in field order writes the bytes a
-    /// [`save`](crate::save) of the same value writes.
+    /// When every chunked field of the root is streamed, in field order, the file has
+    /// the bytes a [`save`](crate::save) of the same value has.
     ///
     /// # Errors
     /// Serialization and I/O errors; keys or values that hold chunks of their own.
@@ -286,9 +286,9 @@ impl<'s> Writer<'s> {
     /// iterator fills them, so memory holds a window of shards, never the vector.
     /// Returns the handle to put in the field.
     ///
-    /// Streaming the root's sharded fields in field order, with the field's shard size
-    /// and compression, writes the bytes a [`save`](crate::save) of the same value
-    /// writes.
+    /// When every chunked field of the root is streamed, in field order, with each
+    /// field's shard size and compression, the file has the bytes a
+    /// [`save`](crate::save) of the same value has.
     ///
     /// # Errors
     /// Serialization and I/O errors.
