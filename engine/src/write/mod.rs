@@ -296,9 +296,11 @@ impl<'a> SaveCtx<'a> {
                 format::Encoding::None,
             )
         };
-        let probe = self.serialize_root(&meta, None, NO_PARENT, 0)?;
+        // Serialized once to learn its length (references have a fixed size), and dropped
+        // before the second serialization: with a million chunks each is ~100 MB.
+        let probe_len = self.serialize_root(&meta, None, NO_PARENT, 0)?.len();
         let meta_at = format::align_up(self.next.load(Ordering::Acquire)).unwrap_or(u64::MAX);
-        let mut end = format::align_up(meta_at.saturating_add(probe.len() as u64)).unwrap_or(u64::MAX);
+        let mut end = format::align_up(meta_at.saturating_add(probe_len as u64)).unwrap_or(u64::MAX);
         let mut places = Places { copies: None, root: end };
         if let Some((id, bytes)) = copies {
             if let Some(entry) = meta.chunks.get_mut(*id as usize) {
@@ -312,7 +314,8 @@ impl<'a> SaveCtx<'a> {
             entry.chunk = raw_ref(places.root, root);
         }
         let raw = self.serialize_root(&meta, None, NO_PARENT, 0)?;
-        if raw.len() != probe.len() {
+        drop(meta);
+        if raw.len() != probe_len {
             return Err(Error::Serialize(String::from("internal: the meta chunk's length changed")));
         }
         let r = self.write_raw(&raw, Codec::None)?;
