@@ -7,6 +7,8 @@ use crate::ty;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+pub use crate::ty::Shape;
+
 pub enum Storage {
     Inline,
     Lazy(Compress),
@@ -20,17 +22,6 @@ pub enum Storage {
     /// An `Arc<T>` field (sized `T`), or a `Vec`/`Option` of them: a chunk of its own
     /// per allocation in the archive, described as `lazy T` (`Vec<lazy T>`, ...).
     Shared(Shape),
-}
-
-/// Where the `Arc`s of a shared field are.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// The field is the `Arc`.
-    Direct,
-    /// The field is a `Vec` of them.
-    InVec,
-    /// The field is an `Option` of one.
-    InOption,
 }
 
 pub struct Field<'a> {

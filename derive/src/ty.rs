@@ -99,10 +99,20 @@ pub fn sharded_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
+/// Where the `Arc`s of a shared field are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The field is the `Arc`.
+    Direct,
+    /// The field is a `Vec` of them.
+    InVec,
+    /// The field is an `Option` of one.
+    InOption,
+}
+
 /// Where the shared `Arc<T>`s of a field of this type are, and their `T`: the field
 /// itself, or the elements of a `Vec` or `Option` field.
-pub fn shared_arc(ty: &syn::Type) -> Option<(crate::model::Shape, &syn::Type)> {
-    use crate::model::Shape;
+pub fn shared_arc(ty: &syn::Type) -> Option<(Shape, &syn::Type)> {
     if let Some(inner) = arc_inner(ty) {
         return Some((Shape::Direct, inner));
     }

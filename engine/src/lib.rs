@@ -126,6 +126,7 @@ mod with;
 mod with_std;
 mod with_stored;
 mod write;
+mod written;
 
 use raw::format;
 

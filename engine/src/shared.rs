@@ -61,11 +61,6 @@ where
     }
 }
 
-/// What identifies a shared allocation during one save: its address and type.
-pub(crate) fn key_of<T: 'static>(value: &Arc<T>) -> (usize, TypeId) {
-    (Arc::as_ptr(value) as usize, TypeId::of::<T>())
-}
-
 /// The values of one type loaded from shared chunks of one open archive, by chunk
 /// reference (all of it: a damaged reference to the same place is not the same chunk),
 /// while something holds them.

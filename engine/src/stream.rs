@@ -12,6 +12,7 @@ use crate::format::table::TableHeader;
 use crate::hash::StableHash;
 use crate::map::MapLike;
 use crate::write::SaveCtx;
+pub use crate::written::Written;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::Path;
@@ -34,35 +35,6 @@ enum Inner<T> {
     Written(Written),
 }
 
-/// A vector or map a [`Writer`] wrote: its table, and the save and field it was
-/// written for. Not part of the public API.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Written {
-    header: TableHeader,
-    save: u64,
-    name: &'static str,
-}
-
-impl Written {
-    /// The table, checked to belong to save `save` and to be stored in field `field`.
-    pub(crate) fn check(&self, save: u64, field: &str) -> Result<TableHeader> {
-        if self.save != save {
-            return Err(Error::Serialize(format!(
-                "`{}` was streamed into another save than the one writing field `{field}`",
-                self.name
-            )));
-        }
-        if self.name != field {
-            return Err(Error::Serialize(format!(
-                "`{}` was streamed for another field than `{field}`: stream it under the field's name",
-                self.name
-            )));
-        }
-        Ok(self.header)
-    }
-}
-
 impl<T> Sharded<T> {
     /// Owned elements, saved as shards.
     #[must_use]
@@ -75,7 +47,7 @@ impl<T> Sharded<T> {
     pub fn len(&self) -> u64 {
         match &self.inner {
             Inner::Owned(v) => v.len() as u64,
-            Inner::Written(w) => w.header.len(),
+            Inner::Written(w) => w.header().len(),
         }
     }
 
@@ -196,7 +168,7 @@ impl<K: Hash + Eq, V> MapLike for Mapped<K, V> {
     fn len(&self) -> usize {
         match &self.inner {
             MapInner::Owned(m) => m.len(),
-            MapInner::Written(w) => w.header.len_usize(),
+            MapInner::Written(w) => w.header().len_usize(),
         }
     }
     fn entries(&self) -> Vec<(&K, &V)> {
@@ -277,7 +249,7 @@ impl<'s> Writer<'s> {
         let (table, count) = ctx.nested(|| ctx.write_streamed_map(entries.into_iter(), self.spill, codec, map))?;
         ctx.set_index(map, count);
         let header = TableHeader::new(table, count);
-        Ok(Mapped { inner: MapInner::Written(Written { header, save: ctx.id(), name: field }) })
+        Ok(Mapped { inner: MapInner::Written(Written::new(header, ctx.id(), field)) })
     }
 
     /// Streams `items` into the file as the shards of the root's field `field` (a
@@ -321,7 +293,7 @@ impl<'s> Writer<'s> {
         let table = ctx.nested(|| ctx.write_shards(shards, shard_bytes, codec, vector))?;
         ctx.set_index(vector, count);
         let header = TableHeader::new(table, count);
-        Ok(Sharded { inner: Inner::Written(Written { header, save: ctx.id(), name: field }) })
+        Ok(Sharded { inner: Inner::Written(Written::new(header, ctx.id(), field)) })
     }
 }
 

@@ -512,7 +512,7 @@ pub trait MapLike {
     fn extend_entries(&mut self, entries: impl Iterator<Item = (Self::K, Self::V)>);
     /// The map a [`Writer`](crate::Writer) streamed, when this is the handle to one.
     #[doc(hidden)]
-    fn __streamed(&self) -> Option<&crate::stream::Written> {
+    fn __streamed(&self) -> Option<&crate::written::Written> {
         None
     }
 }

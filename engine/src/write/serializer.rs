@@ -137,7 +137,8 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         let ctx = self.writer.save_ctx::<T>()?;
         let parent = self.writer.id;
         ctx.nested(|| {
-            let key = crate::shared::key_of(value);
+            // A shared allocation during one save: its address and type.
+            let key = (std::sync::Arc::as_ptr(value) as usize, std::any::TypeId::of::<T>());
             if let Some(done) = ctx.shared_ref(key) {
                 return Ok(done);
             }
