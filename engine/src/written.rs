@@ -5,8 +5,8 @@
 use crate::error::{Error, Result};
 use crate::format::table::TableHeader;
 
-/// A vector or map a [`Writer`](crate::Writer) wrote: its table, and the save and field it was
-/// written for. Not part of the public API.
+/// A vector or map a [`Writer`](crate::Writer) wrote: its table, and the save and
+/// field it was written for. Not part of the public API.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Written {
@@ -32,9 +32,7 @@ impl Written {
         }
         Ok(self.header)
     }
-}
 
-impl Written {
     pub(crate) fn new(header: TableHeader, save: u64, name: &'static str) -> Self {
         Self { header, save, name }
     }

@@ -22,6 +22,32 @@ pub(super) fn window(chunk_bytes: u64) -> usize {
     by_size.max(rayon::current_num_threads().max(1) * 2)
 }
 
+/// `items` in groups of `size` (the last may be shorter), taken as they are asked for,
+/// up to the first error, which is left in `failed`.
+pub(super) fn groups<'f, X>(
+    items: impl Iterator<Item = Result<X>> + 'f,
+    size: usize,
+    failed: &'f mut Option<Error>,
+) -> impl Iterator<Item = Vec<X>> + 'f {
+    let mut items = items.peekable();
+    std::iter::from_fn(move || {
+        let mut group = Vec::with_capacity(size);
+        while group.len() < size {
+            match items.next()? {
+                Ok(x) => group.push(x),
+                Err(e) => {
+                    *failed = Some(e);
+                    return None;
+                }
+            }
+            if items.peek().is_none() {
+                break;
+            }
+        }
+        Some(group)
+    })
+}
+
 /// Where to cut `items` into shards of about `target` serialized bytes, with each
 /// shard's estimated size (what its buffer is sized for). Depends only on the values
 /// (never on the thread count), so files stay deterministic.
@@ -84,29 +110,15 @@ impl SaveCtx<'_> {
     ) -> Result<ChunkTable> {
         let codec = self.codec(codec);
         let mut entries = Vec::new();
-        let mut shards = shards.peekable();
         if crate::persist::is_leaf::<T>() {
             let window = window(shard_bytes);
             let mut failed = None;
             let mut first = 0u64;
-            let windows = std::iter::from_fn(|| {
-                let mut group = Vec::with_capacity(window);
-                while group.len() < window {
-                    match shards.next()? {
-                        Ok(shard) => group.push(shard),
-                        Err(e) => {
-                            failed = Some(e);
-                            return None;
-                        }
-                    }
-                    if shards.peek().is_none() {
-                        break;
-                    }
-                }
+            let windows = groups(shards, window, &mut failed).map(|group| {
                 let ids: Vec<u32> =
                     (0..group.len()).map(|j| self.alloc(vector, ChunkKind::Shard, first + j as u64, "")).collect();
                 first += group.len() as u64;
-                Some((group, ids))
+                (group, ids)
             });
             self.write_windows(
                 windows,

@@ -9,7 +9,7 @@
 //! of the same map. Memory holds one partition and a window of buckets.
 
 use super::SaveCtx;
-use super::collections::window;
+use super::collections::{groups, window};
 use crate::Persist;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
@@ -71,30 +71,17 @@ impl SaveCtx<'_> {
             count += 1;
         }
         let buckets = (estimate.div_ceil(crate::map::BUCKET_BYTES) as u64).max(1);
-        let mut contents =
+        let contents =
             Buckets { files: files.into_iter(), current: Vec::new().into_iter(), next: 0, buckets, held: None };
         let window = window(crate::map::BUCKET_BYTES as u64);
         let mut failed = None;
         let mut first = 0u64;
-        let windows = std::iter::from_fn(|| {
-            let mut group = Vec::with_capacity(window);
-            while group.len() < window {
-                match contents.next()? {
-                    Ok(bucket) => group.push(bucket),
-                    Err(e) => {
-                        failed = Some(e);
-                        return None;
-                    }
-                }
-                if contents.next >= contents.buckets {
-                    break;
-                }
-            }
+        let windows = groups(contents, window, &mut failed).map(|group| {
             let ids: Vec<u32> =
                 (0..group.len()).map(|j| self.alloc(map, ChunkKind::Bucket, first + j as u64, "")).collect();
             let at = first;
             first += group.len() as u64;
-            Some((group, at, ids))
+            (group, at, ids)
         });
         let mut table = Vec::new();
         self.write_windows(
