@@ -178,7 +178,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Verify { file, json } => {
             let archive = open(&file)?;
-            let total: u64 = archive.meta().map(|m| m.chunks.iter().map(|e| e.chunk.stored_len()).sum()).unwrap_or(0);
+            let total: u64 =
+                archive.directory().map(|m| m.chunks.iter().map(|e| e.chunk.stored_len()).sum()).unwrap_or(0);
             let bar = if std::io::stderr().is_terminal() && !json {
                 let bar = indicatif::ProgressBar::new(total);
                 if let Ok(s) =
@@ -232,7 +233,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let archive = open(&file)?;
             let tree = archive.inspect().map_err(|e| format!("{}: {e}", file.display()))?;
             let space = space.then(|| archive.space()).transpose().map_err(|e| format!("{}: {e}", file.display()))?;
-            stat(&tree, space.as_ref(), json, &style, &file)?;
+            let live = archive.stats().map_err(|e| format!("{}: {e}", file.display()))?;
+            stat(&tree, &live, space.as_ref(), json, &style, &file)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dump { file, path, shallow, compact } => {
@@ -257,6 +259,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
 
 fn stat(
     tree: &Inspection,
+    live: &strata::Stats,
     space: Option<&strata::Space>,
     json: bool,
     style: &Style,
@@ -299,7 +302,7 @@ fn stat(
         let space = space.map(|sp| {
             json!({
                 "root": sp.root, "meta": sp.meta, "tail_copies": sp.tail_copies,
-                "chunk_padding": sp.chunk_padding, "header_footer": sp.header_footer,
+                "chunk_padding": sp.chunk_padding, "header_footer": sp.header_footer, "dead": sp.dead,
                 "fields": sp.fields.iter().map(|f| json!({
                     "path": f.path, "stored": f.stored, "chunks": f.chunks, "values": f.values,
                     "index_nodes": f.index_nodes, "bucket_headers": f.bucket_headers, "entry_padding": f.entry_padding,
@@ -309,6 +312,8 @@ fn stat(
         return print_json(&json!({
             "space": space,
             "file_len": tree.file_len(),
+            "live": live.live,
+            "dead": live.dead,
             "root_type": root_type,
             "chunks": counts,
             "stored": stored,
@@ -325,6 +330,12 @@ fn stat(
         tree.file_len(),
         tree.version(),
         style.paint("36", root_type)
+    );
+    println!(
+        "live {}, dead {} ({:.1}%: chunks of earlier versions that incremental saves left)",
+        Bytes(live.live),
+        Bytes(live.dead),
+        live.dead_ratio() * 100.0
     );
     let total: u64 = counts.values().sum::<u64>() + 1;
     println!(

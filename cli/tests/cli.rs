@@ -95,7 +95,7 @@ fn inspect_json_lists_every_chunk_with_counts() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let chunks = v["chunks"].as_array().unwrap();
     let archive = strata::Archive::open(&file).unwrap();
-    let meta = archive.meta().unwrap();
+    let meta = archive.directory().unwrap();
     assert_eq!(chunks.len(), meta.chunks.len());
     let view = archive.root::<World>().unwrap();
     let users = chunks.iter().find(|c| c["path"] == "users").unwrap();
@@ -279,9 +279,32 @@ fn stat_space_says_where_the_bytes_go() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let space = &v["space"];
     let fields: u64 = space["fields"].as_array().unwrap().iter().map(|f| f["stored"].as_u64().unwrap()).sum();
-    let parts = ["root", "meta", "tail_copies", "chunk_padding", "header_footer"];
+    let parts = ["root", "meta", "tail_copies", "chunk_padding", "header_footer", "dead"];
     let total: u64 = parts.iter().map(|k| space[*k].as_u64().unwrap()).sum::<u64>() + fields;
     assert_eq!(total, v["file_len"].as_u64().unwrap());
+    assert_eq!(v["dead"], 0);
+    assert_eq!(v["live"], v["file_len"]);
+}
+
+#[test]
+fn stat_reports_the_dead_bytes_incremental_saves_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.strata");
+    let mut w = world();
+    let incremental = strata::SaveOptions::new().incremental(true);
+    incremental.save(&path, &w).unwrap();
+    w.users.iter_mut().for_each(|u| u.level += 1);
+    assert!(incremental.save(&path, &w).unwrap().appended);
+    let file = path.to_string_lossy().into_owned();
+    let out = strata(&["stat", &file, "--space", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let (live, dead) = (v["live"].as_u64().unwrap(), v["dead"].as_u64().unwrap());
+    assert!(dead > 0);
+    assert_eq!(live + dead, v["file_len"].as_u64().unwrap());
+    assert_eq!(v["space"]["dead"].as_u64().unwrap(), dead);
+    let text = stdout(&strata(&["stat", &file]));
+    assert!(text.contains("dead"), "{text}");
+    assert_eq!(strata(&["verify", &file]).status.code(), Some(0));
 }
 
 #[test]

@@ -2,10 +2,9 @@
 
 use crate::error::Result;
 use crate::format::Footer;
-use crate::format::meta::ArchivedMeta;
 use crate::options::{Access, OpenOptions};
 use crate::store::source::{FileSource, MapSource, Source};
-use crate::store::{CacheStats, Holds, Keep, Store, View};
+use crate::store::{CacheStats, Store, View};
 use crate::{Persist, persist};
 use rkyv::Archived;
 use std::path::Path;
@@ -223,18 +222,7 @@ impl Archive {
     /// # Errors
     /// When the meta chunk is damaged.
     pub fn schema_text(&self) -> Result<String> {
-        Ok(self.meta()?.schema.as_str().to_owned())
-    }
-
-    /// The meta chunk: the schema and the directory of every chunk, with its path in
-    /// the value (see [`crate::raw::format::meta`]). Read and validated on first use;
-    /// `open` does not touch it.
-    ///
-    /// # Errors
-    /// When the meta chunk is damaged.
-    pub fn meta(&self) -> Result<View<ArchivedMeta>> {
-        let meta = self.store.footer().meta;
-        self.store.view::<ArchivedMeta>(&meta, Keep::Yes, Holds::Nothing)
+        crate::directory::schema_text(&self.store)
     }
 
     /// The footer: root and schema references, fingerprints, length.

@@ -33,6 +33,8 @@ pub struct Inspection {
     root_type: Option<String>,
     chunks: Vec<ChunkInfo>,
     roots: Vec<usize>,
+    /// The directory's own pages (version 4).
+    pages: Vec<crate::format::ChunkRef>,
 }
 
 /// One chunk of an [`Inspection`].
@@ -75,7 +77,7 @@ impl crate::Archive {
     /// # Errors
     /// When the meta chunk is damaged.
     pub fn inspect(&self) -> Result<Inspection> {
-        let meta = self.meta()?;
+        let meta = self.directory()?;
         let footer = self.footer();
         let n = meta.chunks.len();
         let mut chunks: Vec<ChunkInfo> = meta
@@ -86,7 +88,7 @@ impl crate::Archive {
                 path: meta.path(i),
                 kind: e.chunk_kind(),
                 chunk: e.chunk,
-                index: e.index.to_native(),
+                index: e.index,
                 parent: None,
                 children: Vec::new(),
                 total: Totals::default(),
@@ -94,7 +96,7 @@ impl crate::Archive {
             .collect();
         let mut roots = Vec::new();
         for (i, e) in meta.chunks.iter().enumerate() {
-            let parent = e.parent.to_native();
+            let parent = e.parent;
             match usize::try_from(parent).ok().filter(|&p| parent != NO_PARENT && p < n && p != i) {
                 Some(p) => {
                     if let Some(c) = chunks.get_mut(i) {
@@ -115,6 +117,7 @@ impl crate::Archive {
             root_type: crate::schema::root_name(meta.schema.as_str()).map(str::to_owned),
             chunks,
             roots,
+            pages: meta.pages,
         })
     }
 }
@@ -173,6 +176,12 @@ impl Inspection {
     #[must_use]
     pub fn chunks(&self) -> &[ChunkInfo] {
         &self.chunks
+    }
+
+    /// The chunks of the directory's pages (version 4), which the meta chunk lists.
+    #[must_use]
+    pub fn pages(&self) -> &[crate::format::ChunkRef] {
+        &self.pages
     }
 
     /// The chunks that belong to no other (the root; in a damaged directory, others).

@@ -94,11 +94,13 @@
 
 extern crate self as strata;
 
+mod append;
 mod archive;
 mod codec;
 mod debug;
 mod deep;
 mod destination;
+mod directory;
 mod error;
 mod evolve;
 mod ext_types;
@@ -119,6 +121,8 @@ pub mod space;
 mod std_types;
 mod store;
 mod stream;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
 mod threads;
 pub mod value;
 pub mod verify;
@@ -142,9 +146,9 @@ pub use map::{BucketMap, Entry};
 pub use options::{Access, DEFAULT_CACHE_LIMIT, OpenOptions};
 pub use persist::{Loader, Persist, Validator};
 pub use promise::Promise;
-pub use save::{SaveOptions, save, to_bytes};
+pub use save::{DEFAULT_COMPACT_ABOVE, SaveOptions, save, to_bytes};
 pub use sharded::{Elem, ShardedVec};
-pub use space::Space;
+pub use space::{Space, Stats};
 pub use store::{CacheStats, View, sink, source};
 /// Derives [`Persist`]; see the crate documentation for the attributes.
 pub use strata_derive::Persist;

@@ -34,8 +34,21 @@ pub struct SaveOptions {
     max_depth: u32,
     lock_timeout: Option<std::time::Duration>,
     threads: Option<NonZeroUsize>,
+    incremental: bool,
+    compact_above: f64,
     #[cfg(feature = "test-hooks")]
     fail_after: Option<u64>,
+    #[cfg(feature = "test-hooks")]
+    io_log: Option<crate::testing::IoLog>,
+}
+
+/// The default of [`SaveOptions::compact_above`].
+pub const DEFAULT_COMPACT_ABOVE: f64 = 0.5;
+
+/// How an image is written: a whole file, or a version appended to a previous one.
+enum Base<'p> {
+    Whole,
+    Append(&'p crate::append::Previous),
 }
 
 impl Default for SaveOptions {
@@ -45,8 +58,12 @@ impl Default for SaveOptions {
             max_depth: crate::deep::DEFAULT_MAX_DEPTH,
             lock_timeout: None,
             threads: None,
+            incremental: false,
+            compact_above: DEFAULT_COMPACT_ABOVE,
             #[cfg(feature = "test-hooks")]
             fail_after: None,
+            #[cfg(feature = "test-hooks")]
+            io_log: None,
         }
     }
 }
@@ -116,6 +133,68 @@ impl SaveOptions {
         self
     }
 
+    /// Makes [`save`](Self::save) and [`save_with`](Self::save_with) append a new version
+    /// to the file at the path instead of replacing it, when that file is a strata file
+    /// of this format version: the new version's chunks that the file's current version
+    /// already holds (same bytes) are referred to where they are, and only the others,
+    /// with a new meta chunk, root and footer, are written. A save that changes a few
+    /// shards of a big file writes those shards, their index nodes and the root.
+    ///
+    /// The file only grows: readers that have it open keep reading their version, and a
+    /// crash (or power loss) at any moment leaves the old version or the new one (the
+    /// header's commit record names the last complete version; the next save cuts what
+    /// a crashed one appended). Unused chunks of earlier versions stay in the file as
+    /// dead bytes ([`Archive::stats`](crate::Archive::stats)) until a save rewrites the
+    /// file: when the path holds no strata file of this version, or when its dead bytes
+    /// exceed [`compact_above`](Self::compact_above) of its length, the save writes a
+    /// whole file atomically, as without this option. [`SaveStats::appended`] says which
+    /// happened.
+    ///
+    /// The appended bytes depend on the file's history, not only on the value: two
+    /// files holding equal values may differ, and each reads back the value.
+    ///
+    /// ```
+    /// # #[derive(strata::Persist)] struct Log { name: String, #[strata(shard)] lines: Vec<String> }
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("log.strata");
+    /// let mut log = Log { name: "app".into(), lines: (0..100_000).map(|i| format!("line {i}")).collect() };
+    /// let incremental = strata::SaveOptions::new().incremental(true);
+    /// let first = incremental.save(&path, &log)?;
+    /// assert!(!first.appended);
+    /// log.lines[5] = "changed".into();
+    /// let second = incremental.save(&path, &log)?;
+    /// assert!(second.appended);
+    /// assert!(second.file_len - first.file_len < first.file_len / 10);
+    /// let archive = strata::Archive::open(&path)?;
+    /// assert_eq!(archive.root::<Log>()?.lines.get(5)?.unwrap().load()?, "changed");
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    #[must_use]
+    pub fn incremental(mut self, yes: bool) -> Self {
+        self.incremental = yes;
+        self
+    }
+
+    /// How much of a file may be dead (bytes of earlier versions) before an
+    /// [incremental](Self::incremental) save rewrites it whole instead of appending: a
+    /// fraction of the file's length, checked before the save. Default
+    /// [`DEFAULT_COMPACT_ABOVE`] (half); `1.0` never rewrites, `0.0` always does.
+    #[must_use]
+    pub fn compact_above(mut self, ratio: f64) -> Self {
+        self.compact_above = ratio;
+        self
+    }
+
+    /// Records every write, sync and cut an incremental save issues on its file in
+    /// `log`, for tests that rebuild what a power loss at any point would leave
+    /// (feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
+    #[must_use]
+    pub fn io_log(mut self, log: crate::testing::IoLog) -> Self {
+        self.io_log = Some(log);
+        self
+    }
+
     /// Saves `value` to `path` atomically: the bytes go to a temporary file in the same
     /// folder, which is flushed to disk (`fsync`) and then renamed over `path`; the
     /// folder is flushed too. Readers of the old file (open archives included) keep
@@ -134,22 +213,48 @@ impl SaveOptions {
     /// file when an I/O step fails (the old file is then untouched and the temporary
     /// file removed); serialization errors.
     pub fn save<T: Persist>(&self, path: impl AsRef<Path>, value: &T) -> Result<SaveStats> {
-        self.save_file(path.as_ref(), |sink| self.write_image(sink, value))
+        self.save_file(path.as_ref(), |sink, base| self.write_image_with::<T, &T>(sink, None, |_| Ok(value), base))
     }
 
-    /// Writes a file image to a temporary sibling of `path` (the `write` given the
-    /// sink), then puts it in place: the steps of [`save`](Self::save).
-    fn save_file(&self, path: &Path, write: impl FnOnce(&dyn Sink) -> Result<SaveStats> + Send) -> Result<SaveStats> {
+    /// Writes a file image (the `write` given the sink) to a temporary sibling of `path`
+    /// and puts it in place, the steps of [`save`](Self::save); or, for an incremental
+    /// save, appends it to the file at `path`.
+    fn save_file(
+        &self,
+        path: &Path,
+        write: impl FnOnce(&dyn Sink, Base<'_>) -> Result<SaveStats> + Send,
+    ) -> Result<SaveStats> {
         let destination = Destination::lock(path, self.lock_timeout)?;
+        if self.incremental
+            && let Ok(previous) = crate::append::Previous::open(path, self.compact_above)?
+        {
+            #[cfg(feature = "test-hooks")]
+            let previous = previous.logged(self.io_log.clone());
+            previous.prepare()?;
+            let sink = previous.sink();
+            #[cfg(feature = "test-hooks")]
+            let written = match self.fail_after {
+                Some(n) => {
+                    crate::threads::run(self.threads, || write(&FailingSink::new(sink, n), Base::Append(&previous)))
+                }
+                None => crate::threads::run(self.threads, || write(&sink, Base::Append(&previous))),
+            };
+            #[cfg(not(feature = "test-hooks"))]
+            let written = crate::threads::run(self.threads, || write(&sink, Base::Append(&previous)));
+            return written.map_err(|e| match e {
+                Error::Io(source) => Error::Save { step: "append", path: path.to_path_buf(), source },
+                other => other,
+            });
+        }
         let tmp = destination.temporary()?;
         let file_sink = Writeback::new(tmp.as_file());
         #[cfg(feature = "test-hooks")]
         let written = match self.fail_after {
-            Some(n) => crate::threads::run(self.threads, || write(&FailingSink::new(file_sink, n))),
-            None => crate::threads::run(self.threads, || write(&file_sink)),
+            Some(n) => crate::threads::run(self.threads, || write(&FailingSink::new(file_sink, n), Base::Whole)),
+            None => crate::threads::run(self.threads, || write(&file_sink, Base::Whole)),
         };
         #[cfg(not(feature = "test-hooks"))]
-        let written = crate::threads::run(self.threads, || write(&file_sink));
+        let written = crate::threads::run(self.threads, || write(&file_sink, Base::Whole));
         let stats = written.map_err(|e| match e {
             Error::Io(source) => Error::Save { step: "write", path: tmp.path().to_path_buf(), source },
             other => other,
@@ -261,7 +366,7 @@ impl SaveOptions {
         make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
     ) -> Result<SaveStats> {
         let spill = path.as_ref().parent().filter(|p| !p.as_os_str().is_empty());
-        self.save_file(path.as_ref(), |sink| self.write_image_with::<T, T>(sink, spill, make))
+        self.save_file(path.as_ref(), |sink, base| self.write_image_with::<T, T>(sink, spill, make, base))
     }
 
     /// [`save_with`](Self::save_with) into a byte vector.
@@ -270,7 +375,7 @@ impl SaveOptions {
     /// As [`save_with`](Self::save_with), I/O aside.
     pub fn to_bytes_with<T: Persist>(&self, make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send) -> Result<Vec<u8>> {
         let sink = MemorySink::new();
-        crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, None, make))?;
+        crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, None, make, Base::Whole))?;
         Ok(sink.into_inner())
     }
 
@@ -284,7 +389,7 @@ impl SaveOptions {
     }
 
     fn write_image<T: Persist>(&self, sink: &dyn Sink, value: &T) -> Result<SaveStats> {
-        self.write_image_with::<T, &T>(sink, None, |_| Ok(value))
+        self.write_image_with::<T, &T>(sink, None, |_| Ok(value), Base::Whole)
     }
 
     /// Writes a file image whose root `make` gives, after streaming what it streams.
@@ -293,11 +398,19 @@ impl SaveOptions {
         sink: &dyn Sink,
         spill: Option<&Path>,
         make: impl FnOnce(&mut Writer<'_>) -> Result<R>,
+        base: Base<'_>,
     ) -> Result<SaveStats> {
         let started = Instant::now();
         let fail = |e: std::io::Error| Error::Io(e);
-        sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
-        let ctx = SaveCtx::new(sink, self.codec, self.max_depth, header::HEADER_LEN);
+        let ctx = match base {
+            Base::Whole => {
+                sink.write_at(0, &header::encode(format::VERSION)).map_err(fail)?;
+                SaveCtx::new(sink, self.codec, self.max_depth, header::len_of(format::VERSION))
+            }
+            Base::Append(previous) => {
+                SaveCtx::new(sink, self.codec, self.max_depth, previous.start()).with_reuse(previous.reuse())
+            }
+        };
         ctx.root_entry();
         let value = make(&mut Writer::new(&ctx, spill))?;
         let schema = schema_of::<T>();
@@ -313,7 +426,10 @@ impl SaveOptions {
             file_len,
             version: format::VERSION,
         };
-        sink.write_at(footer_at, &footer.encode()).map_err(fail)?;
+        match base {
+            Base::Whole => sink.write_at(footer_at, &footer.encode()).map_err(fail)?,
+            Base::Append(previous) => previous.finish(footer_at, &footer.encode())?,
+        }
         Ok(ctx.stats(file_len, started.elapsed()))
     }
 }

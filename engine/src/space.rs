@@ -22,6 +22,8 @@ pub struct Space {
     pub tail_copies: u64,
     /// Zero bytes between chunks (each chunk starts at a multiple of 16).
     pub chunk_padding: u64,
+    /// Bytes of earlier versions that this one no longer uses (see [`Stats::dead`]).
+    pub dead: u64,
     /// The root chunk.
     pub root: u64,
     /// Each field of the root stored in chunks of its own (lazy, sharded, bucketed),
@@ -60,7 +62,71 @@ impl FieldSpace {
     }
 }
 
+/// A file's live and dead bytes; see [`Archive::stats`](crate::Archive::stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// The length of the version read (the file's length, unless an incremental save is
+    /// appending a version past it).
+    pub file_len: u64,
+    /// Bytes the version uses: header, footer, its chunks (each with its padding to 16)
+    /// and the meta chunk with the directory's pages.
+    pub live: u64,
+    /// Bytes of earlier versions that this one no longer uses (incremental saves leave
+    /// them; a whole save or a compaction drops them).
+    pub dead: u64,
+    /// Chunks of the version, the meta chunk and the directory's pages included.
+    pub chunks: u64,
+}
+
+impl Stats {
+    /// Dead bytes as a fraction of the file (0 when the file is empty).
+    #[must_use]
+    pub fn dead_ratio(&self) -> f64 {
+        if self.file_len == 0 { 0.0 } else { self.dead as f64 / self.file_len as f64 }
+    }
+}
+
+/// The live bytes of a version whose chunks (offset, stored length) are `extents`
+/// (in any order; a chunk listed twice counts once): each chunk and its padding to 16,
+/// plus header and footer.
+fn live_bytes(mut extents: Vec<(u64, u64)>, header: u64, footer: u64) -> u64 {
+    extents.sort_unstable();
+    let mut live = header.saturating_add(footer);
+    let mut at = header;
+    for (offset, len) in extents {
+        let end = crate::format::align_up(offset.saturating_add(len)).unwrap_or(u64::MAX);
+        if end > at {
+            live = live.saturating_add(end - offset.max(at));
+            at = end;
+        }
+    }
+    live
+}
+
 impl crate::Archive {
+    /// The file's live and dead bytes ([`Stats`]): what the version read uses, and what
+    /// earlier versions left (see [`SaveOptions::incremental`](crate::SaveOptions::incremental)).
+    /// Reads the chunk directory, no other chunk.
+    ///
+    /// # Errors
+    /// A damaged meta chunk.
+    pub fn stats(&self) -> Result<Stats> {
+        let directory = self.directory()?;
+        let footer = self.footer();
+        let extents: Vec<(u64, u64)> = directory
+            .chunks
+            .iter()
+            .map(|e| e.chunk)
+            .chain(directory.pages.iter().copied())
+            .chain([footer.meta])
+            .map(|r| (r.offset(), r.stored_len()))
+            .collect();
+        let chunks = extents.len() as u64;
+        let live = live_bytes(extents, crate::format::header::len_of(footer.version), footer.encoded_len())
+            .min(footer.file_len);
+        Ok(Stats { file_len: footer.file_len, live, dead: footer.file_len - live, chunks })
+    }
+
     /// Where the file's bytes go: [`Space`]. Reads the chunk directory and every
     /// bucket (their headers and entry offsets; in bulk, as [`verify`](Self::verify)
     /// reads, without keeping them); no other chunk.
@@ -73,23 +139,29 @@ impl crate::Archive {
         let chunks = tree.chunks();
         let mut space = Space {
             file_len: footer.file_len,
-            header_footer: crate::format::header::HEADER_LEN + footer.encoded_len(),
-            meta: footer.meta.stored_len(),
+            header_footer: crate::format::header::len_of(footer.version) + footer.encoded_len(),
+            meta: footer.meta.stored_len() + tree.pages().iter().map(|r| r.stored_len()).sum::<u64>(),
             ..Space::default()
         };
         // Padding: the gaps between chunks in file order.
         let mut extents: Vec<(u64, u64)> = chunks
             .iter()
             .map(|c| (c.chunk.offset(), c.chunk.stored_len()))
-            .chain([(footer.meta.offset(), footer.meta.stored_len())])
+            .chain(tree.pages().iter().chain([&footer.meta]).map(|r| (r.offset(), r.stored_len())))
             .collect();
         extents.sort_unstable();
-        let mut at = crate::format::header::HEADER_LEN;
+        let mut at = crate::format::header::len_of(footer.version);
+        let mut gap = |at: u64, next: u64| {
+            let gap = next.saturating_sub(at);
+            let padding = gap.min(crate::format::align_up(at).unwrap_or(at) - at);
+            space.chunk_padding += padding;
+            space.dead += gap - padding;
+        };
         for (offset, len) in extents {
-            space.chunk_padding += offset.saturating_sub(at);
+            gap(at, offset);
             at = at.max(offset.saturating_add(len));
         }
-        space.chunk_padding += footer.file_len.saturating_sub(footer.encoded_len()).saturating_sub(at);
+        gap(at, footer.file_len.saturating_sub(footer.encoded_len()));
 
         // Each chunk's top-level field: the ancestor just below the root.
         let top = |mut i: usize| -> Option<usize> {
@@ -175,7 +247,11 @@ impl fmt::Display for Space {
             ("tail copies", self.tail_copies),
             ("padding between chunks", self.chunk_padding),
             ("header and footer", self.header_footer),
+            ("earlier versions (dead)", self.dead),
         ] {
+            if what.starts_with("earlier") && n == 0 {
+                continue;
+            }
             writeln!(f, "  {what:<34} {:>12}  {:>5.1}%", Bytes(n).to_string(), pct(n))?;
         }
         for field in &self.fields {

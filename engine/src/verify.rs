@@ -71,7 +71,7 @@ impl Archive {
     }
 
     fn verify_all(&self, progress: &(impl Fn(u64) + Sync)) -> Result<Report> {
-        let meta = self.meta()?;
+        let meta = self.directory()?;
         let store = self.store();
         store.will_need(0, self.footer().file_len);
         // Directory entries in file order, so that adjacent chunks are read together.
@@ -140,8 +140,15 @@ impl Archive {
             error,
         });
         Ok(Report {
-            chunks: meta.chunks.len() as u64 + 1,
-            bytes: meta.chunks.iter().map(|e| e.chunk.stored_len()).sum::<u64>() + footer.meta.stored_len(),
+            chunks: (meta.chunks.len() + meta.pages.len()) as u64 + 1,
+            bytes: meta
+                .chunks
+                .iter()
+                .map(|e| e.chunk)
+                .chain(meta.pages.iter().copied())
+                .map(|r| r.stored_len())
+                .sum::<u64>()
+                + footer.meta.stored_len(),
             damaged: header_damage.into_iter().chain(damaged.into_iter().map(|(_, d)| d)).collect(),
         })
     }

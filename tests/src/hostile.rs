@@ -107,13 +107,15 @@ pub fn seals() -> &'static Seals {
     SEALS.get_or_init(|| Seals::of(image(), chunks()))
 }
 
-/// Every chunk of [`image`]: the directory's chunks, then the meta chunk.
+/// Every chunk of [`image`]: the directory's chunks, its pages, then the meta chunk.
 pub fn chunks() -> &'static [ChunkRef] {
     static CHUNKS: OnceLock<Vec<ChunkRef>> = OnceLock::new();
     CHUNKS.get_or_init(|| {
         let Ok(archive) = Archive::from_bytes(image().to_vec()) else { return Vec::new() };
-        let mut out: Vec<ChunkRef> =
-            archive.meta().map(|m| m.chunks.iter().map(|e| e.chunk).collect()).unwrap_or_default();
+        let mut out: Vec<ChunkRef> = archive
+            .directory()
+            .map(|m| m.chunks.iter().map(|e| e.chunk).chain(m.pages.iter().copied()).collect())
+            .unwrap_or_default();
         out.push(archive.footer().meta);
         out
     })
@@ -457,7 +459,7 @@ pub fn fuzz_map_lookup(data: &[u8]) {
     static BUCKETS: OnceLock<Vec<usize>> = OnceLock::new();
     let buckets = BUCKETS.get_or_init(|| {
         let Ok(archive) = Archive::from_bytes(image().to_vec()) else { return Vec::new() };
-        let Ok(meta) = archive.meta() else { return Vec::new() };
+        let Ok(meta) = archive.directory() else { return Vec::new() };
         (0..meta.chunks.len())
             .filter(|&i| {
                 meta.chunks.get(i).and_then(|e| e.chunk_kind()) == Some(strata::raw::format::meta::ChunkKind::Bucket)
@@ -511,7 +513,7 @@ pub fn fuzz_decompress(data: &[u8]) {
     let Some((image, chunks, seals, target)) = SETUP.get_or_init(|| {
         let bytes = SaveOptions::new().compression(Codec::Zstd(3)).to_bytes(&model()).ok()?;
         let archive = Archive::from_bytes(bytes.clone()).ok()?;
-        let mut chunks: Vec<ChunkRef> = archive.meta().ok()?.chunks.iter().map(|e| e.chunk).collect();
+        let mut chunks: Vec<ChunkRef> = archive.directory().ok()?.chunks.iter().map(|e| e.chunk).collect();
         chunks.push(archive.footer().meta);
         let blob = *archive.root::<Model>().ok()?.blob.chunk();
         let target = chunks.iter().position(|c| *c == blob)?;
@@ -669,7 +671,7 @@ pub fn fuzz_deep_values(data: &[u8]) {
     let mut damaged = bytes;
     let mut chunks: Vec<ChunkRef> = Archive::from_bytes(damaged.clone())
         .ok()
-        .and_then(|a| a.meta().ok().map(|m| m.chunks.iter().map(|e| e.chunk).collect()))
+        .and_then(|a| a.directory().ok().map(|m| m.chunks.iter().map(|e| e.chunk).collect()))
         .unwrap_or_default();
     if let Some(c) = chunks.len().checked_sub(1).map(|n| flip as usize % (n + 1)) {
         let r = chunks.get(c).copied();

@@ -98,7 +98,7 @@ pub fn image() -> &'static Image {
         let bytes = SaveOptions::new().compression(Codec::None).to_bytes(&model()).unwrap_or_default();
         let (mut chunks, mut text) = (Vec::new(), String::new());
         if let Ok(archive) = Archive::from_bytes(bytes.clone()) {
-            chunks = archive.meta().map(|m| m.chunks.iter().map(|e| e.chunk).collect()).unwrap_or_default();
+            chunks = archive.directory().map(|m| m.chunks.iter().map(|e| e.chunk).collect()).unwrap_or_default();
             chunks.push(archive.footer().meta);
             text = archive.schema_text().unwrap_or_default();
         }

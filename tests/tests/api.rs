@@ -356,8 +356,10 @@ fn space_accounts_for_every_byte_of_the_file() -> strata::Result<()> {
     let archive = Archive::from_bytes(bytes.clone())?;
     let space = archive.space()?;
     let fields: u64 = space.fields.iter().map(|f| f.stored).sum();
-    let total = space.root + space.meta + space.tail_copies + space.chunk_padding + space.header_footer + fields;
+    let total =
+        space.root + space.meta + space.tail_copies + space.chunk_padding + space.header_footer + space.dead + fields;
     assert_eq!(total, bytes.len() as u64, "{space:#?}");
+    assert_eq!(space.dead, 0);
     // An uncompressed map: values, index nodes, bucket headers and entry padding are
     // its bytes.
     let by_name = space.fields.iter().find(|f| f.path == "by_name").ok_or(strata::Error::Detached)?;

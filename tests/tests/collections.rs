@@ -304,7 +304,7 @@ fn the_directory_lists_every_chunk_with_its_path() {
         players: (0..2_000).map(|i| (format!("p{i}"), i)).collect(),
     };
     let archive = Archive::from_bytes(strata::to_bytes(&game).unwrap()).unwrap();
-    let meta = archive.meta().unwrap();
+    let meta = archive.directory().unwrap();
     let paths: Vec<String> = (0..meta.chunks.len()).map(|i| meta.path(i)).collect();
     for expected in [
         "<root>",

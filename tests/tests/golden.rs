@@ -1,7 +1,10 @@
 //! Files written by every format version keep opening.
 //!
 //! `tests/data/v1.strata` was written by this model when version 1 shipped,
-//! `tests/data/v2.strata` when version 2 did, `tests/data/v3.strata` when version 3 did. The types below are frozen: never change
+//! `tests/data/v2.strata` when version 2 did, `tests/data/v3.strata` when version 3 did,
+//! `tests/data/v4.strata` when version 4 did, with `tests/data/v4-appended.strata`: the
+//! same file after an incremental save of [`changed`] and the first bytes of another
+//! append that a crash cut short. The types below are frozen: never change
 //! them; add a new golden file for a new version instead. Today's writer must reproduce
 //! the newest file byte for byte; `STRATA_BLESS=1 cargo test --test golden` writes the
 //! newest file when it is missing (once, when the format version changes on purpose).
@@ -84,7 +87,12 @@ fn version_2_files_keep_opening() {
 }
 
 #[test]
-fn version_3_files_keep_opening_and_todays_writer_reproduces_them() {
+fn version_3_files_keep_opening() {
+    check(3);
+}
+
+#[test]
+fn version_4_files_keep_opening_and_todays_writer_reproduces_them() {
     let newest = path(strata::raw::format::VERSION);
     if std::env::var_os("STRATA_BLESS").is_some() && !std::path::Path::new(&newest).exists() {
         strata::save(&newest, &golden()).unwrap();
@@ -92,5 +100,42 @@ fn version_3_files_keep_opening_and_todays_writer_reproduces_them() {
     let stored = std::fs::read(&newest).expect("the newest golden file is committed");
     // Saves are deterministic: today's writer produces the very same bytes.
     assert!(strata::to_bytes(&golden()).unwrap() == stored, "the writer's output changed: the format changed");
-    check(3);
+    check(4);
+}
+
+/// The golden value after a few changes: an incremental save of it reuses most chunks.
+fn changed() -> GoldenWorld {
+    let mut w = golden();
+    w.id += 1;
+    w.cells[650].1 = 1;
+    w.index.insert("k17".into(), 17);
+    w
+}
+
+fn appended_path() -> String {
+    format!("{}/data/v4-appended.strata", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn version_4_appended_files_keep_opening_at_their_committed_version() {
+    let appended = appended_path();
+    if std::env::var_os("STRATA_BLESS").is_some() && !std::path::Path::new(&appended).exists() {
+        std::fs::copy(path(4), &appended).unwrap();
+        let stats = strata::SaveOptions::new().incremental(true).save(&appended, &changed()).unwrap();
+        assert!(stats.appended && stats.reused_chunks > 0);
+        // A crash cut the next append short: a tail that is no footer.
+        let mut file = std::fs::OpenOptions::new().append(true).open(&appended).unwrap();
+        std::io::Write::write_all(&mut file, &[0x5A; 100]).unwrap();
+    }
+    let len = std::fs::metadata(&appended).expect("the appended golden file is committed").len();
+    let archive = Archive::open(&appended).unwrap();
+    assert_eq!(archive.footer().version, 4);
+    assert_eq!(archive.footer().file_len, len - 100, "the committed version, before the torn tail");
+    assert_eq!(archive.load::<GoldenWorld>().unwrap(), changed());
+    let w = archive.root::<GoldenWorld>().unwrap();
+    assert_eq!(w.cells.get(650).unwrap().unwrap().1, 1);
+    assert_eq!(w.index.get("k17").unwrap().map(|v| v.to_native()), Some(17));
+    let stats = archive.stats().unwrap();
+    assert!(stats.dead > 0 && stats.live + stats.dead == stats.file_len, "{stats:?}");
+    assert!(archive.verify().unwrap().is_ok());
 }

@@ -260,7 +260,7 @@ fn verify_reports_every_damaged_chunk_by_path() {
     let mut bytes = hostile::image().to_vec();
     let archive = strata::Archive::from_bytes(bytes.clone()).unwrap();
     assert!(archive.verify().unwrap().is_ok());
-    let meta = archive.meta().unwrap();
+    let meta = archive.directory().unwrap();
     let wanted = ["history", "numbers[shard 2]", "by_name[bucket 1]", "item.notes"];
     let mut damaged = Vec::new();
     for path in wanted {

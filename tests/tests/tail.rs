@@ -195,9 +195,10 @@ fn a_tail_copies_reference_beyond_any_writers_budget_is_not_read() -> strata::Re
     let value = index(20_000);
     let mut bytes = strata::to_bytes(&value)?;
     assert!(bytes.len() > 2 << 20);
-    // The footer's copies reference now claims 2 MiB from offset 16.
+    // The footer's copies reference now claims 2 MiB from the first chunk's offset.
     let footer_start = bytes.len() - strata_tests::hostile::footer_len(&bytes);
-    let claimed = strata::raw::format::ChunkRef::new(16, 2 << 20, 2 << 20, 0, strata::raw::format::Encoding::None);
+    let first = strata::raw::format::header::len_of(strata::raw::format::VERSION);
+    let claimed = strata::raw::format::ChunkRef::new(first, 2 << 20, 2 << 20, 0, strata::raw::format::Encoding::None);
     bytes[footer_start..footer_start + 40].copy_from_slice(&claimed.to_bytes());
     strata_tests::hostile::refresh_footer(&mut bytes);
     let (archive, source) = open(&bytes, strata::source::DEFAULT_TAIL_LEN + 16);

@@ -18,7 +18,6 @@ mod transcode;
 use crate::Persist;
 use crate::error::{Error, Result};
 use crate::format::ChunkRef;
-use crate::format::meta::ArchivedMeta;
 use crate::schema::{Schema, Ty, TypeSchema, root_name, schema_of};
 use crate::store::chunk::Chunk;
 use crate::store::registry::Note;
@@ -108,7 +107,7 @@ impl Evolution {
 
     /// Reads the file's schema and plans reading it as the reader's.
     fn plan(store: &Store, schema: &TypeSchema) -> Result<Plan> {
-        let text = schema_text(store)?;
+        let text = crate::directory::schema_text(store)?;
         let mismatch = |found: String| Error::TypeMismatch {
             expected: schema.name.clone(),
             expected_fingerprint: schema.fingerprint,
@@ -142,28 +141,6 @@ impl Evolution {
         }
         store.root_of::<A>(self.root.get().ok_or(Error::Detached)?)
     }
-}
-
-/// The file's schema text: the meta chunk read and verified like any chunk, and only
-/// its schema string validated (the chunk directory beside it, thousands of entries in
-/// a large file, is not needed to plan).
-fn schema_text(store: &Store) -> Result<String> {
-    let r = store.footer().meta;
-    let chunk = store.chunk(&r, Keep::No, Holds::Nothing)?;
-    let bytes = chunk.bytes();
-    let root = bytes.len().checked_sub(size_of::<ArchivedMeta>()).ok_or_else(|| Error::InvalidData {
-        at: r.location(),
-        ty: "meta chunk",
-        detail: String::from("shorter than its root value"),
-    })?;
-    let at = root + std::mem::offset_of!(ArchivedMeta, schema);
-    let text = crate::store::validate::<rkyv::string::ArchivedString>(
-        bytes,
-        Some(at),
-        r.location(),
-        store.limits().max_depth,
-    )?;
-    Ok(text.as_str().to_owned())
 }
 
 /// Checks whether a file whose schema text is `file` can be read by types whose schema

@@ -2,9 +2,15 @@
 //!
 //! ## Format
 //! A raw chunk, written after every chunk but the tail copies and the root, which follow
-//! it (so that the root ends right before the footer), holding an rkyv archive of
-//! [`Meta`]: the schema text and one [`DirEntry`] per chunk of the file (except the meta
-//! chunk itself, referenced by the footer). Entries are numbered in the order the writer
+//! it (so that the root ends right before the footer). In versions 1 to 3 it holds an
+//! rkyv archive of [`Meta`]: the schema text and one [`DirEntry`] per chunk of the file
+//! (except the meta chunk itself, referenced by the footer). In version 4 it holds a
+//! [`PagedMeta`]: the schema text, the entry count and the references of the directory's
+//! **pages**, raw chunks written before it, each an rkyv `Vec<DirEntry>` of
+//! [`PAGE_ENTRIES`] entries (the last may hold fewer); the root's and the tail copies'
+//! entries hold the all-zero reference there (the footer holds theirs), so that a page
+//! whose chunks did not change has the same bytes from one version to the next, and an
+//! incremental save reuses it. Entries are numbered in the order the writer
 //! starts their chunks (the root is entry 0), and each names its parent entry: the chunk
 //! whose bytes hold its reference, or for shards, buckets and index nodes, the vector or
 //! map they belong to. With the field names they carry, entries give every chunk a path
@@ -104,7 +110,35 @@ pub struct Meta {
     pub chunks: Vec<DirEntry>,
 }
 
-impl ArchivedDirEntry {
+/// Directory entries per page (version 4).
+pub const PAGE_ENTRIES: usize = 512;
+
+/// The meta chunk's value in version 4.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+#[rkyv(crate = rkyv, derive(Debug))]
+pub struct PagedMeta {
+    /// The schema text (see [`crate::schema`]).
+    pub schema: String,
+    /// Directory entries in all.
+    pub entries: u64,
+    /// The pages, in order: page `p` holds entries `p * PAGE_ENTRIES ..`.
+    pub pages: Vec<ChunkRef>,
+}
+
+/// The chunk directory of a file, whatever its version: the schema text and one entry
+/// per chunk but the meta chunk (and, in version 4, the directory's pages). See
+/// [`Archive::directory`](crate::Archive::directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    /// The schema text.
+    pub schema: String,
+    /// The entries, numbered by position (the root is entry 0).
+    pub chunks: Vec<DirEntry>,
+    /// The chunks of the directory itself beyond the meta chunk: its pages (version 4).
+    pub pages: Vec<ChunkRef>,
+}
+
+impl DirEntry {
     /// The entry's kind, or `None` for an unknown byte.
     #[must_use]
     pub fn chunk_kind(&self) -> Option<ChunkKind> {
@@ -112,7 +146,7 @@ impl ArchivedDirEntry {
     }
 }
 
-impl ArchivedMeta {
+impl Directory {
     /// The path of entry `i` in the value: field names joined by `.`, with
     /// `[shard N]`, `[bucket N]` and `[node L/N]` for the parts of collections. The root
     /// is `<root>`. Cycles and bad parents (a damaged directory) end the path with `?`.
@@ -137,13 +171,11 @@ impl ArchivedMeta {
                 Some(ChunkKind::Shard) => parts.push(format!("[shard {}]", e.index)),
                 Some(ChunkKind::Bucket) => parts.push(format!("[bucket {}]", e.index)),
                 Some(ChunkKind::IndexNode) => {
-                    let index = e.index.to_native();
-                    parts.push(format!("[node {}/{}]", index >> 48, index & ((1 << 48) - 1)));
+                    parts.push(format!("[node {}/{}]", e.index >> 48, e.index & ((1 << 48) - 1)));
                 }
                 _ => parts.push(format!(".{}", e.name)),
             }
-            let parent = e.parent.to_native();
-            at = (parent != NO_PARENT).then_some(parent as usize);
+            at = (e.parent != NO_PARENT).then_some(e.parent as usize);
         }
         parts.reverse();
         let path: String = parts.concat();
@@ -152,5 +184,25 @@ impl ArchivedMeta {
             None if path.is_empty() => String::from("<root>"),
             None => path,
         }
+    }
+}
+
+impl From<&ArchivedDirEntry> for DirEntry {
+    fn from(e: &ArchivedDirEntry) -> Self {
+        Self {
+            chunk: e.chunk,
+            parent: e.parent.to_native(),
+            kind: e.kind,
+            index: e.index.to_native(),
+            name: e.name.as_str().to_owned(),
+        }
+    }
+}
+
+impl ArchivedDirEntry {
+    /// The entry's kind, or `None` for an unknown byte.
+    #[must_use]
+    pub fn chunk_kind(&self) -> Option<ChunkKind> {
+        ChunkKind::from_byte(self.kind)
     }
 }

@@ -1,7 +1,7 @@
 //! The on-disk format, isolated from the API. `docs/FORMAT.md` describes the same bytes
 //! in prose; the two change together.
 //!
-//! A file is: a 16-byte [header], chunks at 16-byte-aligned offsets (children
+//! A file is: a [header] (16 bytes; 64 with the commit record of version 4), chunks at 16-byte-aligned offsets (children
 //! before their parents, then the [meta] chunk, then the [copies] of the top index
 //! nodes, then the root, which ends right before the footer), and a fixed-size
 //! [footer] at the very end that references the root, meta and copies chunks. Each chunk is referenced by exactly one
@@ -22,7 +22,7 @@ pub use chunk_ref::{ChunkRef, Encoding};
 pub use footer::Footer;
 
 /// The format version this build writes (it reads every version from [`MIN_VERSION`]).
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The oldest format version this build reads.
 pub const MIN_VERSION: u32 = 1;

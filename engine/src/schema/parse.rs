@@ -144,7 +144,7 @@ impl Schema {
     /// # Errors
     /// When the meta chunk is damaged or its schema does not parse.
     pub fn parse_archive(archive: &crate::Archive) -> Result<Self> {
-        Self::parse(&archive.meta()?.schema)
+        Self::parse(&archive.schema_text()?)
     }
 
     fn parse_text(text: &str) -> std::result::Result<Self, ParseError> {

@@ -144,16 +144,13 @@ impl Store {
         if len < HEADER_LEN + FOOTER_BASE_LEN {
             return Err(Self::short(source.as_ref(), len));
         }
-        let want = source.tail_len().max(format::footer::FOOTER_LEN);
-        let tail_start = len.saturating_sub(want).max(HEADER_LEN) / format::CHUNK_ALIGN * format::CHUNK_ALIGN;
-        let mut tail = AlignedVec::<16>::new();
-        tail.resize(usize::try_from(len - tail_start).unwrap_or(0), 0);
-        source.read_at(tail_start, &mut tail)?;
-        let footer = Footer::decode_tail(len, &tail, || {
-            let mut head = vec![0u8; HEADER_LEN as usize];
-            source.read_at(0, &mut head)?;
-            Ok(head)
-        })?;
+        let (footer, tail, tail_start) = match Self::read_tail(source.as_ref(), len) {
+            Ok(read) => read,
+            Err(error) => match Self::recover(source.as_ref(), len) {
+                Some(Ok(read)) => read,
+                _ => return Err(error),
+            },
+        };
         let expected = format::layout::fingerprint();
         if footer.layout_fingerprint != expected {
             return Err(Error::IncompatibleLayout { found: footer.layout_fingerprint, expected });
@@ -177,6 +174,37 @@ impl Store {
         let root = Arc::new(store.read(&footer.root, Holds::Chunks)?);
         let _ = store.root.set(root);
         Ok(store)
+    }
+
+    /// Reads and decodes the tail of a file whose version ends at `end`: the footer
+    /// there, with the bytes before it that the source's tail read brings.
+    fn read_tail(source: &dyn Source, end: u64) -> Result<(Footer, AlignedVec<16>, u64)> {
+        let want = source.tail_len().max(format::footer::FOOTER_LEN);
+        let tail_start = end.saturating_sub(want).max(HEADER_LEN) / format::CHUNK_ALIGN * format::CHUNK_ALIGN;
+        let mut tail = AlignedVec::<16>::new();
+        tail.resize(usize::try_from(end - tail_start).unwrap_or(0), 0);
+        source.read_at(tail_start, &mut tail)?;
+        let footer = Footer::decode_tail(end, &tail, || {
+            let mut head = vec![0u8; HEADER_LEN as usize];
+            source.read_at(0, &mut head)?;
+            Ok(head)
+        })?;
+        Ok((footer, tail, tail_start))
+    }
+
+    /// The last committed version of a file whose tail is not a valid footer: an
+    /// incremental save appending (or killed while appending) past the version its
+    /// header's commit record names. `None` when the file has no record, or the record
+    /// names the whole file (then the tail's error stands: the file is damaged).
+    fn recover(source: &dyn Source, len: u64) -> Option<Result<(Footer, AlignedVec<16>, u64)>> {
+        let mut head = vec![0u8; format::header::RECORD_HEADER_LEN as usize];
+        source.read_at(0, &mut head).ok()?;
+        if format::header::decode(&head).ok()? < format::header::RECORD_VERSION {
+            return None;
+        }
+        let committed = format::header::Record::decode(&head).current()?.length;
+        let min = format::header::RECORD_HEADER_LEN + format::footer::FOOTER_LEN;
+        (min..len).contains(&committed).then(|| Self::read_tail(source, committed))
     }
 
     /// The error for a source too short to hold a header and a footer: another kind of
@@ -392,7 +420,7 @@ impl Store {
             at: r.location(),
         };
         let end = r.offset().checked_add(r.stored_len()).ok_or_else(out_of_bounds)?;
-        if r.offset() < HEADER_LEN || end > area_end {
+        if r.offset() < format::header::len_of(self.footer.version) || end > area_end {
             return Err(out_of_bounds());
         }
         let start = usize::try_from(r.offset()).map_err(|_| out_of_bounds())?;

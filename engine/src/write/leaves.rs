@@ -157,6 +157,15 @@ impl SaveCtx<'_> {
     /// computed while the bytes are written.
     pub(crate) fn place_direct(&self, d: &Direct<'_>, checksum: Option<u64>) -> Result<ChunkRef> {
         let len = d.len();
+        let checksum = match checksum {
+            None if self.appends() => Some(d.checksum()),
+            known => known,
+        };
+        if let Some(c) = checksum
+            && let Some(r) = self.reused(len, format::Encoding::None, &[d.data, d.tail()], c)?
+        {
+            return Ok(r);
+        }
         let offset = self.reserve(len)?;
         let write = || -> Result<()> {
             self.write_at(offset, d.data)?;

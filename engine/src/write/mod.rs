@@ -15,13 +15,14 @@
 pub(crate) mod collections;
 pub(crate) mod deterministic;
 pub(crate) mod leaves;
+pub(crate) mod reuse;
 pub(crate) mod serializer;
 mod spill;
 
 use crate::Persist;
 use crate::codec::{self, Codec};
 use crate::error::{Error, Result};
-use crate::format::meta::{ChunkKind, DirEntry, Meta, NO_PARENT};
+use crate::format::meta::{ChunkKind, DirEntry, NO_PARENT, PAGE_ENTRIES, PagedMeta};
 use crate::format::{self, ChunkRef};
 use crate::store::sink::Sink;
 use rkyv::util::AlignedVec;
@@ -41,6 +42,15 @@ pub struct SaveStats {
     pub file_len: u64,
     /// Wall-clock time of the save.
     pub elapsed: std::time::Duration,
+    /// Whether the save appended a version to the file it replaces (an
+    /// [incremental](crate::SaveOptions::incremental) save); `false` when it wrote a
+    /// whole file.
+    pub appended: bool,
+    /// Chunks an incremental save found in the file's previous version and referred to
+    /// instead of writing them again (not counted in `chunks`).
+    pub reused_chunks: u64,
+    /// Stored bytes of those chunks.
+    pub reused_bytes: u64,
 }
 
 /// The references a save hands the footer.
@@ -50,15 +60,8 @@ pub(crate) struct Written {
     pub(crate) copies: Option<ChunkRef>,
 }
 
-/// Where the chunks after the meta chunk go.
-struct Places {
-    copies: Option<u64>,
-    root: u64,
-}
-
-fn internal_misplaced(what: &str) -> Error {
-    Error::Serialize(format!("internal: the {what} was not written where the directory says"))
-}
+/// Directory pages gathered into one write.
+const PAGES_PER_WRITE: usize = 64;
 
 /// The table root nodes offered for the tail copies, by priority (fewest directory
 /// steps from the root, then directory number): the best ones within the budget.
@@ -135,6 +138,8 @@ pub struct SaveCtx<'a> {
     window_buf: std::sync::Mutex<Vec<u8>>,
     default_codec: Codec,
     max_depth: u32,
+    /// The previous version's chunks, when the save appends a new version to a file.
+    reuse: Option<reuse::Reuse<'a>>,
     /// This save's number in the process (a streamed vector's handle names its save).
     id: u64,
     /// The root's directory entry, allocated before anything else.
@@ -156,6 +161,7 @@ impl<'a> SaveCtx<'a> {
             window_buf: std::sync::Mutex::default(),
             default_codec,
             max_depth,
+            reuse: None,
             id: {
                 static SAVES: AtomicU64 = AtomicU64::new(0);
                 SAVES.fetch_add(1, Ordering::Relaxed)
@@ -166,6 +172,33 @@ impl<'a> SaveCtx<'a> {
             raw_bytes: AtomicU64::new(0),
             stored_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// This save appends to a file whose previous version holds the chunks `reuse` lists:
+    /// chunks equal to one of them are referred to there, not written again.
+    pub(crate) fn with_reuse(mut self, reuse: reuse::Reuse<'a>) -> Self {
+        self.reuse = Some(reuse);
+        self
+    }
+
+    /// An old chunk equal to the one about to be placed (`stored`: its bytes, in
+    /// pieces), when the save appends.
+    pub(crate) fn reused(
+        &self,
+        raw_len: u64,
+        encoding: format::Encoding,
+        stored: &[&[u8]],
+        checksum: u64,
+    ) -> Result<Option<ChunkRef>> {
+        match &self.reuse {
+            Some(reuse) => reuse.take(stored, raw_len, encoding, checksum),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether this save appends to a previous version (and may reuse its chunks).
+    pub(crate) fn appends(&self) -> bool {
+        self.reuse.is_some()
     }
 
     /// The inline nesting limit of this save.
@@ -233,28 +266,21 @@ impl<'a> SaveCtx<'a> {
     /// chunk and the tail copies (when a table has been written).
     pub(crate) fn write_root<T: Persist>(&self, value: &T, schema: &str) -> Result<Written> {
         let id = self.root_entry();
-        // The root's descendants first, then the meta chunk, the tail copies and the
-        // root itself, so that the root ends right before the footer and one read at the
-        // end of the file brings the footer, the root and the copies.
+        // The root's descendants first, then the directory's pages, the meta chunk, the
+        // tail copies and the root itself, so that the root ends right before the footer
+        // and one read at the end of the file brings the footer, the root and the copies.
         self.write_leaves_of(value, id)?;
         let root = self.serialize(value, Some(self), id)?;
         let tops = std::mem::take(&mut *self.tops.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut copies: Vec<(ChunkRef, &[u8])> = tops.chosen.values().map(|(r, b)| (*r, b.as_slice())).collect();
         let copies = (!copies.is_empty()).then(|| {
             let bytes = format::copies::encode(&mut copies);
-            (self.alloc(id, ChunkKind::TailCopies, copies.len() as u64, ""), bytes)
+            self.alloc(id, ChunkKind::TailCopies, copies.len() as u64, "");
+            bytes
         });
-        let (meta, at) = self.write_meta(schema, &root, copies.as_ref())?;
-        let copies = copies
-            .map(|(_, bytes)| {
-                let r = self.write_raw(&bytes, Codec::None)?;
-                if Some(r.offset()) == at.copies { Ok(r) } else { Err(internal_misplaced("tail copies")) }
-            })
-            .transpose()?;
-        let root = self.write_raw(&root, Codec::None)?;
-        if root.offset() != at.root {
-            return Err(internal_misplaced("root"));
-        }
+        let meta = self.write_meta(schema)?;
+        let copies = copies.map(|bytes| self.write_fresh(&bytes)).transpose()?;
+        let root = self.write_fresh(&root)?;
         Ok(Written { root, meta, copies })
     }
 
@@ -279,50 +305,26 @@ impl<'a> SaveCtx<'a> {
         tops.offer((hops, owner), node, bytes);
     }
 
-    /// Writes the meta chunk (schema and directory), listing the tail copies and the
-    /// root that will follow it. References have a fixed size, so the meta chunk's
-    /// length does not depend on where they point: it is serialized once to learn that
-    /// length, and again with the real references. Returns the meta chunk's reference
-    /// and where the copies and the root go.
-    fn write_meta(&self, schema: &str, root: &[u8], copies: Option<&(u32, Vec<u8>)>) -> Result<(ChunkRef, Places)> {
+    /// Writes the directory's pages (each reused when the previous version holds it),
+    /// then the meta chunk: the schema and the pages' references. The root's and the
+    /// tail copies' entries keep the all-zero reference: the footer holds theirs.
+    fn write_meta(&self, schema: &str) -> Result<ChunkRef> {
         let chunks = std::mem::take(&mut *self.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        let mut meta = Meta { schema: schema.to_owned(), chunks };
-        let raw_ref = |offset: u64, bytes: &[u8]| {
-            ChunkRef::new(
-                offset,
-                bytes.len() as u64,
-                bytes.len() as u64,
-                format::checksum(bytes),
-                format::Encoding::None,
-            )
-        };
-        // Serialized once to learn its length (references have a fixed size), and dropped
-        // before the second serialization: with a million chunks each is ~100 MB.
-        let probe_len = self.serialize_root(&meta, None, NO_PARENT, 0)?.len();
-        let meta_at = format::align_up(self.next.load(Ordering::Acquire)).unwrap_or(u64::MAX);
-        let mut end = format::align_up(meta_at.saturating_add(probe_len as u64)).unwrap_or(u64::MAX);
-        let mut places = Places { copies: None, root: end };
-        if let Some((id, bytes)) = copies {
-            if let Some(entry) = meta.chunks.get_mut(*id as usize) {
-                entry.chunk = raw_ref(end, bytes);
-            }
-            places.copies = Some(end);
-            end = format::align_up(end.saturating_add(bytes.len() as u64)).unwrap_or(u64::MAX);
-            places.root = end;
+        let entries = chunks.len() as u64;
+        let mut pages = Vec::with_capacity(chunks.len().div_ceil(PAGE_ENTRIES));
+        for group in chunks.chunks(PAGE_ENTRIES * PAGES_PER_WRITE) {
+            let encoded = group
+                .chunks(PAGE_ENTRIES)
+                .map(|page| {
+                    let raw = self.serialize_root(&page.to_vec(), None, NO_PARENT, 0)?;
+                    Self::encode(raw, Codec::None)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            pages.extend(self.place_all(&encoded)?);
         }
-        if let Some(entry) = meta.chunks.first_mut() {
-            entry.chunk = raw_ref(places.root, root);
-        }
-        let raw = self.serialize_root(&meta, None, NO_PARENT, 0)?;
-        drop(meta);
-        if raw.len() != probe_len {
-            return Err(Error::Serialize(String::from("internal: the meta chunk's length changed")));
-        }
-        let r = self.write_raw(&raw, Codec::None)?;
-        if r.offset() != meta_at {
-            return Err(internal_misplaced("meta chunk"));
-        }
-        Ok((r, places))
+        drop(chunks);
+        let raw = self.serialize_root(&PagedMeta { schema: schema.to_owned(), entries, pages }, None, NO_PARENT, 0)?;
+        self.write_fresh(&raw)
     }
 
     /// Runs `f`, which writes a chunk inside the chunk being written (a lazy or shared
@@ -372,11 +374,22 @@ impl<'a> SaveCtx<'a> {
         Ok(Encoded { raw_len, encoding, stored, checksum })
     }
 
-    /// Encodes, checksums and writes one chunk's bytes at the next aligned position.
+    /// Encodes, checksums and writes one chunk's bytes at the next aligned position (or
+    /// refers to an equal chunk of the previous version, when the save appends).
     pub(crate) fn write_raw(&self, raw: &[u8], codec: Codec) -> Result<ChunkRef> {
         let (encoding, packed) = codec::encode(raw, codec)?;
         let stored = packed.as_deref().unwrap_or(raw);
         self.place_bytes(raw.len() as u64, encoding, stored, format::checksum(stored))
+    }
+
+    /// Writes one raw chunk at the next aligned position, never reused: the meta chunk,
+    /// the tail copies and the root, which end the file.
+    fn write_fresh(&self, raw: &[u8]) -> Result<ChunkRef> {
+        let len = raw.len() as u64;
+        let offset = self.reserve(len)?;
+        self.sink.write_at(offset, raw)?;
+        self.count(len, len);
+        Ok(ChunkRef::new(offset, len, len, format::checksum(raw), format::Encoding::None))
     }
 
     /// Encodes windows of chunks (`encode`, in parallel inside) while the window before
@@ -408,15 +421,29 @@ impl<'a> SaveCtx<'a> {
 
     /// Places consecutive chunks with one write: their positions follow each other (each
     /// aligned), so they go out as one buffer with the padding in between.
+    /// Chunks equal to one of the previous version's (when the save appends) are
+    /// referred to there instead.
     pub(crate) fn place_all(&self, chunks: &[Encoded]) -> Result<Vec<ChunkRef>> {
-        let total: u64 =
-            chunks.iter().map(|e| format::align_up(e.stored.bytes().len() as u64).unwrap_or(u64::MAX)).sum();
+        let reused = chunks
+            .iter()
+            .map(|e| self.reused(e.raw_len, e.encoding, &[e.stored.bytes()], e.checksum))
+            .collect::<Result<Vec<_>>>()?;
+        let total: u64 = chunks
+            .iter()
+            .zip(&reused)
+            .filter(|(_, r)| r.is_none())
+            .map(|(e, _)| format::align_up(e.stored.bytes().len() as u64).unwrap_or(u64::MAX))
+            .sum();
         let start = self.reserve(total)?;
         let mut buf = self.window_buf.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         buf.clear();
         buf.reserve(usize::try_from(total).unwrap_or(0));
         let mut refs = Vec::with_capacity(chunks.len());
-        for e in chunks {
+        for (e, reused) in chunks.iter().zip(reused) {
+            if let Some(r) = reused {
+                refs.push(r);
+                continue;
+            }
             let stored = e.stored.bytes();
             refs.push(ChunkRef::new(start + buf.len() as u64, stored.len() as u64, e.raw_len, e.checksum, e.encoding));
             buf.extend_from_slice(stored);
@@ -424,7 +451,9 @@ impl<'a> SaveCtx<'a> {
             buf.resize(padded, 0);
             self.count(e.raw_len, stored.len() as u64);
         }
-        self.sink.write_at(start, &buf)?;
+        if !buf.is_empty() {
+            self.sink.write_at(start, &buf)?;
+        }
         Ok(refs)
     }
 
@@ -433,6 +462,9 @@ impl<'a> SaveCtx<'a> {
     }
 
     fn place_bytes(&self, raw_len: u64, encoding: format::Encoding, stored: &[u8], checksum: u64) -> Result<ChunkRef> {
+        if let Some(r) = self.reused(raw_len, encoding, &[stored], checksum)? {
+            return Ok(r);
+        }
         let len = stored.len() as u64;
         let offset = self.reserve(len)?;
         self.sink.write_at(offset, stored)?;
@@ -478,6 +510,9 @@ impl<'a> SaveCtx<'a> {
             stored_bytes: self.stored_bytes.load(Ordering::Relaxed),
             file_len,
             elapsed,
+            appended: self.reuse.is_some(),
+            reused_chunks: self.reuse.as_ref().map_or(0, |r| r.taken().0),
+            reused_bytes: self.reuse.as_ref().map_or(0, |r| r.taken().1),
         }
     }
 }
