@@ -6,6 +6,7 @@
 //! strata stat FILE [--space] [--json]
 //! strata dump FILE [PATH] [--shallow] [--compact]
 //! strata schema FILE [--layout] [--check-against OTHER]
+//! strata compact FILE [--json]
 //! ```
 //!
 //! `FILE` is a path or, with the `object-store` feature (on by default), a URL:
@@ -56,6 +57,14 @@ enum Command {
     /// Checks every chunk (checksums, decompression, structure) in parallel; exits 1 and
     /// names each damaged chunk if any is damaged.
     Verify {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewrites a local file with only the chunks its current version uses, dropping the
+    /// dead bytes earlier versions left (incremental saves), atomically; prints the
+    /// sizes before and after.
+    Compact {
         file: PathBuf,
         #[arg(long)]
         json: bool,
@@ -228,6 +237,26 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 );
             }
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Compact { file, json } => {
+            let stats = strata::compact(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            if json {
+                print_json(&json!({
+                    "before": stats.before, "after": stats.after, "chunks": stats.chunks,
+                    "patched": stats.patched, "seconds": stats.elapsed.as_secs_f64(),
+                }))?;
+            } else {
+                println!(
+                    "{}: {} -> {} ({} chunks, {} rewritten, {:.2?})",
+                    style.paint("1", &file.display().to_string()),
+                    Bytes(stats.before),
+                    Bytes(stats.after),
+                    stats.chunks,
+                    stats.patched,
+                    stats.elapsed
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Stat { file, json, space } => {
             let archive = open(&file)?;

@@ -348,3 +348,27 @@ fn dump_follows_shared_and_converted_fields() {
     assert!(schema.contains("cast: Vec<Arc<Profile>>"), "{schema}");
     assert!(schema.contains("name: Box<str>"), "{schema}");
 }
+
+#[test]
+fn compact_drops_the_dead_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.strata");
+    let mut w = world();
+    let incremental = strata::SaveOptions::new().incremental(true).compact_above(1.0);
+    incremental.save(&path, &w).unwrap();
+    for _ in 0..3 {
+        w.users.iter_mut().for_each(|u| u.level += 1);
+        incremental.save(&path, &w).unwrap();
+    }
+    let file = path.to_string_lossy().into_owned();
+    let out = strata(&["compact", &file, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v["after"].as_u64().unwrap() < v["before"].as_u64().unwrap());
+    assert_eq!(v["after"].as_u64().unwrap(), std::fs::metadata(&path).unwrap().len());
+    let archive = strata::Archive::open(&path).unwrap();
+    assert_eq!(archive.load::<World>().unwrap(), w);
+    assert_eq!(archive.stats().unwrap().dead, 0);
+    let missing = strata(&["compact", &dir.path().join("nothing").to_string_lossy()]);
+    assert_eq!(missing.status.code(), Some(2));
+}

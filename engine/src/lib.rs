@@ -97,6 +97,7 @@ extern crate self as strata;
 mod append;
 mod archive;
 mod codec;
+mod compact;
 mod debug;
 mod deep;
 mod destination;
@@ -136,6 +137,7 @@ use raw::format;
 
 pub use archive::{Archive, from_bytes, load};
 pub use codec::Codec;
+pub use compact::{CompactStats, compact};
 pub use deep::DEFAULT_MAX_DEPTH;
 pub use error::{Error, Location, Result};
 pub use evolve::check_readable;

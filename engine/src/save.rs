@@ -195,6 +195,18 @@ impl SaveOptions {
         self
     }
 
+    pub(crate) fn lock_timeout_value(&self) -> Option<std::time::Duration> {
+        self.lock_timeout
+    }
+
+    pub(crate) fn threads_value(&self) -> Option<NonZeroUsize> {
+        self.threads
+    }
+
+    pub(crate) fn max_depth_value(&self) -> u32 {
+        self.max_depth
+    }
+
     /// Saves `value` to `path` atomically: the bytes go to a temporary file in the same
     /// folder, which is flushed to disk (`fsync`) and then renamed over `path`; the
     /// folder is flushed too. Readers of the old file (open archives included) keep

@@ -139,3 +139,25 @@ fn version_4_appended_files_keep_opening_at_their_committed_version() {
     assert!(stats.dead > 0 && stats.live + stats.dead == stats.file_len, "{stats:?}");
     assert!(archive.verify().unwrap().is_ok());
 }
+
+#[test]
+fn files_of_every_version_compact_to_this_version_with_their_value() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, expected) in [
+        ("v1.strata", golden()),
+        ("v2.strata", golden()),
+        ("v3.strata", golden()),
+        ("v4.strata", golden()),
+        ("v4-appended.strata", changed()),
+    ] {
+        let copy = dir.path().join(name);
+        std::fs::copy(format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR")), &copy).unwrap();
+        let stats = strata::compact(&copy).unwrap();
+        let archive = Archive::open(&copy).unwrap();
+        assert_eq!(archive.footer().version, strata::raw::format::VERSION, "{name}");
+        assert_eq!(archive.load::<GoldenWorld>().unwrap(), expected, "{name}");
+        assert_eq!(archive.stats().unwrap().dead, 0, "{name}");
+        assert_eq!(stats.after, std::fs::metadata(&copy).unwrap().len(), "{name}");
+        assert!(archive.verify().unwrap().is_ok(), "{name}");
+    }
+}

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
+use strata::raw::format::meta::ChunkKind;
 use strata::testing::{IoLog, IoOp};
 use strata::{Archive, Persist, SaveOptions};
 
@@ -424,4 +425,98 @@ fn concurrent_incremental_saves_take_turns() {
     let archive = Archive::open(&path).unwrap();
     assert!(values.contains(&archive.load::<Game>().unwrap()));
     assert!(archive.verify().unwrap().is_ok());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Compaction after any history of incremental saves keeps the value, leaves no dead
+    /// byte and exactly a whole save's length, and the file takes incremental saves again.
+    #[test]
+    fn compaction_keeps_the_value_and_frees_the_dead_bytes(
+        players in 0u32..300,
+        steps in prop::collection::vec(prop::collection::vec(change(), 1..4), 0..6),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("game.strata");
+        let mut g = game(players);
+        incremental().save(&path, &g).unwrap();
+        for changes in &steps {
+            for c in changes {
+                apply(&mut g, c);
+            }
+            incremental().save(&path, &g).unwrap();
+        }
+        let reader = Archive::open(&path).unwrap();
+        let before = reader.stats().unwrap();
+        let stats = strata::compact(&path).unwrap();
+        prop_assert_eq!(stats.before, before.file_len);
+        prop_assert_eq!(stats.after, before.live);
+        prop_assert_eq!(stats.after, strata::to_bytes(&g).unwrap().len() as u64);
+        prop_assert_eq!(std::fs::metadata(&path).unwrap().len(), stats.after);
+        let archive = Archive::open(&path).unwrap();
+        prop_assert_eq!(&archive.load::<Game>().unwrap(), &g);
+        let loaded: Game = archive.load().unwrap();
+        prop_assert!(Arc::ptr_eq(&loaded.maps[0], &loaded.maps[2]) == Arc::ptr_eq(&g.maps[0], &g.maps[2]));
+        prop_assert_eq!(archive.stats().unwrap().dead, 0);
+        prop_assert!(archive.verify().unwrap().is_ok());
+        prop_assert_eq!(archive.root::<Game>().unwrap().by_name.len(), g.by_name.len());
+        prop_assert_eq!(&reader.load::<Game>().unwrap(), &g, "a reader of the old file keeps reading it");
+        // And saves append to it again.
+        apply(&mut g, &Change::Turn);
+        prop_assert!(incremental().save(&path, &g).unwrap().appended);
+        prop_assert_eq!(&Archive::open(&path).unwrap().load::<Game>().unwrap(), &g);
+    }
+}
+
+#[test]
+fn compaction_refuses_damaged_files_and_leaves_them_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("game.strata");
+    let mut g = game(2_000);
+    incremental().save(&path, &g).unwrap();
+    g.players[3].score = 3;
+    incremental().save(&path, &g).unwrap();
+    let archive = Archive::open(&path).unwrap();
+    let directory = archive.directory().unwrap();
+    drop(archive);
+    let good = std::fs::read(&path).unwrap();
+    // Damage a chunk of each kind the copy reads: a shard copied byte for byte, a lazy
+    // value, an index node.
+    let kinds = [ChunkKind::Shard, ChunkKind::Lazy, ChunkKind::Vector, ChunkKind::Bucket];
+    for kind in kinds {
+        let e = directory.chunks.iter().find(|e| e.chunk_kind() == Some(kind)).unwrap();
+        let mut bad = good.clone();
+        bad[(e.chunk.offset() + e.chunk.stored_len() / 2) as usize] ^= 0x40;
+        std::fs::write(&path, &bad).unwrap();
+        let err = strata::compact(&path).unwrap_err();
+        println!("{kind:?}: {err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bad, "{kind:?}: the file is untouched");
+    }
+}
+
+#[derive(Persist, Debug, PartialEq, Clone)]
+struct Hidden {
+    name: String,
+    inline: HashMap<u8, Holder>,
+}
+
+#[derive(Persist, Debug, PartialEq, Clone)]
+struct Holder {
+    #[strata(lazy)]
+    notes: Vec<String>,
+}
+
+#[test]
+fn compaction_refuses_lazy_fields_it_cannot_locate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hidden.strata");
+    let value =
+        Hidden { name: "h".into(), inline: (0..3).map(|i| (i, Holder { notes: vec![i.to_string()] })).collect() };
+    strata::save(&path, &value).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = strata::compact(&path).unwrap_err().to_string();
+    assert!(err.contains("lazy"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(Archive::open(&path).unwrap().load::<Hidden>().unwrap(), value);
 }

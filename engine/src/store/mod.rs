@@ -341,6 +341,21 @@ impl Store {
     /// Reads a chunk: bounds and shape checked, bytes read (from the tail read at open,
     /// in place from the source's memory, or with one read), checksum verified, and
     /// decompressed.
+    /// Part of a chunk's stored bytes, as they are in the source (not verified: the
+    /// caller checksums them): `buf.len()` bytes from `skip` bytes into the chunk.
+    pub(crate) fn read_stored(&self, r: &ChunkRef, skip: u64, buf: &mut [u8]) -> Result<()> {
+        let (_, range) = self.check(r)?;
+        if skip.saturating_add(buf.len() as u64) > range.len() as u64 {
+            return Err(Error::OutOfBounds {
+                what: "read inside a chunk",
+                declared: skip.saturating_add(buf.len() as u64),
+                limit: range.len() as u64,
+                at: r.location(),
+            });
+        }
+        self.source.read_at(r.offset() + skip, buf).map_err(|e| self.read_error(e, r))
+    }
+
     fn read(&self, r: &ChunkRef, holds: Holds) -> Result<Chunk> {
         let (encoding, range) = self.check(r)?;
         // A tail copy that does not match the reference (a damaged copy) is passed over

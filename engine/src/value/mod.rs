@@ -27,6 +27,7 @@
 
 mod decode;
 mod path;
+pub(crate) mod refs;
 
 pub use decode::Decoder;
 pub use path::{Step, parse_path};

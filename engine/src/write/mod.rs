@@ -266,11 +266,17 @@ impl<'a> SaveCtx<'a> {
     /// chunk and the tail copies (when a table has been written).
     pub(crate) fn write_root<T: Persist>(&self, value: &T, schema: &str) -> Result<Written> {
         let id = self.root_entry();
-        // The root's descendants first, then the directory's pages, the meta chunk, the
-        // tail copies and the root itself, so that the root ends right before the footer
-        // and one read at the end of the file brings the footer, the root and the copies.
         self.write_leaves_of(value, id)?;
         let root = self.serialize(value, Some(self), id)?;
+        self.finish(&root, schema)
+    }
+
+    /// Ends the file before its footer, once every chunk but the root is written: the
+    /// directory's pages, the meta chunk, the tail copies and the root chunk (`root`'s
+    /// bytes), so that the root ends right before the footer and one read at the end of
+    /// the file brings the footer, the root and the copies.
+    pub(crate) fn finish(&self, root: &[u8], schema: &str) -> Result<Written> {
+        let id = self.root_entry();
         let tops = std::mem::take(&mut *self.tops.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut copies: Vec<(ChunkRef, &[u8])> = tops.chosen.values().map(|(r, b)| (*r, b.as_slice())).collect();
         let copies = (!copies.is_empty()).then(|| {
@@ -280,7 +286,7 @@ impl<'a> SaveCtx<'a> {
         });
         let meta = self.write_meta(schema)?;
         let copies = copies.map(|bytes| self.write_fresh(&bytes)).transpose()?;
-        let root = self.write_fresh(&root)?;
+        let root = self.write_fresh(root)?;
         Ok(Written { root, meta, copies })
     }
 
