@@ -103,7 +103,7 @@ pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
     out
 }
 
-pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
+pub fn field(cx: &Ctxt, attrs: &[syn::Attribute], handle: bool) -> FieldAttrs {
     let mut out = FieldAttrs {
         default: None,
         aliases: Vec::new(),
@@ -199,7 +199,8 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
             format!("`{first}` and `{second}` cannot be combined: a field is stored one way"),
         ));
     }
-    let chunked = out.lazy.is_some() || out.shard.is_some() || out.map.is_some();
+    // A `strata::Sharded` or `strata::Mapped` field is chunked without saying so.
+    let chunked = handle || out.lazy.is_some() || out.shard.is_some() || out.map.is_some();
     if let (true, Some((_, span))) = (chunked || out.rkyv.is_some(), &out.via) {
         cx.push(syn::Error::new(
             *span,
@@ -211,6 +212,7 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
     }
     if out.shard_bytes.is_some()
         && out.shard.is_none()
+        && !handle
         && let Some(attr) = attrs.iter().find(|a| a.path().is_ident("strata"))
     {
         cx.error(attr, "`shard_bytes` applies to `shard` fields only: add `shard`");

@@ -553,6 +553,8 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
                     ));));
                     prom.extend(quote!(__out.push(#private::prefetch::<#ty>(#a));));
                 }
+                // A `strata::Sharded<T>` is left in the archive by a load: nothing to read.
+                Storage::Shard { .. } if ty::sharded_inner(ty).is_some() => {}
                 Storage::Shard { .. } => prom.extend(quote!(__out.push(#private::prefetch_sharded(#a));)),
                 Storage::Map(_) => prom.extend(quote!(__out.push(#private::prefetch_map::<#ty>(#a));)),
                 Storage::Inline if walkable(f) && f.recursive => {

@@ -158,7 +158,7 @@ fn fields<'a>(
         .iter()
         .zip(fields.members())
         .map(|(f, member)| {
-            let a = attr::field(cx, &f.attrs);
+            let a = attr::field(cx, &f.attrs, ty::sharded_inner(&f.ty).is_some() || ty::mapped_args(&f.ty).is_some());
             if let Some(why) = ty::rejection(&f.ty)
                 && a.rkyv.is_none()
             {

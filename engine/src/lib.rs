@@ -108,6 +108,7 @@ mod ext_types;
 mod field;
 pub mod hash;
 pub mod inspect;
+mod kept;
 mod load;
 pub mod map;
 mod options;

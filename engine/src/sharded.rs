@@ -62,6 +62,11 @@ impl<T> ShardedVec<T> {
         Self { header, _type: PhantomData }
     }
 
+    /// The vector's header: its table and element count.
+    pub(crate) fn header(&self) -> TableHeader {
+        self.header
+    }
+
     /// Number of elements, as the file declares it (the shards prove it as they are
     /// read).
     #[must_use]

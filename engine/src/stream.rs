@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::format::meta::ChunkKind;
 use crate::format::table::TableHeader;
 use crate::hash::StableHash;
+use crate::kept::Kept;
 use crate::map::MapLike;
 use crate::write::SaveCtx;
 pub use crate::written::Written;
@@ -18,21 +19,50 @@ use std::hash::Hash;
 use std::path::Path;
 
 /// A vector stored as shards, like a `#[strata(shard)] Vec<T>` field (same schema, so
-/// each reads the other's files), that a save can also take as already written: a
-/// field of this type is either owned elements, or the handle [`Writer::shard`]
-/// returns for a vector streamed into the file being written.
+/// each reads the other's files), that a save can also take as already written or
+/// still in the file: a field of this type is owned elements, the handle
+/// [`Writer::shard`] returns for a vector streamed into the file being written, or,
+/// after a load, a handle to the vector **left in the archive** it was loaded from.
 ///
-/// Loading gives owned elements; views of a field of this type are
-/// [`ShardedVec<T>`](crate::ShardedVec), as for a `#[strata(shard)]` field.
-#[derive(Debug, Clone, PartialEq)]
+/// Loading a value with a `Sharded<T>` field reads none of its shards: elements are
+/// read on demand ([`get`](Self::get)), a shard is loaded when one of its elements is
+/// changed ([`get_mut`](Self::get_mut), [`set`](Self::set)), and pushed elements are
+/// kept apart. An [incremental](crate::SaveOptions::incremental) save to the file it
+/// was loaded from then refers to every unchanged shard where it is, without reading
+/// or serializing it, and writes the changed shards, the pushed elements, the table and
+/// the root: a save in proportion to the change. (Elements holding lazy fields, and
+/// saves to another file, read and write unchanged shards again, with the same
+/// result.) Views of a field of this type are [`ShardedVec<T>`](crate::ShardedVec), as
+/// for a `#[strata(shard)]` field.
+///
+/// ```
+/// #[derive(strata::Persist, Debug, PartialEq)]
+/// struct World { turn: u64, players: strata::Sharded<(u32, String)> }
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("world.strata");
+/// let incremental = strata::SaveOptions::new().incremental(true);
+/// let world = World { turn: 1, players: (0..100_000).map(|i| (i, format!("p{i}"))).collect::<Vec<_>>().into() };
+/// incremental.save(&path, &world)?;
+///
+/// let mut world: World = strata::Archive::open(&path)?.load()?; // no shard read
+/// world.turn += 1;
+/// world.players.set(77_777, (0, "renamed".into()))?;           // one shard loaded
+/// let stats = incremental.save(&path, &world)?;
+/// assert_eq!(stats.chunks, 6); // the shard, its index node, pages, meta, copies, root
+/// let again: World = strata::Archive::open(&path)?.load()?;
+/// assert_eq!(again.players.get(77_777)?.unwrap().1, "renamed");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
 pub struct Sharded<T> {
     inner: Inner<T>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Inner<T> {
     Owned(Vec<T>),
     Written(Written),
+    Kept(Kept<T>),
 }
 
 impl<T> Sharded<T> {
@@ -48,6 +78,7 @@ impl<T> Sharded<T> {
         match &self.inner {
             Inner::Owned(v) => v.len() as u64,
             Inner::Written(w) => w.header().len(),
+            Inner::Kept(k) => k.len(),
         }
     }
 
@@ -57,29 +88,150 @@ impl<T> Sharded<T> {
         self.len() == 0
     }
 
-    /// The elements, when they are owned (not a streamed vector's handle).
+    /// The elements, when they are owned (not a streamed vector's handle, nor one left
+    /// in its archive).
     #[must_use]
     pub fn as_slice(&self) -> Option<&[T]> {
         match &self.inner {
             Inner::Owned(v) => Some(v),
-            Inner::Written(_) => None,
-        }
-    }
-
-    /// The elements, when they are owned (not a streamed vector's handle).
-    #[must_use]
-    pub fn into_vec(self) -> Option<Vec<T>> {
-        match self.inner {
-            Inner::Owned(v) => Some(v),
-            Inner::Written(_) => None,
+            Inner::Written(_) | Inner::Kept(_) => None,
         }
     }
 
     /// The streamed vector this handle stands for, if it is one.
     pub(crate) fn streamed(&self) -> Option<&Written> {
         match &self.inner {
-            Inner::Owned(_) => None,
             Inner::Written(w) => Some(w),
+            Inner::Owned(_) | Inner::Kept(_) => None,
+        }
+    }
+
+    /// The vector left in its archive this handle stands for, if it is one.
+    pub(crate) fn kept(&self) -> Option<&Kept<T>> {
+        match &self.inner {
+            Inner::Kept(k) => Some(k),
+            Inner::Owned(_) | Inner::Written(_) => None,
+        }
+    }
+
+    /// Whether the elements are still in the archive the value was loaded from (all or
+    /// some of them: changed shards and pushed elements are held in memory).
+    #[must_use]
+    pub fn is_in_archive(&self) -> bool {
+        matches!(self.inner, Inner::Kept(_))
+    }
+
+    /// A handle to a vector left in its archive.
+    pub(crate) fn from_kept(kept: Kept<T>) -> Self {
+        Self { inner: Inner::Kept(kept) }
+    }
+}
+
+impl<T: Persist + Clone> Sharded<T> {
+    fn no_elements() -> Error {
+        Error::Message(String::from("a streamed vector's handle holds no elements: they are in the file being written"))
+    }
+
+    /// Element `i` (read from the archive when the vector is left there), or `None`
+    /// past the end.
+    ///
+    /// # Errors
+    /// Reading the element; a streamed vector's handle.
+    pub fn get(&self, i: u64) -> Result<Option<T>> {
+        match &self.inner {
+            Inner::Owned(v) => Ok(usize::try_from(i).ok().and_then(|i| v.get(i)).cloned()),
+            Inner::Kept(k) => k.get(i),
+            Inner::Written(_) => Err(Self::no_elements()),
+        }
+    }
+
+    /// Element `i`, to change in place, or `None` past the end. For a vector left in
+    /// its archive, the shard holding it is loaded and will be written by the next
+    /// save; the others stay in the file.
+    ///
+    /// # Errors
+    /// Reading the shard; a streamed vector's handle.
+    pub fn get_mut(&mut self, i: u64) -> Result<Option<&mut T>> {
+        match &mut self.inner {
+            Inner::Owned(v) => Ok(usize::try_from(i).ok().and_then(|i| v.get_mut(i))),
+            Inner::Kept(k) => k.get_mut(i),
+            Inner::Written(_) => Err(Self::no_elements()),
+        }
+    }
+
+    /// Replaces element `i`; see [`get_mut`](Self::get_mut).
+    ///
+    /// # Errors
+    /// As [`get_mut`](Self::get_mut); an index past the end.
+    pub fn set(&mut self, i: u64, value: T) -> Result<()> {
+        let len = self.len();
+        let slot = self.get_mut(i)?.ok_or_else(|| Error::Message(format!("index {i} is past the end ({len})")))?;
+        *slot = value;
+        Ok(())
+    }
+
+    /// Adds an element after the last (kept in memory until a save).
+    ///
+    /// # Errors
+    /// A streamed vector's handle.
+    pub fn push(&mut self, value: T) -> Result<()> {
+        match &mut self.inner {
+            Inner::Owned(v) => v.push(value),
+            Inner::Kept(k) => k.push(value),
+            Inner::Written(_) => return Err(Self::no_elements()),
+        }
+        Ok(())
+    }
+
+    /// Every element, owned (the stored ones read in bulk).
+    ///
+    /// # Errors
+    /// Reading the shards; a streamed vector's handle.
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        match &self.inner {
+            Inner::Owned(v) => Ok(v.clone()),
+            Inner::Kept(k) => k.to_vec(),
+            Inner::Written(_) => Err(Self::no_elements()),
+        }
+    }
+
+    /// Every element, owned, consuming the vector.
+    ///
+    /// # Errors
+    /// As [`to_vec`](Self::to_vec).
+    pub fn into_vec(self) -> Result<Vec<T>> {
+        match self.inner {
+            Inner::Owned(v) => Ok(v),
+            Inner::Kept(k) => k.into_vec(),
+            Inner::Written(_) => Err(Self::no_elements()),
+        }
+    }
+
+    /// Makes the elements owned (reading those left in the archive) and gives them, for
+    /// changes of any kind; the next save writes the whole vector.
+    ///
+    /// # Errors
+    /// As [`to_vec`](Self::to_vec).
+    pub fn make_owned(&mut self) -> Result<&mut Vec<T>> {
+        if let Inner::Kept(k) = &self.inner {
+            self.inner = Inner::Owned(k.to_vec()?);
+        }
+        match &mut self.inner {
+            Inner::Owned(v) => Ok(v),
+            Inner::Kept(_) | Inner::Written(_) => Err(Self::no_elements()),
+        }
+    }
+}
+
+impl<T: Persist + Clone + PartialEq> PartialEq for Sharded<T> {
+    /// Equal elements (read from the archive where they are left there; a read that
+    /// fails is unequal); streamed handles are equal when they name the same vector.
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.inner, &other.inner) {
+            (Inner::Written(a), Inner::Written(b)) => a == b,
+            (Inner::Written(_), _) | (_, Inner::Written(_)) => false,
+            (Inner::Owned(a), Inner::Owned(b)) => a == b,
+            _ => self.len() == other.len() && matches!((self.to_vec(), other.to_vec()), (Ok(a), Ok(b)) if a == b),
         }
     }
 }

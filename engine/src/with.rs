@@ -206,9 +206,7 @@ where
             (None, Some(items)) => {
                 serializer.write_sharded(items, BYTES, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
             }
-            (None, None) => {
-                Err(S::Error::new(Error::Message(String::from("internal: a sharded vector with no elements"))))
-            }
+            (None, None) => serializer.write_kept(field, BYTES, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new),
         }
     }
 }
@@ -224,9 +222,15 @@ where
         field: &crate::sharded::ShardedVec<T>,
         _: &mut D,
     ) -> Result<crate::stream::Sharded<T>, D::Error> {
-        match take_loaded::<_, Vec<T>>(field) {
-            Some(v) => Ok(crate::stream::Sharded::new(v)),
-            None => field.load().map(crate::stream::Sharded::new).map_err(D::Error::new),
+        if let Some(v) = take_loaded::<_, Vec<T>>(field) {
+            return Ok(crate::stream::Sharded::new(v));
+        }
+        // Left in the archive, unless it is read through a plan (another layout).
+        match crate::evolve::origin(field) {
+            Ok(crate::evolve::Origin::Native(store)) => {
+                crate::kept::Kept::new(field, store).map(crate::stream::Sharded::from_kept).map_err(D::Error::new)
+            }
+            _ => field.load().map(crate::stream::Sharded::new).map_err(D::Error::new),
         }
     }
 }

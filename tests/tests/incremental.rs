@@ -520,3 +520,167 @@ fn compaction_refuses_lazy_fields_it_cannot_locate() {
     assert_eq!(std::fs::read(&path).unwrap(), before);
     assert_eq!(Archive::open(&path).unwrap().load::<Hidden>().unwrap(), value);
 }
+
+/// A world whose big vectors are `Sharded` handles: a load leaves them in the file.
+#[derive(Persist, Debug, PartialEq, Clone)]
+struct Kept {
+    turn: u64,
+    #[strata(shard_bytes = 1024)]
+    records: strata::Sharded<(u64, String)>,
+    #[strata(shard_bytes = 4096)]
+    players: strata::Sharded<Player>,
+}
+
+/// What the handles should hold: the same vectors, owned (reads `Kept`'s files).
+#[derive(Persist, Debug, PartialEq, Clone)]
+#[strata(alias = "Kept")]
+struct Plain {
+    turn: u64,
+    #[strata(shard, shard_bytes = 1024)]
+    records: Vec<(u64, String)>,
+    #[strata(shard, shard_bytes = 4096)]
+    players: Vec<Player>,
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Record(usize, String),
+    Player(usize, i64),
+    PushRecord(String),
+    PushPlayer(u32),
+    Turn,
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), "[a-z]{0,30}").prop_map(|(i, s)| Edit::Record(i, s)),
+        (any::<usize>(), any::<i64>()).prop_map(|(i, s)| Edit::Player(i, s)),
+        "[a-z]{0,10}".prop_map(Edit::PushRecord),
+        any::<u32>().prop_map(Edit::PushPlayer),
+        Just(Edit::Turn),
+    ]
+}
+
+fn kept_world(n: u32) -> Plain {
+    let g = game(n);
+    Plain { turn: 0, records: (0..u64::from(n) * 3).map(|i| (i, format!("record {i}"))).collect(), players: g.players }
+}
+
+fn as_kept(p: &Plain) -> Kept {
+    Kept { turn: p.turn, records: p.records.clone().into(), players: p.players.clone().into() }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Loaded handles changed in place and saved incrementally read back as the same
+    /// changes made to owned vectors; the unchanged shards are neither read nor written.
+    #[test]
+    fn sharded_handles_save_only_what_changed(
+        n in 1u32..400,
+        rounds in prop::collection::vec(prop::collection::vec(edit(), 0..5), 1..5),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kept.strata");
+        let mut plain = kept_world(n);
+        incremental().save(&path, &as_kept(&plain)).unwrap();
+        for edits in &rounds {
+            let archive = Archive::open(&path).unwrap();
+            let mut world: Kept = archive.load().unwrap();
+            prop_assert!(world.records.is_in_archive() && world.players.is_in_archive());
+            for e in edits {
+                match e {
+                    Edit::Record(i, s) => {
+                        let i = i % plain.records.len();
+                        plain.records[i].1.clone_from(s);
+                        world.records.get_mut(i as u64).unwrap().unwrap().1.clone_from(s);
+                    }
+                    Edit::Player(i, score) => {
+                        let i = i % plain.players.len();
+                        plain.players[i].score = *score;
+                        let mut p = world.players.get(i as u64).unwrap().unwrap();
+                        p.score = *score;
+                        world.players.set(i as u64, p).unwrap();
+                    }
+                    Edit::PushRecord(s) => {
+                        let r = (plain.records.len() as u64, s.clone());
+                        plain.records.push(r.clone());
+                        world.records.push(r).unwrap();
+                    }
+                    Edit::PushPlayer(id) => {
+                        let p = Player { id: *id, name: format!("n{id}"), score: 0, inventory: vec![*id] };
+                        plain.players.push(p.clone());
+                        world.players.push(p).unwrap();
+                    }
+                    Edit::Turn => {
+                        plain.turn += 1;
+                        world.turn += 1;
+                    }
+                }
+            }
+            prop_assert_eq!(world.records.len(), plain.records.len() as u64);
+            let stats = incremental().save(&path, &world).unwrap();
+            prop_assert!(stats.appended);
+            // Unchanged record shards (leaf elements) are referred to, not written:
+            // at most one shard per edit, the index nodes and the file's tail.
+            prop_assert!(stats.chunks <= 2 * edits.len() as u64 + 12, "{:?}", stats);
+            let archive = Archive::open(&path).unwrap();
+            prop_assert_eq!(&archive.load::<Plain>().unwrap(), &plain);
+            prop_assert!(archive.verify().unwrap().is_ok());
+            let live = archive.stats().unwrap();
+            prop_assert_eq!(live.live + live.dead, live.file_len);
+            // The handles compare equal to the owned vectors they stand for.
+            prop_assert_eq!(&archive.load::<Kept>().unwrap(), &as_kept(&plain));
+            // Saved elsewhere, they read and write every shard.
+            let elsewhere = Archive::from_bytes(strata::to_bytes(&world).unwrap()).unwrap();
+            prop_assert_eq!(&elsewhere.load::<Plain>().unwrap(), &plain);
+            prop_assert!(elsewhere.verify().unwrap().is_ok());
+        }
+    }
+}
+
+#[test]
+fn loading_sharded_handles_reads_no_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kept.strata");
+    let plain = kept_world(3_000);
+    strata::save(&path, &as_kept(&plain)).unwrap();
+    let archive = Archive::open(&path).unwrap();
+    let before = archive.cache_stats().chunks;
+    let world: Kept = archive.load().unwrap();
+    assert!(archive.cache_stats().chunks <= before + 2, "{:?}", archive.cache_stats());
+    assert_eq!(world.records.get(4_444).unwrap(), Some(plain.records[4_444].clone()));
+    assert_eq!(world.players.get(2_999).unwrap(), Some(plain.players[2_999].clone()));
+    assert_eq!(world.records.to_vec().unwrap(), plain.records);
+    drop(archive);
+    // The handles keep the archive open.
+    assert_eq!(world.players.to_vec().unwrap(), plain.players);
+}
+
+#[derive(Persist, Debug, PartialEq)]
+struct Log {
+    name: String,
+    events: strata::Sharded<(u64, String)>,
+}
+
+#[test]
+fn one_changed_event_of_a_loaded_million_appends_kilobytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.strata");
+    let events: Vec<(u64, String)> = (0..1_000_000u64).map(|i| (i, format!("event number {i}"))).collect();
+    let first = incremental().save(&path, &Log { name: "log".into(), events: events.into() }).unwrap();
+    let mut log: Log = Archive::open(&path).unwrap().load().unwrap();
+    log.events.get_mut(654_321).unwrap().unwrap().1 = "changed".into();
+    log.events.push((1_000_000, "new".into())).unwrap();
+    let second = incremental().save(&path, &log).unwrap();
+    let appended = second.file_len - first.file_len;
+    println!(
+        "a {} byte file of 1,000,000 events: one changed and one pushed appended {appended} bytes in {} chunks ({} reused)",
+        first.file_len, second.chunks, second.reused_chunks
+    );
+    assert!(appended < 512 << 10, "{appended}");
+    let log: Log = Archive::open(&path).unwrap().load().unwrap();
+    assert_eq!(log.events.get(654_321).unwrap().unwrap().1, "changed");
+    assert_eq!(log.events.get(1_000_000).unwrap().unwrap().1, "new");
+    assert_eq!(log.events.len(), 1_000_001);
+}

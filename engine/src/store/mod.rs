@@ -341,6 +341,23 @@ impl Store {
     /// Reads a chunk: bounds and shape checked, bytes read (from the tail read at open,
     /// in place from the source's memory, or with one read), checksum verified, and
     /// decompressed.
+    /// The identity of the file the archive reads ([`Source::file_id`]).
+    pub(crate) fn file_id(&self) -> Option<(u64, u64)> {
+        self.source.file_id()
+    }
+
+    /// A validated view of `bytes` (an archived value made outside any chunk: a handle
+    /// to a vector left in the file), registered as this store's memory so that the
+    /// value's lazy fields and tables are read from this archive.
+    pub(crate) fn detached<A>(&self, bytes: AlignedVec<16>) -> Result<View<A>>
+    where
+        A: Portable + for<'a> CheckBytes<Validator<'a>> + 'static,
+    {
+        let chunk = Chunk::heap(bytes, ChunkRef::none());
+        chunk.register(&self.me);
+        self.view_of(Arc::new(chunk))
+    }
+
     /// Part of a chunk's stored bytes, as they are in the source (not verified: the
     /// caller checksums them): `buf.len()` bytes from `skip` bytes into the chunk.
     pub(crate) fn read_stored(&self, r: &ChunkRef, skip: u64, buf: &mut [u8]) -> Result<()> {

@@ -75,6 +75,28 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
     fn will_need(&self, start: u64, end: u64) {
         let _ = (start, end);
     }
+
+    /// The identity of the file the bytes are read from (device and inode on Unix),
+    /// when they are a local file's: an incremental save to that same file refers to
+    /// the chunks of values read from it instead of writing them again. `None` by
+    /// default.
+    fn file_id(&self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+/// The device and inode of `file` (Unix), see [`Source::file_id`].
+pub(crate) fn file_id(file: &std::fs::File) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        None
+    }
 }
 
 /// The bytes at the end of a source that the open reads by default.
@@ -166,6 +188,10 @@ impl Source for FileSource {
     fn will_need(&self, start: u64, end: u64) {
         super::os::will_need(&self.file, start, end);
     }
+
+    fn file_id(&self) -> Option<(u64, u64)> {
+        file_id(&self.file)
+    }
 }
 
 fn changed(file: &std::fs::File, opened: &Stamp) -> Option<String> {
@@ -228,5 +254,9 @@ impl Source for MapSource {
 
     fn will_need(&self, start: u64, end: u64) {
         super::os::advise_will_need(&self.map, start, end);
+    }
+
+    fn file_id(&self) -> Option<(u64, u64)> {
+        file_id(&self.file)
     }
 }

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::meta::{ChunkKind, NO_PARENT};
 use crate::format::table::{self, ChunkTable, Node, TableEntry};
 use crate::hash::StableHash;
+use crate::kept::Kept;
 use rayon::prelude::*;
 use rkyv::ser::Serializer;
 use rkyv::ser::sharing::Share;
@@ -147,6 +148,47 @@ impl SaveCtx<'_> {
                 let raw = self.serialize_root(&SliceRoot(items.as_ref()), Some(self), id, bytes + 64)?;
                 entries.push(TableEntry::new(start, self.set(id, self.write_raw(&raw, codec)?)));
             }
+        }
+        self.write_table(entries, vector)
+    }
+
+    /// Writes a sharded vector left in its archive ([`Kept`]): its changed shards and
+    /// pushed elements are written; each unchanged shard is referred to where it is
+    /// when this save appends to the file the vector was read from and its elements
+    /// hold no chunks of their own, and read and written again otherwise. `vector` is
+    /// the vector's directory entry.
+    pub(crate) fn write_kept<T: Persist>(
+        &self,
+        kept: &Kept<T>,
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        vector: u32,
+    ) -> Result<ChunkTable> {
+        let codec = self.codec(codec);
+        let crate::kept::Parts { store, leaves, dirty, tail } = kept.parts()?;
+        let file = store.file_id();
+        let leaf = crate::persist::is_leaf::<T>();
+        let write = |items: &[T], id: u32| -> Result<crate::format::ChunkRef> {
+            let raw = self.serialize_root(&SliceRoot(items), Some(self), id, 0)?;
+            self.write_raw(&raw, codec)
+        };
+        let mut entries = Vec::with_capacity(leaves.len());
+        for (s, old) in leaves.iter().enumerate() {
+            let s = s as u64;
+            let id = self.alloc(vector, ChunkKind::Shard, s, "");
+            let r = match dirty.get(&s) {
+                Some(items) => write(items, id)?,
+                None if leaf && self.keep_old(file, old.chunk()) => *old.chunk(),
+                None => write(&kept.clean_shard(s)?, id)?,
+            };
+            entries.push(TableEntry::new(old.first(), self.set(id, r)));
+        }
+        let base = kept.len() - tail.len() as u64;
+        for (range, _) in shard_bounds(tail, shard_bytes) {
+            let id = self.alloc(vector, ChunkKind::Shard, entries.len() as u64, "");
+            let start = base + range.start as u64;
+            let r = write(tail.get(range).unwrap_or_default(), id)?;
+            entries.push(TableEntry::new(start, self.set(id, r)));
         }
         self.write_table(entries, vector)
     }

@@ -196,6 +196,12 @@ impl<'a> SaveCtx<'a> {
         }
     }
 
+    /// Takes the previous version's chunk `r`, unchanged, for the new version, when this
+    /// save appends to the file `file` identifies (a handle to a value read from it).
+    pub(crate) fn keep_old(&self, file: Option<(u64, u64)>, r: &ChunkRef) -> bool {
+        self.reuse.as_ref().is_some_and(|reuse| reuse.keep(file, r))
+    }
+
     /// Whether this save appends to a previous version (and may reuse its chunks).
     pub(crate) fn appends(&self) -> bool {
         self.reuse.is_some()

@@ -27,6 +27,8 @@ fn key(checksum: u64, stored_len: u64, raw_len: u64, encoding: Encoding) -> Key 
 /// The old version's chunks, by content, not yet taken.
 pub(crate) struct Reuse<'f> {
     file: &'f std::fs::File,
+    /// The file's identity, for handles to values read from it.
+    id: Option<(u64, u64)>,
     /// Candidates by key: offsets, the lowest taken first.
     index: Mutex<HashMap<Key, Vec<u64>>>,
     /// The buffer old bytes are read into for the comparison.
@@ -51,6 +53,7 @@ impl<'f> Reuse<'f> {
         }
         Self {
             file,
+            id: crate::store::source::file_id(file),
             index: Mutex::new(index),
             buf: Mutex::default(),
             chunks: AtomicU64::new(0),
@@ -102,6 +105,26 @@ impl<'f> Reuse<'f> {
             at = at.saturating_add(piece.len() as u64);
         }
         Ok(true)
+    }
+
+    /// Takes the old chunk `r` for the new version as it is (a handle to a value read
+    /// from this file, whose chunk is known unchanged): `false` when the file is not
+    /// the one `file_id` names or `r` is not one of the old version's chunks not yet
+    /// taken.
+    pub(crate) fn keep(&self, file_id: Option<(u64, u64)>, r: &ChunkRef) -> bool {
+        if file_id.is_none() || file_id != self.id {
+            return false;
+        }
+        let Some(encoding) = Encoding::from_byte(r.codec_byte()) else { return false };
+        let mut index = self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(offsets) = index.get_mut(&key(r.checksum(), r.stored_len(), r.raw_len(), encoding)) else {
+            return false;
+        };
+        let Some(k) = offsets.iter().position(|&o| o == r.offset()) else { return false };
+        offsets.remove(k);
+        self.chunks.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(r.stored_len(), Ordering::Relaxed);
+        true
     }
 
     /// Chunks and stored bytes taken so far.

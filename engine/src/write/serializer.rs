@@ -114,6 +114,21 @@ pub trait ChunkWriter {
         codec: Option<Codec>,
         name: &'static str,
     ) -> Result<TableHeader>;
+
+    /// Writes a sharded vector left in the archive it was loaded from (`vec`, a
+    /// [`Sharded`](crate::Sharded) in that state): its changed shards, pushed elements
+    /// and table, referring to unchanged shards where they are when the save appends
+    /// to that file; returns the vector's header.
+    ///
+    /// # Errors
+    /// Serialization or I/O errors; reading unchanged shards when they are written again.
+    fn write_kept<T: Persist>(
+        &mut self,
+        vec: &crate::Sharded<T>,
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<TableHeader>;
 }
 
 impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
@@ -181,6 +196,24 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
             Ok(TableHeader::new(ctx.write_buckets(entries, codec, id)?, entries.len() as u64))
         })
     }
+
+    fn write_kept<T: Persist>(
+        &mut self,
+        vec: &crate::Sharded<T>,
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<TableHeader> {
+        let kept = vec
+            .kept()
+            .ok_or_else(|| crate::Error::Message(String::from("internal: a vector not left in its archive")))?;
+        let ctx = self.writer.save_ctx::<T>()?;
+        let parent = self.writer.id;
+        ctx.nested(|| {
+            let id = ctx.alloc(parent, ChunkKind::Vector, kept.len(), name);
+            Ok(TableHeader::new(ctx.write_kept(kept, shard_bytes, codec, id)?, kept.len()))
+        })
+    }
 }
 
 impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
@@ -204,6 +237,16 @@ impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
         name: &'static str,
     ) -> Result<TableHeader> {
         T::write_sharded(self, items, shard_bytes, codec, name)
+    }
+
+    fn write_kept<V: Persist>(
+        &mut self,
+        vec: &crate::Sharded<V>,
+        shard_bytes: u64,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<TableHeader> {
+        T::write_kept(self, vec, shard_bytes, codec, name)
     }
 
     fn write_buckets<K: Persist + StableHash, V: Persist>(
