@@ -47,6 +47,9 @@ pub fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
     match &f.storage {
         Storage::Lazy(compress) => {
             let (mode, level) = lazy_params(*compress);
+            if ty::lazy_inner(f.ty).is_some() {
+                return Some(quote!(#private::AsLazy<#marker, #mode, #level>));
+            }
             Some(quote!(#private::Lazy<#marker, #mode, #level>))
         }
         Storage::Shard { bytes, compress } => {

@@ -490,8 +490,9 @@ fn field_assertion(f: &Field, c: &Container, krate: &syn::Path, private: &TokenS
         return None;
     }
     let ty = f.ty;
-    // A streamed vector's handle: the wrapper's bounds check its element type.
-    if ty::sharded_inner(ty).is_some() {
+    // A streamed vector's or a lazy value's handle: the wrapper's bounds check the type
+    // it holds.
+    if ty::sharded_inner(ty).is_some() || ty::lazy_inner(ty).is_some() {
         return None;
     }
     if let Some(u) = &f.via {
@@ -543,6 +544,9 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
             let ty = f.ty;
             let a = access(f);
             match &f.storage {
+                // A `strata::Lazy<T>` is left in the archive by a load, and written while
+                // its parent is serialized.
+                Storage::Lazy(_) if ty::lazy_inner(ty).is_some() => {}
                 Storage::Lazy(compress) => {
                     let (mode, level) = lazy_params(*compress);
                     let marker = &f.marker;

@@ -158,38 +158,42 @@ fn fields<'a>(
         .iter()
         .zip(fields.members())
         .map(|(f, member)| {
-            let a = attr::field(cx, &f.attrs, ty::sharded_inner(&f.ty).is_some() || ty::mapped_args(&f.ty).is_some());
+            let handle = ty::sharded_inner(&f.ty).is_some()
+                || ty::mapped_args(&f.ty).is_some()
+                || ty::lazy_inner(&f.ty).is_some();
+            let a = attr::field(cx, &f.attrs, handle);
             if let Some(why) = ty::rejection(&f.ty)
                 && a.rkyv.is_none()
             {
                 cx.error(&f.ty, why);
             }
-            let storage = if a.lazy.is_some() {
-                Storage::Lazy(a.compress)
-            } else if let Some(span) = a.shard {
-                if !ty::is_named(&f.ty, &["Vec"]) && ty::sharded_inner(&f.ty).is_none() {
-                    cx.push(syn::Error::new(span, "`shard` applies to `Vec<T>` and `strata::Sharded<T>` fields"));
-                }
-                Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
-            } else if ty::sharded_inner(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() && a.map.is_none() {
-                Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
-            } else if let Some(span) = a.map {
-                if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet", "Mapped"]) {
-                    cx.push(syn::Error::new(
-                        span,
-                        "`map` applies to `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet` and `strata::Mapped` fields",
-                    ));
-                }
-                Storage::Map(a.compress)
-            } else if ty::mapped_args(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() {
-                Storage::Map(a.compress)
-            } else if a.rkyv.is_some() {
-                Storage::Rkyv
-            } else if let (None, Some((shape, _))) = (&a.via, ty::shared_arc(&f.ty)) {
-                Storage::Shared(shape)
-            } else {
-                Storage::Inline
-            };
+            let storage =
+                if a.lazy.is_some() || (ty::lazy_inner(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none()) {
+                    Storage::Lazy(a.compress)
+                } else if let Some(span) = a.shard {
+                    if !ty::is_named(&f.ty, &["Vec"]) && ty::sharded_inner(&f.ty).is_none() {
+                        cx.push(syn::Error::new(span, "`shard` applies to `Vec<T>` and `strata::Sharded<T>` fields"));
+                    }
+                    Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
+                } else if ty::sharded_inner(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() && a.map.is_none() {
+                    Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
+                } else if let Some(span) = a.map {
+                    if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet", "Mapped"]) {
+                        cx.push(syn::Error::new(
+                            span,
+                            "`map` applies to `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet` and `strata::Mapped` fields",
+                        ));
+                    }
+                    Storage::Map(a.compress)
+                } else if ty::mapped_args(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() {
+                    Storage::Map(a.compress)
+                } else if a.rkyv.is_some() {
+                    Storage::Rkyv
+                } else if let (None, Some((shape, _))) = (&a.via, ty::shared_arc(&f.ty)) {
+                    Storage::Shared(shape)
+                } else {
+                    Storage::Inline
+                };
             let recursive =
                 a.via.is_none() && matches!(storage, Storage::Inline | Storage::Rkyv) && ty::mentions(&f.ty, container);
             if let (Some(attr::DefaultValue::Function(p)), Storage::Shard { .. } | Storage::Map(_)) =

@@ -88,6 +88,20 @@ pub fn mapped_args(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
     }
 }
 
+/// The `T` of a `strata::Lazy<T>` (a value in a chunk of its own, owned or left in its
+/// archive): `Lazy<T>` or `strata::Lazy<T>`, not another crate's `Lazy` (`once_cell`'s).
+pub fn lazy_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(p) = ty else { return None };
+    let ours = p.path.segments.len() == 1 || p.path.segments.first().is_some_and(|s| s.ident == "strata");
+    match head(ty)? {
+        (name, args) if name == "Lazy" && ours => match args.as_slice() {
+            [t] => Some(*t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The `T` of a `strata::Sharded<T>` (a sharded vector, owned or streamed).
 pub fn sharded_inner(ty: &syn::Type) -> Option<&syn::Type> {
     match head(ty)? {
@@ -167,6 +181,9 @@ pub fn wrapper(ty: &syn::Type, private: &TokenStream) -> Option<TokenStream> {
 
 /// An expression building the schema text of the type (`__s` is the builder).
 pub fn describe(ty: &syn::Type, krate: &syn::Path) -> TokenStream {
+    if let Some(inner) = lazy_inner(ty) {
+        return describe(inner, krate);
+    }
     if let Some(inner) = sharded_inner(ty) {
         let inner = describe(inner, krate);
         return quote!(::std::format!("Vec<{}>", #inner));

@@ -70,6 +70,58 @@ where
     }
 }
 
+/// Stores a [`crate::Lazy<T>`] handle in its own chunk, as [`Lazy`] stores a `T`.
+#[derive(Debug)]
+pub struct AsLazy<N = Unnamed, const MODE: u8 = 0, const LEVEL: i32 = 0>(std::marker::PhantomData<N>);
+
+impl<T, N, const MODE: u8, const LEVEL: i32> ArchiveWith<crate::Lazy<T>> for AsLazy<N, MODE, LEVEL> {
+    type Archived = Promise<T>;
+    type Resolver = ChunkRef;
+
+    fn resolve_with(_: &crate::Lazy<T>, resolver: ChunkRef, out: Place<Promise<T>>) {
+        out.write(Promise::new(resolver));
+    }
+}
+
+impl<T, S, N: FieldName, const MODE: u8, const LEVEL: i32> SerializeWith<crate::Lazy<T>, S> for AsLazy<N, MODE, LEVEL>
+where
+    T: Persist,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &crate::Lazy<T>, serializer: &mut S) -> Result<ChunkRef, S::Error> {
+        // An unchanged value of the file the save appends to is referred to where it is.
+        if let Some((store, r)) = field.kept()
+            && crate::persist::is_leaf::<T>()
+            && serializer.keep_chunk(store.file_id(), &r, N::NAME).map_err(S::Error::new)?
+        {
+            return Ok(r);
+        }
+        let value = field.get().map_err(S::Error::new)?;
+        let r = serializer.write_chunk(value, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)?;
+        Ok(match value.__count() {
+            Some(n) => r.with_count(n),
+            None => r,
+        })
+    }
+}
+
+impl<T, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<Promise<T>, crate::Lazy<T>, D>
+    for AsLazy<N, MODE, LEVEL>
+where
+    T: Persist,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(field: &Promise<T>, _: &mut D) -> Result<crate::Lazy<T>, D::Error> {
+        // Left in the archive, unless it is read through a plan (another layout).
+        match crate::evolve::origin(field) {
+            Ok(crate::evolve::Origin::Native(store)) => crate::Lazy::in_archive(field, store).map_err(D::Error::new),
+            _ => field.load().map(crate::Lazy::new).map_err(D::Error::new),
+        }
+    }
+}
+
 /// Stores a `usize` as 64 bits (rkyv's own archived `usize` is 32 bits and would
 /// truncate); loading a value that does not fit this platform's `usize` is an error.
 #[derive(Debug)]

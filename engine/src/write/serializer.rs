@@ -115,6 +115,14 @@ pub trait ChunkWriter {
         name: &'static str,
     ) -> Result<TableHeader>;
 
+    /// Takes the chunk `r` of the file `file` identifies, unchanged, as a lazy field's
+    /// value (`name`), when this save appends to that file and its previous version
+    /// holds the chunk: `true` then (the chunk is listed in the new directory).
+    ///
+    /// # Errors
+    /// When it writes for no save.
+    fn keep_chunk(&mut self, file: Option<(u64, u64)>, r: &ChunkRef, name: &'static str) -> Result<bool>;
+
     /// Writes a sharded vector left in the archive it was loaded from (`vec`, a
     /// [`Sharded`](crate::Sharded) in that state): its changed shards, pushed elements
     /// and table, referring to unchanged shards where they are when the save appends
@@ -197,6 +205,16 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         })
     }
 
+    fn keep_chunk(&mut self, file: Option<(u64, u64)>, r: &ChunkRef, name: &'static str) -> Result<bool> {
+        let ctx = self.writer.save_ctx::<()>()?;
+        if !ctx.keep_old(file, r) {
+            return Ok(false);
+        }
+        let id = ctx.alloc(self.writer.id, ChunkKind::Lazy, 0, name);
+        ctx.set(id, *r);
+        Ok(true)
+    }
+
     fn write_kept<T: Persist>(
         &mut self,
         vec: &crate::Sharded<T>,
@@ -237,6 +255,10 @@ impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
         name: &'static str,
     ) -> Result<TableHeader> {
         T::write_sharded(self, items, shard_bytes, codec, name)
+    }
+
+    fn keep_chunk(&mut self, file: Option<(u64, u64)>, r: &ChunkRef, name: &'static str) -> Result<bool> {
+        T::keep_chunk(self, file, r, name)
     }
 
     fn write_kept<V: Persist>(
