@@ -560,6 +560,8 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
                 // A `strata::Sharded<T>` is left in the archive by a load: nothing to read.
                 Storage::Shard { .. } if ty::sharded_inner(ty).is_some() => {}
                 Storage::Shard { .. } => prom.extend(quote!(__out.push(#private::prefetch_sharded(#a));)),
+                // A `strata::Mapped<K, V>` is left in the archive by a load: nothing to read.
+                Storage::Map(_) if ty::mapped_args(ty).is_some() => {}
                 Storage::Map(_) => prom.extend(quote!(__out.push(#private::prefetch_map::<#ty>(#a));)),
                 Storage::Inline if walkable(f) && f.recursive => {
                     prep.extend(quote!(#private::grow(|| <#ty as #krate::Persist>::__prepare(#a, __out));));

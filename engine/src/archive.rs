@@ -225,6 +225,17 @@ impl Archive {
         crate::directory::schema_text(&self.store)
     }
 
+    /// The chunk directory: the schema text and one entry per chunk, with its kind,
+    /// parent and path in the value (see [`crate::raw::format::meta`]). Reads the meta
+    /// chunk and the directory's pages (in bulk, not kept in the cache); `open` does not
+    /// touch them.
+    ///
+    /// # Errors
+    /// When the meta chunk or a page is damaged.
+    pub fn directory(&self) -> Result<crate::format::meta::Directory> {
+        crate::directory::read(&self.store)
+    }
+
     /// The footer: root and schema references, fingerprints, length.
     #[must_use]
     pub fn footer(&self) -> &Footer {

@@ -345,16 +345,8 @@ fn copy(
     let root = root.ok_or_else(|| bad(&footer.root, "the root was not copied"))?;
     let written = ctx.finish(&root, &directory.schema)?;
     let footer_at = ctx.end()?;
-    let file_len = footer_at + format::footer::FOOTER_LEN;
-    let new = Footer {
-        root: written.root,
-        meta: written.meta,
-        copies: written.copies,
-        type_fingerprint: footer.type_fingerprint,
-        layout_fingerprint: footer.layout_fingerprint,
-        file_len,
-        version: format::VERSION,
-    };
+    let new = written.footer(footer_at, footer.type_fingerprint);
+    let file_len = new.file_len;
     sink.write_at(footer_at, &new.encode())?;
     let stats = ctx.stats(file_len, std::time::Duration::ZERO);
     Ok(CompactStats { before: 0, after: file_len, chunks: stats.chunks, patched, elapsed: stats.elapsed })

@@ -2,7 +2,6 @@
 //! directory (whole in versions 1 to 3, in pages in version 4; see
 //! [`crate::format::meta`]).
 
-use crate::archive::Archive;
 use crate::error::{Error, Result};
 use crate::format::ChunkRef;
 use crate::format::meta::{
@@ -12,19 +11,6 @@ use crate::store::{Holds, Keep, Store};
 
 /// The first version whose directory is paged.
 const PAGED_VERSION: u32 = 4;
-
-impl Archive {
-    /// The chunk directory: the schema text and one entry per chunk, with its kind,
-    /// parent and path in the value (see [`crate::raw::format::meta`]). Reads the meta
-    /// chunk and the directory's pages (in bulk, not kept in the cache); `open` does not
-    /// touch them.
-    ///
-    /// # Errors
-    /// When the meta chunk or a page is damaged.
-    pub fn directory(&self) -> Result<Directory> {
-        read(self.store())
-    }
-}
 
 fn bad(r: &ChunkRef, detail: String) -> Error {
     Error::InvalidData { at: r.location(), ty: "meta chunk", detail }

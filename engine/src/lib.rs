@@ -109,6 +109,8 @@ mod field;
 pub mod hash;
 pub mod inspect;
 mod kept;
+mod kept_buckets;
+pub(crate) mod kept_map;
 mod lazy;
 mod load;
 pub mod map;
@@ -195,6 +197,7 @@ pub fn deserialize<T: Persist>(archived: &Archived<T>) -> Result<T> {
 pub mod __private {
     pub use crate::debug::{Field as DebugField, Shown, ViaDebug, ViaOpaque};
     pub use crate::deep::{Deep, Nested, grow};
+    pub use crate::kept_buckets::KeptBuckets;
     pub use crate::load::Prefetch;
     pub use crate::map::prefetch as prefetch_map;
     pub use crate::persist::{is_flat, is_leaf};

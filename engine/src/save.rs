@@ -4,7 +4,7 @@ use crate::Persist;
 use crate::codec::Codec;
 use crate::destination::Destination;
 use crate::error::{Error, Result};
-use crate::format::{self, Footer, header};
+use crate::format::{self, header};
 use crate::schema::schema_of;
 #[cfg(feature = "test-hooks")]
 use crate::store::sink::FailingSink;
@@ -428,16 +428,8 @@ impl SaveOptions {
         let schema = schema_of::<T>();
         let written = ctx.write_root(value.borrow(), &schema.text)?;
         let footer_at = ctx.end()?;
-        let file_len = footer_at + format::footer::FOOTER_LEN;
-        let footer = Footer {
-            root: written.root,
-            meta: written.meta,
-            copies: written.copies,
-            type_fingerprint: schema.fingerprint,
-            layout_fingerprint: format::layout::fingerprint(),
-            file_len,
-            version: format::VERSION,
-        };
+        let footer = written.footer(footer_at, schema.fingerprint);
+        let file_len = footer.file_len;
         match base {
             Base::Whole => sink.write_at(footer_at, &footer.encode()).map_err(fail)?,
             Base::Append(previous) => previous.finish(footer_at, &footer.encode())?,

@@ -11,6 +11,7 @@ use crate::format::meta::ChunkKind;
 use crate::format::table::TableHeader;
 use crate::hash::StableHash;
 use crate::kept::Kept;
+use crate::kept_map::KeptMap;
 use crate::map::MapLike;
 use crate::write::SaveCtx;
 pub use crate::written::Written;
@@ -250,11 +251,39 @@ impl<T> Default for Sharded<T> {
 
 /// A map stored as hash buckets, like a `#[strata(map)] HashMap<K, V>` field (same
 /// schema, so each reads the other's files), that a save can also take as already
-/// written: owned entries, or the handle [`Writer::map`] returns for a map streamed
-/// into the file being written.
+/// written or still in the file: owned entries, the handle [`Writer::map`] returns for a
+/// map streamed into the file being written, or, after a load, a handle to the map
+/// **left in the archive** it was loaded from.
 ///
-/// Loading gives owned entries; views of a field of this type are
+/// Loading a value with a `Mapped<K, V>` field reads none of its buckets:
+/// [`get`](Self::get) reads one bucket, and [`insert`](Self::insert) and
+/// [`remove`](Self::remove) load the bucket they change. An
+/// [incremental](crate::SaveOptions::incremental) save to the file it was loaded from
+/// then refers to every unchanged bucket where it is, without reading or serializing
+/// it, and writes the changed buckets, the table and the root. (Entries holding lazy
+/// fields, and saves to another file, read and write unchanged buckets again, with the
+/// same result.) The bucket count stays the one the map was saved with; a map saved
+/// empty becomes owned at its first insert. Views of a field of this type are
 /// [`BucketMap<K, V>`](crate::BucketMap), as for a `#[strata(map)]` field.
+///
+/// ```
+/// #[derive(strata::Persist)]
+/// struct Index { by_name: strata::Mapped<String, u64> }
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("index.strata");
+/// let incremental = strata::SaveOptions::new().incremental(true);
+/// let names = (0..100_000u64).map(|i| (format!("name {i}"), i)).collect::<std::collections::HashMap<_, _>>();
+/// incremental.save(&path, &Index { by_name: names.into() })?;
+///
+/// let mut index: Index = strata::Archive::open(&path)?.load()?; // no bucket read
+/// index.by_name.insert("new".into(), 7)?;                        // one bucket loaded
+/// let stats = incremental.save(&path, &index)?;
+/// assert!(stats.chunks <= 8);
+/// let index: Index = strata::Archive::open(&path)?.load()?;
+/// assert_eq!(index.by_name.get(&"new".to_string())?, Some(7));
+/// assert_eq!(index.by_name.len(), 100_001);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Mapped<K, V> {
     inner: MapInner<K, V>,
@@ -264,6 +293,7 @@ pub struct Mapped<K, V> {
 enum MapInner<K, V> {
     Owned(HashMap<K, V>),
     Written(Written),
+    Kept(KeptMap<K, V>),
 }
 
 impl<K, V> Mapped<K, V> {
@@ -273,31 +303,159 @@ impl<K, V> Mapped<K, V> {
         Self { inner: MapInner::Owned(entries) }
     }
 
-    /// The entries, when they are owned (not a streamed map's handle).
+    /// The entries, when they are owned (not a streamed map's handle, nor one left in
+    /// its archive).
     #[must_use]
     pub fn as_map(&self) -> Option<&HashMap<K, V>> {
         match &self.inner {
             MapInner::Owned(m) => Some(m),
-            MapInner::Written(_) => None,
+            MapInner::Written(_) | MapInner::Kept(_) => None,
         }
     }
 
-    /// The entries, when they are owned (not a streamed map's handle).
+    /// The number of entries.
     #[must_use]
-    pub fn into_map(self) -> Option<HashMap<K, V>> {
-        match self.inner {
-            MapInner::Owned(m) => Some(m),
-            MapInner::Written(_) => None,
+    pub fn len(&self) -> u64 {
+        match &self.inner {
+            MapInner::Owned(m) => m.len() as u64,
+            MapInner::Written(w) => w.header().len(),
+            MapInner::Kept(k) => k.len(),
+        }
+    }
+
+    /// Whether there are no entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the entries are still in the archive the value was loaded from (all or
+    /// some of them: changed buckets are held in memory).
+    #[must_use]
+    pub fn is_in_archive(&self) -> bool {
+        matches!(self.inner, MapInner::Kept(_))
+    }
+
+    /// The map left in its archive this handle stands for, if it is one.
+    pub(crate) fn kept(&self) -> Option<&KeptMap<K, V>> {
+        match &self.inner {
+            MapInner::Kept(k) => Some(k),
+            MapInner::Owned(_) | MapInner::Written(_) => None,
         }
     }
 }
 
-impl<K: Eq + Hash, V: PartialEq> PartialEq for Mapped<K, V> {
+impl<K, V> Mapped<K, V>
+where
+    K: Persist + StableHash + Hash + Eq + Clone,
+    V: Persist + Clone,
+    rkyv::Archived<K>: 'static,
+    crate::map::ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>:
+        for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
+{
+    fn no_entries() -> Error {
+        Error::Message(String::from("a streamed map's handle holds no entries: they are in the file being written"))
+    }
+
+    /// The value of `key` (read from the archive, one bucket, when the map is left
+    /// there).
+    ///
+    /// # Errors
+    /// Reading the bucket; a streamed map's handle.
+    pub fn get(&self, key: &K) -> Result<Option<V>> {
+        match &self.inner {
+            MapInner::Owned(m) => Ok(m.get(key).cloned()),
+            MapInner::Kept(k) => k.get(key),
+            MapInner::Written(_) => Err(Self::no_entries()),
+        }
+    }
+
+    /// Inserts an entry; the value it replaces. For a map left in its archive, the
+    /// bucket of the key is loaded and will be written by the next save.
+    ///
+    /// # Errors
+    /// Reading the bucket; a streamed map's handle.
+    pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>> {
+        if let MapInner::Kept(k) = &self.inner
+            && k.buckets() == 0
+        {
+            self.inner = MapInner::Owned(HashMap::new());
+        }
+        match &mut self.inner {
+            MapInner::Owned(m) => Ok(m.insert(key, value)),
+            MapInner::Kept(k) => k.insert(key, value),
+            MapInner::Written(_) => Err(Self::no_entries()),
+        }
+    }
+
+    /// Removes the entry of `key`; its value. See [`insert`](Self::insert).
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert).
+    pub fn remove(&mut self, key: &K) -> Result<Option<V>> {
+        match &mut self.inner {
+            MapInner::Owned(m) => Ok(m.remove(key)),
+            MapInner::Kept(k) => k.remove(key),
+            MapInner::Written(_) => Err(Self::no_entries()),
+        }
+    }
+
+    /// Every entry, owned (the stored ones read in bulk).
+    ///
+    /// # Errors
+    /// Reading the buckets; a streamed map's handle.
+    pub fn to_map(&self) -> Result<HashMap<K, V>> {
+        match &self.inner {
+            MapInner::Owned(m) => Ok(m.clone()),
+            MapInner::Kept(k) => k.to_map(),
+            MapInner::Written(_) => Err(Self::no_entries()),
+        }
+    }
+
+    /// Every entry, owned, consuming the map.
+    ///
+    /// # Errors
+    /// As [`to_map`](Self::to_map).
+    pub fn into_map(self) -> Result<HashMap<K, V>> {
+        match self.inner {
+            MapInner::Owned(m) => Ok(m),
+            MapInner::Kept(k) => k.to_map(),
+            MapInner::Written(_) => Err(Self::no_entries()),
+        }
+    }
+
+    /// Makes the entries owned (reading those left in the archive) and gives them, for
+    /// changes of any kind; the next save writes the whole map.
+    ///
+    /// # Errors
+    /// As [`to_map`](Self::to_map).
+    pub fn make_owned(&mut self) -> Result<&mut HashMap<K, V>> {
+        if let MapInner::Kept(k) = &self.inner {
+            self.inner = MapInner::Owned(k.to_map()?);
+        }
+        match &mut self.inner {
+            MapInner::Owned(m) => Ok(m),
+            MapInner::Kept(_) | MapInner::Written(_) => Err(Self::no_entries()),
+        }
+    }
+}
+
+impl<K, V> PartialEq for Mapped<K, V>
+where
+    K: Persist + StableHash + Hash + Eq + Clone,
+    V: Persist + Clone + PartialEq,
+    rkyv::Archived<K>: 'static,
+    crate::map::ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>:
+        for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
+{
+    /// Equal entries (read from the archive where they are left there; a read that
+    /// fails is unequal); streamed handles are equal when they name the same map.
     fn eq(&self, other: &Self) -> bool {
         match (&self.inner, &other.inner) {
-            (MapInner::Owned(a), MapInner::Owned(b)) => a == b,
             (MapInner::Written(a), MapInner::Written(b)) => a == b,
-            _ => false,
+            (MapInner::Written(_), _) | (_, MapInner::Written(_)) => false,
+            (MapInner::Owned(a), MapInner::Owned(b)) => a == b,
+            _ => matches!((self.to_map(), other.to_map()), (Ok(a), Ok(b)) if a == b),
         }
     }
 }
@@ -314,13 +472,21 @@ impl<K, V> Default for Mapped<K, V> {
     }
 }
 
-impl<K: Hash + Eq, V> MapLike for Mapped<K, V> {
+impl<K, V> MapLike for Mapped<K, V>
+where
+    K: Persist + StableHash + Hash + Eq,
+    V: Persist,
+    rkyv::Archived<K>: 'static,
+    crate::map::ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>:
+        for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
+{
     type K = K;
     type V = V;
     fn len(&self) -> usize {
         match &self.inner {
             MapInner::Owned(m) => m.len(),
             MapInner::Written(w) => w.header().len_usize(),
+            MapInner::Kept(k) => usize::try_from(k.len()).unwrap_or(usize::MAX),
         }
     }
     fn entries(&self) -> Vec<(&K, &V)> {
@@ -334,13 +500,24 @@ impl<K: Hash + Eq, V> MapLike for Mapped<K, V> {
     fn extend_entries(&mut self, entries: impl Iterator<Item = (K, V)>) {
         match &mut self.inner {
             MapInner::Owned(m) => m.extend(entries),
-            MapInner::Written(_) => self.inner = MapInner::Owned(entries.collect()),
+            MapInner::Written(_) | MapInner::Kept(_) => self.inner = MapInner::Owned(entries.collect()),
         }
     }
     fn __streamed(&self) -> Option<&Written> {
         match &self.inner {
-            MapInner::Owned(_) => None,
             MapInner::Written(w) => Some(w),
+            MapInner::Owned(_) | MapInner::Kept(_) => None,
+        }
+    }
+    fn __kept(&self) -> Option<&dyn crate::kept_buckets::KeptBuckets<K, V>> {
+        self.kept().map(|k| k as &dyn crate::kept_buckets::KeptBuckets<K, V>)
+    }
+    fn __from_archive(map: &crate::BucketMap<K, V>) -> Option<Result<Self>> {
+        match crate::evolve::origin(map) {
+            Ok(crate::evolve::Origin::Native(store)) => {
+                Some(KeptMap::new(map, store).map(|k| Self { inner: MapInner::Kept(k) }))
+            }
+            _ => None,
         }
     }
 }

@@ -313,6 +313,9 @@ where
             let save = serializer.save_id().map_err(S::Error::new)?;
             return written.check(save, N::NAME).map_err(S::Error::new);
         }
+        if let Some(kept) = field.__kept() {
+            return serializer.write_kept_map(kept, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new);
+        }
         serializer.write_buckets(&field.entries(), codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)
     }
 }
@@ -330,8 +333,12 @@ where
     D::Error: Source,
 {
     fn deserialize_with(field: &crate::map::BucketMap<M::K, M::V>, _: &mut D) -> Result<M, D::Error> {
-        match take_loaded::<_, M>(field) {
-            Some(v) => Ok(v),
+        if let Some(v) = take_loaded::<_, M>(field) {
+            return Ok(v);
+        }
+        // A `Mapped` is left in the archive (unless read through a plan).
+        match M::__from_archive(field) {
+            Some(kept) => kept.map_err(D::Error::new),
             None => field.load_as::<M>().map_err(D::Error::new),
         }
     }

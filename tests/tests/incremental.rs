@@ -773,3 +773,103 @@ proptest! {
         }
     }
 }
+
+/// Maps left in the archive by a load.
+#[derive(Persist, Debug, PartialEq, Clone)]
+struct Registry {
+    by_name: strata::Mapped<String, u32>,
+    players: strata::Mapped<u32, Player>,
+}
+
+/// The same schema with `#[strata(map)]` fields: reads `Registry`'s files.
+#[derive(Persist, Debug, PartialEq, Clone)]
+#[strata(alias = "Registry")]
+struct PlainRegistry {
+    #[strata(map)]
+    by_name: HashMap<String, u32>,
+    #[strata(map)]
+    players: HashMap<u32, Player>,
+}
+
+fn registry_of(p: &PlainRegistry) -> Registry {
+    Registry { by_name: p.by_name.clone().into(), players: p.players.clone().into() }
+}
+
+#[derive(Debug, Clone)]
+enum MapEdit {
+    Insert(String, u32),
+    Remove(usize),
+    Player(u32, i64),
+    Drop(u32),
+}
+
+fn map_edit() -> impl Strategy<Value = MapEdit> {
+    prop_oneof![
+        ("[a-z]{1,6}", any::<u32>()).prop_map(|(k, v)| MapEdit::Insert(k, v)),
+        any::<usize>().prop_map(MapEdit::Remove),
+        (0u32..600, any::<i64>()).prop_map(|(k, s)| MapEdit::Player(k, s)),
+        (0u32..600).prop_map(MapEdit::Drop),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mapped_handles_save_only_what_changed(
+        n in 0u32..500,
+        rounds in prop::collection::vec(prop::collection::vec(map_edit(), 0..6), 1..5),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.strata");
+        let g = game(n);
+        let mut plain = PlainRegistry {
+            by_name: g.by_name.clone(),
+            players: g.players.iter().map(|p| (p.id, p.clone())).collect(),
+        };
+        incremental().save(&path, &registry_of(&plain)).unwrap();
+        for edits in &rounds {
+            let mut reg: Registry = Archive::open(&path).unwrap().load().unwrap();
+            prop_assert!(reg.by_name.is_in_archive() && reg.players.is_in_archive());
+            for e in edits {
+                match e {
+                    MapEdit::Insert(k, v) => {
+                        prop_assert_eq!(reg.by_name.insert(k.clone(), *v).unwrap(), plain.by_name.insert(k.clone(), *v));
+                    }
+                    MapEdit::Remove(i) => {
+                        let mut keys: Vec<&String> = plain.by_name.keys().collect();
+                        keys.sort();
+                        if let Some(k) = keys.get(i % keys.len().max(1)).map(|k| (*k).clone()) {
+                            prop_assert_eq!(reg.by_name.remove(&k).unwrap(), plain.by_name.remove(&k));
+                        }
+                    }
+                    MapEdit::Player(k, score) => {
+                        let p = Player { id: *k, name: format!("p{k}"), score: *score, inventory: vec![*k] };
+                        prop_assert_eq!(reg.players.insert(*k, p.clone()).unwrap(), plain.players.insert(*k, p));
+                    }
+                    MapEdit::Drop(k) => {
+                        prop_assert_eq!(reg.players.remove(k).unwrap(), plain.players.remove(k));
+                    }
+                }
+            }
+            prop_assert_eq!(reg.by_name.len(), plain.by_name.len() as u64);
+            for k in plain.by_name.keys().take(20) {
+                prop_assert_eq!(reg.by_name.get(k).unwrap(), plain.by_name.get(k).copied());
+            }
+            let stats = incremental().save(&path, &reg).unwrap();
+            prop_assert!(stats.appended);
+            // Unchanged buckets of `by_name` (leaf entries) are referred to, not written.
+            prop_assert!(stats.chunks <= 2 * edits.len() as u64 + 12, "{:?}", stats);
+            let archive = Archive::open(&path).unwrap();
+            prop_assert_eq!(&archive.load::<PlainRegistry>().unwrap(), &plain);
+            prop_assert_eq!(&archive.load::<Registry>().unwrap(), &registry_of(&plain));
+            prop_assert!(archive.verify().unwrap().is_ok());
+            let root = archive.root::<Registry>().unwrap();
+            for (k, v) in plain.by_name.iter().take(20) {
+                prop_assert_eq!(root.by_name.get(k.as_str()).unwrap().map(|e| e.to_native()), Some(*v));
+            }
+            let elsewhere = Archive::from_bytes(strata::to_bytes(&reg).unwrap()).unwrap();
+            prop_assert_eq!(&elsewhere.load::<PlainRegistry>().unwrap(), &plain);
+        }
+    }
+}

@@ -105,6 +105,11 @@ pub struct BucketMap<K, V> {
 unsafe impl<K, V> rkyv::traits::NoUndef for BucketMap<K, V> {}
 
 impl<K, V> BucketMap<K, V> {
+    /// The map's header: its table and entry count.
+    pub(crate) fn header(&self) -> TableHeader {
+        self.header
+    }
+
     pub(crate) fn new(header: TableHeader) -> Self {
         Self { header, _types: PhantomData }
     }
@@ -462,6 +467,16 @@ where
         Ok(map)
     }
 
+    /// The entries of bucket `b`, owned (for a map left in its archive).
+    pub(crate) fn load_bucket(&self, b: u64) -> Result<Vec<(K, V)>> {
+        let (store, evolved) = self.origin()?;
+        let r = *store.table_leaf(self.table(), b)?.chunk();
+        let chunk = store.chunk(&r, Keep::No, if evolved.is_some() { Holds::Nothing } else { holds::<K, V>() })?;
+        let mut out = Vec::new();
+        decode_bucket(&mut out, &chunk, &store, evolved.as_ref())?;
+        Ok(out)
+    }
+
     /// The chunk reference of bucket `b` (reads the table path only, not the bucket).
     ///
     /// # Errors
@@ -513,6 +528,21 @@ pub trait MapLike {
     /// The map a [`Writer`](crate::Writer) streamed, when this is the handle to one.
     #[doc(hidden)]
     fn __streamed(&self) -> Option<&crate::written::Written> {
+        None
+    }
+    /// This map, when it is a [`Mapped`](crate::Mapped) left in its archive.
+    #[doc(hidden)]
+    fn __kept(&self) -> Option<&dyn crate::kept_buckets::KeptBuckets<Self::K, Self::V>> {
+        None
+    }
+    /// A handle to `map` left in its archive, for the map types that have one
+    /// ([`Mapped`](crate::Mapped)); `None`: load the entries.
+    #[doc(hidden)]
+    fn __from_archive(map: &BucketMap<Self::K, Self::V>) -> Option<Result<Self>>
+    where
+        Self: Sized,
+    {
+        let _ = map;
         None
     }
 }

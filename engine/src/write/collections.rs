@@ -10,6 +10,7 @@ use crate::format::meta::{ChunkKind, NO_PARENT};
 use crate::format::table::{self, ChunkTable, Node, TableEntry};
 use crate::hash::StableHash;
 use crate::kept::Kept;
+use crate::kept_buckets::KeptBuckets;
 use rayon::prelude::*;
 use rkyv::ser::Serializer;
 use rkyv::ser::sharing::Share;
@@ -191,6 +192,42 @@ impl SaveCtx<'_> {
             entries.push(TableEntry::new(start, self.set(id, r)));
         }
         self.write_table(entries, vector)
+    }
+
+    /// Writes a bucketed map left in its archive ([`KeptBuckets`]), bucket by bucket with
+    /// its bucket count: changed buckets are built from their entries; each unchanged
+    /// bucket is referred to where it is when this save appends to the file the map
+    /// was read from and its entries hold no chunks of their own, and read and written
+    /// again otherwise. `map` is the map's directory entry.
+    pub(crate) fn write_kept_map<K: Persist + StableHash, V: Persist>(
+        &self,
+        kept: &dyn KeptBuckets<K, V>,
+        codec: Option<Codec>,
+        map: u32,
+    ) -> Result<ChunkTable> {
+        let codec = self.codec(codec);
+        let (leaves, dirty, file) = (kept.stored()?, kept.dirty(), kept.file_id());
+        let leaf = crate::persist::is_leaf::<K>() && crate::persist::is_leaf::<V>();
+        let write = |entries: &[(K, V)], id: u32| -> Result<crate::format::ChunkRef> {
+            let refs: Vec<(&K, &V)> = entries.iter().map(|(k, v)| (k, v)).collect();
+            let mut hashed: Vec<(u64, usize)> =
+                refs.iter().enumerate().map(|(i, (k, _))| (crate::hash::stable_hash(*k), i)).collect();
+            hashed.sort_unstable();
+            let bytes = self.build_bucket(&hashed, &refs, Some(self), id)?;
+            self.write_raw(&bytes, codec)
+        };
+        let mut table = Vec::with_capacity(leaves.len());
+        for (b, old) in leaves.iter().enumerate() {
+            let b = b as u64;
+            let id = self.alloc(map, ChunkKind::Bucket, b, "");
+            let r = match dirty.get(&b) {
+                Some(entries) => write(entries, id)?,
+                None if leaf && self.keep_old(file, old.chunk()) => *old.chunk(),
+                None => write(&kept.clean_bucket(b)?, id)?,
+            };
+            table.push(TableEntry::new(b, self.set(id, r)));
+        }
+        self.write_table(table, map)
     }
 
     /// Writes `entries` as buckets (see [`crate::format::bucket`]): each entry is

@@ -60,6 +60,22 @@ pub(crate) struct Written {
     pub(crate) copies: Option<ChunkRef>,
 }
 
+impl Written {
+    /// The footer of this build's version for a file whose footer starts at `at`, of
+    /// root type fingerprint `type_fingerprint`.
+    pub(crate) fn footer(&self, at: u64, type_fingerprint: u64) -> format::Footer {
+        format::Footer {
+            root: self.root,
+            meta: self.meta,
+            copies: self.copies,
+            type_fingerprint,
+            layout_fingerprint: format::layout::fingerprint(),
+            file_len: at + format::footer::FOOTER_LEN,
+            version: format::VERSION,
+        }
+    }
+}
+
 /// Directory pages gathered into one write.
 const PAGES_PER_WRITE: usize = 64;
 

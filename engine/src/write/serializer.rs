@@ -123,6 +123,20 @@ pub trait ChunkWriter {
     /// When it writes for no save.
     fn keep_chunk(&mut self, file: Option<(u64, u64)>, r: &ChunkRef, name: &'static str) -> Result<bool>;
 
+    /// Writes a bucketed map left in the archive it was loaded from (`map`, a
+    /// [`Mapped`](crate::Mapped) in that state): its changed buckets and table,
+    /// referring to unchanged buckets where they are when the save appends to that
+    /// file; returns the map's header.
+    ///
+    /// # Errors
+    /// Serialization or I/O errors; reading unchanged buckets when they are written again.
+    fn write_kept_map<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        map: &dyn crate::kept_buckets::KeptBuckets<K, V>,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<TableHeader>;
+
     /// Writes a sharded vector left in the archive it was loaded from (`vec`, a
     /// [`Sharded`](crate::Sharded) in that state): its changed shards, pushed elements
     /// and table, referring to unchanged shards where they are when the save appends
@@ -215,6 +229,20 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         Ok(true)
     }
 
+    fn write_kept_map<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        kept: &dyn crate::kept_buckets::KeptBuckets<K, V>,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<TableHeader> {
+        let ctx = self.writer.save_ctx::<V>()?;
+        let parent = self.writer.id;
+        ctx.nested(|| {
+            let id = ctx.alloc(parent, ChunkKind::Map, kept.entries(), name);
+            Ok(TableHeader::new(ctx.write_kept_map(kept, codec, id)?, kept.entries()))
+        })
+    }
+
     fn write_kept<T: Persist>(
         &mut self,
         vec: &crate::Sharded<T>,
@@ -259,6 +287,15 @@ impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
 
     fn keep_chunk(&mut self, file: Option<(u64, u64)>, r: &ChunkRef, name: &'static str) -> Result<bool> {
         T::keep_chunk(self, file, r, name)
+    }
+
+    fn write_kept_map<K: Persist + StableHash, V: Persist>(
+        &mut self,
+        map: &dyn crate::kept_buckets::KeptBuckets<K, V>,
+        codec: Option<Codec>,
+        name: &'static str,
+    ) -> Result<TableHeader> {
+        T::write_kept_map(self, map, codec, name)
     }
 
     fn write_kept<V: Persist>(
