@@ -40,6 +40,13 @@ pub struct Lazy<T> {
 
 enum Inner<T> {
     Owned(T),
+    /// Written by a [`Writer`](crate::Writer) into the file being saved, for `name` of
+    /// save `save`.
+    Written {
+        chunk: ChunkRef,
+        save: u64,
+        name: &'static str,
+    },
     /// In the archive `store`, through `promise` (a copy of the reference registered
     /// with the store); `loaded` once read.
     Kept {
@@ -66,8 +73,30 @@ impl<T> Lazy<T> {
     pub(crate) fn kept(&self) -> Option<(&Arc<Store>, ChunkRef)> {
         match &self.inner {
             Inner::Kept { promise, store, .. } => Some((store, *Promise::chunk(promise))),
-            Inner::Owned(_) => None,
+            Inner::Owned(_) | Inner::Written { .. } => None,
         }
+    }
+
+    /// A value a [`Writer`](crate::Writer) wrote into the file being saved.
+    pub(crate) fn written(chunk: ChunkRef, save: u64, name: &'static str) -> Self {
+        Self { inner: Inner::Written { chunk, save, name } }
+    }
+
+    /// The chunk of a value written ahead by a [`Writer`](crate::Writer), checked to
+    /// belong to save `save` and field `field`; `None` for other values.
+    pub(crate) fn written_chunk(&self, save: u64, field: &str) -> Option<Result<ChunkRef>> {
+        let Inner::Written { chunk, save: s, name } = &self.inner else { return None };
+        Some(if *s != save {
+            Err(Error::Serialize(format!(
+                "`{name}` was written into another save than the one writing field `{field}`"
+            )))
+        } else if *name != field {
+            Err(Error::Serialize(format!(
+                "`{name}` was written for another field than `{field}`: write it under the field's name"
+            )))
+        } else {
+            Ok(*chunk)
+        })
     }
 
     /// The owned value, if it is owned or was read.
@@ -75,7 +104,12 @@ impl<T> Lazy<T> {
         match &self.inner {
             Inner::Owned(v) => Some(v),
             Inner::Kept { loaded, .. } => loaded.get(),
+            Inner::Written { .. } => None,
         }
+    }
+
+    fn no_value() -> Error {
+        Error::Message(String::from("a lazy value written ahead holds no value: it is in the file being written"))
     }
 }
 
@@ -95,6 +129,7 @@ impl<T: Persist> Lazy<T> {
     pub fn get(&self) -> Result<&T> {
         match &self.inner {
             Inner::Owned(v) => Ok(v),
+            Inner::Written { .. } => Err(Self::no_value()),
             Inner::Kept { promise, loaded, .. } => {
                 if let Some(v) = loaded.get() {
                     return Ok(v);
@@ -112,7 +147,7 @@ impl<T: Persist> Lazy<T> {
     pub fn view(&self) -> Result<Option<View<rkyv::Archived<T>>>> {
         match &self.inner {
             Inner::Kept { promise, .. } => promise.view().map(Some),
-            Inner::Owned(_) => Ok(None),
+            Inner::Owned(_) | Inner::Written { .. } => Ok(None),
         }
     }
 
@@ -131,6 +166,7 @@ impl<T: Persist> Lazy<T> {
         }
         match &mut self.inner {
             Inner::Owned(v) => Ok(v),
+            Inner::Written { .. } => Err(Self::no_value()),
             Inner::Kept { .. } => Err(Error::Message(String::from("internal: a lazy value not made owned"))),
         }
     }
@@ -147,6 +183,7 @@ impl<T: Persist> Lazy<T> {
     pub fn into_inner(self) -> Result<T> {
         match self.inner {
             Inner::Owned(v) => Ok(v),
+            Inner::Written { .. } => Err(Self::no_value()),
             Inner::Kept { promise, loaded, .. } => match loaded.into_inner() {
                 Some(v) => Ok(v),
                 None => promise.load(),
@@ -174,15 +211,19 @@ impl<T: Clone> Clone for Lazy<T> {
             Inner::Kept { promise, store, loaded } => Self {
                 inner: Inner::Kept { promise: promise.clone(), store: Arc::clone(store), loaded: loaded.clone() },
             },
+            Inner::Written { chunk, save, name } => Self { inner: Inner::Written { chunk: *chunk, save: *save, name } },
         }
     }
 }
 
 impl<T: Persist + PartialEq> PartialEq for Lazy<T> {
     /// Equal values (read from the archive where they are left there; a read that
-    /// fails is unequal).
+    /// fails is unequal); values written ahead are equal when they name the same chunk.
     fn eq(&self, other: &Self) -> bool {
-        matches!((self.get(), other.get()), (Ok(a), Ok(b)) if a == b)
+        match (&self.inner, &other.inner) {
+            (Inner::Written { chunk: a, .. }, Inner::Written { chunk: b, .. }) => a == b,
+            _ => matches!((self.get(), other.get()), (Ok(a), Ok(b)) if a == b),
+        }
     }
 }
 
@@ -193,6 +234,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Lazy<T> {
             (None, Inner::Kept { promise, .. }) => {
                 f.debug_struct("Lazy").field("in_archive", Promise::chunk(promise)).finish()
             }
+            (None, Inner::Written { chunk, .. }) => f.debug_struct("Lazy").field("written", chunk).finish(),
             (None, Inner::Owned(_)) => f.write_str("Lazy"),
         }
     }

@@ -581,6 +581,40 @@ impl<'s> Writer<'s> {
         Ok(Mapped { inner: MapInner::Written(Written::new(header, ctx.id(), field)) })
     }
 
+    /// Writes `value` into the file now, as the chunk of the root's field `field` (a
+    /// [`Lazy<T>`](crate::Lazy) field), and returns the handle to put in the field: the
+    /// value need not be held until the root is written.
+    ///
+    /// When every chunked field of the root is written ahead, in field order, the file
+    /// has the bytes a [`save`](crate::save) of the same value has.
+    ///
+    /// # Errors
+    /// Serialization and I/O errors.
+    pub fn lazy<T: Persist>(&mut self, field: &'static str, value: &T) -> Result<crate::Lazy<T>> {
+        self.lazy_with(field, value, None)
+    }
+
+    /// [`lazy`](Self::lazy) with `codec` for the chunk (a field's `compress = "..."`;
+    /// `None`: the save's default).
+    ///
+    /// # Errors
+    /// As [`lazy`](Self::lazy).
+    pub fn lazy_with<T: Persist>(
+        &mut self,
+        field: &'static str,
+        value: &T,
+        codec: Option<Codec>,
+    ) -> Result<crate::Lazy<T>> {
+        let ctx = self.ctx;
+        let id = ctx.alloc(ctx.root_entry(), ChunkKind::Lazy, 0, field);
+        let r = ctx.nested(|| ctx.write_value(value, codec, id))?;
+        let r = match value.__count() {
+            Some(n) => r.with_count(n),
+            None => r,
+        };
+        Ok(crate::Lazy::written(r, ctx.id(), field))
+    }
+
     /// Streams `items` into the file as the shards of the root's field `field` (a
     /// [`Sharded<T>`] field): shards of about [`DEFAULT_SHARD_BYTES`] serialized bytes
     /// (32 KiB) are cut, encoded (in parallel, a few MiB at a time) and written as the

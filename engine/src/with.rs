@@ -90,6 +90,10 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &crate::Lazy<T>, serializer: &mut S) -> Result<ChunkRef, S::Error> {
+        // A value a `Writer` wrote ahead into this save.
+        if let Some(written) = field.written_chunk(serializer.save_id().map_err(S::Error::new)?, N::NAME) {
+            return written.map_err(S::Error::new);
+        }
         // An unchanged value of the file the save appends to is referred to where it is.
         if let Some((store, r)) = field.kept()
             && crate::persist::is_leaf::<T>()

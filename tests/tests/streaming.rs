@@ -356,3 +356,41 @@ fn a_streamed_map_of_values_with_chunks_is_refused_before_anything_is_written() 
     assert_eq!(back.by_id, owned.by_id);
     Ok(())
 }
+
+#[test]
+fn lazy_values_written_ahead_give_the_bytes_of_a_save() -> strata::Result<()> {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Run {
+        name: String,
+        #[strata(compress = "zstd(1)")]
+        config: strata::Lazy<Vec<String>>,
+        samples: Sharded<(u64, f64)>,
+        summary: strata::Lazy<(u64, f64)>,
+    }
+    let config: Vec<String> = (0..500).map(|i| format!("option {i}")).collect();
+    let samples: Vec<(u64, f64)> = (0..100_000u64).map(|i| (i, i as f64 / 3.0)).collect();
+    let summary = (samples.len() as u64, samples.iter().map(|s| s.1).sum::<f64>());
+    let streamed = SaveOptions::new().to_bytes_with(|w| {
+        let config = w.lazy_with("config", &config, Some(strata::Codec::Zstd(1)))?;
+        let samples = w.shard("samples", samples.iter().copied())?;
+        let summary = w.lazy("summary", &summary)?;
+        Ok(Run { name: "run".into(), config, samples, summary })
+    })?;
+    let owned = Run {
+        name: "run".into(),
+        config: strata::Lazy::new(config.clone()),
+        samples: samples.clone().into(),
+        summary: strata::Lazy::new(summary),
+    };
+    assert!(streamed == strata::to_bytes(&owned)?, "written ahead in field order: the bytes of a save");
+    let back: Run = strata::from_bytes(&streamed)?;
+    assert_eq!(back, owned);
+    assert_eq!(back.config.get()?.len(), 500);
+    // A handle written under another field's name is refused.
+    let wrong = SaveOptions::new().to_bytes_with(|w| {
+        let config = w.lazy("summary", &config)?;
+        Ok(Run { name: "run".into(), config, samples: Sharded::default(), summary: strata::Lazy::new(summary) })
+    });
+    assert!(wrong.unwrap_err().to_string().contains("another field"));
+    Ok(())
+}
