@@ -74,9 +74,10 @@ impl Previous {
         if footer.version != crate::format::VERSION {
             return Ok(Err(Rewrite::NoPrevious));
         }
-        let (Ok(stats), Ok(meta)) = (archive.stats(), archive.directory()) else {
+        let Ok(meta) = archive.directory() else {
             return Ok(Err(Rewrite::NoPrevious));
         };
+        let stats = archive.stats_of(&meta);
         if stats.dead as f64 > compact_above * stats.file_len as f64 {
             return Ok(Err(Rewrite::Compact));
         }

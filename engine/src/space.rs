@@ -111,7 +111,11 @@ impl crate::Archive {
     /// # Errors
     /// A damaged meta chunk.
     pub fn stats(&self) -> Result<Stats> {
-        let directory = self.directory()?;
+        Ok(self.stats_of(&self.directory()?))
+    }
+
+    /// [`stats`](Self::stats) from the directory, already read.
+    pub(crate) fn stats_of(&self, directory: &crate::format::meta::Directory) -> Stats {
         let footer = self.footer();
         let extents: Vec<(u64, u64)> = directory
             .chunks
@@ -124,7 +128,7 @@ impl crate::Archive {
         let chunks = extents.len() as u64;
         let live = live_bytes(extents, crate::format::header::len_of(footer.version), footer.encoded_len())
             .min(footer.file_len);
-        Ok(Stats { file_len: footer.file_len, live, dead: footer.file_len - live, chunks })
+        Stats { file_len: footer.file_len, live, dead: footer.file_len - live, chunks }
     }
 
     /// Where the file's bytes go: [`Space`]. Reads the chunk directory and every

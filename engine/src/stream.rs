@@ -262,7 +262,9 @@ impl<T> Default for Sharded<T> {
 /// then refers to every unchanged bucket where it is, without reading or serializing
 /// it, and writes the changed buckets, the table and the root. (Entries holding lazy
 /// fields, and saves to another file, read and write unchanged buckets again, with the
-/// same result.) The bucket count stays the one the map was saved with; a map saved
+/// same result; an incremental save then reuses the ones whose bytes did not change,
+/// but a change that removes or adds a lazy value equal to others can move their
+/// references to other equal chunks, and the buckets holding them are written.) The bucket count stays the one the map was saved with; a map saved
 /// empty becomes owned at its first insert. Views of a field of this type are
 /// [`BucketMap<K, V>`](crate::BucketMap), as for a `#[strata(map)]` field.
 ///
