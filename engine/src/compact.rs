@@ -173,7 +173,7 @@ fn walk(archive: &Archive, schema: &Schema) -> Result<HashMap<u64, Live>> {
             _ => {}
         }
         for (pos, site) in found {
-            let raw = bytes.as_deref().unwrap_or_default();
+            let raw = bytes.as_deref().ok_or_else(|| bad(&r, "internal: references found in a chunk not read"))?;
             let len = if matches!(site, Site::Lazy(_)) { 40 } else { 64 };
             let mut head = [0u8; 64];
             let src = usize::try_from(pos).ok().and_then(|p| raw.get(p..p.checked_add(len)?));

@@ -188,7 +188,10 @@ impl SaveCtx<'_> {
         for (range, _) in shard_bounds(tail, shard_bytes) {
             let id = self.alloc(vector, ChunkKind::Shard, entries.len() as u64, "");
             let start = base + range.start as u64;
-            let r = write(tail.get(range).unwrap_or_default(), id)?;
+            let items = tail
+                .get(range)
+                .ok_or_else(|| Error::Serialize(String::from("internal: a shard outside the pushed elements")))?;
+            let r = write(items, id)?;
             entries.push(TableEntry::new(start, self.set(id, r)));
         }
         self.write_table(entries, vector)
