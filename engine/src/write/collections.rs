@@ -173,17 +173,9 @@ impl SaveCtx<'_> {
             let raw = self.serialize_root(&SliceRoot(items), Some(self), id, 0)?;
             self.write_raw(&raw, codec)
         };
-        let mut entries = Vec::with_capacity(leaves.len());
-        for (s, old) in leaves.iter().enumerate() {
-            let s = s as u64;
-            let id = self.alloc(vector, ChunkKind::Shard, s, "");
-            let r = match dirty.get(&s) {
-                Some(items) => write(items, id)?,
-                None if leaf && self.keep_old(file, old.chunk()) => *old.chunk(),
-                None => write(&kept.clean_shard(s)?, id)?,
-            };
-            entries.push(TableEntry::new(old.first(), self.set(id, r)));
-        }
+        let keep = leaf.then_some(file);
+        let mut entries =
+            self.kept_leaves(&leaves, (vector, ChunkKind::Shard), dirty, keep, write, |s| kept.clean_shard(s))?;
         let base = kept.len() - tail.len() as u64;
         for (range, _) in shard_bounds(tail, shard_bytes) {
             let id = self.alloc(vector, ChunkKind::Shard, entries.len() as u64, "");
@@ -219,18 +211,38 @@ impl SaveCtx<'_> {
             let bytes = self.build_bucket(&hashed, &refs, Some(self), id)?;
             self.write_raw(&bytes, codec)
         };
-        let mut table = Vec::with_capacity(leaves.len());
-        for (b, old) in leaves.iter().enumerate() {
-            let b = b as u64;
-            let id = self.alloc(map, ChunkKind::Bucket, b, "");
-            let r = match dirty.get(&b) {
-                Some(entries) => write(entries, id)?,
-                None if leaf && self.keep_old(file, old.chunk()) => *old.chunk(),
-                None => write(&kept.clean_bucket(b)?, id)?,
-            };
-            table.push(TableEntry::new(b, self.set(id, r)));
-        }
+        let keep = leaf.then_some(file);
+        let table =
+            self.kept_leaves(&leaves, (map, ChunkKind::Bucket), dirty, keep, write, |b| kept.clean_bucket(b))?;
         self.write_table(table, map)
+    }
+
+    /// The leaves of a table left in its archive (`old`), as the new version lists
+    /// them: leaf `i` changed (`dirty`) is written; unchanged, it is referred to where it
+    /// is when `keep` names the file this save appends to (`Some(file)`: its contents
+    /// hold no chunks of their own), and read (`clean`) and written again otherwise.
+    /// Each gets a directory entry of `kind` under `owner`.
+    fn kept_leaves<I>(
+        &self,
+        old: &[TableEntry],
+        (owner, kind): (u32, ChunkKind),
+        dirty: &std::collections::BTreeMap<u64, Vec<I>>,
+        keep: Option<Option<(u64, u64)>>,
+        write: impl Fn(&[I], u32) -> Result<crate::format::ChunkRef>,
+        clean: impl Fn(u64) -> Result<Vec<I>>,
+    ) -> Result<Vec<TableEntry>> {
+        let mut out = Vec::with_capacity(old.len());
+        for (i, leaf) in old.iter().enumerate() {
+            let i = i as u64;
+            let id = self.alloc(owner, kind, i, "");
+            let r = match (dirty.get(&i), keep) {
+                (Some(items), _) => write(items, id)?,
+                (None, Some(file)) if self.keep_old(file, leaf.chunk()) => *leaf.chunk(),
+                (None, _) => write(&clean(i)?, id)?,
+            };
+            out.push(TableEntry::new(leaf.first(), self.set(id, r)));
+        }
+        Ok(out)
     }
 
     /// Writes `entries` as buckets (see [`crate::format::bucket`]): each entry is
