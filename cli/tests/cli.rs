@@ -372,3 +372,21 @@ fn compact_drops_the_dead_bytes() {
     let missing = strata(&["compact", &dir.path().join("nothing").to_string_lossy()]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn dump_reads_a_root_vector_and_map_by_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.strata");
+    strata::save(&users, &strata::Sharded::new(world().users)).unwrap();
+    let names = dir.path().join("names.strata");
+    strata::save(&names, &strata::Mapped::new(world().players)).unwrap();
+    let dump = |file: &Path, path: &str| -> serde_json::Value {
+        let out = strata(&["dump", &file.to_string_lossy(), path, "--compact"]);
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    assert_eq!(dump(&users, "items[2345].name"), "Hero2345");
+    assert_eq!(dump(&names, "entries[\"Hero1234\"].level"), world().players["Hero1234"].level);
+    let out = strata(&["schema", &users.to_string_lossy()]);
+    assert!(stdout(&out).contains("Sharded<User>"), "{}", stdout(&out));
+}

@@ -123,6 +123,7 @@ pub mod schema;
 pub mod sharded;
 mod shared;
 pub mod space;
+mod standalone;
 mod std_types;
 mod store;
 mod stream;
@@ -135,6 +136,7 @@ mod with;
 mod with_std;
 mod with_stored;
 mod write;
+mod writer;
 mod written;
 
 use raw::format;
@@ -161,12 +163,13 @@ pub use store::{CacheStats, View, sink, source};
 pub use strata_derive::Persist;
 /// Derives [`StableHash`] for a map key type (derive [`Persist`] too).
 pub use strata_derive::StableHash;
-pub use stream::{Mapped, Sharded, Writer};
+pub use stream::{Mapped, Sharded};
 pub use value::Value;
 pub use with_std::{PathView, SystemTimeView};
 #[doc(hidden)]
 pub use write::{SaveSerializer, serializer::ChunkBuf};
 pub use write::{SaveStats, Saver};
+pub use writer::Writer;
 
 /// The archived form of `T`: what views are made of.
 pub use rkyv::Archived;

@@ -9,8 +9,8 @@ use crate::schema::schema_of;
 #[cfg(feature = "test-hooks")]
 use crate::store::sink::FailingSink;
 use crate::store::sink::{MemorySink, Sink, Writeback};
-use crate::stream::Writer;
 use crate::write::{SaveCtx, SaveStats};
+use crate::writer::Writer;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::Instant;

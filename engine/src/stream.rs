@@ -2,22 +2,17 @@
 //! sharded vector from an iterator (shards cut, encoded and written as they fill; the
 //! vector is never held whole) or a map from an iterator of entries (spilled by hash,
 //! then written bucket by bucket), and hands back a [`Sharded`] or [`Mapped`] handle
-//! that the root value, written last, refers to.
+//! that the root value, written last, refers to. The [`Writer`] is in `writer.rs`.
 
 use crate::Persist;
-use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::format::meta::ChunkKind;
-use crate::format::table::TableHeader;
 use crate::hash::StableHash;
 use crate::kept::Kept;
 use crate::kept_map::KeptMap;
 use crate::map::MapLike;
-use crate::write::SaveCtx;
 pub use crate::written::Written;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::path::Path;
 
 /// A vector stored as shards, like a `#[strata(shard)] Vec<T>` field (same schema, so
 /// each reads the other's files), that a save can also take as already written or
@@ -35,6 +30,10 @@ use std::path::Path;
 /// saves to another file, read and write unchanged shards again, with the same
 /// result.) Views of a field of this type are [`ShardedVec<T>`](crate::ShardedVec), as
 /// for a `#[strata(shard)]` field.
+///
+/// A `Sharded<T>` is also a value of its own: saved as the root (where a `Vec<T>` would
+/// be one chunk), it is sharded as a field is, [`Archive::root`](crate::Archive::root)
+/// gives its [`ShardedVec<T>`](crate::ShardedVec) and a load leaves it in the archive.
 ///
 /// ```
 /// #[derive(strata::Persist, Debug, PartialEq)]
@@ -67,6 +66,11 @@ enum Inner<T> {
 }
 
 impl<T> Sharded<T> {
+    /// The handle of a vector streamed into the file being written.
+    pub(crate) fn from_written(written: Written) -> Self {
+        Self { inner: Inner::Written(written) }
+    }
+
     /// Owned elements, saved as shards.
     #[must_use]
     pub fn new(items: Vec<T>) -> Self {
@@ -264,9 +268,11 @@ impl<T> Default for Sharded<T> {
 /// fields, and saves to another file, read and write unchanged buckets again, with the
 /// same result; an incremental save then reuses the ones whose bytes did not change,
 /// but a change that removes or adds a lazy value equal to others can move their
-/// references to other equal chunks, and the buckets holding them are written.) The bucket count stays the one the map was saved with; a map saved
-/// empty becomes owned at its first insert. Views of a field of this type are
-/// [`BucketMap<K, V>`](crate::BucketMap), as for a `#[strata(map)]` field.
+/// references to other equal chunks, and the buckets holding them are written.) The
+/// bucket count stays the one the map was saved with; a map saved empty becomes owned
+/// at its first insert. Views of a field of this type are
+/// [`BucketMap<K, V>`](crate::BucketMap), as for a `#[strata(map)]` field. Saved as
+/// the root value (or inside another type), a `Mapped<K, V>` is bucketed as a field is.
 ///
 /// ```
 /// #[derive(strata::Persist)]
@@ -299,6 +305,11 @@ enum MapInner<K, V> {
 }
 
 impl<K, V> Mapped<K, V> {
+    /// The handle of a map streamed into the file being written.
+    pub(crate) fn from_written(written: Written) -> Self {
+        Self { inner: MapInner::Written(written) }
+    }
+
     /// Owned entries, saved as buckets.
     #[must_use]
     pub fn new(entries: HashMap<K, V>) -> Self {
@@ -521,186 +532,5 @@ where
             }
             _ => None,
         }
-    }
-}
-
-/// Writes parts of a value into the file a [`SaveOptions::save_with`] is writing,
-/// before the value itself.
-///
-/// [`SaveOptions::save_with`]: crate::SaveOptions::save_with
-pub struct Writer<'s> {
-    ctx: &'s SaveCtx<'s>,
-    /// Where a streamed map's spill files go: the destination's folder.
-    spill: Option<&'s Path>,
-}
-
-impl<'s> Writer<'s> {
-    pub(crate) fn new(ctx: &'s SaveCtx<'s>, spill: Option<&'s Path>) -> Self {
-        Self { ctx, spill }
-    }
-
-    /// Streams `entries` into the file as the buckets of the root's field `field` (a
-    /// [`Mapped<K, V>`] field), holding a fraction of them: each entry is archived as
-    /// it comes and appended to one of 256 temporary spill files (in the destination's
-    /// folder) by its key's hash; the files are then read one at a time, in hash order,
-    /// and written as buckets. Returns the handle to put in the field. Keys must be
-    /// distinct, and keys and values must hold no lazy fields, sharded vectors or maps.
-    ///
-    /// When every chunked field of the root is streamed, in field order, the file has
-    /// the bytes a [`save`](crate::save) of the same value has.
-    ///
-    /// # Errors
-    /// Serialization and I/O errors; keys or values that hold chunks of their own.
-    pub fn map<K: Persist + StableHash, V: Persist>(
-        &mut self,
-        field: &'static str,
-        entries: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<Mapped<K, V>> {
-        self.map_with(field, entries, None)
-    }
-
-    /// [`map`](Self::map) with `codec` for the buckets (a field's `compress = "..."`;
-    /// `None`: the save's default).
-    ///
-    /// # Errors
-    /// As [`map`](Self::map).
-    pub fn map_with<K: Persist + StableHash, V: Persist>(
-        &mut self,
-        field: &'static str,
-        entries: impl IntoIterator<Item = (K, V)>,
-        codec: Option<Codec>,
-    ) -> Result<Mapped<K, V>> {
-        if !(crate::persist::is_leaf::<K>() && crate::persist::is_leaf::<V>()) {
-            return Err(Error::Serialize(format!(
-                "the streamed map `{field}`: its keys and values must hold no lazy fields, sharded vectors or maps"
-            )));
-        }
-        let ctx = self.ctx;
-        let map = ctx.alloc(ctx.root_entry(), ChunkKind::Map, 0, field);
-        let (table, count) = ctx.nested(|| ctx.write_streamed_map(entries.into_iter(), self.spill, codec, map))?;
-        ctx.set_index(map, count);
-        let header = TableHeader::new(table, count);
-        Ok(Mapped { inner: MapInner::Written(Written::new(header, ctx.id(), field)) })
-    }
-
-    /// Writes `value` into the file now, as the chunk of the root's field `field` (a
-    /// [`Lazy<T>`](crate::Lazy) field), and returns the handle to put in the field: the
-    /// value need not be held until the root is written.
-    ///
-    /// When every chunked field of the root is written ahead, in field order, the file
-    /// has the bytes a [`save`](crate::save) of the same value has.
-    ///
-    /// # Errors
-    /// Serialization and I/O errors.
-    pub fn lazy<T: Persist>(&mut self, field: &'static str, value: &T) -> Result<crate::Lazy<T>> {
-        self.lazy_with(field, value, None)
-    }
-
-    /// [`lazy`](Self::lazy) with `codec` for the chunk (a field's `compress = "..."`;
-    /// `None`: the save's default).
-    ///
-    /// # Errors
-    /// As [`lazy`](Self::lazy).
-    pub fn lazy_with<T: Persist>(
-        &mut self,
-        field: &'static str,
-        value: &T,
-        codec: Option<Codec>,
-    ) -> Result<crate::Lazy<T>> {
-        let ctx = self.ctx;
-        let id = ctx.alloc(ctx.root_entry(), ChunkKind::Lazy, 0, field);
-        let r = ctx.nested(|| ctx.write_value(value, codec, id))?;
-        let r = match value.__count() {
-            Some(n) => r.with_count(n),
-            None => r,
-        };
-        Ok(crate::Lazy::written(r, ctx.id(), field))
-    }
-
-    /// Streams `items` into the file as the shards of the root's field `field` (a
-    /// [`Sharded<T>`] field): shards of about [`DEFAULT_SHARD_BYTES`] serialized bytes
-    /// (32 KiB) are cut, encoded (in parallel, a few MiB at a time) and written as the
-    /// iterator fills them, so memory holds a window of shards, never the vector.
-    /// Returns the handle to put in the field.
-    ///
-    /// When every chunked field of the root is streamed, in field order, with each
-    /// field's shard size and compression, the file has the bytes a
-    /// [`save`](crate::save) of the same value has.
-    ///
-    /// # Errors
-    /// Serialization and I/O errors.
-    ///
-    /// [`DEFAULT_SHARD_BYTES`]: crate::sharded::DEFAULT_SHARD_BYTES
-    pub fn shard<T: Persist>(&mut self, field: &'static str, items: impl IntoIterator<Item = T>) -> Result<Sharded<T>> {
-        self.shard_with(field, items, crate::sharded::DEFAULT_SHARD_BYTES, None)
-    }
-
-    /// [`shard`](Self::shard) with shards of about `shard_bytes` serialized bytes (a
-    /// field's `shard_bytes = N`) and `codec` for them (a field's `compress = "..."`;
-    /// `None`: the save's default).
-    ///
-    /// # Errors
-    /// Serialization and I/O errors.
-    pub fn shard_with<T: Persist>(
-        &mut self,
-        field: &'static str,
-        items: impl IntoIterator<Item = T>,
-        shard_bytes: u64,
-        codec: Option<Codec>,
-    ) -> Result<Sharded<T>> {
-        let ctx = self.ctx;
-        let vector = ctx.alloc(ctx.root_entry(), ChunkKind::Vector, 0, field);
-        let mut count = 0u64;
-        let shards = Cutter::new(items.into_iter(), shard_bytes).map(|(start, shard, bytes)| {
-            count = start + shard.len() as u64;
-            Ok((start, shard, bytes))
-        });
-        let table = ctx.nested(|| ctx.write_shards(shards, shard_bytes, codec, vector))?;
-        ctx.set_index(vector, count);
-        let header = TableHeader::new(table, count);
-        Ok(Sharded { inner: Inner::Written(Written::new(header, ctx.id(), field)) })
-    }
-}
-
-/// Cuts a stream of elements into shards of about `target` serialized bytes, as
-/// [`crate::write`] cuts a slice: the same shards for the same elements.
-struct Cutter<I: Iterator> {
-    items: I,
-    target: usize,
-    start: u64,
-}
-
-impl<I: Iterator<Item: Persist>> Cutter<I> {
-    fn new(items: I, target: u64) -> Self {
-        Self { items, target: usize::try_from(target.max(1)).unwrap_or(usize::MAX), start: 0 }
-    }
-}
-
-impl<I: Iterator<Item: Persist>> Iterator for Cutter<I> {
-    type Item = (u64, Vec<I::Item>, usize);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let elem = size_of::<rkyv::Archived<I::Item>>().max(1);
-        let mut shard = Vec::new();
-        let mut acc = 0usize;
-        if crate::persist::is_flat::<I::Item>() {
-            let per = (self.target / elem).max(1);
-            shard.extend(self.items.by_ref().take(per));
-            acc = shard.len().saturating_mul(elem);
-        } else {
-            for item in self.items.by_ref() {
-                acc = acc.saturating_add(elem.saturating_add(item.__out_of_line()));
-                shard.push(item);
-                if acc >= self.target {
-                    break;
-                }
-            }
-        }
-        if shard.is_empty() {
-            return None;
-        }
-        let start = self.start;
-        self.start += shard.len() as u64;
-        Some((start, shard, acc))
     }
 }
