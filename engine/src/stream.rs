@@ -1,8 +1,8 @@
-//! Saves whose big parts are written as they are produced: [`Writer`] streams a
+//! Saves whose big parts are written as they are produced: [`Writer`](crate::Writer) streams a
 //! sharded vector from an iterator (shards cut, encoded and written as they fill; the
 //! vector is never held whole) or a map from an iterator of entries (spilled by hash,
 //! then written bucket by bucket), and hands back a [`Sharded`] or [`Mapped`] handle
-//! that the root value, written last, refers to. The [`Writer`] is in `writer.rs`.
+//! that the root value, written last, refers to. The writer is in `writer.rs`.
 
 use crate::Persist;
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ use std::hash::Hash;
 /// A vector stored as shards, like a `#[strata(shard)] Vec<T>` field (same schema, so
 /// each reads the other's files), that a save can also take as already written or
 /// still in the file: a field of this type is owned elements, the handle
-/// [`Writer::shard`] returns for a vector streamed into the file being written, or,
+/// [`Writer::shard`](crate::Writer::shard) returns for a vector streamed into the file being written, or,
 /// after a load, a handle to the vector **left in the archive** it was loaded from.
 ///
 /// Loading a value with a `Sharded<T>` field reads none of its shards: elements are
@@ -255,7 +255,7 @@ impl<T> Default for Sharded<T> {
 
 /// A map stored as hash buckets, like a `#[strata(map)] HashMap<K, V>` field (same
 /// schema, so each reads the other's files), that a save can also take as already
-/// written or still in the file: owned entries, the handle [`Writer::map`] returns for a
+/// written or still in the file: owned entries, the handle [`Writer::map`](crate::Writer::map) returns for a
 /// map streamed into the file being written, or, after a load, a handle to the map
 /// **left in the archive** it was loaded from.
 ///
