@@ -867,3 +867,56 @@ fn inline_maps_and_sets_move_with_the_records_around_them() {
         other => panic!("expected an incompatibility, got {:?}", other.map(|_| ())),
     }
 }
+
+mod nested {
+    pub mod old {
+        #[derive(strata::Persist, Debug, PartialEq)]
+        pub struct Node {
+            pub value: u32,
+            pub next: Option<Box<Node>>,
+        }
+    }
+    pub mod new {
+        #[derive(strata::Persist, Debug, PartialEq)]
+        pub struct Node {
+            pub value: u64,
+            #[strata(default)]
+            pub weight: u16,
+            pub next: Option<Box<Node>>,
+        }
+    }
+}
+
+/// A recursive value whose type changed is transcoded on a stack that grows: a list
+/// 20,000 nodes deep reads through a plan on a thread with 256 KiB of stack.
+#[test]
+fn a_deep_value_of_a_changed_recursive_type_transcodes_without_overflow() {
+    use nested::{new, old};
+    const DEPTH: u32 = 20_000;
+    let mut list = old::Node { value: 0, next: None };
+    for i in 1..DEPTH {
+        list = old::Node { value: i, next: Some(Box::new(list)) };
+    }
+    let bytes = strata::to_bytes(&list).unwrap();
+    let mut link = list.next.take();
+    while let Some(mut node) = link {
+        link = node.next.take();
+    }
+    let (count, last) = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let archive = Archive::from_bytes(bytes).unwrap();
+            let mut node = archive.root::<new::Node>().unwrap();
+            let mut count = 1u32;
+            while let Some(next) = node.next.as_ref() {
+                assert_eq!(node.weight.to_native(), 0);
+                node = next;
+                count += 1;
+            }
+            (count, node.value.to_native())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!((count, last), (DEPTH, 0));
+}

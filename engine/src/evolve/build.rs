@@ -70,7 +70,8 @@ pub(super) fn make(
             _ => true,
         })
         .collect();
-    let plan = Plan { nodes: b.nodes, root, defaults: b.defaults_made };
+    let mut plan = Plan { nodes: b.nodes, root, defaults: b.defaults_made, nesting: None };
+    plan.nesting = plan.inline_nesting();
     plan.check_moves(&movable)?;
     Ok(plan)
 }

@@ -197,6 +197,10 @@ pub(crate) struct Plan {
     pub(crate) root: NodeId,
     /// Default values of added fields, as the reader archives them (root at the end).
     pub(crate) defaults: Vec<Arc<Chunk>>,
+    /// The most levels a transcoding descends through (see
+    /// [`inline_nesting`](Self::inline_nesting)): `None` when values can nest without
+    /// bound (recursive types).
+    pub(crate) nesting: Option<u32>,
 }
 
 impl Plan {
@@ -283,6 +287,63 @@ impl Plan {
             }
         }
         Ok(())
+    }
+}
+
+impl Plan {
+    /// The longest chain of nodes a transcoding descends through from any node
+    /// (the children of [`Op`]s and the inline slots of structs and enums, as the
+    /// transcoder follows them), or `None` when the chains loop (recursive types).
+    pub(super) fn inline_nesting(&self) -> Option<u32> {
+        // Depth-first, children before parents; `on_path` finds loops.
+        let n = self.nodes.len();
+        let mut longest: Vec<Option<u32>> = vec![None; n];
+        let mut on_path = vec![false; n];
+        for start in 0..n {
+            let mut stack: Vec<(usize, bool)> = vec![(start, false)];
+            while let Some((id, done)) = stack.pop() {
+                let children = self.nodes.get(id).map(|node| children(&node.op)).unwrap_or_default();
+                if done {
+                    let below =
+                        children.iter().filter_map(|&c| longest.get(c as usize).copied().flatten()).max().unwrap_or(0);
+                    *longest.get_mut(id)? = Some(below + 1);
+                    *on_path.get_mut(id)? = false;
+                    continue;
+                }
+                if longest.get(id).copied().flatten().is_some() {
+                    continue;
+                }
+                if std::mem::replace(on_path.get_mut(id)?, true) {
+                    return None;
+                }
+                stack.push((id, true));
+                for c in children {
+                    if on_path.get(c as usize).copied().unwrap_or(false) {
+                        return None;
+                    }
+                    stack.push((c as usize, false));
+                }
+            }
+        }
+        longest.into_iter().flatten().max().or(Some(0))
+    }
+}
+
+/// The nodes a transcoder descends to from a node of `op`, within one chunk.
+fn children(op: &Op) -> Vec<NodeId> {
+    match op {
+        Op::Vec(c) | Op::Option(c) | Op::Some(c) | Op::Box(c) | Op::ToBox(c) | Op::Unbox(c) | Op::Array(c, _) => {
+            vec![*c]
+        }
+        Op::Struct(s) => s.iter().filter_map(inline_child).collect(),
+        Op::Enum(arms) => arms
+            .iter()
+            .flat_map(|a| match a {
+                Arm::To { slots, .. } => slots.iter().filter_map(inline_child).collect(),
+                Arm::Unknown { .. } => Vec::new(),
+            })
+            .collect(),
+        Op::Pending | Op::Prim { .. } | Op::String | Op::Lazy(_) | Op::Opaque(_) => Vec::new(),
     }
 }
 

@@ -50,6 +50,10 @@ pub(crate) enum Root {
     At(u64),
 }
 
+/// The deepest plans whose transcoding runs without stack checks: each level takes a
+/// few hundred bytes of stack, so such a value needs tens of KiB at most.
+const UNCHECKED_NESTING: u32 = 32;
+
 /// The most zero-sized elements a vector may declare: their count is not bounded by
 /// the bytes they occupy.
 const MAX_ZERO_SIZED: u64 = 1 << 20;
@@ -182,10 +186,18 @@ impl<'a> Transcoder<'a> {
     fn run(&mut self, node: NodeId, pos: u64) -> Result<()> {
         let align = self.plan.node(node)?.align;
         let at = At { s: 0, pos };
-        crate::deep::grow(|| self.ser(node, at))?;
+        self.grown(|t| t.ser(node, at))?;
         self.pad(align)?;
         let mut cursor = 0;
-        crate::deep::grow(|| self.res(node, at, &mut cursor))
+        self.grown(|t| t.res(node, at, &mut cursor))
+    }
+
+    /// Runs `f` on a stack with room for one more level when the plan's values can nest
+    /// deeper than [`UNCHECKED_NESTING`]; a plan of shallower values runs on the stack
+    /// it is given (which saves the first stack check's cost in a process: on the main
+    /// thread, reading the process's memory map).
+    fn grown<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        if self.plan.nesting.is_some_and(|n| n <= UNCHECKED_NESTING) { f(self) } else { crate::deep::grow(|| f(self)) }
     }
 
     /// The path of the value being read (`Shop.items[].kind`).
@@ -286,7 +298,7 @@ impl<'a> Transcoder<'a> {
             });
         }
         self.depth += 1;
-        let out = crate::deep::grow(|| f(self));
+        let out = self.grown(f);
         self.depth -= 1;
         out
     }
