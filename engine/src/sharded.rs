@@ -366,19 +366,29 @@ impl<T: Persist> ShardedVec<T> {
             let parallel = chunks.len() > 1 && bytes >= crate::store::PARALLEL_MIN;
             filler.fill(first, &chunks, parallel, |chunk, region| {
                 context.run(|| {
-                    let chunk = match &evolved {
-                        None => Arc::clone(chunk),
-                        Some(evolved) => evolved.whole(store, Arc::clone(chunk))?,
+                    let mut fill = |shard: &ArchivedVec<Archived<T>>| -> Result<()> {
+                        if shard.len() != region.len() {
+                            return Err(self.bad("a shard holds a different number of elements than the table says"));
+                        }
+                        let mut pool = rkyv::de::Pool::new();
+                        for elem in shard.iter() {
+                            region.push(rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool)?);
+                        }
+                        Ok(())
                     };
-                    let shard = store.view_of::<ArchivedVec<Archived<T>>>(chunk)?;
-                    if shard.len() != region.len() {
-                        return Err(self.bad("a shard holds a different number of elements than the table says"));
+                    match &evolved {
+                        None => fill(&*store.view_of::<ArchivedVec<Archived<T>>>(Arc::clone(chunk))?),
+                        // Elements that hold no chunk are made in a reused buffer.
+                        Some(evolved) if crate::persist::is_leaf::<T>() => {
+                            let (at, max_depth) = (chunk.at().location(), store.limits().max_depth);
+                            evolved.with_whole(store, Arc::clone(chunk), |bytes| {
+                                fill(crate::store::validate::<ArchivedVec<Archived<T>>>(bytes, None, at, max_depth)?)
+                            })
+                        }
+                        Some(evolved) => fill(
+                            &*store.view_of::<ArchivedVec<Archived<T>>>(evolved.whole(store, Arc::clone(chunk))?)?,
+                        ),
                     }
-                    let mut pool = rkyv::de::Pool::new();
-                    for elem in shard.iter() {
-                        region.push(rkyv::api::deserialize_using::<T, _, Error>(elem, &mut pool)?);
-                    }
-                    Ok(())
                 })
             })
         })?;

@@ -920,3 +920,62 @@ fn a_deep_value_of_a_changed_recursive_type_transcodes_without_overflow() {
         .unwrap();
     assert_eq!((count, last), (DEPTH, 0));
 }
+
+mod reordered {
+    pub mod old {
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Rec {
+            pub id: u32,
+            pub name: String,
+            pub tags: Vec<u32>,
+        }
+        #[derive(strata::Persist, Debug, PartialEq)]
+        pub struct Db {
+            #[strata(shard, shard_bytes = 2048)]
+            pub recs: Vec<Rec>,
+            #[strata(map)]
+            pub by_id: std::collections::HashMap<u32, Rec>,
+        }
+    }
+    pub mod new {
+        /// The fields in another order, one widened, one added.
+        #[derive(strata::Persist, Debug, PartialEq, Clone)]
+        pub struct Rec {
+            pub tags: Vec<u32>,
+            #[strata(default)]
+            pub note: u8,
+            pub id: u64,
+            pub name: String,
+        }
+        #[derive(strata::Persist, Debug, PartialEq)]
+        pub struct Db {
+            #[strata(shard, shard_bytes = 2048)]
+            pub recs: Vec<Rec>,
+            #[strata(map)]
+            pub by_id: std::collections::HashMap<u32, Rec>,
+        }
+    }
+}
+
+/// Records whose fields moved (their out-of-line bytes now come in another order), were
+/// widened or added: shards and map entries read whole, element by element and by key.
+#[test]
+fn moved_widened_and_added_fields_read_in_shards_and_maps() {
+    use reordered::{new, old};
+    let recs: Vec<old::Rec> = (0..2_000u32)
+        .map(|i| old::Rec { id: i, name: format!("a name longer than eight bytes {i}"), tags: (0..i % 5).collect() })
+        .collect();
+    let db = old::Db { recs: recs.clone(), by_id: recs.iter().map(|r| (r.id, r.clone())).collect() };
+    let convert = |r: &old::Rec| new::Rec { tags: r.tags.clone(), note: 0, id: u64::from(r.id), name: r.name.clone() };
+    let archive = Archive::from_bytes(strata::to_bytes(&db).unwrap()).unwrap();
+    let loaded: new::Db = archive.load().unwrap();
+    assert_eq!(loaded.recs, recs.iter().map(convert).collect::<Vec<_>>());
+    assert_eq!(loaded.by_id.len(), recs.len());
+    assert!(recs.iter().all(|r| loaded.by_id.get(&r.id) == Some(&convert(r))));
+    let root = archive.root::<new::Db>().unwrap();
+    for i in [0usize, 777, 1_999] {
+        assert_eq!(root.recs.get(i).unwrap().unwrap().load().unwrap(), convert(&recs[i]));
+        let key = u32::try_from(i).unwrap();
+        assert_eq!(root.by_id.get(&key).unwrap().unwrap().load().unwrap(), convert(&recs[i]));
+    }
+}

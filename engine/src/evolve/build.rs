@@ -70,8 +70,9 @@ pub(super) fn make(
             _ => true,
         })
         .collect();
-    let mut plan = Plan { nodes: b.nodes, root, defaults: b.defaults_made, nesting: None };
+    let mut plan = Plan { nodes: b.nodes, root, defaults: b.defaults_made, nesting: None, shift: Vec::new() };
     plan.nesting = plan.inline_nesting();
+    plan.shift = super::shift::shiftable(&plan);
     plan.check_moves(&movable)?;
     Ok(plan)
 }

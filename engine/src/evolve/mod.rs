@@ -12,7 +12,9 @@
 //! `docs/EVOLUTION.md` gives the rules.
 
 mod build;
+mod make;
 mod plan;
+mod shift;
 mod transcode;
 
 use crate::Persist;
@@ -22,16 +24,16 @@ use crate::schema::{Schema, Ty, TypeSchema, root_name, schema_of};
 use crate::store::chunk::Chunk;
 use crate::store::registry::Note;
 use crate::store::{Holds, Keep, Key, Store};
+use make::{Root, transcode, transcode_each, transcode_into};
 pub(crate) use plan::NodeId;
-use plan::{Op, Plan};
+pub(crate) use plan::Tag;
+use plan::{Made, Op, Plan};
 use rkyv::Portable;
 use rkyv::bytecheck::CheckBytes;
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-pub(crate) use transcode::Tag;
-use transcode::{Made, Root, transcode, transcode_each};
 
 /// Reads of single elements of a shard transcoded one by one before the whole shard is
 /// transcoded (once, and cached).
@@ -269,6 +271,36 @@ impl Evolved {
         self.make(store, file, self.node()?, Root::End, None, &[self.place()])
     }
 
+    /// A file chunk `file` of the table this field tags transcoded whole into a buffer
+    /// of this thread's (reused), handed to `f`: for values whose types hold no chunk
+    /// (their bytes need not be a chunk of the archive, which lazy fields find it
+    /// through).
+    ///
+    /// # Errors
+    /// As [`chunk`](Self::chunk), and `f`'s.
+    pub(crate) fn with_whole<R>(
+        &self,
+        store: &Store,
+        file: Arc<Chunk>,
+        f: impl FnOnce(&[u8]) -> Result<R>,
+    ) -> Result<R> {
+        thread_local! {
+            static SPARE: std::cell::Cell<Option<rkyv::util::AlignedVec<16>>> = const { std::cell::Cell::new(None) };
+        }
+        /// The largest buffer a thread keeps.
+        const KEEP_AT_MOST: usize = 4 << 20;
+        let spare = SPARE.take().unwrap_or_default();
+        let made = transcode_into(&self.tags.plan, store, file, self.node()?, Root::End, &[self.place()], spare)?;
+        if !made.tags.is_empty() {
+            return Err(Error::Message(String::from("internal: a chunk reference in a value that holds no chunk")));
+        }
+        let out = f(&made.bytes);
+        if made.bytes.capacity() <= KEEP_AT_MOST {
+            SPARE.set(Some(made.bytes));
+        }
+        out
+    }
+
     /// The path of the tagged field (`Shop.items`).
     fn place(&self) -> &str {
         match &self.tag {
@@ -353,8 +385,8 @@ impl Evolved {
         self.make(store, file, self.node()?, Root::At(pos), None, &[self.place(), "[]"])
     }
 
-    /// The entries of a tagged map's bucket `file` whose root objects are at
-    /// `positions`, transcoded one after the other into bytes handed to `each`, not
+    /// The entries of a tagged map's bucket `file` given by their `spans` (where each
+    /// entry's bytes start, and its root object), transcoded one after the other into bytes handed to `each`, not
     /// made chunks of the archive: for entries deserialized at once that hold no chunk
     /// reference (nothing inside looks for its archive).
     ///
@@ -364,10 +396,10 @@ impl Evolved {
         &self,
         store: &Store,
         file: Arc<Chunk>,
-        positions: impl IntoIterator<Item = Result<u64>>,
+        spans: impl IntoIterator<Item = Result<(u64, u64)>>,
         each: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
-        transcode_each(&self.tags.plan, store, file, self.node()?, positions, &[self.place(), "[]"], each)
+        transcode_each(&self.tags.plan, store, file, self.node()?, spans, &[self.place(), "[]"], each)
     }
 }
 

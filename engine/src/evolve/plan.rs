@@ -5,8 +5,10 @@
 //! incompatibility is an [`Error::Incompatible`] naming the field path and both types.
 
 use crate::error::{Error, Result};
+use crate::format::ChunkRef;
 use crate::schema::Relocator;
 use crate::store::chunk::Chunk;
+use rkyv::util::AlignedVec;
 use std::sync::Arc;
 
 /// A node's index in its plan.
@@ -72,6 +74,23 @@ impl Prim {
 
     fn signed(self) -> bool {
         matches!(self, Prim::I8 | Prim::I16 | Prim::I32 | Prim::I64 | Prim::I128)
+    }
+
+    /// The file's primitive `raw` (of type `self`) as a `to`, which it widens to.
+    ///
+    /// # Errors
+    /// An invalid `bool` or `char`.
+    pub(crate) fn widen(self, to: Prim, raw: u128) -> Result<u128, String> {
+        Ok(match self {
+            Prim::Bool if raw > 1 => return Err(format!("invalid bool {raw}")),
+            Prim::Char if char::from_u32(raw as u32).is_none() => return Err(String::from("invalid char")),
+            Prim::I8 => raw as u8 as i8 as i128 as u128,
+            Prim::I16 => raw as u16 as i16 as i128 as u128,
+            Prim::I32 => raw as u32 as i32 as i128 as u128,
+            Prim::I64 => raw as u64 as i64 as i128 as u128,
+            Prim::F32 if to == Prim::F64 => u128::from(f64::from(f32::from_bits(raw as u32)).to_bits()),
+            _ => raw,
+        })
     }
 
     /// Whether every value of `self` is a value of `to`: the same type, a wider
@@ -190,6 +209,26 @@ pub(crate) struct Node {
     pub(crate) file_ty: String,
 }
 
+/// How a lazy field inside a transcoded chunk is read: what its reference names.
+#[derive(Debug, Clone)]
+pub(crate) enum Tag {
+    /// The file chunk the reference names, read through the node; `place` is the
+    /// field's path (`Shop.items`).
+    Chunk { node: NodeId, place: Arc<str> },
+    /// The file's inline value at `pos` of the file chunk `src`, read as a chunk of its
+    /// own through the node (a field that became lazy).
+    Inline { src: ChunkRef, pos: u64, node: NodeId, place: Arc<str> },
+    /// An added lazy field's default value (`Plan::defaults[id]`).
+    Default(usize),
+}
+
+/// A transcoded value: its bytes, and the lazy fields inside that need a tag, by
+/// position.
+pub(crate) struct Made {
+    pub(crate) bytes: AlignedVec<16>,
+    pub(crate) tags: Vec<(u64, Tag)>,
+}
+
 /// The plan for reading one file schema as one reader type.
 #[derive(Debug)]
 pub(crate) struct Plan {
@@ -201,12 +240,19 @@ pub(crate) struct Plan {
     /// [`inline_nesting`](Self::inline_nesting)): `None` when values can nest without
     /// bound (recursive types).
     pub(crate) nesting: Option<u32>,
+    /// Whether each node's values can be made by shifting (see [`super::shift`]).
+    pub(crate) shift: Vec<bool>,
 }
 
 impl Plan {
     /// The node `id`.
     pub(crate) fn node(&self, id: NodeId) -> Result<&Node> {
         self.nodes.get(id as usize).ok_or_else(|| Error::Message(format!("internal: no plan node {id}")))
+    }
+
+    /// Whether values of `id` can be made by shifting (see [`super::shift`]).
+    pub(crate) fn shifts(&self, id: NodeId) -> bool {
+        self.shift.get(id as usize).copied().unwrap_or(false)
     }
 
     /// The nodes whose values are made by transcoding a chunk (the root, lazy fields,

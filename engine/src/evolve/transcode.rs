@@ -7,9 +7,10 @@
 //! order. What the first pass learns for the second (where out-of-line data went) goes
 //! on a tape, read back in the same order. Everything read from the file is
 //! bounds-checked; what is made is validated by rkyv as the reader's type before any
-//! view of it is handed out.
+//! view of it is handed out. The entry points, which choose between this and
+//! shifting, are in `make.rs`.
 
-use super::plan::{Arm, NodeId, Op, Plan, Prim, Slot, Src};
+use super::plan::{Arm, Made, NodeId, Op, Plan, Prim, Slot, Src, Tag};
 use crate::error::{Error, Location, Result};
 use crate::format::archived::{Bytes, string_header};
 use crate::format::table::TableHeader;
@@ -21,110 +22,15 @@ use crate::store::{Holds, Keep, Store};
 use rkyv::util::AlignedVec;
 use std::sync::Arc;
 
-/// How a lazy field inside a transcoded chunk is read: what its reference names.
-#[derive(Debug, Clone)]
-pub(crate) enum Tag {
-    /// The file chunk the reference names, read through the node; `place` is the
-    /// field's path (`Shop.items`).
-    Chunk { node: NodeId, place: Arc<str> },
-    /// The file's inline value at `pos` of the file chunk `src`, read as a chunk of its
-    /// own through the node (a field that became lazy).
-    Inline { src: ChunkRef, pos: u64, node: NodeId, place: Arc<str> },
-    /// An added lazy field's default value (`Plan::defaults[id]`).
-    Default(usize),
-}
-
-/// A transcoded value: its bytes, and the lazy fields inside that need a tag, by
-/// position.
-pub(crate) struct Made {
-    pub(crate) bytes: AlignedVec<16>,
-    pub(crate) tags: Vec<(u64, Tag)>,
-}
-
-/// Where the file's value lies in its chunk.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Root {
-    /// The chunk's root object (its last `file_size` bytes).
-    End,
-    /// At this position.
-    At(u64),
-}
-
 /// The deepest plans whose transcoding runs without stack checks: each level takes a
 /// few hundred bytes of stack, so such a value needs tens of KiB at most.
 const UNCHECKED_NESTING: u32 = 32;
 
 /// The most zero-sized elements a vector may declare: their count is not bounded by
 /// the bytes they occupy.
-const MAX_ZERO_SIZED: u64 = 1 << 20;
+pub(super) const MAX_ZERO_SIZED: u64 = 1 << 20;
 
-/// Transcodes the value of `source` at `root` through `node` of `plan`.
-///
-/// # Errors
-/// When the file's bytes do not hold what the file's schema says (an
-/// [`Error::InvalidData`] at the chunk), a variant the reader lacks
-/// ([`Error::UnknownVariant`]), a chunk a field that became inline needs is damaged,
-/// the value nests deeper than the store allows, or the output would pass the store's
-/// largest chunk.
-/// `place` is the path of the value transcoded, in parts (`["Shop.items", "[]"]`).
-pub(crate) fn transcode(
-    plan: &Plan,
-    store: &Store,
-    source: Arc<Chunk>,
-    node: NodeId,
-    root: Root,
-    place: &[&str],
-) -> Result<Made> {
-    let n = plan.node(node)?;
-    let at = source.at().location();
-    let len = source.bytes().len() as u64;
-    let pos = match root {
-        Root::End => len.checked_sub(n.file_size).ok_or_else(|| bad(at, "chunk smaller than its root value"))?,
-        Root::At(pos) => pos,
-    };
-    // A whole chunk's value needs about the chunk's bytes; one element or entry about
-    // its own (the buffer grows when it needs more).
-    let capacity = match root {
-        Root::End => len.saturating_add(64),
-        Root::At(_) => n.size.saturating_mul(2).saturating_add(256).min(len.saturating_add(64)),
-    };
-    let mut t = Transcoder::new(plan, store, source, place, capacity);
-    t.run(node, pos)?;
-    Ok(Made { bytes: t.out, tags: t.tags })
-}
-
-/// Transcodes the values of `node` at each of `positions` in `source` one after the
-/// other, handing each one's bytes to `each`; the buffers are reused. For values
-/// that hold no chunk reference (their bytes are not made chunks of the archive).
-///
-/// # Errors
-/// As [`transcode`], and `each`'s.
-pub(crate) fn transcode_each(
-    plan: &Plan,
-    store: &Store,
-    source: Arc<Chunk>,
-    node: NodeId,
-    positions: impl IntoIterator<Item = Result<u64>>,
-    place: &[&str],
-    mut each: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<()> {
-    let capacity = plan.node(node)?.size.saturating_mul(2).saturating_add(256);
-    let mut t = Transcoder::new(plan, store, source, place, capacity);
-    for pos in positions {
-        t.out.clear();
-        t.tape.clear();
-        t.tags.clear();
-        t.trail.clear();
-        t.moved.clear();
-        t.sources.truncate(1);
-        t.defaults.iter_mut().for_each(|d| *d = None);
-        t.run(node, pos?)?;
-        each(&t.out)?;
-    }
-    Ok(())
-}
-
-fn bad(at: Location, detail: impl Into<String>) -> Error {
+pub(super) fn bad(at: Location, detail: impl Into<String>) -> Error {
     Error::InvalidData { at, ty: "evolved value", detail: detail.into() }
 }
 
@@ -141,7 +47,7 @@ impl At {
     }
 }
 
-struct Transcoder<'a> {
+pub(super) struct Transcoder<'a> {
     plan: &'a Plan,
     store: &'a Store,
     /// The chunks read from: the one transcoded, then chunks of fields that became
@@ -163,7 +69,13 @@ struct Transcoder<'a> {
 }
 
 impl<'a> Transcoder<'a> {
-    fn new(plan: &'a Plan, store: &'a Store, source: Arc<Chunk>, place: &'a [&'a str], capacity: u64) -> Self {
+    pub(super) fn new(
+        plan: &'a Plan,
+        store: &'a Store,
+        source: Arc<Chunk>,
+        place: &'a [&'a str],
+        capacity: u64,
+    ) -> Self {
         let limits = store.limits();
         Transcoder {
             plan,
@@ -182,8 +94,36 @@ impl<'a> Transcoder<'a> {
         }
     }
 
+    /// Makes the output `out` (emptied first).
+    pub(super) fn set_out(&mut self, mut out: AlignedVec<16>) {
+        out.clear();
+        self.out = out;
+    }
+
+    /// The output so far.
+    pub(super) fn out(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The value made, and the lazy fields inside that need a tag.
+    pub(super) fn into_made(self) -> Made {
+        Made { bytes: self.out, tags: self.tags }
+    }
+
+    /// Empties the output and what was learnt of the last value, for the next one of
+    /// the same source.
+    pub(super) fn reset(&mut self) {
+        self.out.clear();
+        self.tape.clear();
+        self.tags.clear();
+        self.trail.clear();
+        self.moved.clear();
+        self.sources.truncate(1);
+        self.defaults.iter_mut().for_each(|d| *d = None);
+    }
+
     /// Writes the value of `node` at `pos` of the first source into the output.
-    fn run(&mut self, node: NodeId, pos: u64) -> Result<()> {
+    pub(super) fn run(&mut self, node: NodeId, pos: u64) -> Result<()> {
         let align = self.plan.node(node)?.align;
         let at = At { s: 0, pos };
         self.grown(|t| t.ser(node, at))?;
@@ -685,19 +625,7 @@ impl<'a> Transcoder<'a> {
     /// Writes the file's primitive at `at`, of type `from`, as a `to`.
     fn prim(&mut self, from: Prim, to: Prim, at: At) -> Result<()> {
         let raw = self.read(at, |b| b.le(at.pos, from.width()))?;
-        let loc = self.location(at.s);
-        let value: u128 = match from {
-            Prim::Bool if raw > 1 => return Err(bad(loc, format!("invalid bool {raw} at {}", at.pos))),
-            Prim::Char if char::from_u32(raw as u32).is_none() => {
-                return Err(bad(loc, format!("invalid char at {}", at.pos)));
-            }
-            Prim::I8 => raw as u8 as i8 as i128 as u128,
-            Prim::I16 => raw as u16 as i16 as i128 as u128,
-            Prim::I32 => raw as u32 as i32 as i128 as u128,
-            Prim::I64 => raw as u64 as i64 as i128 as u128,
-            Prim::F32 if to == Prim::F64 => u128::from(f64::from(f32::from_bits(raw as u32)).to_bits()),
-            _ => raw,
-        };
+        let value = from.widen(to, raw).map_err(|d| bad(self.location(at.s), format!("{d} at {}", at.pos)))?;
         let bytes = value.to_le_bytes();
         let width = usize::try_from(to.width()).unwrap_or(0);
         self.room(to.width(), at.s)?;

@@ -126,8 +126,11 @@ where
         // become chunks of the archive, which their lazy fields find it through.
         Some(evolved) if persist::is_leaf::<K>() && persist::is_leaf::<V>() => {
             let size = file_size(evolved)?;
-            let positions = (0..bucket.len()).map(|j| entry_root(&bucket, j, size, r).map(|p| p as u64));
-            evolved.each_entry(store, Arc::clone(chunk), positions, push)
+            let spans = (0..bucket.len()).map(|j| {
+                let start = bucket.entry_span(j).map_err(|d| bad_bucket(r, d))?.start;
+                entry_root(&bucket, j, size, r).map(|p| (start as u64, p as u64))
+            });
+            evolved.each_entry(store, Arc::clone(chunk), spans, push)
         }
         Some(evolved) => {
             (0..bucket.len()).try_for_each(|j| push(evolved_entry(store, evolved, Arc::clone(chunk), j)?.bytes()))
