@@ -381,6 +381,69 @@ impl SaveOptions {
         self.save_file(path.as_ref(), |sink, base| self.write_image_with::<T, T>(sink, spill, make, base))
     }
 
+    /// [`save_with`](Self::save_with) to any [`std::io::Write`], as
+    /// [`write`](Self::write) writes (sequentially, footer last): a streamed archive
+    /// piped or uploaded while it is produced. A streamed map spills into the system's
+    /// temporary folder.
+    ///
+    /// ```
+    /// let mut out = Vec::new();
+    /// strata::SaveOptions::new().write_with(&mut out, |w| w.shard("items", 0..100_000u64))?;
+    /// let archive = strata::Archive::from_bytes(out)?;
+    /// assert_eq!(archive.root::<strata::Sharded<u64>>()?.get(99_999)?.map(|v| v.to_native()), Some(99_999));
+    /// # Ok::<(), strata::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`write`](Self::write) and [`save_with`](Self::save_with).
+    pub fn write_with<T: Persist, W: std::io::Write + Send>(
+        &self,
+        writer: W,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+    ) -> Result<SaveStats> {
+        let sink = crate::sink::WriteSink::new(writer);
+        let stats =
+            crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, None, make, Base::Whole))?;
+        sink.finish()?;
+        Ok(stats)
+    }
+
+    /// [`save_with`](Self::save_with) to object storage, as [`save_url`](Self::save_url)
+    /// saves: the streamed parts go out as a multipart upload while they are produced,
+    /// and the object appears when the save completes (or not at all). A streamed map
+    /// spills into the system's temporary folder.
+    ///
+    /// # Errors
+    /// As [`save_url`](Self::save_url) and [`save_with`](Self::save_with).
+    #[cfg(feature = "object-store")]
+    pub fn save_url_with<T: Persist>(
+        &self,
+        url: &str,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+    ) -> Result<SaveStats> {
+        let (store, path) = crate::store::remote::store_for(url)?;
+        self.save_store_with(store, path.as_ref(), make)
+    }
+
+    /// [`save_url_with`](Self::save_url_with) to the object `path` of a store the
+    /// program built itself.
+    ///
+    /// # Errors
+    /// See [`save_url_with`](Self::save_url_with).
+    #[cfg(feature = "object-store")]
+    pub fn save_store_with<T: Persist>(
+        &self,
+        store: std::sync::Arc<dyn object_store::ObjectStore>,
+        path: &str,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+    ) -> Result<SaveStats> {
+        let sink = crate::sink::WriteSink::new(crate::store::remote::Upload::start(store, path)?);
+        let stats =
+            crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, None, make, Base::Whole))?;
+        sink.finish()?.0.finish()?;
+        Ok(stats)
+    }
+
     /// [`save_with`](Self::save_with) into a byte vector.
     ///
     /// # Errors

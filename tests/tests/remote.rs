@@ -217,6 +217,44 @@ fn saves_stream_to_object_storage_as_a_multipart_upload() -> strata::Result<()> 
 }
 
 #[test]
+fn a_streamed_save_uploads_as_it_is_produced() -> strata::Result<()> {
+    let moto = Moto::start();
+    let store: Arc<dyn ObjectStore> = Arc::new(moto.store());
+    let value = catalog(150_000);
+    let stats = strata::SaveOptions::new().save_store_with(Arc::clone(&store), "up/s.strata", |w| {
+        let items = w.map("items", value.items.clone())?;
+        let prices = w.shard("prices", value.prices.iter().copied())?;
+        Ok(StreamedCatalog { name: value.name.clone(), items, prices, description: value.description.clone() })
+    })?;
+    assert!(stats.file_len > 32 << 20, "several parts: {}", stats.file_len);
+    let archive = Archive::open_store(Arc::clone(&store), "up/s.strata", &OpenOptions::new())?;
+    let loaded: StreamedCatalog = archive.load()?;
+    assert_eq!((loaded.name.as_str(), loaded.description.as_str()), (value.name.as_str(), value.description.as_str()));
+    assert_eq!(loaded.items.to_map()?, value.items);
+    assert_eq!(loaded.prices.to_vec()?, value.prices);
+    // A producer that fails leaves no object.
+    let failed = strata::SaveOptions::new().save_store_with(Arc::clone(&store), "up/failed.strata", |w| {
+        w.shard("prices", value.prices.iter().copied())?;
+        Err::<StreamedCatalog, _>(Error::Message(String::from("the producer failed")))
+    });
+    assert!(failed.is_err());
+    let (s, p) = (Arc::clone(&store), ObjectPath::from("up/failed.strata"));
+    let head = runtime().block_on(async move { s.head(&p).await });
+    assert!(matches!(head, Err(object_store::Error::NotFound { .. })), "{head:?}");
+    Ok(())
+}
+
+/// `Catalog` with its chunked fields as streamable handles (the same schema).
+#[derive(Persist)]
+struct StreamedCatalog {
+    name: String,
+    items: strata::Mapped<String, Item>,
+    prices: strata::Sharded<u64>,
+    #[strata(lazy)]
+    description: String,
+}
+
+#[test]
 fn a_remote_archive_works_from_inside_a_tokio_runtime() -> strata::Result<()> {
     let moto = Moto::start();
     let store: Arc<dyn ObjectStore> = Arc::new(moto.store());

@@ -492,3 +492,31 @@ fn a_killed_streamed_save_leaves_the_previous_file_and_no_spill_files() {
     strata::save(&path, &catalog(10)).unwrap();
     assert_eq!(left_in(dir.path()), ["catalog.strata"], "the next save removed the temporaries");
 }
+
+/// A writer that takes bytes only in order (as a pipe would) and counts them.
+struct Pipe(Vec<u8>);
+
+impl std::io::Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_streamed_save_to_any_writer_writes_the_bytes_of_a_save() -> strata::Result<()> {
+    let mut pipe = Pipe(Vec::new());
+    let (by_kind, by_at) = catalog_entries(20_000);
+    let stats = SaveOptions::new().write_with(&mut pipe, |w| {
+        let items = w.shard("items", (0..20_000).map(event))?;
+        let by_kind = w.map("by_kind", by_kind)?;
+        let by_at = w.map_with("by_at", by_at, Some(strata::Codec::Zstd(1)))?;
+        Ok(Catalog { title: "c".into(), items, by_kind, by_at })
+    })?;
+    assert_eq!(stats.file_len, pipe.0.len() as u64);
+    assert!(pipe.0 == SaveOptions::new().to_bytes(&catalog(20_000))?, "the piped bytes are a save's");
+    Ok(())
+}
