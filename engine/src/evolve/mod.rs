@@ -386,9 +386,9 @@ impl Evolved {
     }
 
     /// The entries of a tagged map's bucket `file` given by their `spans` (where each
-    /// entry's bytes start, and its root object), transcoded one after the other into bytes handed to `each`, not
-    /// made chunks of the archive: for entries deserialized at once that hold no chunk
-    /// reference (nothing inside looks for its archive).
+    /// entry's bytes start, and its root object), transcoded one after the other into
+    /// bytes handed to `each`, not made chunks of the archive: for entries deserialized
+    /// at once that hold no chunk reference (nothing inside looks for its archive).
     ///
     /// # Errors
     /// As [`chunk`](Self::chunk), and `each`'s.

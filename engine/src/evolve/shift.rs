@@ -218,8 +218,11 @@ impl<'b> Shift<'b> {
             }
             Op::Struct(slots) => {
                 for slot in slots {
-                    let at = p + slot.to;
-                    out.resize(usize::try_from(at).map_err(|e| e.to_string())?, 0);
+                    let at = usize::try_from(p + slot.to).map_err(|e| e.to_string())?;
+                    if at < out.len() {
+                        return Err(String::from("internal: fields of a shifted value overlap"));
+                    }
+                    out.resize(at, 0);
                     match slot.src {
                         Src::Inline { from, node } => self.write(node, q + from, out)?,
                         Src::Default { id, node } => {
