@@ -45,6 +45,22 @@ impl<'a> ChunkBuf<'a> {
             ))
         })
     }
+
+    /// Writes a table of `len` entries (a vector's shards or a map's buckets, by
+    /// `write`) under a new directory entry of `kind`, named `name`, below this chunk's.
+    fn table<T>(
+        &self,
+        kind: ChunkKind,
+        len: u64,
+        name: &'static str,
+        write: impl FnOnce(&'a SaveCtx<'a>, u32) -> Result<crate::format::table::ChunkTable>,
+    ) -> Result<TableHeader> {
+        let ctx = self.save_ctx::<T>()?;
+        ctx.nested(|| {
+            let id = ctx.alloc(self.id, kind, len, name);
+            Ok(TableHeader::new(write(ctx, id)?, len))
+        })
+    }
 }
 
 impl Positional for ChunkBuf<'_> {
@@ -197,11 +213,8 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         codec: Option<Codec>,
         name: &'static str,
     ) -> Result<TableHeader> {
-        let ctx = self.writer.save_ctx::<T>()?;
-        let parent = self.writer.id;
-        ctx.nested(|| {
-            let id = ctx.alloc(parent, ChunkKind::Vector, items.len() as u64, name);
-            Ok(TableHeader::new(ctx.write_sharded(items, shard_bytes, codec, id)?, items.len() as u64))
+        self.writer.table::<T>(ChunkKind::Vector, items.len() as u64, name, |ctx, id| {
+            ctx.write_sharded(items, shard_bytes, codec, id)
         })
     }
 
@@ -211,12 +224,8 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         codec: Option<Codec>,
         name: &'static str,
     ) -> Result<TableHeader> {
-        let ctx = self.writer.save_ctx::<V>()?;
-        let parent = self.writer.id;
-        ctx.nested(|| {
-            let id = ctx.alloc(parent, ChunkKind::Map, entries.len() as u64, name);
-            Ok(TableHeader::new(ctx.write_buckets(entries, codec, id)?, entries.len() as u64))
-        })
+        self.writer
+            .table::<V>(ChunkKind::Map, entries.len() as u64, name, |ctx, id| ctx.write_buckets(entries, codec, id))
     }
 
     fn keep_chunk(&mut self, file: Option<(u64, u64)>, r: &ChunkRef, name: &'static str) -> Result<bool> {
@@ -235,12 +244,7 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         codec: Option<Codec>,
         name: &'static str,
     ) -> Result<TableHeader> {
-        let ctx = self.writer.save_ctx::<V>()?;
-        let parent = self.writer.id;
-        ctx.nested(|| {
-            let id = ctx.alloc(parent, ChunkKind::Map, kept.entries(), name);
-            Ok(TableHeader::new(ctx.write_kept_map(kept, codec, id)?, kept.entries()))
-        })
+        self.writer.table::<V>(ChunkKind::Map, kept.entries(), name, |ctx, id| ctx.write_kept_map(kept, codec, id))
     }
 
     fn write_kept<T: Persist>(
@@ -253,12 +257,8 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         let kept = vec
             .kept()
             .ok_or_else(|| crate::Error::Message(String::from("internal: a vector not left in its archive")))?;
-        let ctx = self.writer.save_ctx::<T>()?;
-        let parent = self.writer.id;
-        ctx.nested(|| {
-            let id = ctx.alloc(parent, ChunkKind::Vector, kept.len(), name);
-            Ok(TableHeader::new(ctx.write_kept(kept, shard_bytes, codec, id)?, kept.len()))
-        })
+        self.writer
+            .table::<T>(ChunkKind::Vector, kept.len(), name, |ctx, id| ctx.write_kept(kept, shard_bytes, codec, id))
     }
 }
 
