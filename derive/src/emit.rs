@@ -126,13 +126,15 @@ pub fn expand(c: &Container) -> TokenStream {
     // serializer, so for a non-generic type the bound is left out: it holds or the
     // shadow's own impl fails, and leaving it out keeps inline recursion (a
     // `Box<Self>` field) from looping in trait resolution.
-    // Every type parameter must be storable (as serde_derive bounds every parameter).
+    // Every type parameter must be storable (as serde_derive bounds every parameter),
+    // and may cross threads: a parameter can stand in a sharded vector, a map or a lazy
+    // value, whose parts a save and a load handle in parallel.
     let param_bounds: Vec<TokenStream> = c
         .generics
         .type_params()
         .map(|tp| {
             let t = &tp.ident;
-            quote!(#t: #krate::Persist,)
+            quote!(#t: #krate::Persist + ::core::marker::Send + ::core::marker::Sync,)
         })
         .collect();
     let delegate_where = |always: bool, pred: TokenStream| -> TokenStream {
@@ -155,7 +157,9 @@ pub fn expand(c: &Container) -> TokenStream {
     let mut persist_where = where_clause.cloned().unwrap_or_else(|| syn::parse_quote!(where));
     for tp in c.generics.type_params() {
         let t = &tp.ident;
-        persist_where.predicates.push(syn::parse_quote!(#t: #krate::Persist));
+        persist_where
+            .predicates
+            .push(syn::parse_quote!(#t: #krate::Persist + ::core::marker::Send + ::core::marker::Sync));
     }
 
     let name_expr = {
@@ -231,12 +235,12 @@ pub fn expand(c: &Container) -> TokenStream {
         let label = &f.label;
         let (ty, make) =
             match (value, ty::arc_inner(ty).filter(|_| matches!(f.storage, Storage::Shared(Shape::Direct)))) {
-                // A shared `Arc<T>`'s chunk holds a `T`.
+                // A shared `Arc<T>`'s (or `Rc<T>`'s) chunk holds a `T`.
                 (crate::attr::DefaultValue::Trait, Some(inner)) => {
                     (inner, quote!(<#inner as ::core::default::Default>::default()))
                 }
                 (crate::attr::DefaultValue::Function(path), Some(inner)) => {
-                    (inner, quote!(::std::sync::Arc::unwrap_or_clone(#path())))
+                    (inner, quote!(#private::SharedPointer::unwrap_or_clone(#path())))
                 }
                 // A streamed map's handle: an added one reads empty, as a `HashMap`.
                 (crate::attr::DefaultValue::Trait, None) if ty::mapped_args(ty).is_some() => {

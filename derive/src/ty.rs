@@ -26,9 +26,9 @@ pub fn rejection(ty: &syn::Type) -> Option<&'static str> {
         syn::Type::Tuple(t) => t.elems.iter().find_map(rejection),
         syn::Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
             syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
-                // `Box<[T]>`, `Arc<[T]>`: an owned or shared slice.
+                // `Box<[T]>`, `Arc<[T]>`, `Rc<[T]>`: an owned or shared slice.
                 syn::GenericArgument::Type(syn::Type::Slice(s))
-                    if seg.ident == "Box" || seg.ident == "Arc" || seg.ident == "Cow" =>
+                    if seg.ident == "Box" || seg.ident == "Arc" || seg.ident == "Rc" || seg.ident == "Cow" =>
                 {
                     rejection(&s.elem)
                 }
@@ -63,11 +63,11 @@ fn head(ty: &syn::Type) -> Option<(String, Vec<&syn::Type>)> {
     Some((seg.ident.to_string(), args))
 }
 
-/// The `T` of an `Arc<T>` whose `T` is sized (not a slice or `str`): such a field is
-/// shared across the archive.
+/// The `T` of an `Arc<T>` or `Rc<T>` whose `T` is sized (not a slice or `str`): such a
+/// field is shared across the archive.
 pub fn arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
     match head(ty)? {
-        (name, args) if name == "Arc" => match args.as_slice() {
+        (name, args) if name == "Arc" || name == "Rc" => match args.as_slice() {
             [syn::Type::Slice(_)] => None,
             [t] if is_named(t, &["str"]) => None,
             [t] => Some(*t),
@@ -113,7 +113,7 @@ pub fn sharded_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
-/// Where the `Arc`s of a shared field are.
+/// Where the `Arc`s (or `Rc`s) of a shared field are.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// The field is the `Arc`.
@@ -124,7 +124,7 @@ pub enum Shape {
     InOption,
 }
 
-/// Where the shared `Arc<T>`s of a field of this type are, and their `T`: the field
+/// Where the shared `Arc<T>`s (or `Rc<T>`s) of a field of this type are, and their `T`: the field
 /// itself, or the elements of a `Vec` or `Option` field.
 pub fn shared_arc(ty: &syn::Type) -> Option<(Shape, &syn::Type)> {
     if let Some(inner) = arc_inner(ty) {

@@ -60,7 +60,7 @@ impl<T> Kept<T> {
     }
 }
 
-impl<T: Persist> Kept<T> {
+impl<T: Persist + Send + Sync> Kept<T> {
     /// A handle to `vec`, read from `store` as the file stores it (not through a plan).
     pub(crate) fn new(vec: &ShardedVec<T>, store: Arc<Store>) -> Result<Self> {
         let mut bytes = rkyv::util::AlignedVec::<16>::new();

@@ -57,7 +57,7 @@ impl<K, V> std::fmt::Debug for KeptMap<K, V> {
     }
 }
 
-impl<K: Persist + StableHash + Eq, V: Persist> KeptMap<K, V>
+impl<K: Persist + Send + Sync + StableHash + Eq, V: Persist + Send + Sync> KeptMap<K, V>
 where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
@@ -146,7 +146,7 @@ where
     }
 }
 
-impl<K: Persist, V: Persist> KeptBuckets<K, V> for KeptMap<K, V>
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> KeptBuckets<K, V> for KeptMap<K, V>
 where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,

@@ -113,7 +113,7 @@ impl<T> Lazy<T> {
     }
 }
 
-impl<T: Persist> Lazy<T> {
+impl<T: Persist + Send + Sync> Lazy<T> {
     /// A handle to the value `promise` names, read from `store` as the file stores it.
     pub(crate) fn in_archive(promise: &Promise<T>, store: Arc<Store>) -> Result<Self> {
         let mut bytes = rkyv::util::AlignedVec::<16>::new();
@@ -216,7 +216,7 @@ impl<T: Clone> Clone for Lazy<T> {
     }
 }
 
-impl<T: Persist + PartialEq> PartialEq for Lazy<T> {
+impl<T: Persist + Send + Sync + PartialEq> PartialEq for Lazy<T> {
     /// Equal values (read from the archive where they are left there; a read that
     /// fails is unequal); values written ahead are equal when they name the same chunk.
     fn eq(&self, other: &Self) -> bool {

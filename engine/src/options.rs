@@ -124,10 +124,10 @@ impl OpenOptions {
 
     /// How many threads loads and verifications of this archive use: by default rayon's
     /// global pool (one thread per core); with `threads(n)`, a pool of `n` threads of
-    /// strata's own (built once per process for each `n`); `threads(1)` reads on one
-    /// thread, for programs that manage their own threads; `threads(0)` is the default.
-    /// Point reads (views, elements,
-    /// entries) always run on the calling thread.
+    /// strata's own (built once per process for each `n`) for the parallel parts, while
+    /// the calling thread waits: `threads(1)` reads one thread at a time, for programs
+    /// that manage their own threads; `threads(0)` is the default. The serial parts and
+    /// point reads (views, elements, entries) run on the calling thread.
     ///
     /// ```
     /// # #[derive(strata::Persist, Debug, PartialEq)] struct Log { #[strata(shard)] lines: Vec<String> }

@@ -20,8 +20,8 @@ pub use crate::store::{Loader, Validator};
 /// Derive it with `#[derive(Persist)]` on your structs and enums; it is implemented
 /// for integers (except `usize`/`isize`, whose width differs between platforms: a
 /// derived field of that type is stored as 64 bits), floats, `bool`, `char`, `()`,
-/// `String`, `Box<str>`, `Arc<str>`, `Vec`, `VecDeque`, `Box<[T]>`, `Arc<[T]>`, `Option`,
-/// `Box`, `Arc`, arrays, tuples, `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet`,
+/// `String`, `Box<str>`, `Arc<str>`, `Rc<str>`, `Vec`, `VecDeque`, `Box<[T]>`, `Arc<[T]>`,
+/// `Rc<[T]>`, `Option`, `Box`, `Arc`, `Rc`, arrays, tuples, `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet`,
 /// `Duration`, `Range`, `RangeInclusive`, the `NonZero` integers, `PhantomData`, the
 /// network addresses, and, behind features of their crates' names, `uuid::Uuid`,
 /// `smallvec::SmallVec`, `bytes::Bytes`, `indexmap`'s and `hashbrown`'s maps and sets.
@@ -29,6 +29,11 @@ pub use crate::store::{Loader, Validator};
 /// `OsString`, `Wrapping`, `Reverse`, `BinaryHeap`, `LinkedList`, `Cow`,
 /// `arrayvec::ArrayVec`) and, with `#[strata(via = "U")]`, of any type that converts to
 /// and from a `Persist` type `U`.
+///
+/// `Persist` does not require `Send + Sync`: a type holding an `Rc` is saved and loaded
+/// on the calling thread. The parts a save and a load handle in parallel require
+/// thread-safe types: the elements of sharded vectors, the keys and values of bucketed
+/// maps, lazy values and the contents of `Arc`s.
 ///
 /// The archived form of a `Persist` type (`Archived<T>`, named `ArchivedT` for derived
 /// types) is what [`crate::Archive::root`] and [`crate::Promise::view`] hand out: a
@@ -44,8 +49,6 @@ pub trait Persist:
     Archive<Archived: Portable + for<'a> CheckBytes<Validator<'a>> + Deserialize<Self, Loader> + Send + Sync + 'static>
     + for<'a> Serialize<Saver<'a>>
     + Sized
-    + Send
-    + Sync
     + 'static
 {
     /// Describes the type for the schema and returns its type expression.

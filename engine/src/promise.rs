@@ -41,7 +41,7 @@ use std::marker::PhantomData;
 #[repr(C)]
 pub struct Promise<T> {
     chunk: ChunkRef,
-    _type: PhantomData<T>,
+    _type: PhantomData<fn() -> T>,
 }
 
 // SAFETY: `Promise<T>` is `repr(C)` over a `ChunkRef` (no padding: four u64 fields,
@@ -198,7 +198,7 @@ lazy_len!(Vec<T>, std::collections::VecDeque<T>, Box<[T]>, std::sync::Arc<[T]>);
 
 /// Lists `promise` for a load's parallel phase. Not part of the public API.
 #[doc(hidden)]
-pub fn prefetch<T: Persist>(promise: &Promise<T>) -> Prefetch<'_> {
+pub fn prefetch<T: Persist + Send>(promise: &Promise<T>) -> Prefetch<'_> {
     Prefetch::new(promise, promise.raw_len(), Promise::load)
 }
 

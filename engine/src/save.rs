@@ -107,9 +107,10 @@ impl SaveOptions {
 
     /// How many threads the save serializes, compresses and checksums with: by default
     /// rayon's global pool (one thread per core); with `threads(n)`, a pool of `n`
-    /// threads of strata's own (built once per process for each `n`); `threads(1)` saves
-    /// on one thread, for programs that manage their own threads; `threads(0)` is the
-    /// default. The file's bytes do not depend on it.
+    /// threads of strata's own (built once per process for each `n`) for the parallel
+    /// parts, while the calling thread waits: `threads(1)` saves one thread at a time,
+    /// for programs that manage their own threads; `threads(0)` is the default. The
+    /// serial parts run on the calling thread. The file's bytes do not depend on it.
     ///
     /// ```
     /// # #[derive(strata::Persist)] struct Log { #[strata(shard)] lines: Vec<String> }
@@ -234,7 +235,7 @@ impl SaveOptions {
     fn save_file(
         &self,
         path: &Path,
-        write: impl FnOnce(&dyn Sink, Base<'_>) -> Result<SaveStats> + Send,
+        write: impl FnOnce(&dyn Sink, Base<'_>) -> Result<SaveStats>,
     ) -> Result<SaveStats> {
         let destination = Destination::lock(path, self.lock_timeout)?;
         if self.incremental
@@ -375,7 +376,7 @@ impl SaveOptions {
     pub fn save_with<T: Persist>(
         &self,
         path: impl AsRef<Path>,
-        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T>,
     ) -> Result<SaveStats> {
         let spill = path.as_ref().parent().filter(|p| !p.as_os_str().is_empty());
         self.save_file(path.as_ref(), |sink, base| self.write_image_with::<T, T>(sink, spill, make, base))
@@ -399,7 +400,7 @@ impl SaveOptions {
     pub fn write_with<T: Persist, W: std::io::Write + Send>(
         &self,
         writer: W,
-        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T>,
     ) -> Result<SaveStats> {
         let sink = crate::sink::WriteSink::new(writer);
         let stats =
@@ -419,7 +420,7 @@ impl SaveOptions {
     pub fn save_url_with<T: Persist>(
         &self,
         url: &str,
-        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T>,
     ) -> Result<SaveStats> {
         let (store, path) = crate::store::remote::store_for(url)?;
         self.save_store_with(store, path.as_ref(), make)
@@ -435,7 +436,7 @@ impl SaveOptions {
         &self,
         store: std::sync::Arc<dyn object_store::ObjectStore>,
         path: &str,
-        make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send,
+        make: impl FnOnce(&mut Writer<'_>) -> Result<T>,
     ) -> Result<SaveStats> {
         let sink = crate::sink::WriteSink::new(crate::store::remote::Upload::start(store, path)?);
         let stats =
@@ -448,7 +449,7 @@ impl SaveOptions {
     ///
     /// # Errors
     /// As [`save_with`](Self::save_with), I/O aside.
-    pub fn to_bytes_with<T: Persist>(&self, make: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send) -> Result<Vec<u8>> {
+    pub fn to_bytes_with<T: Persist>(&self, make: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<Vec<u8>> {
         let sink = MemorySink::new();
         crate::threads::run(self.threads, || self.write_image_with::<T, T>(&sink, None, make, Base::Whole))?;
         Ok(sink.into_inner())

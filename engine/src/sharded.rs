@@ -51,7 +51,7 @@ pub const DEFAULT_SHARD_BYTES: u64 = 32 * 1024;
 #[repr(C)]
 pub struct ShardedVec<T> {
     header: TableHeader,
-    _type: PhantomData<T>,
+    _type: PhantomData<fn() -> T>,
 }
 
 // SAFETY: `repr(C)`: a padding-free 64-byte `TableHeader` and a ZST: no padding.
@@ -101,12 +101,12 @@ impl<T> std::fmt::Debug for ShardedVec<T> {
 
 /// An element of a sharded vector, read in place: derefs to the archived element. It
 /// holds its shard, so it stays valid on its own.
-pub struct Elem<T: Persist> {
+pub struct Elem<T: Persist + Send + Sync> {
     view: View<Archived<T>>,
-    _type: PhantomData<T>,
+    _type: PhantomData<fn() -> T>,
 }
 
-impl<T: Persist> Elem<T> {
+impl<T: Persist + Send + Sync> Elem<T> {
     fn new(view: View<Archived<T>>) -> Self {
         Self { view, _type: PhantomData }
     }
@@ -142,7 +142,7 @@ impl<T: Persist> Elem<T> {
     }
 }
 
-impl<T: Persist, B: ?Sized> PartialEq<B> for Elem<T>
+impl<T: Persist + Send + Sync, B: ?Sized> PartialEq<B> for Elem<T>
 where
     Archived<T>: PartialEq<B>,
 {
@@ -151,20 +151,20 @@ where
     }
 }
 
-impl<T: Persist> std::ops::Deref for Elem<T> {
+impl<T: Persist + Send + Sync> std::ops::Deref for Elem<T> {
     type Target = Archived<T>;
     fn deref(&self) -> &Archived<T> {
         &self.view
     }
 }
 
-impl<T: Persist> Clone for Elem<T> {
+impl<T: Persist + Send + Sync> Clone for Elem<T> {
     fn clone(&self) -> Self {
         Self::new(self.view.clone())
     }
 }
 
-impl<T: Persist> std::fmt::Debug for Elem<T>
+impl<T: Persist + Send + Sync> std::fmt::Debug for Elem<T>
 where
     Archived<T>: std::fmt::Debug,
 {
@@ -174,11 +174,11 @@ where
 }
 
 /// Whether shards of `T` hold lazy fields.
-fn holds<T: Persist>() -> Holds {
+fn holds<T: Persist + Send + Sync>() -> Holds {
     Holds::of(!persist::is_leaf::<T>())
 }
 
-impl<T: Persist> ShardedVec<T> {
+impl<T: Persist + Send + Sync> ShardedVec<T> {
     /// The archive this vector was read from, and the plan its shards are read
     /// through when the file's elements have another layout.
     fn origin(&self) -> Result<(Arc<Store>, Option<Evolved>)> {
@@ -407,7 +407,7 @@ type Held<T> = (u64, View<[Archived<T>]>);
 /// ([`OpenOptions::max_decompressed_chunk`](crate::OpenOptions::max_decompressed_chunk))
 /// in elements, so that collecting from a file that declares more elements than it
 /// holds does not reserve memory for them.
-pub struct Iter<'a, T: Persist> {
+pub struct Iter<'a, T: Persist + Send + Sync> {
     vec: &'a ShardedVec<T>,
     next: u64,
     end: u64,
@@ -418,7 +418,7 @@ pub struct Iter<'a, T: Persist> {
     one_by_one: Option<crate::format::ChunkRef>,
 }
 
-impl<T: Persist> Iter<'_, T> {
+impl<T: Persist + Send + Sync> Iter<'_, T> {
     /// Element `i`, from the shard held at the front or the back (read when it does not
     /// hold `i`).
     fn at(&mut self, i: u64, back: bool) -> Result<Elem<T>> {
@@ -460,7 +460,7 @@ impl<T: Persist> Iter<'_, T> {
     }
 }
 
-impl<T: Persist> Iterator for Iter<'_, T> {
+impl<T: Persist + Send + Sync> Iterator for Iter<'_, T> {
     type Item = Result<Elem<T>>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -485,7 +485,7 @@ impl<T: Persist> Iterator for Iter<'_, T> {
     }
 }
 
-impl<T: Persist> DoubleEndedIterator for Iter<'_, T> {
+impl<T: Persist + Send + Sync> DoubleEndedIterator for Iter<'_, T> {
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.next >= self.end {
             return None;
@@ -496,16 +496,16 @@ impl<T: Persist> DoubleEndedIterator for Iter<'_, T> {
     }
 }
 
-impl<T: Persist> ExactSizeIterator for Iter<'_, T> {
+impl<T: Persist + Send + Sync> ExactSizeIterator for Iter<'_, T> {
     fn len(&self) -> usize {
         self.remaining()
     }
 }
 
-impl<T: Persist> std::iter::FusedIterator for Iter<'_, T> {}
+impl<T: Persist + Send + Sync> std::iter::FusedIterator for Iter<'_, T> {}
 
 /// Lists a sharded vector for a load's parallel phase. Not part of the public API.
 #[doc(hidden)]
-pub fn prefetch<T: Persist>(vec: &ShardedVec<T>) -> Prefetch<'_> {
+pub fn prefetch<T: Persist + Send + Sync>(vec: &ShardedVec<T>) -> Prefetch<'_> {
     Prefetch::new(vec, vec.header.len().saturating_mul(size_of::<Archived<T>>() as u64), ShardedVec::load)
 }

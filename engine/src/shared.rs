@@ -1,15 +1,23 @@
-//! `Arc<T>` fields shared across the whole archive.
+//! `Arc<T>` and `Rc<T>` fields shared across the whole archive.
 //!
-//! A field of type `Arc<T>` (sized `T`) is stored as a lazy field is (`lazy T` in the
-//! schema, a [`Promise<T>`] in the view), and so are the elements of `Vec<Arc<T>>` and
-//! `Option<Arc<T>>` fields (`Vec<lazy T>`), except that every reference to one
-//! allocation refers to one chunk: the save writes the value at its first reference
-//! and records the chunk by the allocation's address; later references reuse the
-//! reference. A type holding such a field holds a chunk of its own, so it is written by
-//! the save's ordered, depth-first walk: the first reference, and so the file, depend
-//! only on the value. Loading gives one `Arc` per chunk for as long as any holder keeps
-//! it (an identity map per open archive and type, by chunk reference), so
-//! `Arc::ptr_eq` holds after a load wherever it held before the save.
+//! A field of type `Arc<T>` or `Rc<T>` (sized `T`) is stored as a lazy field is
+//! (`lazy T` in the schema, a [`Promise<T>`] in the view), and so are the elements of
+//! `Vec<Arc<T>>` and `Option<Arc<T>>` fields (`Vec<lazy T>`), and of their `Rc` forms,
+//! except that every reference to one allocation refers to one chunk: the save writes
+//! the value at its first reference and records the chunk by the allocation's address;
+//! later references reuse the reference. A type holding such a field holds a chunk of
+//! its own, so it is written by the save's ordered, depth-first walk: the first
+//! reference, and so the file, depend only on the value. `Arc` and `Rc` fields of one
+//! `T` have the same schema and read each other's files.
+//!
+//! Loading gives one `Arc` per chunk for as long as any holder keeps it (an identity
+//! map per open archive and type, by chunk reference), so `Arc::ptr_eq` holds after a
+//! load wherever it held before the save. An `Rc` cannot be shared between threads, so
+//! its identity map lives on the loading thread for the duration of one load (the
+//! outermost deserialization, [`Loads`]): `Rc::ptr_eq` holds within each value a load
+//! returns. Values holding an `Rc` are saved and loaded on the calling thread; they
+//! cannot be the elements of sharded vectors, the entries of maps or lazy values, whose
+//! parts a save and a load handle in parallel.
 
 use crate::Persist;
 use crate::error::Result;
@@ -20,13 +28,15 @@ use crate::write::ChunkWriter;
 use rancor::{Fallible, Source};
 use rkyv::Place;
 use rkyv::with::{ArchiveWith, DeserializeWith, SerializeWith};
-use std::any::TypeId;
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-/// Stores an `Arc<T>` field in a chunk of its own, one per allocation in the whole
-/// archive. Not part of the public API.
+/// Stores an `Arc<T>` or `Rc<T>` field in a chunk of its own, one per allocation in
+/// the whole archive. Not part of the public API.
 #[derive(Debug)]
 pub struct Shared<N>(PhantomData<N>);
 
@@ -41,18 +51,49 @@ impl<T, N> ArchiveWith<Arc<T>> for Shared<N> {
 
 impl<T, S, N: FieldName> SerializeWith<Arc<T>, S> for Shared<N>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
     fn serialize_with(field: &Arc<T>, serializer: &mut S) -> std::result::Result<ChunkRef, S::Error> {
-        serializer.write_shared(field, N::NAME).map_err(S::Error::new)
+        serializer.write_shared(&**field, N::NAME).map_err(S::Error::new)
+    }
+}
+
+impl<T, N> ArchiveWith<Rc<T>> for Shared<N> {
+    type Archived = Promise<T>;
+    type Resolver = ChunkRef;
+
+    fn resolve_with(_: &Rc<T>, resolver: ChunkRef, out: Place<Promise<T>>) {
+        out.write(Promise::new(resolver));
+    }
+}
+
+impl<T, S, N: FieldName> SerializeWith<Rc<T>, S> for Shared<N>
+where
+    T: Persist,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &Rc<T>, serializer: &mut S) -> std::result::Result<ChunkRef, S::Error> {
+        serializer.write_shared(&**field, N::NAME).map_err(S::Error::new)
+    }
+}
+
+impl<T, D, N> DeserializeWith<Promise<T>, Rc<T>, D> for Shared<N>
+where
+    T: Persist,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(field: &Promise<T>, _: &mut D) -> std::result::Result<Rc<T>, D::Error> {
+        field.load_rc().map_err(D::Error::new)
     }
 }
 
 impl<T, D, N> DeserializeWith<Promise<T>, Arc<T>, D> for Shared<N>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     D: Fallible + ?Sized,
     D::Error: Source,
 {
@@ -74,7 +115,7 @@ impl<T> Default for Identity<T> {
     }
 }
 
-impl<T: Persist> Identity<T> {
+impl<T: Persist + Send + Sync> Identity<T> {
     fn live(&self, at: &ChunkRef) -> Option<Arc<T>> {
         self.loaded.lock().unwrap_or_else(PoisonError::into_inner).get(at).and_then(Weak::upgrade)
     }
@@ -98,7 +139,7 @@ impl<T: Persist> Identity<T> {
     }
 }
 
-impl<T: Persist> Promise<T> {
+impl<T: Persist + Send + Sync> Promise<T> {
     /// Loads the value as an `Arc` shared with every other load of the same chunk from
     /// this archive while any of them is held: what an `Arc<T>` field's view gives
     /// (a field of type `Arc<T>` is stored once per allocation, see the crate's
@@ -117,5 +158,96 @@ impl<T: Persist> Promise<T> {
         }
         let value = Arc::new(self.load()?);
         Ok(ids.register(at, value))
+    }
+}
+
+/// `Arc<T>` and `Rc<T>`: what a function giving a shared field's default value returns.
+/// Not part of the public API.
+pub trait SharedPointer<T> {
+    /// The value, taken out of the pointer when it is the only one, else cloned.
+    fn unwrap_or_clone(self) -> T;
+}
+
+impl<T: Clone> SharedPointer<T> for Arc<T> {
+    fn unwrap_or_clone(self) -> T {
+        Arc::unwrap_or_clone(self)
+    }
+}
+
+impl<T: Clone> SharedPointer<T> for Rc<T> {
+    fn unwrap_or_clone(self) -> T {
+        Rc::unwrap_or_clone(self)
+    }
+}
+
+/// What identifies a shared chunk during one load: the store, the whole chunk
+/// reference, and the type.
+type RcKey = (usize, ChunkRef, TypeId);
+
+/// The `Rc`s one load made so far, by chunk.
+type RcLoaded = HashMap<RcKey, Box<dyn Any>>;
+
+thread_local! {
+    /// The `Rc`s loaded on this thread during its current load, and how many
+    /// deserializations are under way (nested ones share the outermost's map).
+    static RC_LOADS: RefCell<(usize, Option<RcLoaded>)> = const { RefCell::new((0, None)) };
+}
+
+/// One deserialization on this thread: while the outermost is under way, `Rc` fields
+/// that refer to one chunk load as one `Rc`. Made by every deserialization.
+pub(crate) struct Loads(());
+
+impl Loads {
+    /// Enters a deserialization.
+    pub(crate) fn enter() -> Self {
+        RC_LOADS.with(|l| l.borrow_mut().0 += 1);
+        Self(())
+    }
+}
+
+impl Drop for Loads {
+    fn drop(&mut self) {
+        // The map is taken out before it is dropped, not under the borrow. After a
+        // failed load it may hold the last references to values that nest deep.
+        let done = RC_LOADS.with(|l| {
+            let mut l = l.borrow_mut();
+            l.0 = l.0.saturating_sub(1);
+            if l.0 == 0 { l.1.take() } else { None }
+        });
+        if let Some(done) = done {
+            crate::deep::discard(done);
+        }
+    }
+}
+
+impl<T: Persist> Promise<T> {
+    /// Loads the value as an `Rc` shared with every other reference to the same chunk
+    /// met by the same load: what an `Rc<T>` field's view gives (a field of type
+    /// `Rc<T>` is stored once per allocation, see the crate's documentation), and what
+    /// [`load`](Self::load) of the value around it puts there. Outside a load, each
+    /// call gives a new `Rc`.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_rc(&self) -> Result<Rc<T>> {
+        let store = match crate::evolve::origin(self)? {
+            crate::evolve::Origin::Native(store) | crate::evolve::Origin::Evolved(store, _) => store,
+        };
+        let key: RcKey = (Arc::as_ptr(&store) as usize, *self.chunk(), TypeId::of::<T>());
+        let found = RC_LOADS.with(|l| {
+            let l = l.borrow();
+            l.1.as_ref().and_then(|m| m.get(&key)).and_then(|v| v.downcast_ref::<Rc<T>>()).map(Rc::clone)
+        });
+        if let Some(v) = found {
+            return Ok(v);
+        }
+        let value = Rc::new(self.load()?);
+        RC_LOADS.with(|l| {
+            let mut l = l.borrow_mut();
+            if l.0 > 0 {
+                l.1.get_or_insert_with(HashMap::new).insert(key, Box::new(Rc::clone(&value)));
+            }
+        });
+        Ok(value)
     }
 }

@@ -55,7 +55,7 @@ fn one_field<A>(field: &str, storage_and_ty: &str) -> String {
     format!("struct size {} align {} {{ {field} @0: {storage_and_ty} }}", size_of::<A>(), align_of::<A>())
 }
 
-impl<T: Persist> rkyv::Archive for Sharded<T> {
+impl<T: Persist + Send + Sync> rkyv::Archive for Sharded<T> {
     type Archived = ShardedVec<T>;
     type Resolver = TableHeader;
 
@@ -66,7 +66,7 @@ impl<T: Persist> rkyv::Archive for Sharded<T> {
 
 impl<T, S> rkyv::Serialize<S> for Sharded<T>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
@@ -77,7 +77,7 @@ where
 
 impl<T, D> rkyv::Deserialize<Sharded<T>, D> for ShardedVec<T>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     D: Fallible + ?Sized,
     D::Error: Source,
 {
@@ -86,7 +86,7 @@ where
     }
 }
 
-impl<T: Persist> Persist for Sharded<T> {
+impl<T: Persist + Send + Sync> Persist for Sharded<T> {
     fn __describe(s: &mut SchemaBuilder) -> String {
         let item = s.of::<T>();
         s.named(format!("Sharded<{item}>"), |_, _| one_field::<ShardedVec<T>>(ITEMS, &format!("shard Vec<{item}>")))
@@ -99,8 +99,8 @@ impl<T: Persist> Persist for Sharded<T> {
 
 impl<K, V> rkyv::Archive for Mapped<K, V>
 where
-    K: Persist + StableHash + Hash + Eq,
-    V: Persist,
+    K: Persist + Send + Sync + StableHash + Hash + Eq,
+    V: Persist + Send + Sync,
     ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
 {
     type Archived = BucketMap<K, V>;
@@ -113,8 +113,8 @@ where
 
 impl<K, V, S> rkyv::Serialize<S> for Mapped<K, V>
 where
-    K: Persist + StableHash + Hash + Eq,
-    V: Persist,
+    K: Persist + Send + Sync + StableHash + Hash + Eq,
+    V: Persist + Send + Sync,
     ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
@@ -126,8 +126,8 @@ where
 
 impl<K, V, D> rkyv::Deserialize<Mapped<K, V>, D> for BucketMap<K, V>
 where
-    K: Persist + StableHash + Hash + Eq,
-    V: Persist,
+    K: Persist + Send + Sync + StableHash + Hash + Eq,
+    V: Persist + Send + Sync,
     ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
     D: Fallible + ?Sized,
     D::Error: Source,
@@ -139,8 +139,8 @@ where
 
 impl<K, V> Persist for Mapped<K, V>
 where
-    K: Persist + StableHash + Hash + Eq,
-    V: Persist,
+    K: Persist + Send + Sync + StableHash + Hash + Eq,
+    V: Persist + Send + Sync,
     ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
 {
     fn __describe(s: &mut SchemaBuilder) -> String {

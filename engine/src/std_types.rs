@@ -1,18 +1,18 @@
 //! [`Persist`] for standard types beyond the basics of `persist.rs`: durations, ranges,
 //! non-zero integers, `VecDeque`, `Box<[T]>`, `Box<str>`, `Arc<T>`, `Arc<[T]>`, `Arc<str>`,
-//! `PhantomData` and the network
-//! addresses. Each is stored as rkyv archives it and described in schemas by the shape
+//! their `Rc` forms, `PhantomData` and the network addresses. Each is stored as rkyv archives it and described in schemas by the shape
 //! of that archived form: as the expression of a type with the very same layout
-//! (`VecDeque<T>`, `Box<[T]>` and `Arc<[T]>` as `Vec<T>`, `NonZeroU32` as `u32`, `Arc<T>` as
-//! `Box<T>`), or as a named struct or enum (`std_Duration`, `std_Range<T>`,
+//! (`VecDeque<T>`, `Box<[T]>` and `Arc<[T]>` as `Vec<T>`, `NonZeroU32` as `u32`, `Arc<T>`
+//! and `Rc<T>` as `Box<T>`), or as a named struct or enum (`std_Duration`, `std_Range<T>`,
 //! `std_IpAddr`, ...) whose fields and offsets are rkyv's. Evolution, `strata dump` and
 //! every tool then read them with no knowledge of the type, and a file written with one
 //! of two same-layout types reads with the other.
 //!
-//! An `Arc<T>` nested in another type (a map's values, a tuple) is stored once per
-//! chunk however many times the chunk refers to it, and comes back shared
+//! An `Arc<T>` or `Rc<T>` nested in another type (a map's values, a tuple) is stored
+//! once per chunk however many times the chunk refers to it, and comes back shared
 //! (`Arc::ptr_eq`) within that chunk. A field of type `Arc<T>`, `Vec<Arc<T>>` or
-//! `Option<Arc<T>>` is shared across the whole archive instead (see `shared`).
+//! `Option<Arc<T>>`, or their `Rc` forms, is shared across the whole archive instead
+//! (see `shared`).
 
 use crate::load::Prefetch;
 use crate::persist::{Persist, is_flat, is_leaf, sequence};
@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::ops::{Range, RangeInclusive};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,38 +143,47 @@ non_zero! {
 sequence!(VecDeque<T>);
 sequence!(Box<[T]>);
 sequence!(Arc<[T]>);
+sequence!(Rc<[T]>);
 const _: () = assert!(size_of::<Archived<Box<[u64]>>>() == size_of::<Archived<Vec<u64>>>());
 const _: () = assert!(size_of::<Archived<Arc<[u64]>>>() == size_of::<Archived<Vec<u64>>>());
 
-impl<T: Persist> Persist for Arc<T> {
-    fn __describe(s: &mut SchemaBuilder) -> String {
-        // rkyv's `ArchivedRc<T>` is a relative pointer to the value, as an
-        // `ArchivedBox<T>` is: a `Box<T>`'s layout.
-        const _: () = assert!(size_of::<Archived<Arc<u64>>>() == size_of::<Archived<Box<u64>>>());
-        format!("Box<{}>", s.of::<T>())
-    }
-    fn __is_leaf() -> bool {
-        is_leaf::<T>()
-    }
-    fn __is_flat() -> bool {
-        false
-    }
-    fn __out_of_line(&self) -> usize {
-        crate::persist::elements(std::iter::once(&**self), 1)
-    }
-    // No `__prepare`: a shared value is serialized once, at its first reference, and
-    // its lazy fields are written then; listing them ahead would list them once per
-    // reference.
-    fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
-        T::__promises(archived.get(), out);
-    }
+// rkyv's `ArchivedRc<T>` is a relative pointer to the value, as an `ArchivedBox<T>` is:
+// a `Box<T>`'s layout.
+const _: () = assert!(size_of::<Archived<Arc<u64>>>() == size_of::<Archived<Box<u64>>>());
+const _: () = assert!(size_of::<Archived<Rc<u64>>>() == size_of::<Archived<Box<u64>>>());
+
+macro_rules! shared_pointer {
+    ($($ptr:ident),*) => {$(
+        impl<T: Persist> Persist for $ptr<T> {
+            fn __describe(s: &mut SchemaBuilder) -> String {
+                format!("Box<{}>", s.of::<T>())
+            }
+            fn __is_leaf() -> bool {
+                is_leaf::<T>()
+            }
+            fn __is_flat() -> bool {
+                false
+            }
+            fn __out_of_line(&self) -> usize {
+                crate::persist::elements(std::iter::once(&**self), 1)
+            }
+            // No `__prepare`: a shared value is serialized once, at its first reference,
+            // and its lazy fields are written then; listing them ahead would list them
+            // once per reference.
+            fn __promises<'a>(archived: &'a Self::Archived, out: &mut Vec<Prefetch<'a>>) {
+                T::__promises(archived.get(), out);
+            }
+        }
+    )*};
 }
+shared_pointer!(Arc, Rc);
 
 // rkyv's `ArchivedBox<str>` and `ArchivedRc<str>` are a relative pointer and a 32-bit
 // length: described as `Box<str>` (schema `Ty::Str`). An `Arc<str>` is stored once per
 // chunk, as an `Arc<T>` is.
 const _: () = assert!(size_of::<Archived<Box<str>>>() == 8 && align_of::<Archived<Box<str>>>() == 4);
 const _: () = assert!(size_of::<Archived<Arc<str>>>() == 8 && align_of::<Archived<Arc<str>>>() == 4);
+const _: () = assert!(size_of::<Archived<Rc<str>>>() == 8 && align_of::<Archived<Rc<str>>>() == 4);
 
 macro_rules! boxed_str {
     ($($ty:ty),*) => {$(
@@ -190,7 +200,7 @@ macro_rules! boxed_str {
         }
     )*};
 }
-boxed_str!(Box<str>, Arc<str>);
+boxed_str!(Box<str>, Arc<str>, Rc<str>);
 
 impl<T: Send + Sync + 'static> Persist for PhantomData<T> {
     fn __describe(_: &mut SchemaBuilder) -> String {

@@ -132,7 +132,7 @@ impl<T> Sharded<T> {
     }
 }
 
-impl<T: Persist + Clone> Sharded<T> {
+impl<T: Persist + Send + Sync + Clone> Sharded<T> {
     fn no_elements() -> Error {
         Error::Message(String::from("a streamed vector's handle holds no elements: they are in the file being written"))
     }
@@ -228,7 +228,7 @@ impl<T: Persist + Clone> Sharded<T> {
     }
 }
 
-impl<T: Persist + Clone + PartialEq> PartialEq for Sharded<T> {
+impl<T: Persist + Send + Sync + Clone + PartialEq> PartialEq for Sharded<T> {
     /// Equal elements (read from the archive where they are left there; a read that
     /// fails is unequal); streamed handles are equal when they name the same vector.
     fn eq(&self, other: &Self) -> bool {
@@ -360,8 +360,8 @@ impl<K, V> Mapped<K, V> {
 
 impl<K, V> Mapped<K, V>
 where
-    K: Persist + StableHash + Hash + Eq + Clone,
-    V: Persist + Clone,
+    K: Persist + Send + Sync + StableHash + Hash + Eq + Clone,
+    V: Persist + Send + Sync + Clone,
     rkyv::Archived<K>: 'static,
     crate::map::ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>:
         for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
@@ -455,8 +455,8 @@ where
 
 impl<K, V> PartialEq for Mapped<K, V>
 where
-    K: Persist + StableHash + Hash + Eq + Clone,
-    V: Persist + Clone + PartialEq,
+    K: Persist + Send + Sync + StableHash + Hash + Eq + Clone,
+    V: Persist + Send + Sync + Clone + PartialEq,
     rkyv::Archived<K>: 'static,
     crate::map::ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>:
         for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
@@ -487,8 +487,8 @@ impl<K, V> Default for Mapped<K, V> {
 
 impl<K, V> MapLike for Mapped<K, V>
 where
-    K: Persist + StableHash + Hash + Eq,
-    V: Persist,
+    K: Persist + Send + Sync + StableHash + Hash + Eq,
+    V: Persist + Send + Sync,
     rkyv::Archived<K>: 'static,
     crate::map::ArchivedEntry<rkyv::Archived<K>, rkyv::Archived<V>>:
         for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,

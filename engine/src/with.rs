@@ -43,7 +43,7 @@ impl<T, N, const MODE: u8, const LEVEL: i32> ArchiveWith<T> for Lazy<N, MODE, LE
 
 impl<T, S, N: FieldName, const MODE: u8, const LEVEL: i32> SerializeWith<T, S> for Lazy<N, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
@@ -58,7 +58,7 @@ where
 
 impl<T, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<Promise<T>, T, D> for Lazy<N, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     D: Fallible + ?Sized,
     D::Error: Source,
 {
@@ -85,7 +85,7 @@ impl<T, N, const MODE: u8, const LEVEL: i32> ArchiveWith<crate::Lazy<T>> for AsL
 
 impl<T, S, N: FieldName, const MODE: u8, const LEVEL: i32> SerializeWith<crate::Lazy<T>, S> for AsLazy<N, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
@@ -113,7 +113,7 @@ where
 impl<T, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<Promise<T>, crate::Lazy<T>, D>
     for AsLazy<N, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     D: Fallible + ?Sized,
     D::Error: Source,
 {
@@ -211,7 +211,7 @@ impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<T
 impl<T, S, N: FieldName, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<Vec<T>, S>
     for AsShards<N, BYTES, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
@@ -223,7 +223,7 @@ where
 impl<T, D, N, const BYTES: u64, const MODE: u8, const LEVEL: i32>
     DeserializeWith<crate::sharded::ShardedVec<T>, Vec<T>, D> for AsShards<N, BYTES, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     D: Fallible + ?Sized,
     D::Error: Source,
 {
@@ -249,7 +249,7 @@ impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<crate
 impl<T, S, N: FieldName, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<crate::stream::Sharded<T>, S>
     for AsShards<N, BYTES, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
@@ -270,7 +270,7 @@ where
 impl<T, D, N, const BYTES: u64, const MODE: u8, const LEVEL: i32>
     DeserializeWith<crate::sharded::ShardedVec<T>, crate::stream::Sharded<T>, D> for AsShards<N, BYTES, MODE, LEVEL>
 where
-    T: Persist,
+    T: Persist + Send + Sync,
     D: Fallible + ?Sized,
     D::Error: Source,
 {
@@ -307,8 +307,8 @@ impl<M: crate::map::MapLike, N, const MODE: u8, const LEVEL: i32> ArchiveWith<M>
 impl<M, S, N: FieldName, const MODE: u8, const LEVEL: i32> SerializeWith<M, S> for Bucketed<N, MODE, LEVEL>
 where
     M: crate::map::MapLike,
-    M::K: Persist + crate::hash::StableHash,
-    M::V: Persist,
+    M::K: Persist + Send + Sync + crate::hash::StableHash,
+    M::V: Persist + Send + Sync,
     S: Fallible + ChunkWriter + ?Sized,
     S::Error: Source,
 {
@@ -328,8 +328,8 @@ impl<M, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::map::Buck
     for Bucketed<N, MODE, LEVEL>
 where
     M: crate::map::MapLike + Send + 'static,
-    M::K: Persist,
-    M::V: Persist,
+    M::K: Persist + Send + Sync,
+    M::V: Persist + Send + Sync,
     rkyv::Archived<M::K>: 'static,
     crate::map::ArchivedEntry<rkyv::Archived<M::K>, rkyv::Archived<M::V>>:
         for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,

@@ -38,7 +38,7 @@ impl<'s> Writer<'s> {
     ///
     /// # Errors
     /// Serialization and I/O errors; keys or values that hold chunks of their own.
-    pub fn map<K: Persist + StableHash, V: Persist>(
+    pub fn map<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
         &mut self,
         field: &'static str,
         entries: impl IntoIterator<Item = (K, V)>,
@@ -51,7 +51,7 @@ impl<'s> Writer<'s> {
     ///
     /// # Errors
     /// As [`map`](Self::map).
-    pub fn map_with<K: Persist + StableHash, V: Persist>(
+    pub fn map_with<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
         &mut self,
         field: &'static str,
         entries: impl IntoIterator<Item = (K, V)>,
@@ -79,7 +79,7 @@ impl<'s> Writer<'s> {
     ///
     /// # Errors
     /// Serialization and I/O errors.
-    pub fn lazy<T: Persist>(&mut self, field: &'static str, value: &T) -> Result<crate::Lazy<T>> {
+    pub fn lazy<T: Persist + Send + Sync>(&mut self, field: &'static str, value: &T) -> Result<crate::Lazy<T>> {
         self.lazy_with(field, value, None)
     }
 
@@ -88,7 +88,7 @@ impl<'s> Writer<'s> {
     ///
     /// # Errors
     /// As [`lazy`](Self::lazy).
-    pub fn lazy_with<T: Persist>(
+    pub fn lazy_with<T: Persist + Send + Sync>(
         &mut self,
         field: &'static str,
         value: &T,
@@ -118,7 +118,11 @@ impl<'s> Writer<'s> {
     /// Serialization and I/O errors.
     ///
     /// [`DEFAULT_SHARD_BYTES`]: crate::sharded::DEFAULT_SHARD_BYTES
-    pub fn shard<T: Persist>(&mut self, field: &'static str, items: impl IntoIterator<Item = T>) -> Result<Sharded<T>> {
+    pub fn shard<T: Persist + Send + Sync>(
+        &mut self,
+        field: &'static str,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<Sharded<T>> {
         self.shard_with(field, items, crate::sharded::DEFAULT_SHARD_BYTES, None)
     }
 
@@ -128,7 +132,7 @@ impl<'s> Writer<'s> {
     ///
     /// # Errors
     /// Serialization and I/O errors.
-    pub fn shard_with<T: Persist>(
+    pub fn shard_with<T: Persist + Send + Sync>(
         &mut self,
         field: &'static str,
         items: impl IntoIterator<Item = T>,
@@ -157,13 +161,13 @@ struct Cutter<I: Iterator> {
     start: u64,
 }
 
-impl<I: Iterator<Item: Persist>> Cutter<I> {
+impl<I: Iterator<Item: Persist + Send + Sync>> Cutter<I> {
     fn new(items: I, target: u64) -> Self {
         Self { items, target: usize::try_from(target.max(1)).unwrap_or(usize::MAX), start: 0 }
     }
 }
 
-impl<I: Iterator<Item: Persist>> Iterator for Cutter<I> {
+impl<I: Iterator<Item: Persist + Send + Sync>> Iterator for Cutter<I> {
     type Item = (u64, Vec<I::Item>, usize);
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -66,6 +66,41 @@ pub struct Model {
     pub maybe_shared: Option<Arc<Item>>,
 }
 
+/// The model with `Rc` for its shared fields: the same schema, so it reads the model's
+/// files, loading them on the calling thread.
+pub mod rc {
+    use super::{Item, Key, Shape};
+    use std::collections::{BTreeMap, HashMap};
+    use std::rc::Rc;
+    use strata::Persist;
+
+    /// [`super::Model`] with `Rc`s.
+    #[derive(Persist, Debug, PartialEq, Clone)]
+    pub struct Model {
+        pub id: u64,
+        pub title: String,
+        pub shapes: Vec<Shape>,
+        pub settings: BTreeMap<u8, String>,
+        #[strata(lazy)]
+        pub history: Vec<String>,
+        #[strata(lazy, compress = "zstd(3)")]
+        pub blob: Vec<u8>,
+        #[strata(lazy)]
+        pub item: Item,
+        #[strata(shard, shard_bytes = 1024)]
+        pub numbers: Vec<u64>,
+        #[strata(shard, shard_bytes = 1024, compress = "zstd(1)")]
+        pub items: Vec<Item>,
+        #[strata(map)]
+        pub by_name: HashMap<String, u32>,
+        #[strata(map, compress = "zstd(1)")]
+        pub by_key: HashMap<Key, Item>,
+        pub shared: Rc<Item>,
+        pub shared_list: Vec<Rc<Item>>,
+        pub maybe_shared: Option<Rc<Item>>,
+    }
+}
+
 /// A deterministic value of the model: a few dozen chunks of every kind.
 #[must_use]
 pub fn model() -> Model {
@@ -182,8 +217,18 @@ pub fn walk(archive: &Archive) -> (usize, usize) {
     for p in m.shared_list.iter().chain(m.maybe_shared.as_ref()) {
         count(p.view().is_ok());
         count(p.load_shared().is_ok());
+        count(p.load_rc().is_ok());
     }
     count(archive.load::<Model>().is_ok());
+    // The same file read with `Rc`s: what loads is the model, shared as it was.
+    match archive.load::<rc::Model>() {
+        Ok(m) => {
+            let shared_kept = m.shared_list.first().is_some_and(|first| std::rc::Rc::ptr_eq(first, &m.shared))
+                && m.maybe_shared.as_ref().is_some_and(|s| std::rc::Rc::ptr_eq(s, &m.shared));
+            count(shared_kept);
+        }
+        Err(_) => count(false),
+    }
     (ok, tried)
 }
 

@@ -36,7 +36,7 @@ fn entry_root(bucket: &Bucket<'_>, j: usize, size: usize, r: &ChunkRef) -> Resul
 /// The entry for `key` of a map read through a plan: the bucket `r` read as the file
 /// stores it, the candidates' keys (whose layout is the reader's) compared in place,
 /// and the matching entry transcoded.
-pub(super) fn get_evolved<K: Persist, V: Persist, Q>(
+pub(super) fn get_evolved<K: Persist + Send + Sync, V: Persist + Send + Sync, Q>(
     store: &Store,
     evolved: &Evolved,
     r: &ChunkRef,
@@ -98,7 +98,7 @@ pub(super) fn batches<'s, X>(
 
 /// Validates and deserializes every entry of one bucket into `out` (emptied first),
 /// each transcoded first when the map is read through a plan.
-pub(super) fn decode_bucket<K: Persist, V: Persist>(
+pub(super) fn decode_bucket<K: Persist + Send + Sync, V: Persist + Send + Sync>(
     out: &mut Vec<(K, V)>,
     chunk: &Arc<Chunk>,
     store: &Store,

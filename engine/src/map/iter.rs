@@ -12,7 +12,7 @@ use rkyv::Archived;
 use std::sync::Arc;
 
 /// A streaming iterator over a bucketed map; holds one bucket at a time.
-pub struct Iter<'a, K: Persist, V: Persist> {
+pub struct Iter<'a, K: Persist + Send + Sync, V: Persist + Send + Sync> {
     map: &'a BucketMap<K, V>,
     bucket: u64,
     /// The bucket being read, its entry count, and the next entry.
@@ -23,14 +23,14 @@ pub struct Iter<'a, K: Persist, V: Persist> {
     left: u64,
 }
 
-impl<'a, K: Persist, V: Persist> Iter<'a, K, V> {
+impl<'a, K: Persist + Send + Sync, V: Persist + Send + Sync> Iter<'a, K, V> {
     /// Every entry of `map`, from its first bucket.
     pub(super) fn new(map: &'a BucketMap<K, V>) -> Self {
         Iter { map, bucket: 0, current: None, origin: None, left: map.header.len() }
     }
 }
 
-impl<K: Persist, V: Persist> Iter<'_, K, V>
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> Iter<'_, K, V>
 where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'b> bytecheck::CheckBytes<crate::Validator<'b>>,
@@ -72,7 +72,7 @@ where
     }
 }
 
-impl<K: Persist, V: Persist> Iterator for Iter<'_, K, V>
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> Iterator for Iter<'_, K, V>
 where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'b> bytecheck::CheckBytes<crate::Validator<'b>>,

@@ -98,7 +98,7 @@ where
 #[repr(C)]
 pub struct BucketMap<K, V> {
     header: TableHeader,
-    _types: PhantomData<(K, V)>,
+    _types: PhantomData<fn() -> (K, V)>,
 }
 
 // SAFETY: `repr(C)`: a padding-free 64-byte `TableHeader` and a ZST: no padding.
@@ -155,12 +155,12 @@ pub fn bucket_of(hash: u64, buckets: u64) -> u64 {
 
 /// A map entry read in place: derefs to the archived value. It holds its bucket, so it
 /// stays valid on its own.
-pub struct Entry<K: Persist, V: Persist> {
+pub struct Entry<K: Persist + Send + Sync, V: Persist + Send + Sync> {
     view: View<ArchivedEntry<Archived<K>, Archived<V>>>,
-    _types: PhantomData<(K, V)>,
+    _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<K: Persist, V: Persist> Entry<K, V> {
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> Entry<K, V> {
     fn new(view: View<ArchivedEntry<Archived<K>, Archived<V>>>) -> Self {
         Self { view, _types: PhantomData }
     }
@@ -217,7 +217,7 @@ impl<K: Persist, V: Persist> Entry<K, V> {
     }
 }
 
-impl<K: Persist, V: Persist, B: ?Sized> PartialEq<B> for Entry<K, V>
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync, B: ?Sized> PartialEq<B> for Entry<K, V>
 where
     Archived<V>: PartialEq<B>,
 {
@@ -227,20 +227,20 @@ where
     }
 }
 
-impl<K: Persist, V: Persist> std::ops::Deref for Entry<K, V> {
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> std::ops::Deref for Entry<K, V> {
     type Target = Archived<V>;
     fn deref(&self) -> &Archived<V> {
         &self.view.value
     }
 }
 
-impl<K: Persist, V: Persist> Clone for Entry<K, V> {
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> Clone for Entry<K, V> {
     fn clone(&self) -> Self {
         Self::new(self.view.clone())
     }
 }
 
-impl<K: Persist, V: Persist> std::fmt::Debug for Entry<K, V>
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> std::fmt::Debug for Entry<K, V>
 where
     Archived<K>: std::fmt::Debug,
     Archived<V>: std::fmt::Debug,
@@ -251,7 +251,7 @@ where
 }
 
 /// Whether buckets of `K`, `V` entries hold lazy fields.
-fn holds<K: Persist, V: Persist>() -> Holds {
+fn holds<K: Persist + Send + Sync, V: Persist + Send + Sync>() -> Holds {
     Holds::of(!(persist::is_leaf::<K>() && persist::is_leaf::<V>()))
 }
 
@@ -269,7 +269,7 @@ where
     validate::<A>(entry, None, r.location(), max_depth)
 }
 
-impl<K: Persist, V: Persist> BucketMap<K, V>
+impl<K: Persist + Send + Sync, V: Persist + Send + Sync> BucketMap<K, V>
 where
     Archived<K>: 'static,
     ArchivedEntry<Archived<K>, Archived<V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
@@ -437,8 +437,10 @@ where
                     context.run(|| decode_bucket(out, counted.0, store, evolved))
                 };
                 if parallel {
-                    let (_, decoded) = rayon::join(insert, || {
-                        spare.par_iter_mut().zip(batch.par_iter()).map(decode).collect::<Result<()>>()
+                    let (_, decoded) = crate::threads::par(|| {
+                        rayon::join(insert, || {
+                            spare.par_iter_mut().zip(batch.par_iter()).map(decode).collect::<Result<()>>()
+                        })
                     });
                     decoded?;
                 } else {
@@ -495,8 +497,8 @@ type Counted<'a> = (&'a Arc<Chunk>, u64);
 pub fn prefetch<M>(map: &BucketMap<M::K, M::V>) -> Prefetch<'_>
 where
     M: MapLike + Send + 'static,
-    M::K: Persist,
-    M::V: Persist,
+    M::K: Persist + Send + Sync,
+    M::V: Persist + Send + Sync,
     ArchivedEntry<Archived<M::K>, Archived<M::V>>: for<'v> bytecheck::CheckBytes<crate::Validator<'v>>,
 {
     Prefetch::new(

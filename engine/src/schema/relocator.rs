@@ -6,7 +6,7 @@ use rkyv::util::AlignedVec;
 use std::any::Any;
 
 /// A value moved halfway: deserialized, its out-of-line parts written.
-pub(crate) struct Moved(pub(crate) Box<dyn Any + Send>);
+pub(crate) struct Moved(pub(crate) Box<dyn Any>);
 
 /// How to move values of one type stored in rkyv's own layout (an inline map or set)
 /// into a transcoded chunk; made by `store::relocate` for each such type while its

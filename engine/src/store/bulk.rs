@@ -34,7 +34,7 @@ pub(crate) const PARALLEL_MIN: u64 = 256 << 10;
 /// `f` over `items`, in parallel when `parallel` says so, in order either way.
 pub(crate) fn map_items<T: Sync, R: Send>(items: &[T], parallel: bool, f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
     use rayon::prelude::*;
-    if parallel { items.par_iter().map(f).collect() } else { items.iter().map(f).collect() }
+    if parallel { crate::threads::par(|| items.par_iter().map(f).collect()) } else { items.iter().map(f).collect() }
 }
 
 impl Store {

@@ -127,7 +127,7 @@ impl<T: Send> Filler<T> {
             outcome
         };
         let outcomes: Vec<Result<usize>> = if parallel {
-            regions.par_iter_mut().zip(items.par_iter()).map(one).collect()
+            crate::threads::par(|| regions.par_iter_mut().zip(items.par_iter()).map(one).collect())
         } else {
             regions.iter_mut().zip(items.iter()).map(one).collect()
         };

@@ -53,7 +53,7 @@ pub(super) fn groups<'f, X>(
 /// Where to cut `items` into shards of about `target` serialized bytes, with each
 /// shard's estimated size (what its buffer is sized for). Depends only on the values
 /// (never on the thread count), so files stay deterministic.
-fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<(std::ops::Range<usize>, usize)> {
+fn shard_bounds<T: Persist + Send + Sync>(items: &[T], target: u64) -> Vec<(std::ops::Range<usize>, usize)> {
     let target = usize::try_from(target.max(1)).unwrap_or(usize::MAX);
     let elem = size_of::<T::Archived>().max(1);
     let mut out = Vec::new();
@@ -67,7 +67,8 @@ fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<(std::ops::Range<us
         }
         return out;
     }
-    let sizes: Vec<usize> = items.par_iter().map(|v| elem.saturating_add(v.__out_of_line())).collect();
+    let sizes: Vec<usize> =
+        crate::threads::par(|| items.par_iter().map(|v| elem.saturating_add(v.__out_of_line())).collect());
     let (mut start, mut acc) = (0, 0usize);
     for (i, size) in sizes.into_iter().enumerate() {
         acc = acc.saturating_add(size);
@@ -86,7 +87,7 @@ fn shard_bounds<T: Persist>(items: &[T], target: u64) -> Vec<(std::ops::Range<us
 impl SaveCtx<'_> {
     /// Writes `items` as shards, in parallel windows when the elements are leaves, and
     /// their table; `vector` is the vector's directory entry.
-    pub(crate) fn write_sharded<T: Persist>(
+    pub(crate) fn write_sharded<T: Persist + Send + Sync>(
         &self,
         items: &[T],
         shard_bytes: u64,
@@ -103,7 +104,7 @@ impl SaveCtx<'_> {
     /// size), in parallel windows when the elements are leaves, and their table. The
     /// shards are taken from `shards` a window at a time: a streamed vector is never
     /// held whole.
-    pub(crate) fn write_shards<T: Persist, S: AsRef<[T]> + Send + Sync>(
+    pub(crate) fn write_shards<T: Persist + Send + Sync, S: AsRef<[T]> + Send + Sync>(
         &self,
         shards: impl Iterator<Item = Result<(u64, S, usize)>>,
         shard_bytes: u64,
@@ -158,7 +159,7 @@ impl SaveCtx<'_> {
     /// when this save appends to the file the vector was read from and its elements
     /// hold no chunks of their own, and read and written again otherwise. `vector` is
     /// the vector's directory entry.
-    pub(crate) fn write_kept<T: Persist>(
+    pub(crate) fn write_kept<T: Persist + Send + Sync>(
         &self,
         kept: &Kept<T>,
         shard_bytes: u64,
@@ -194,7 +195,7 @@ impl SaveCtx<'_> {
     /// bucket is referred to where it is when this save appends to the file the map
     /// was read from and its entries hold no chunks of their own, and read and written
     /// again otherwise. `map` is the map's directory entry.
-    pub(crate) fn write_kept_map<K: Persist + StableHash, V: Persist>(
+    pub(crate) fn write_kept_map<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
         &self,
         kept: &dyn KeptBuckets<K, V>,
         codec: Option<Codec>,
@@ -250,7 +251,7 @@ impl SaveCtx<'_> {
     /// files do not depend on the map's iteration order, and buckets are encoded in
     /// parallel windows when entries are leaves; then their table. `map` is the map's
     /// directory entry.
-    pub(crate) fn write_buckets<K: Persist + StableHash, V: Persist>(
+    pub(crate) fn write_buckets<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
         &self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,
@@ -259,14 +260,19 @@ impl SaveCtx<'_> {
         let codec = self.codec(codec);
         let leaf = crate::persist::is_leaf::<K>() && crate::persist::is_leaf::<V>();
         let entry_size = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 12;
-        let estimate: usize = entries
-            .par_iter()
-            .map(|(k, v)| entry_size.saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line()))
-            .sum();
+        let estimate: usize = crate::threads::par(|| {
+            entries
+                .par_iter()
+                .map(|(k, v)| entry_size.saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line()))
+                .sum()
+        });
         let buckets = (estimate.div_ceil(crate::map::BUCKET_BYTES) as u64).max(1);
-        let mut hashed: Vec<(u64, usize)> =
-            entries.par_iter().enumerate().map(|(i, (k, _))| (crate::hash::stable_hash(*k), i)).collect();
-        hashed.par_sort_unstable();
+        let hashed: Vec<(u64, usize)> = crate::threads::par(|| {
+            let mut hashed: Vec<(u64, usize)> =
+                entries.par_iter().enumerate().map(|(i, (k, _))| (crate::hash::stable_hash(*k), i)).collect();
+            hashed.par_sort_unstable();
+            hashed
+        });
         // Contiguous runs of `hashed` per bucket (the bucket is monotonic in the hash).
         let mut runs: Vec<std::ops::Range<usize>> = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
         let mut at = 0;
@@ -312,7 +318,7 @@ impl SaveCtx<'_> {
     /// One bucket's bytes: the header, then every entry serialized straight into the
     /// same buffer, each starting at a multiple of 16 and ending with its own root.
     /// `items` are (hash, index into `entries`), sorted by hash.
-    fn build_bucket<K: Persist, V: Persist>(
+    fn build_bucket<K: Persist + Send + Sync, V: Persist + Send + Sync>(
         &self,
         items: &[(u64, usize)],
         entries: &[(&K, &V)],

@@ -39,7 +39,7 @@ pub struct Pending<'a> {
 
 /// Lists `value`, stored lazily with `codec`, for the save's parallel phase.
 #[doc(hidden)]
-pub fn pending<'a, T: Persist>(value: &'a T, codec: Option<Codec>, name: &'static str) -> Pending<'a> {
+pub fn pending<'a, T: Persist + Sync>(value: &'a T, codec: Option<Codec>, name: &'static str) -> Pending<'a> {
     Pending {
         name,
         key: key_of(value),
@@ -120,21 +120,23 @@ impl SaveCtx<'_> {
         if leaves.len() < 2 {
             return Ok(());
         }
-        let window = rayon::current_num_threads().max(1);
+        let window = crate::threads::count();
         for group in leaves.chunks(window) {
             let ids: Vec<u32> = group.iter().map(|p| self.alloc(parent, ChunkKind::Lazy, 0, p.name)).collect();
             // A byte vector is only checksummed here; it is written from itself below.
-            let encoded: Vec<Result<Leaf<'_>>> = group
-                .par_iter()
-                .map(|p| {
-                    let codec = self.codec(p.codec);
-                    if let Some(direct) = Direct::of(p.raw, codec) {
-                        let checksum = direct.checksum();
-                        return Ok(Leaf::Direct(direct, checksum));
-                    }
-                    Ok(Leaf::Encoded(Self::encode((p.serialize)(self)?, codec)?))
-                })
-                .collect();
+            let encoded: Vec<Result<Leaf<'_>>> = crate::threads::par(|| {
+                group
+                    .par_iter()
+                    .map(|p| {
+                        let codec = self.codec(p.codec);
+                        if let Some(direct) = Direct::of(p.raw, codec) {
+                            let checksum = direct.checksum();
+                            return Ok(Leaf::Direct(direct, checksum));
+                        }
+                        Ok(Leaf::Encoded(Self::encode((p.serialize)(self)?, codec)?))
+                    })
+                    .collect()
+            });
             for ((p, e), id) in group.iter().zip(encoded).zip(ids) {
                 let placed = match e? {
                     Leaf::Encoded(e) => self.place(&e)?,
@@ -177,7 +179,7 @@ impl SaveCtx<'_> {
                 c
             }
             None => {
-                let (written, c) = rayon::join(write, || d.checksum());
+                let (written, c) = crate::threads::par(|| rayon::join(write, || d.checksum()));
                 written?;
                 c
             }

@@ -432,10 +432,12 @@ impl<'a> SaveCtx<'a> {
     ) -> Result<()> {
         let mut pending: Option<(W, Vec<Encoded>)> = None;
         for w in windows {
-            let (written, encoded) = rayon::join(
-                || pending.take().map(|(pw, chunks)| self.place_all(&chunks).map(|refs| (pw, refs))).transpose(),
-                || encode(&w),
-            );
+            let (written, encoded) = crate::threads::par(|| {
+                rayon::join(
+                    || pending.take().map(|(pw, chunks)| self.place_all(&chunks).map(|refs| (pw, refs))).transpose(),
+                    || encode(&w),
+                )
+            });
             if let Some((pw, refs)) = written? {
                 placed(pw, refs);
             }

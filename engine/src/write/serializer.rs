@@ -98,20 +98,20 @@ pub trait ChunkWriter {
     /// When it writes for no save (a leaf chunk encoded on its own).
     fn save_id(&self) -> Result<u64>;
 
-    /// Writes the value of a shared `Arc` field in a chunk of its own at its first
-    /// reference in the save; later references to the same allocation get the same
-    /// reference.
+    /// Writes `value`, the value a shared `Arc` or `Rc` field points to, in a chunk of
+    /// its own at its first reference in the save; later references to the same
+    /// allocation (the same address) get the same reference.
     ///
     /// # Errors
     /// Serialization or I/O errors.
-    fn write_shared<T: Persist>(&mut self, value: &std::sync::Arc<T>, name: &'static str) -> Result<ChunkRef>;
+    fn write_shared<T: Persist>(&mut self, value: &T, name: &'static str) -> Result<ChunkRef>;
 
     /// Writes `items` as shards of about `shard_bytes` serialized bytes, and the chunk
     /// table that lists them; returns the vector's header.
     ///
     /// # Errors
     /// Serialization or I/O errors.
-    fn write_sharded<T: Persist>(
+    fn write_sharded<T: Persist + Send + Sync>(
         &mut self,
         items: &[T],
         shard_bytes: u64,
@@ -124,7 +124,7 @@ pub trait ChunkWriter {
     ///
     /// # Errors
     /// Serialization or I/O errors.
-    fn write_buckets<K: Persist + StableHash, V: Persist>(
+    fn write_buckets<K: Persist + StableHash + Send + Sync, V: Persist + Send + Sync>(
         &mut self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,
@@ -146,7 +146,7 @@ pub trait ChunkWriter {
     ///
     /// # Errors
     /// Serialization or I/O errors; reading unchanged buckets when they are written again.
-    fn write_kept_map<K: Persist + StableHash, V: Persist>(
+    fn write_kept_map<K: Persist + StableHash + Send + Sync, V: Persist + Send + Sync>(
         &mut self,
         map: &dyn crate::kept_buckets::KeptBuckets<K, V>,
         codec: Option<Codec>,
@@ -160,7 +160,7 @@ pub trait ChunkWriter {
     ///
     /// # Errors
     /// Serialization or I/O errors; reading unchanged shards when they are written again.
-    fn write_kept<T: Persist>(
+    fn write_kept<T: Persist + Send + Sync>(
         &mut self,
         vec: &crate::Sharded<T>,
         shard_bytes: u64,
@@ -186,17 +186,18 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         Ok(self.writer.save_ctx::<()>()?.id())
     }
 
-    fn write_shared<T: Persist>(&mut self, value: &std::sync::Arc<T>, name: &'static str) -> Result<ChunkRef> {
+    fn write_shared<T: Persist>(&mut self, value: &T, name: &'static str) -> Result<ChunkRef> {
         let ctx = self.writer.save_ctx::<T>()?;
         let parent = self.writer.id;
         ctx.nested(|| {
-            // A shared allocation during one save: its address and type.
-            let key = (std::sync::Arc::as_ptr(value) as usize, std::any::TypeId::of::<T>());
+            // A shared allocation during one save: its address and type. The save
+            // borrows the value it writes, so no address is freed and reused meanwhile.
+            let key = (std::ptr::from_ref(value) as usize, std::any::TypeId::of::<T>());
             if let Some(done) = ctx.shared_ref(key) {
                 return Ok(done);
             }
             let id = ctx.alloc(parent, ChunkKind::Lazy, 0, name);
-            let r = ctx.write_value(&**value, None, id)?;
+            let r = ctx.write_value(value, None, id)?;
             let r = match value.__count() {
                 Some(n) => r.with_count(n),
                 None => r,
@@ -206,7 +207,7 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         })
     }
 
-    fn write_sharded<T: Persist>(
+    fn write_sharded<T: Persist + Send + Sync>(
         &mut self,
         items: &[T],
         shard_bytes: u64,
@@ -218,7 +219,7 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         })
     }
 
-    fn write_buckets<K: Persist + StableHash, V: Persist>(
+    fn write_buckets<K: Persist + StableHash + Send + Sync, V: Persist + Send + Sync>(
         &mut self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,
@@ -238,7 +239,7 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         Ok(true)
     }
 
-    fn write_kept_map<K: Persist + StableHash, V: Persist>(
+    fn write_kept_map<K: Persist + StableHash + Send + Sync, V: Persist + Send + Sync>(
         &mut self,
         kept: &dyn crate::kept_buckets::KeptBuckets<K, V>,
         codec: Option<Codec>,
@@ -247,7 +248,7 @@ impl<A, S> ChunkWriter for Serializer<ChunkBuf<'_>, A, S> {
         self.writer.table::<V>(ChunkKind::Map, kept.entries(), name, |ctx, id| ctx.write_kept_map(kept, codec, id))
     }
 
-    fn write_kept<T: Persist>(
+    fn write_kept<T: Persist + Send + Sync>(
         &mut self,
         vec: &crate::Sharded<T>,
         shard_bytes: u64,
@@ -271,11 +272,11 @@ impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
         T::save_id(self)
     }
 
-    fn write_shared<V: Persist>(&mut self, value: &std::sync::Arc<V>, name: &'static str) -> Result<ChunkRef> {
+    fn write_shared<V: Persist>(&mut self, value: &V, name: &'static str) -> Result<ChunkRef> {
         T::write_shared(self, value, name)
     }
 
-    fn write_sharded<V: Persist>(
+    fn write_sharded<V: Persist + Send + Sync>(
         &mut self,
         items: &[V],
         shard_bytes: u64,
@@ -289,7 +290,7 @@ impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
         T::keep_chunk(self, file, r, name)
     }
 
-    fn write_kept_map<K: Persist + StableHash, V: Persist>(
+    fn write_kept_map<K: Persist + StableHash + Send + Sync, V: Persist + Send + Sync>(
         &mut self,
         map: &dyn crate::kept_buckets::KeptBuckets<K, V>,
         codec: Option<Codec>,
@@ -298,7 +299,7 @@ impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
         T::write_kept_map(self, map, codec, name)
     }
 
-    fn write_kept<V: Persist>(
+    fn write_kept<V: Persist + Send + Sync>(
         &mut self,
         vec: &crate::Sharded<V>,
         shard_bytes: u64,
@@ -308,7 +309,7 @@ impl<T: ChunkWriter + ?Sized, E> ChunkWriter for Strategy<T, E> {
         T::write_kept(self, vec, shard_bytes, codec, name)
     }
 
-    fn write_buckets<K: Persist + StableHash, V: Persist>(
+    fn write_buckets<K: Persist + StableHash + Send + Sync, V: Persist + Send + Sync>(
         &mut self,
         entries: &[(&K, &V)],
         codec: Option<Codec>,

@@ -32,7 +32,7 @@ impl SaveCtx<'_> {
     /// directory entry is `map`, spilling them to temporary files in `dir` (the system's
     /// temporary folder when `None`). Returns the table and the number of entries.
     /// Keys and values must hold no chunks of their own.
-    pub(crate) fn write_streamed_map<K: Persist + StableHash, V: Persist>(
+    pub(crate) fn write_streamed_map<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
         &self,
         entries: impl Iterator<Item = (K, V)>,
         dir: Option<&Path>,
