@@ -118,6 +118,7 @@ mod options;
 mod persist;
 mod promise;
 pub mod raw;
+mod rc_loads;
 mod save;
 pub mod schema;
 pub mod sharded;

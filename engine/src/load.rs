@@ -167,7 +167,7 @@ pub(crate) fn deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
 
 /// Deserializes `view` with rkyv, lazy fields loaded as they are met.
 pub(crate) fn plain<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
-    let _loads = crate::shared::Loads::enter();
+    let _loads = crate::rc_loads::Loads::enter();
     let mut pool = rkyv::de::Pool::new();
     rkyv::api::deserialize_using::<T, _, Error>(view, &mut pool)
 }

@@ -14,7 +14,7 @@
 //! map per open archive and type, by chunk reference), so `Arc::ptr_eq` holds after a
 //! load wherever it held before the save. An `Rc` cannot be shared between threads, so
 //! its identity map lives on the loading thread for the duration of one load (the
-//! outermost deserialization, [`Loads`]): `Rc::ptr_eq` holds within each value a load
+//! outermost deserialization, see `rc_loads`): `Rc::ptr_eq` holds within each value a load
 //! returns. Values holding an `Rc` are saved and loaded on the calling thread; they
 //! cannot be the elements of sharded vectors, the entries of maps or lazy values, whose
 //! parts a save and a load handle in parallel.
@@ -28,8 +28,7 @@ use crate::write::ChunkWriter;
 use rancor::{Fallible, Source};
 use rkyv::Place;
 use rkyv::with::{ArchiveWith, DeserializeWith, SerializeWith};
-use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -180,46 +179,6 @@ impl<T: Clone> SharedPointer<T> for Rc<T> {
     }
 }
 
-/// What identifies a shared chunk during one load: the store, the whole chunk
-/// reference, and the type.
-type RcKey = (usize, ChunkRef, TypeId);
-
-/// The `Rc`s one load made so far, by chunk.
-type RcLoaded = HashMap<RcKey, Box<dyn Any>>;
-
-thread_local! {
-    /// The `Rc`s loaded on this thread during its current load, and how many
-    /// deserializations are under way (nested ones share the outermost's map).
-    static RC_LOADS: RefCell<(usize, Option<RcLoaded>)> = const { RefCell::new((0, None)) };
-}
-
-/// One deserialization on this thread: while the outermost is under way, `Rc` fields
-/// that refer to one chunk load as one `Rc`. Made by every deserialization.
-pub(crate) struct Loads(());
-
-impl Loads {
-    /// Enters a deserialization.
-    pub(crate) fn enter() -> Self {
-        RC_LOADS.with(|l| l.borrow_mut().0 += 1);
-        Self(())
-    }
-}
-
-impl Drop for Loads {
-    fn drop(&mut self) {
-        // The map is taken out before it is dropped, not under the borrow. After a
-        // failed load it may hold the last references to values that nest deep.
-        let done = RC_LOADS.with(|l| {
-            let mut l = l.borrow_mut();
-            l.0 = l.0.saturating_sub(1);
-            if l.0 == 0 { l.1.take() } else { None }
-        });
-        if let Some(done) = done {
-            crate::deep::discard(done);
-        }
-    }
-}
-
 impl<T: Persist> Promise<T> {
     /// Loads the value as an `Rc` shared with every other reference to the same chunk
     /// met by the same load: what an `Rc<T>` field's view gives (a field of type
@@ -233,21 +192,12 @@ impl<T: Persist> Promise<T> {
         let store = match crate::evolve::origin(self)? {
             crate::evolve::Origin::Native(store) | crate::evolve::Origin::Evolved(store, _) => store,
         };
-        let key: RcKey = (Arc::as_ptr(&store) as usize, *self.chunk(), TypeId::of::<T>());
-        let found = RC_LOADS.with(|l| {
-            let l = l.borrow();
-            l.1.as_ref().and_then(|m| m.get(&key)).and_then(|v| v.downcast_ref::<Rc<T>>()).map(Rc::clone)
-        });
-        if let Some(v) = found {
+        let key = (Arc::as_ptr(&store) as usize, *self.chunk());
+        if let Some(v) = crate::rc_loads::found::<T>(key) {
             return Ok(v);
         }
         let value = Rc::new(self.load()?);
-        RC_LOADS.with(|l| {
-            let mut l = l.borrow_mut();
-            if l.0 > 0 {
-                l.1.get_or_insert_with(HashMap::new).insert(key, Box::new(Rc::clone(&value)));
-            }
-        });
+        crate::rc_loads::keep(key, &value);
         Ok(value)
     }
 }

@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::rc::Rc;
+use strata::raw::format::ChunkRef;
 use strata::{Archive, Persist, SaveOptions};
 
 #[derive(Persist, Debug, Clone, PartialEq)]
@@ -292,4 +293,69 @@ proptest! {
             }
         }
     }
+}
+
+/// A scene whose first reference to its shared mesh, in the root chunk, is replaced by
+/// `make(mesh)` and the root resealed: what a hostile writer can do with a valid
+/// checksum.
+fn redirected(make: impl Fn(ChunkRef) -> ChunkRef) -> strata::Result<Vec<u8>> {
+    let tree = mesh("tree", 3);
+    let group = Rc::new(Group { label: "a group label".into(), meshes: vec![Rc::clone(&tree); 4] });
+    let scene = Scene {
+        hero: Rc::clone(&tree),
+        parts: vec![Part { mesh: tree, offset: [0.0; 3] }],
+        spare: None,
+        groups: vec![group],
+        by_name: HashMap::new(),
+        weights: Rc::from(vec![7]),
+        samples: vec![1],
+        notes: Vec::new(),
+    };
+    let bytes = strata::to_bytes(&scene)?;
+    let archive = Archive::from_bytes(bytes.clone())?;
+    let root = archive.root::<Scene>()?;
+    let hero = *root.hero.chunk();
+    let from = hero.to_bytes();
+    let root_ref = archive.footer().root;
+    let (start, end) = (root_ref.offset() as usize, (root_ref.offset() + root_ref.stored_len()) as usize);
+    let at = bytes[start..end].windows(40).position(|w| w == from).ok_or(strata::Error::Detached)? + start;
+    let mut damaged = bytes;
+    damaged[at..at + 40].copy_from_slice(&make(hero).to_bytes());
+    Ok(strata_tests::hostile::reseal_root(&damaged))
+}
+
+/// What a test does to a reference.
+type Damage = fn(ChunkRef) -> ChunkRef;
+
+#[test]
+fn shared_references_outside_the_file_or_with_a_stale_checksum_are_errors() -> strata::Result<()> {
+    let cases: [(&str, Damage); 3] = [
+        ("past the end of the file", |hero| {
+            let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
+            ChunkRef::new(1 << 40, hero.stored_len(), hero.raw_len(), hero.checksum(), e)
+        }),
+        ("a stale checksum", |hero| {
+            let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
+            ChunkRef::new(hero.offset(), hero.stored_len(), hero.raw_len(), hero.checksum() ^ 1, e)
+        }),
+        ("a length past the chunk's", |hero| {
+            let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
+            ChunkRef::new(hero.offset(), hero.stored_len() + 4096, hero.raw_len(), hero.checksum(), e)
+        }),
+    ];
+    for (what, make) in cases {
+        let bytes = redirected(make)?;
+        let archive = Archive::from_bytes(bytes.clone())?;
+        let rc = archive.load::<Scene>();
+        assert!(rc.is_err(), "{what}: loaded {rc:?}");
+        // Whichever of the two references was redirected, viewing both fails.
+        let viewed = archive.root::<Scene>().and_then(|r| {
+            let part = r.parts.first().ok_or(strata::Error::Detached)?;
+            Ok(r.hero.view()?.name.len() + part.mesh.view()?.name.len())
+        });
+        assert!(viewed.is_err(), "{what}: viewed {viewed:?}");
+        let arc = Archive::from_bytes(bytes)?.load::<arc::Level>();
+        assert!(arc.is_err(), "{what}: loaded as Arcs {arc:?}");
+    }
+    Ok(())
 }
