@@ -133,6 +133,13 @@ fn rc_values_save_to_files_and_read_as_views() -> strata::Result<()> {
     assert_eq!(archive.value_at("parts[3].mesh.name")?.as_str(), Some("rock"));
     assert_eq!(archive.value_at("groups[2].label")?.as_str(), Some("quarry"));
     assert_eq!(archive.load::<Scene>()?, scene);
+    // With a pool of its own for the parallel parts, the value still loads shared.
+    for threads in [1, 2] {
+        let options = strata::OpenOptions::new().threads(threads);
+        let loaded: Scene = Archive::from_bytes_with(std::fs::read(&path)?, &options)?.load()?;
+        assert!(Rc::ptr_eq(&loaded.hero, &loaded.parts[1].mesh));
+        assert_eq!(loaded, scene);
+    }
     Ok(())
 }
 
