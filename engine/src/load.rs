@@ -167,9 +167,11 @@ pub(crate) fn deserialize<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
 
 /// Deserializes `view` with rkyv, lazy fields loaded as they are met.
 pub(crate) fn plain<T: Persist>(view: &rkyv::Archived<T>) -> Result<T> {
-    let _loads = crate::rc_loads::Loads::enter();
+    let loads = crate::rc_loads::Loads::enter();
     let mut pool = rkyv::de::Pool::new();
-    rkyv::api::deserialize_using::<T, _, Error>(view, &mut pool)
+    let value = rkyv::api::deserialize_using::<T, _, Error>(view, &mut pool);
+    loads.leave(value.is_ok());
+    value
 }
 
 /// Loads the chunk `r` of `store` as an owned `T`: read (kept only if it was cached),

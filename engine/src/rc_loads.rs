@@ -25,27 +25,40 @@ thread_local! {
 }
 
 /// One deserialization on this thread. Made by every deserialization.
-pub(crate) struct Loads(());
+pub(crate) struct Loads {
+    /// Whether the deserialization succeeded: then the value it made holds every `Rc`
+    /// in the map, and dropping the map only counts them down.
+    ok: bool,
+}
 
 impl Loads {
     /// Enters a deserialization.
     pub(crate) fn enter() -> Self {
         LOADS.with(|l| l.borrow_mut().0 += 1);
-        Self(())
+        Self { ok: false }
+    }
+
+    /// Leaves the deserialization, which succeeded when `ok`.
+    pub(crate) fn leave(mut self, ok: bool) {
+        self.ok = ok;
     }
 }
 
 impl Drop for Loads {
     fn drop(&mut self) {
-        // The map is taken out before it is dropped, not under the borrow. After a
-        // failed load it may hold the last references to values that nest deep.
+        // The map is taken out before it is dropped, not under the borrow.
         let done = LOADS.with(|l| {
             let mut l = l.borrow_mut();
             l.0 = l.0.saturating_sub(1);
             if l.0 == 0 { l.1.take() } else { None }
         });
-        if let Some(done) = done {
-            crate::deep::discard(done);
+        match done {
+            Some(done) if !self.ok => {
+                // A failed load: the map may hold the last references to values that
+                // nest deep.
+                crate::deep::discard(done);
+            }
+            _ => drop(done),
         }
     }
 }
