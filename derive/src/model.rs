@@ -19,8 +19,8 @@ pub enum Storage {
     },
     Map(Compress),
     Rkyv,
-    /// An `Arc<T>` or `Rc<T>` field (sized `T`), or a `Vec`/`Option` of them: a chunk of its own
-    /// per allocation in the archive, described as `lazy T` (`Vec<lazy T>`, ...).
+    /// An `Arc<T>` or `Rc<T>` field (sized `T`), or a `Vec`/`Option` of them: a chunk of
+    /// its own per allocation in the archive, described as `lazy T` (`Vec<lazy T>`, ...).
     Shared(Shape),
 }
 

@@ -124,8 +124,8 @@ pub enum Shape {
     InOption,
 }
 
-/// Where the shared `Arc<T>`s (or `Rc<T>`s) of a field of this type are, and their `T`: the field
-/// itself, or the elements of a `Vec` or `Option` field.
+/// Where the shared `Arc<T>`s (or `Rc<T>`s) of a field of this type are, and their `T`:
+/// the field itself, or the elements of a `Vec` or `Option` field.
 pub fn shared_arc(ty: &syn::Type) -> Option<(Shape, &syn::Type)> {
     if let Some(inner) = arc_inner(ty) {
         return Some((Shape::Direct, inner));

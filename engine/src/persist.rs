@@ -20,10 +20,10 @@ pub use crate::store::{Loader, Validator};
 /// Derive it with `#[derive(Persist)]` on your structs and enums; it is implemented
 /// for integers (except `usize`/`isize`, whose width differs between platforms: a
 /// derived field of that type is stored as 64 bits), floats, `bool`, `char`, `()`,
-/// `String`, `Box<str>`, `Arc<str>`, `Rc<str>`, `Vec`, `VecDeque`, `Box<[T]>`, `Arc<[T]>`,
-/// `Rc<[T]>`, `Option`, `Box`, `Arc`, `Rc`, arrays, tuples, `HashMap`, `BTreeMap`, `HashSet`, `BTreeSet`,
-/// `Duration`, `Range`, `RangeInclusive`, the `NonZero` integers, `PhantomData`, the
-/// network addresses, and, behind features of their crates' names, `uuid::Uuid`,
+/// `String`, `Box<str>`, `Arc<str>`, `Rc<str>`, `Vec`, `VecDeque`, `Box<[T]>`,
+/// `Arc<[T]>`, `Rc<[T]>`, `Option`, `Box`, `Arc`, `Rc`, arrays, tuples, `HashMap`,
+/// `BTreeMap`, `HashSet`, `BTreeSet`, `Duration`, `Range`, `RangeInclusive`, the
+/// `NonZero` integers, `PhantomData`, the network addresses, and, behind features of their crates' names, `uuid::Uuid`,
 /// `smallvec::SmallVec`, `bytes::Bytes`, `indexmap`'s and `hashbrown`'s maps and sets.
 /// The derive also stores fields of types it converts (`SystemTime`, `PathBuf`,
 /// `OsString`, `Wrapping`, `Reverse`, `BinaryHeap`, `LinkedList`, `Cow`,

@@ -1,7 +1,8 @@
 //! [`Persist`] for standard types beyond the basics of `persist.rs`: durations, ranges,
-//! non-zero integers, `VecDeque`, `Box<[T]>`, `Box<str>`, `Arc<T>`, `Arc<[T]>`, `Arc<str>`,
-//! their `Rc` forms, `PhantomData` and the network addresses. Each is stored as rkyv archives it and described in schemas by the shape
-//! of that archived form: as the expression of a type with the very same layout
+//! non-zero integers, `VecDeque`, `Box<[T]>`, `Box<str>`, `Arc<T>`, `Arc<[T]>`,
+//! `Arc<str>`, their `Rc` forms, `PhantomData` and the network addresses. Each is
+//! stored as rkyv archives it and described in schemas by the shape of that archived
+//! form: as the expression of a type with the very same layout
 //! (`VecDeque<T>`, `Box<[T]>` and `Arc<[T]>` as `Vec<T>`, `NonZeroU32` as `u32`, `Arc<T>`
 //! and `Rc<T>` as `Box<T>`), or as a named struct or enum (`std_Duration`, `std_Range<T>`,
 //! `std_IpAddr`, ...) whose fields and offsets are rkyv's. Evolution, `strata dump` and
