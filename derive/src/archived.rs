@@ -52,12 +52,15 @@ pub fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
             }
             Some(quote!(#private::Lazy<#marker, #mode, #level>))
         }
-        Storage::Shard { bytes, compress } => {
+        Storage::Shard { bytes, compress, shared } => {
             let (mode, level) = lazy_params(*compress);
             let bytes = match bytes {
                 Some(n) => quote!(#n),
                 None => quote!({ #private::DEFAULT_SHARD_BYTES }),
             };
+            if *shared {
+                return Some(quote!(#private::AsSharedShards<#marker, #bytes, #mode, #level>));
+            }
             Some(quote!(#private::AsShards<#marker, #bytes, #mode, #level>))
         }
         Storage::Map(compress) => {

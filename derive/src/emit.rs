@@ -454,9 +454,13 @@ fn describe_fields(
                         Storage::Shard { .. } => "shard",
                         _ => "map",
                     };
-                    let d = match (&f.storage, ty::arc_inner(f.ty)) {
-                        (Storage::Map(_), _) => ty::describe_map(f.ty, krate),
-                        (Storage::Shared(_), Some(inner)) => ty::describe(inner, krate),
+                    let d = match (&f.storage, ty::arc_inner(f.ty), ty::shard_arc_inner(f.ty)) {
+                        (Storage::Map(_), _, _) => ty::describe_map(f.ty, krate),
+                        (Storage::Shared(_), Some(inner), _) => ty::describe(inner, krate),
+                        (Storage::Shard { shared: true, .. }, _, Some(inner)) => {
+                            let inner = ty::describe(inner, krate);
+                            quote!(::std::format!("Vec<lazy {}>", #inner))
+                        }
                         _ => ty::describe(f.ty, krate),
                     };
                     let fmt = format!("{name}: {kind} {{}}");

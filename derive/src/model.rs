@@ -13,9 +13,11 @@ pub enum Storage {
     Inline,
     Lazy(Compress),
     /// `bytes`: the field's `shard_bytes`, or the engine's default when `None`.
+    /// `shared`: a `Vec<Arc<T>>`, whose elements are stored as shared fields are.
     Shard {
         bytes: Option<u64>,
         compress: Compress,
+        shared: bool,
     },
     Map(Compress),
     Rkyv,
@@ -174,9 +176,10 @@ fn fields<'a>(
                     if !ty::is_named(&f.ty, &["Vec"]) && ty::sharded_inner(&f.ty).is_none() {
                         cx.push(syn::Error::new(span, "`shard` applies to `Vec<T>` and `strata::Sharded<T>` fields"));
                     }
-                    Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
+                    let shared = a.rkyv.is_none() && a.via.is_none() && ty::shard_arc_inner(&f.ty).is_some();
+                    Storage::Shard { bytes: a.shard_bytes, compress: a.compress, shared }
                 } else if ty::sharded_inner(&f.ty).is_some() && a.rkyv.is_none() && a.via.is_none() && a.map.is_none() {
-                    Storage::Shard { bytes: a.shard_bytes, compress: a.compress }
+                    Storage::Shard { bytes: a.shard_bytes, compress: a.compress, shared: false }
                 } else if let Some(span) = a.map {
                     if !ty::is_named(&f.ty, &["HashMap", "BTreeMap", "HashSet", "BTreeSet", "Mapped"]) {
                         cx.push(syn::Error::new(

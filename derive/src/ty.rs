@@ -77,6 +77,18 @@ pub fn arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
+/// The `T` of a `Vec<Arc<T>>` (sized `T`): sharded, its elements are stored as shared
+/// fields are. (`Rc`s cannot be sharded: their parts are handled in parallel.)
+pub fn shard_arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    match head(ty)? {
+        (name, args) if name == "Vec" => {
+            let elem = args.first()?;
+            arc_inner(elem).filter(|_| is_named(elem, &["Arc"]))
+        }
+        _ => None,
+    }
+}
+
 /// The `K` and `V` of a `strata::Mapped<K, V>` (a bucketed map, owned or streamed).
 pub fn mapped_args(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
     match head(ty)? {

@@ -201,3 +201,110 @@ impl<T: Persist> Promise<T> {
         Ok(value)
     }
 }
+
+/// An element of a sharded `Vec<Arc<T>>` field: stored as a shared field is (`lazy T`),
+/// so that every reference to one allocation, in any shard or elsewhere in the archive,
+/// refers to one chunk. Not part of the public API.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct SharedArc<T> {
+    arc: Arc<T>,
+    /// The field's name, for the chunk's directory entry.
+    name: &'static str,
+}
+
+impl<T> rkyv::Archive for SharedArc<T> {
+    type Archived = Promise<T>;
+    type Resolver = ChunkRef;
+
+    fn resolve(&self, resolver: ChunkRef, out: Place<Promise<T>>) {
+        out.write(Promise::new(resolver));
+    }
+}
+
+impl<T, S> rkyv::Serialize<S> for SharedArc<T>
+where
+    T: Persist + Send + Sync,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize(&self, serializer: &mut S) -> std::result::Result<ChunkRef, S::Error> {
+        serializer.write_shared(&*self.arc, self.name).map_err(S::Error::new)
+    }
+}
+
+impl<T, D> rkyv::Deserialize<SharedArc<T>, D> for Promise<T>
+where
+    T: Persist + Send + Sync,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize(&self, _: &mut D) -> std::result::Result<SharedArc<T>, D::Error> {
+        self.load_shared().map(|arc| SharedArc { arc, name: "" }).map_err(D::Error::new)
+    }
+}
+
+impl<T: Persist + Send + Sync> Persist for SharedArc<T> {
+    fn __describe(s: &mut crate::schema::SchemaBuilder) -> String {
+        format!("lazy {}", s.of::<T>())
+    }
+    fn __is_leaf() -> bool {
+        false
+    }
+}
+
+/// Stores a `Vec<Arc<T>>` field as a sharded vector of shared references
+/// (`shard Vec<lazy T>`): each allocation is stored once in the archive, whichever
+/// shards refer to it. Not part of the public API.
+#[derive(Debug)]
+pub struct AsSharedShards<
+    N = crate::field::Unnamed,
+    const BYTES: u64 = { crate::sharded::DEFAULT_SHARD_BYTES },
+    const MODE: u8 = 0,
+    const LEVEL: i32 = 0,
+>(PhantomData<N>);
+
+impl<T, N, const BYTES: u64, const MODE: u8, const LEVEL: i32> ArchiveWith<Vec<Arc<T>>>
+    for AsSharedShards<N, BYTES, MODE, LEVEL>
+{
+    type Archived = crate::sharded::ShardedVec<SharedArc<T>>;
+    type Resolver = crate::format::table::TableHeader;
+
+    fn resolve_with(_: &Vec<Arc<T>>, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        out.write(crate::sharded::ShardedVec::new(resolver));
+    }
+}
+
+impl<T, S, N: FieldName, const BYTES: u64, const MODE: u8, const LEVEL: i32> SerializeWith<Vec<Arc<T>>, S>
+    for AsSharedShards<N, BYTES, MODE, LEVEL>
+where
+    T: Persist + Send + Sync,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &Vec<Arc<T>>, serializer: &mut S) -> std::result::Result<Self::Resolver, S::Error> {
+        let items: Vec<SharedArc<T>> =
+            field.iter().map(|arc| SharedArc { arc: Arc::clone(arc), name: N::NAME }).collect();
+        let codec = crate::with::codec_of(MODE, LEVEL);
+        serializer.write_sharded(&items, BYTES, codec, N::NAME).map_err(S::Error::new)
+    }
+}
+
+impl<T, D, N, const BYTES: u64, const MODE: u8, const LEVEL: i32>
+    DeserializeWith<crate::sharded::ShardedVec<SharedArc<T>>, Vec<Arc<T>>, D> for AsSharedShards<N, BYTES, MODE, LEVEL>
+where
+    T: Persist + Send + Sync,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(
+        field: &crate::sharded::ShardedVec<SharedArc<T>>,
+        _: &mut D,
+    ) -> std::result::Result<Vec<Arc<T>>, D::Error> {
+        let items = match crate::load::take_loaded::<_, Vec<SharedArc<T>>>(field) {
+            Some(v) => v,
+            None => field.load().map_err(D::Error::new)?,
+        };
+        Ok(items.into_iter().map(|s| s.arc).collect())
+    }
+}

@@ -10,11 +10,10 @@
 //! of two same-layout types reads with the other.
 //!
 //! An `Arc<T>` or `Rc<T>` nested in another type (a map's values, a tuple), or directly
-//! the element of a sharded vector or the value of a bucketed map, is stored once per
-//! chunk (per bucket entry) however many times it is referred to there, and comes back
-//! shared (`Arc::ptr_eq`) within it. A field of type `Arc<T>`, `Vec<Arc<T>>` or
-//! `Option<Arc<T>>`, or their `Rc` forms, is shared across the whole archive instead
-//! (see `shared`).
+//! the value of a bucketed map, is stored once per chunk (per bucket entry) however
+//! many times it is referred to there, and comes back shared (`Arc::ptr_eq`) within
+//! it. A field of type `Arc<T>`, `Vec<Arc<T>>` (sharded or not) or `Option<Arc<T>>`,
+//! or their `Rc` forms, is shared across the whole archive instead (see `shared`).
 
 use crate::load::Prefetch;
 use crate::persist::{Persist, is_flat, is_leaf, sequence};

@@ -340,3 +340,134 @@ fn chains_of_shared_values_save_to_the_nesting_limit_and_are_refused_past_it() -
     drop_chain(deepest);
     Ok(())
 }
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Gallery {
+    hero: Arc<Mesh>,
+    /// The `Arc`s are the elements: each allocation is still stored once.
+    #[strata(shard, shard_bytes = 1024)]
+    meshes: Vec<Arc<Mesh>>,
+}
+
+fn gallery() -> Gallery {
+    let (tree, rock) = (mesh("tree", 2_000), mesh("rock", 2_000));
+    let meshes = (0..1000).map(|i| Arc::clone(if i % 4 == 0 { &rock } else { &tree })).collect();
+    Gallery { hero: tree, meshes }
+}
+
+#[test]
+fn a_sharded_vector_of_arcs_stores_each_allocation_once_across_its_shards() -> strata::Result<()> {
+    let gallery = gallery();
+    let bytes = strata::to_bytes(&gallery)?;
+    let mesh_bytes = 2_000 * 12;
+    assert!(bytes.len() < 2 * mesh_bytes + 1000 * 80 + 64 * 1024, "{} bytes", bytes.len());
+    assert_eq!(SaveOptions::new().threads(1).to_bytes(&gallery)?, bytes);
+    let archive = Archive::from_bytes(bytes)?;
+    assert!(archive.schema_text()?.contains("shard Vec<lazy Mesh>"), "{}", archive.schema_text()?);
+    let root = archive.root::<Gallery>()?;
+    assert!(root.meshes.shard_count() > 10, "{} shards", root.meshes.shard_count());
+    let far = root.meshes.get(999)?.ok_or(strata::Error::Detached)?;
+    let far: &strata::Promise<Mesh> = &far;
+    assert!(std::ptr::eq(&*far.view()?, &*root.hero.view()?), "one archived mesh");
+    assert_eq!(archive.value_at("meshes[4].name")?.as_str(), Some("rock"));
+
+    let loaded: Gallery = archive.load()?;
+    assert_eq!(loaded, gallery);
+    let (tree, rock) = (&loaded.hero, &loaded.meshes[0]);
+    for (i, m) in loaded.meshes.iter().enumerate() {
+        assert!(Arc::ptr_eq(m, if i % 4 == 0 { rock } else { tree }), "element {i}");
+    }
+    assert_eq!(Arc::strong_count(tree), 1 + 750);
+    Ok(())
+}
+
+mod inline_gallery {
+    use super::Mesh;
+    use strata::Persist;
+
+    /// `Gallery` as files before shared elements stored it: each shard holds its meshes.
+    #[derive(Persist, Debug, Clone, PartialEq)]
+    pub struct Gallery {
+        pub hero: std::sync::Arc<Mesh>,
+        #[strata(shard, shard_bytes = 1024)]
+        #[expect(clippy::vec_box, reason = "the layout of a sharded `Vec<Arc<Mesh>>` before its elements were shared")]
+        pub meshes: Vec<Box<Mesh>>,
+    }
+}
+
+#[test]
+fn a_sharded_vector_of_inline_values_reads_as_shared_elements() -> strata::Result<()> {
+    let gallery = gallery();
+    let old = inline_gallery::Gallery {
+        hero: Arc::clone(&gallery.hero),
+        meshes: gallery.meshes.iter().take(20).map(|m| Box::new((**m).clone())).collect(),
+    };
+    let archive = Archive::from_bytes(strata::to_bytes(&old)?)?;
+    let loaded: Gallery = archive.load()?;
+    assert_eq!(loaded.meshes.len(), 20);
+    assert!(loaded.meshes.iter().zip(&old.meshes).all(|(a, b)| **a == **b));
+    // Each inline value is a value of its own, in views too.
+    let root = archive.root::<Gallery>()?;
+    for (i, m) in old.meshes.iter().enumerate() {
+        let e = root.meshes.get(i)?.ok_or(strata::Error::Detached)?;
+        let p: &strata::Promise<Mesh> = &e;
+        assert_eq!(p.view()?.name.as_str(), m.name, "element {i}");
+        assert_eq!(*p.load_shared()?, **m);
+    }
+    Ok(())
+}
+
+mod boxed_pair {
+    use super::Mesh;
+
+    /// Two inline values of one type, in one chunk: what `Pair` was.
+    #[derive(strata::Persist)]
+    pub struct Pair {
+        pub a: Box<Mesh>,
+        pub b: Box<Mesh>,
+        pub title: String,
+    }
+}
+
+mod shared_pair {
+    use super::Mesh;
+    use std::sync::Arc;
+
+    fn first() -> Arc<Mesh> {
+        Arc::new(Mesh { name: "first".into(), vertices: vec![[1.0; 3]] })
+    }
+    fn second() -> Arc<Mesh> {
+        Arc::new(Mesh { name: "secnd".into(), vertices: vec![[2.0; 3]] })
+    }
+
+    /// `Pair` with its values shared, and two added shared fields whose defaults have
+    /// the same length.
+    #[derive(strata::Persist, Debug)]
+    pub struct Pair {
+        pub a: Arc<Mesh>,
+        pub b: Arc<Mesh>,
+        pub title: String,
+        #[strata(default = "first")]
+        pub c: Arc<Mesh>,
+        #[strata(default = "second")]
+        pub d: Arc<Mesh>,
+    }
+}
+
+#[test]
+fn values_made_from_one_chunk_by_evolution_load_as_values_of_their_own() -> strata::Result<()> {
+    let old = boxed_pair::Pair {
+        a: Box::new(Mesh { name: "a".into(), vertices: vec![[0.0; 3]] }),
+        b: Box::new(Mesh { name: "b".into(), vertices: vec![[9.0; 3]] }),
+        title: "t".into(),
+    };
+    let archive = Archive::from_bytes(strata::to_bytes(&old)?)?;
+    let new: shared_pair::Pair = archive.load()?;
+    assert_eq!((&*new.a, &*new.b), (&*old.a, &*old.b));
+    assert!(!Arc::ptr_eq(&new.a, &new.b));
+    assert_eq!((new.c.name.as_str(), new.d.name.as_str()), ("first", "secnd"));
+    let root = archive.root::<shared_pair::Pair>()?;
+    assert_eq!(root.b.load_shared()?.name, "b");
+    assert_eq!(root.d.load_shared()?.name, "secnd");
+    Ok(())
+}

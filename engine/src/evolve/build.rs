@@ -227,6 +227,7 @@ impl Builder<'_> {
             }
             (Ty::Vec(a), Ty::Vec(b)) => Op::Vec(self.node(side, a, b, &format!("{path}[]"))?),
             (Ty::Lazy(a), Ty::Lazy(b)) => Op::Lazy(self.node(side, a, b, path)?),
+            (a, Ty::Lazy(b)) => Op::ToLazy(self.node(side, a, b, path)?),
             (Ty::Option(a), Ty::Option(b)) => Op::Option(self.node(side, a, b, path)?),
             (a, Ty::Option(b)) => Op::Some(self.node(side, a, b, path)?),
             (Ty::Boxed(a), Ty::Boxed(b)) => Op::Box(self.node(side, a, b, path)?),
@@ -519,7 +520,7 @@ impl Builder<'_> {
             Op::Prim { from, to } => from == to,
             Op::String | Op::Opaque(_) => true,
             Op::Vec(c) | Op::Option(c) | Op::Box(c) | Op::Array(c, _) | Op::Lazy(c) => self.same(*c),
-            Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) => false,
+            Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) | Op::ToLazy(_) => false,
             Op::Struct(slots) => slots_same(slots),
             Op::Enum(arms) => arms.iter().enumerate().all(|(j, a)| match a {
                 Arm::To { tag, slots } => usize::from(*tag) == j && slots_same(slots),

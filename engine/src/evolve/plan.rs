@@ -178,6 +178,10 @@ pub(crate) enum Op {
     /// A chunk reference inside a type (`Vec<lazy T>`), lazy in both: the chunk is read
     /// through the node when the reader follows it.
     Lazy(NodeId),
+    /// A value inline in the file, a chunk reference in the reader (`Vec<T>` read as
+    /// `Vec<lazy T>`): a chunk made from the inline value (through the node) when the
+    /// reader follows it.
+    ToLazy(NodeId),
     /// A struct, tuple or map entry: the reader's fields, in offset order.
     Struct(Vec<Slot>),
     /// An enum: one arm per variant of the file's, by the file's tag.
@@ -271,7 +275,7 @@ impl Plan {
                 }
             };
             match &n.op {
-                Op::Lazy(c) => roots.push(*c),
+                Op::Lazy(c) | Op::ToLazy(c) => roots.push(*c),
                 Op::Struct(s) => slots(s),
                 Op::Enum(arms) => arms.iter().for_each(|a| {
                     if let Arm::To { slots: s, .. } = a {
@@ -328,7 +332,7 @@ impl Plan {
                         }
                     }
                     // Another chunk: a root of its own.
-                    Op::Pending | Op::Prim { .. } | Op::String | Op::Lazy(_) => {}
+                    Op::Pending | Op::Prim { .. } | Op::String | Op::Lazy(_) | Op::ToLazy(_) => {}
                 }
             }
         }
@@ -389,7 +393,7 @@ fn children(op: &Op) -> Vec<NodeId> {
                 Arm::Unknown { .. } => Vec::new(),
             })
             .collect(),
-        Op::Pending | Op::Prim { .. } | Op::String | Op::Lazy(_) | Op::Opaque(_) => Vec::new(),
+        Op::Pending | Op::Prim { .. } | Op::String | Op::Lazy(_) | Op::ToLazy(_) | Op::Opaque(_) => Vec::new(),
     }
 }
 

@@ -86,7 +86,7 @@ fn locatable(plan: &Plan, id: NodeId, depth: u32) -> bool {
             Arm::To { slots, .. } => inline(slots),
             Arm::Unknown { .. } => false,
         }),
-        Op::Pending | Op::Opaque(_) | Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) => false,
+        Op::Pending | Op::Opaque(_) | Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) | Op::ToLazy(_) => false,
     }
 }
 
@@ -289,7 +289,7 @@ impl<'b> Shift<'b> {
                 _ => return Err(format!("invalid variant at {q}")),
             },
             Op::Prim { .. } | Op::Lazy(_) => {}
-            Op::Pending | Op::Opaque(_) | Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) => {
+            Op::Pending | Op::Opaque(_) | Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) | Op::ToLazy(_) => {
                 return Err(String::from("internal: a value whose pointers cannot be found"));
             }
         }

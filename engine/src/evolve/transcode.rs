@@ -251,7 +251,7 @@ impl<'a> Transcoder<'a> {
             return Ok(());
         }
         match &n.op {
-            Op::Pending | Op::Prim { .. } | Op::Lazy(_) => {}
+            Op::Pending | Op::Prim { .. } | Op::Lazy(_) | Op::ToLazy(_) => {}
             Op::Opaque(r) => {
                 let r = r.ok_or_else(|| Error::Message(format!("internal: `{}` cannot be moved", n.path)))?;
                 let source = Arc::clone(self.source(at.s)?);
@@ -471,6 +471,17 @@ impl<'a> Transcoder<'a> {
                     self.tags.push((start, Tag::Chunk { node: c, place: self.path().into() }));
                 }
             }
+            Op::ToLazy(c) => {
+                let c = *c;
+                let src = *self.source(at.s)?.at();
+                let size = self.plan.node(c)?.file_size;
+                // A reference of its own per inline value, as for `Src::ToLazy`.
+                let mark = src.checksum().wrapping_add(at.pos + 1);
+                let r = ChunkRef::new(src.offset(), size, size, mark, Encoding::None);
+                self.room(40, at.s)?;
+                self.out.extend_from_slice(&r.to_bytes());
+                self.tags.push((start, Tag::Inline { src, pos: at.pos, node: c, place: self.path().into() }));
+            }
             Op::String => {
                 let (bytes, loc) = self.bytes(at.s)?;
                 let (raw, _) = bytes.string(at.pos).map_err(|d| bad(loc, d))?;
@@ -570,7 +581,11 @@ impl<'a> Transcoder<'a> {
             Src::ToLazy { from, node } => {
                 let src = *self.source(at.s)?.at();
                 let size = self.plan.node(node)?.file_size;
-                let r = ChunkRef::new(src.offset(), size, size, src.checksum(), Encoding::None);
+                // A reference of its own per inline value (the source's, its checksum
+                // moved by the value's position): `Arc`/`Rc` identity maps key loads by
+                // reference, and two values made from one chunk must not load as one.
+                let mark = src.checksum().wrapping_add(at.pos + from + 1);
+                let r = ChunkRef::new(src.offset(), size, size, mark, Encoding::None);
                 self.room(40, at.s)?;
                 self.out.extend_from_slice(&r.to_bytes());
                 self.tags.push((here, Tag::Inline { src, pos: at.pos + from, node, place: self.path().into() }));
@@ -600,7 +615,8 @@ impl<'a> Transcoder<'a> {
             }
             Src::LazyDefault { id } => {
                 let len = self.plan.defaults.get(id).map_or(0, |c| c.bytes().len() as u64);
-                let r = ChunkRef::new(0, len, len, 0, Encoding::None);
+                // Offset 0 (the file header) is no chunk's; one reference per default.
+                let r = ChunkRef::new(0, len, len, id as u64, Encoding::None);
                 self.room(40, at.s)?;
                 self.out.extend_from_slice(&r.to_bytes());
                 self.tags.push((here, Tag::Default(id)));
