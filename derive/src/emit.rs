@@ -454,7 +454,14 @@ fn describe_fields(
                         Storage::Shard { .. } => "shard",
                         _ => "map",
                     };
+                    let shared_values = ty::map_arc_value(f.ty).filter(|_| f.via.is_none());
                     let d = match (&f.storage, ty::arc_inner(f.ty), ty::shard_arc_inner(f.ty)) {
+                        (Storage::Map(_), _, _) if let Some((k, v)) = shared_values => {
+                            let name = if ty::is_named(f.ty, &["BTreeMap"]) { "BTreeMap" } else { "HashMap" };
+                            let (k, v) = (ty::describe(k, krate), ty::describe(v, krate));
+                            let fmt = format!("{name}<{{}}, lazy {{}}>");
+                            quote!(::std::format!(#fmt, #k, #v))
+                        }
                         (Storage::Map(_), _, _) => ty::describe_map(f.ty, krate),
                         (Storage::Shared(_), Some(inner), _) => ty::describe(inner, krate),
                         (Storage::Shard { shared: true, .. }, _, Some(inner)) => {
@@ -570,6 +577,9 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
                 Storage::Shard { .. } => prom.extend(quote!(__out.push(#private::prefetch_sharded(#a));)),
                 // A `strata::Mapped<K, V>` is left in the archive by a load: nothing to read.
                 Storage::Map(_) if ty::mapped_args(ty).is_some() => {}
+                Storage::Map(_) if f.via.is_none() && ty::map_arc_value(ty).is_some() => prom.extend(quote!(
+                    __out.push(#private::prefetch_map::<<#ty as #private::SharedValues>::Stored>(#a));
+                )),
                 Storage::Map(_) => prom.extend(quote!(__out.push(#private::prefetch_map::<#ty>(#a));)),
                 Storage::Inline if walkable(f) && f.recursive => {
                     prep.extend(quote!(#private::grow(|| <#ty as #krate::Persist>::__prepare(#a, __out));));

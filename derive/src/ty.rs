@@ -89,6 +89,18 @@ pub fn shard_arc_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
+/// The `K` and `T` of a `HashMap<K, Arc<T>>` or `BTreeMap<K, Arc<T>>` (sized `T`): as a
+/// bucketed map, its values are stored as shared fields are.
+pub fn map_arc_value(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
+    match head(ty)? {
+        (name, args) if name == "HashMap" || name == "BTreeMap" => {
+            let (k, v) = (args.first()?, args.get(1)?);
+            arc_inner(v).filter(|_| is_named(v, &["Arc"])).map(|t| (*k, t))
+        }
+        _ => None,
+    }
+}
+
 /// The `K` and `V` of a `strata::Mapped<K, V>` (a bucketed map, owned or streamed).
 pub fn mapped_args(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
     match head(ty)? {

@@ -208,7 +208,7 @@ pub mod __private {
     pub use crate::promise::prefetch;
     pub use crate::schema::{SchemaBuilder, variant_offsets};
     pub use crate::sharded::{DEFAULT_SHARD_BYTES, prefetch as prefetch_sharded};
-    pub use crate::shared::{AsSharedShards, Shared, SharedArc, SharedPointer};
+    pub use crate::shared::{AsSharedBuckets, AsSharedShards, Shared, SharedArc, SharedPointer, SharedValues};
     pub use crate::with::{AsI64, AsLazy, AsShards, AsU64, Bucketed, FieldName, Lazy, Unnamed, codec_of};
     pub use crate::with_std::{AsEpochTime, AsOsBytes, describe_epoch_time};
     pub use crate::with_stored::{AsInner, AsVec, StoredAs, Via, via_out_of_line};

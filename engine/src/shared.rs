@@ -308,3 +308,98 @@ where
         Ok(items.into_iter().map(|s| s.arc).collect())
     }
 }
+
+/// A map whose values are `Arc`s (`HashMap<K, Arc<V>>`, `BTreeMap<K, Arc<V>>`): as a
+/// bucketed map field it is stored as the same map of shared references
+/// (`map HashMap<K, lazy V>`). Not part of the public API.
+pub trait SharedValues: Sized {
+    /// The key type.
+    type K;
+    /// The type the values point to.
+    type V;
+    /// The map as stored: the same keys, shared references as values.
+    type Stored: crate::map::MapLike<K = Self::K, V = SharedArc<Self::V>>;
+    /// The entries, each value a shared reference named `name` in the directory.
+    fn shared_entries(&self, name: &'static str) -> Vec<(&Self::K, SharedArc<Self::V>)>;
+    /// The map with the loaded values.
+    fn from_stored(stored: Self::Stored) -> Self;
+}
+
+impl<K: std::hash::Hash + Eq, V, H: std::hash::BuildHasher + Default> SharedValues for HashMap<K, Arc<V>, H> {
+    type K = K;
+    type V = V;
+    type Stored = HashMap<K, SharedArc<V>, H>;
+    fn shared_entries(&self, name: &'static str) -> Vec<(&K, SharedArc<V>)> {
+        self.iter().map(|(k, v)| (k, SharedArc { arc: Arc::clone(v), name })).collect()
+    }
+    fn from_stored(stored: Self::Stored) -> Self {
+        stored.into_iter().map(|(k, v)| (k, v.arc)).collect()
+    }
+}
+
+impl<K: Ord, V> SharedValues for std::collections::BTreeMap<K, Arc<V>> {
+    type K = K;
+    type V = V;
+    type Stored = std::collections::BTreeMap<K, SharedArc<V>>;
+    fn shared_entries(&self, name: &'static str) -> Vec<(&K, SharedArc<V>)> {
+        self.iter().map(|(k, v)| (k, SharedArc { arc: Arc::clone(v), name })).collect()
+    }
+    fn from_stored(stored: Self::Stored) -> Self {
+        stored.into_iter().map(|(k, v)| (k, v.arc)).collect()
+    }
+}
+
+/// Stores a `HashMap<K, Arc<V>>` or `BTreeMap<K, Arc<V>>` field as a bucketed map of
+/// shared references (`map HashMap<K, lazy V>`): each allocation is stored once in the
+/// archive, whichever buckets refer to it. Not part of the public API.
+#[derive(Debug)]
+pub struct AsSharedBuckets<N = crate::field::Unnamed, const MODE: u8 = 0, const LEVEL: i32 = 0>(PhantomData<N>);
+
+impl<M: SharedValues, N, const MODE: u8, const LEVEL: i32> ArchiveWith<M> for AsSharedBuckets<N, MODE, LEVEL> {
+    type Archived = crate::map::BucketMap<M::K, SharedArc<M::V>>;
+    type Resolver = crate::format::table::TableHeader;
+
+    fn resolve_with(_: &M, resolver: Self::Resolver, out: Place<Self::Archived>) {
+        out.write(crate::map::BucketMap::new(resolver));
+    }
+}
+
+impl<M, S, N: FieldName, const MODE: u8, const LEVEL: i32> SerializeWith<M, S> for AsSharedBuckets<N, MODE, LEVEL>
+where
+    M: SharedValues,
+    M::K: Persist + Send + Sync + crate::hash::StableHash,
+    M::V: Persist + Send + Sync,
+    S: Fallible + ChunkWriter + ?Sized,
+    S::Error: Source,
+{
+    fn serialize_with(field: &M, serializer: &mut S) -> std::result::Result<Self::Resolver, S::Error> {
+        let values = field.shared_entries(N::NAME);
+        let entries: Vec<(&M::K, &SharedArc<M::V>)> = values.iter().map(|(k, v)| (*k, v)).collect();
+        let codec = crate::with::codec_of(MODE, LEVEL);
+        serializer.write_buckets(&entries, codec, N::NAME).map_err(S::Error::new)
+    }
+}
+
+impl<M, D, N, const MODE: u8, const LEVEL: i32> DeserializeWith<crate::map::BucketMap<M::K, SharedArc<M::V>>, M, D>
+    for AsSharedBuckets<N, MODE, LEVEL>
+where
+    M: SharedValues,
+    M::Stored: Send + 'static,
+    M::K: Persist + Send + Sync,
+    M::V: Persist + Send + Sync,
+    rkyv::Archived<M::K>: 'static,
+    crate::map::ArchivedEntry<rkyv::Archived<M::K>, Promise<M::V>>: for<'a> bytecheck::CheckBytes<crate::Validator<'a>>,
+    D: Fallible + ?Sized,
+    D::Error: Source,
+{
+    fn deserialize_with(
+        field: &crate::map::BucketMap<M::K, SharedArc<M::V>>,
+        _: &mut D,
+    ) -> std::result::Result<M, D::Error> {
+        let stored = match crate::load::take_loaded::<_, M::Stored>(field) {
+            Some(v) => v,
+            None => field.load_as::<M::Stored>().map_err(D::Error::new)?,
+        };
+        Ok(M::from_stored(stored))
+    }
+}

@@ -9,11 +9,12 @@
 //! every tool then read them with no knowledge of the type, and a file written with one
 //! of two same-layout types reads with the other.
 //!
-//! An `Arc<T>` or `Rc<T>` nested in another type (a map's values, a tuple), or directly
-//! the value of a bucketed map, is stored once per chunk (per bucket entry) however
-//! many times it is referred to there, and comes back shared (`Arc::ptr_eq`) within
-//! it. A field of type `Arc<T>`, `Vec<Arc<T>>` (sharded or not) or `Option<Arc<T>>`,
-//! or their `Rc` forms, is shared across the whole archive instead (see `shared`).
+//! An `Arc<T>` or `Rc<T>` nested in another type (an inline map's values, a tuple) is
+//! stored once per chunk however many times the chunk refers to it, and comes back
+//! shared (`Arc::ptr_eq`) within that chunk. A field of type `Arc<T>`, `Vec<Arc<T>>`
+//! (sharded or not), `Option<Arc<T>>` or a bucketed map of `Arc<T>` values, or their
+//! `Rc` forms where they apply, is shared across the whole archive instead (see
+//! `shared`).
 
 use crate::load::Prefetch;
 use crate::persist::{Persist, is_flat, is_leaf, sequence};

@@ -471,3 +471,76 @@ fn values_made_from_one_chunk_by_evolution_load_as_values_of_their_own() -> stra
     assert_eq!(root.d.load_shared()?.name, "secnd");
     Ok(())
 }
+
+#[derive(Persist, Debug, Clone, PartialEq)]
+struct Catalog {
+    hero: Arc<Mesh>,
+    /// The `Arc`s are the map's values: each allocation is still stored once.
+    #[strata(map)]
+    by_name: HashMap<String, Arc<Mesh>>,
+    #[strata(map)]
+    ordered: std::collections::BTreeMap<u32, Arc<Mesh>>,
+}
+
+#[test]
+fn a_bucketed_map_of_arcs_stores_each_allocation_once_across_its_buckets() -> strata::Result<()> {
+    let Gallery { hero, meshes } = gallery();
+    let by_name: HashMap<String, Arc<Mesh>> =
+        meshes.iter().enumerate().map(|(i, m)| (format!("m{i}"), Arc::clone(m))).collect();
+    let ordered = meshes.iter().take(300).enumerate().map(|(i, m)| (i as u32, Arc::clone(m))).collect();
+    let catalog = Catalog { hero, by_name, ordered };
+    let bytes = strata::to_bytes(&catalog)?;
+    assert!(bytes.len() < 2 * 2_000 * 12 + 1300 * 100 + 64 * 1024, "{} bytes", bytes.len());
+    assert_eq!(SaveOptions::new().threads(1).to_bytes(&catalog)?, bytes);
+    let archive = Archive::from_bytes(bytes)?;
+    assert!(archive.schema_text()?.contains("map HashMap<String, lazy Mesh>"), "{}", archive.schema_text()?);
+    let root = archive.root::<Catalog>()?;
+    let rock = root.by_name.get("m0")?.ok_or(strata::Error::Detached)?;
+    let rock: &strata::Promise<Mesh> = &rock;
+    let tree = root.by_name.get("m1")?.ok_or(strata::Error::Detached)?;
+    let tree: &strata::Promise<Mesh> = &tree;
+    assert!(std::ptr::eq(&*tree.view()?, &*root.hero.view()?), "one archived mesh");
+    assert_eq!(rock.view()?.name.as_str(), "rock");
+
+    let loaded: Catalog = archive.load()?;
+    assert_eq!(loaded, catalog);
+    let (tree, rock) = (&loaded.hero, &loaded.by_name["m0"]);
+    for (name, m) in &loaded.by_name {
+        let i: usize = name[1..].parse().map_err(|_| strata::Error::Detached)?;
+        assert!(Arc::ptr_eq(m, if i.is_multiple_of(4) { rock } else { tree }), "entry {name}");
+    }
+    assert!(loaded.ordered.values().all(|m| Arc::ptr_eq(m, tree) || Arc::ptr_eq(m, rock)));
+    assert_eq!(Arc::strong_count(tree), 1 + 750 + 225);
+    Ok(())
+}
+
+mod inline_catalog {
+    use super::Mesh;
+    use std::collections::{BTreeMap, HashMap};
+    use strata::Persist;
+
+    /// `Catalog` as files before shared values stored it: each entry holds its mesh.
+    #[derive(Persist, Debug, Clone, PartialEq)]
+    pub struct Catalog {
+        pub hero: std::sync::Arc<Mesh>,
+        #[strata(map)]
+        pub by_name: HashMap<String, Box<Mesh>>,
+        #[strata(map)]
+        pub ordered: BTreeMap<u32, Box<Mesh>>,
+    }
+}
+
+#[test]
+fn a_bucketed_map_of_inline_values_reads_as_shared_values() -> strata::Result<()> {
+    let Gallery { hero, meshes } = gallery();
+    let old = inline_catalog::Catalog {
+        hero,
+        by_name: meshes.iter().take(30).enumerate().map(|(i, m)| (format!("m{i}"), Box::new((**m).clone()))).collect(),
+        ordered: meshes.iter().take(5).enumerate().map(|(i, m)| (i as u32, Box::new((**m).clone()))).collect(),
+    };
+    let loaded: Catalog = Archive::from_bytes(strata::to_bytes(&old)?)?.load()?;
+    assert_eq!(loaded.by_name.len(), 30);
+    assert!(old.by_name.iter().all(|(k, v)| loaded.by_name.get(k).is_some_and(|m| **m == **v)));
+    assert!(old.ordered.iter().all(|(k, v)| loaded.ordered.get(k).is_some_and(|m| **m == **v)));
+    Ok(())
+}
