@@ -64,6 +64,11 @@ pub struct Model {
     pub shared: Arc<Item>,
     pub shared_list: Vec<Arc<Item>>,
     pub maybe_shared: Option<Arc<Item>>,
+    /// Shared references in shards and buckets.
+    #[strata(shard, shard_bytes = 1024)]
+    pub shared_shards: Vec<Arc<Item>>,
+    #[strata(map)]
+    pub shared_map: HashMap<u32, Arc<Item>>,
 }
 
 /// The model with `Rc` for its shared fields: the same schema, so it reads the model's
@@ -98,6 +103,10 @@ pub mod rc {
         pub shared: Rc<Item>,
         pub shared_list: Vec<Rc<Item>>,
         pub maybe_shared: Option<Rc<Item>>,
+        #[strata(shard, shard_bytes = 1024)]
+        pub shared_shards: Vec<std::sync::Arc<Item>>,
+        #[strata(map)]
+        pub shared_map: HashMap<u32, std::sync::Arc<Item>>,
     }
 }
 
@@ -126,6 +135,8 @@ pub fn model() -> Model {
         by_key: (0..60u32).map(|i| (Key { zone: (i % 4) as u16, name: format!("k{i}") }, item(i))).collect(),
         shared: Arc::clone(&shared),
         shared_list: vec![Arc::clone(&shared), Arc::new(item(6)), Arc::clone(&shared)],
+        shared_shards: (0..60).map(|i| if i % 2 == 0 { Arc::clone(&shared) } else { Arc::new(item(i)) }).collect(),
+        shared_map: (0..40).map(|i| (i, if i % 3 == 0 { Arc::clone(&shared) } else { Arc::new(item(i)) })).collect(),
         maybe_shared: Some(shared),
     }
 }
@@ -218,6 +229,19 @@ pub fn walk(archive: &Archive) -> (usize, usize) {
         count(p.view().is_ok());
         count(p.load_shared().is_ok());
         count(p.load_rc().is_ok());
+    }
+    for i in [0, 1, 59] {
+        if let Ok(Some(e)) = m.shared_shards.get(i) {
+            let p: &strata::Promise<Item> = &e;
+            count(p.view().is_ok());
+            count(p.load_shared().is_ok());
+        }
+    }
+    for k in [0u32, 1, 39] {
+        if let Ok(Some(e)) = m.shared_map.get(&k) {
+            let p: &strata::Promise<Item> = &e;
+            count(p.view().is_ok());
+        }
     }
     count(archive.load::<Model>().is_ok());
     // The same file read with `Rc`s: what loads is the model, shared as it was.

@@ -47,6 +47,10 @@ pub struct Model {
     pub shared: Arc<Item>,
     pub shared_list: Vec<Arc<Item>>,
     pub maybe_shared: Option<Arc<Item>>,
+    #[strata(shard, shard_bytes = 1024)]
+    pub shared_shards: Vec<Arc<Item>>,
+    #[strata(map)]
+    pub shared_map: HashMap<u32, Arc<Item>>,
 }
 
 /// The older model holding what [`crate::hostile::model`] holds.
@@ -55,6 +59,8 @@ pub fn model() -> Model {
     let item = |i: &crate::hostile::Item| Item { id: i.id as u16, label: i.label.clone(), notes: i.notes.clone() };
     let m = crate::hostile::model();
     let shared = Arc::new(item(&m.shared));
+    let again =
+        |a: &Arc<crate::hostile::Item>| if Arc::ptr_eq(a, &m.shared) { Arc::clone(&shared) } else { Arc::new(item(a)) };
     Model {
         id: m.id,
         title: m.title,
@@ -69,12 +75,10 @@ pub fn model() -> Model {
         by_key: m.by_key.iter().map(|(k, v)| (k.clone(), item(v))).collect(),
         retired: 9,
         // The same sharing: one allocation per allocation of today's model.
-        shared_list: m
-            .shared_list
-            .iter()
-            .map(|a| if Arc::ptr_eq(a, &m.shared) { Arc::clone(&shared) } else { Arc::new(item(a)) })
-            .collect(),
+        shared_list: m.shared_list.iter().map(&again).collect(),
         maybe_shared: m.maybe_shared.as_ref().map(|_| Arc::clone(&shared)),
+        shared_shards: m.shared_shards.iter().map(&again).collect(),
+        shared_map: m.shared_map.iter().map(|(k, a)| (*k, again(a))).collect(),
         shared,
     }
 }
