@@ -511,6 +511,20 @@ fn a_bucketed_map_of_arcs_stores_each_allocation_once_across_its_buckets() -> st
     }
     assert!(loaded.ordered.values().all(|m| Arc::ptr_eq(m, tree) || Arc::ptr_eq(m, rock)));
     assert_eq!(Arc::strong_count(tree), 1 + 750 + 225);
+
+    // Compaction walks the shared references of shards and buckets without the types.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("catalog.strata");
+    strata::save(&path, &gallery())?;
+    strata::compact(&path)?;
+    let compacted: Gallery = Archive::open(&path)?.load()?;
+    assert_eq!(compacted.meshes.len(), 1000);
+    assert!(Arc::ptr_eq(&compacted.hero, &compacted.meshes[1]));
+    strata::save(&path, &catalog)?;
+    strata::compact(&path)?;
+    let compacted: Catalog = Archive::open(&path)?.load()?;
+    assert_eq!(compacted, catalog);
+    assert!(Arc::ptr_eq(&compacted.hero, &compacted.by_name["m1"]));
     Ok(())
 }
 
