@@ -65,7 +65,7 @@ pub fn plain_wrapper(f: &Field, private: &TokenStream) -> Option<TokenStream> {
         }
         Storage::Map(compress) => {
             let (mode, level) = lazy_params(*compress);
-            if f.via.is_none() && ty::map_arc_value(f.ty).is_some() {
+            if f.shared_map_values().is_some() {
                 return Some(quote!(#private::AsSharedBuckets<#marker, #mode, #level>));
             }
             Some(quote!(#private::Bucketed<#marker, #mode, #level>))

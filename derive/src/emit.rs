@@ -454,9 +454,8 @@ fn describe_fields(
                         Storage::Shard { .. } => "shard",
                         _ => "map",
                     };
-                    let shared_values = ty::map_arc_value(f.ty).filter(|_| f.via.is_none());
                     let d = match (&f.storage, ty::arc_inner(f.ty), ty::shard_arc_inner(f.ty)) {
-                        (Storage::Map(_), _, _) if let Some((k, v)) = shared_values => {
+                        (Storage::Map(_), _, _) if let Some((k, v)) = f.shared_map_values() => {
                             let name = if ty::is_named(f.ty, &["BTreeMap"]) { "BTreeMap" } else { "HashMap" };
                             let (k, v) = (ty::describe(k, krate), ty::describe(v, krate));
                             let fmt = format!("{name}<{{}}, lazy {{}}>");
@@ -577,7 +576,7 @@ fn walks(c: &Container, archived: &syn::Ident, krate: &syn::Path, private: &Toke
                 Storage::Shard { .. } => prom.extend(quote!(__out.push(#private::prefetch_sharded(#a));)),
                 // A `strata::Mapped<K, V>` is left in the archive by a load: nothing to read.
                 Storage::Map(_) if ty::mapped_args(ty).is_some() => {}
-                Storage::Map(_) if f.via.is_none() && ty::map_arc_value(ty).is_some() => prom.extend(quote!(
+                Storage::Map(_) if f.shared_map_values().is_some() => prom.extend(quote!(
                     __out.push(#private::prefetch_map::<<#ty as #private::SharedValues>::Stored>(#a));
                 )),
                 Storage::Map(_) => prom.extend(quote!(__out.push(#private::prefetch_map::<#ty>(#a));)),

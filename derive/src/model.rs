@@ -46,6 +46,18 @@ pub struct Field<'a> {
     pub via: Option<syn::Type>,
 }
 
+impl Field<'_> {
+    /// The key type and the pointee of a bucketed map field whose values are `Arc`s
+    /// (`HashMap<K, Arc<T>>`, `BTreeMap<K, Arc<T>>`): its values are stored as shared
+    /// fields are.
+    pub fn shared_map_values(&self) -> Option<(&syn::Type, &syn::Type)> {
+        match self.storage {
+            Storage::Map(_) if self.via.is_none() => crate::ty::map_arc_value(self.ty),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     Named,
