@@ -54,9 +54,14 @@ pub(crate) fn run<R>(threads: Option<NonZeroUsize>, f: impl FnOnce() -> Result<R
     f()
 }
 
-/// The number of threads [`par`] runs on.
+/// The number of threads [`par`] runs on (read from the pool, without entering it).
 pub(crate) fn count() -> usize {
-    par(rayon::current_num_threads).max(1)
+    let pool = CURRENT.with(|c| c.borrow().clone());
+    match pool {
+        Some(pool) if pool.current_thread_index().is_none() => pool.current_num_threads(),
+        _ => rayon::current_num_threads(),
+    }
+    .max(1)
 }
 
 /// Runs `f`, a parallel part of a save or load, in the pool [`run`] chose (on the
@@ -79,10 +84,12 @@ mod tests {
     #[test]
     fn work_runs_on_as_many_threads_as_asked() -> crate::Result<()> {
         let threads = || par(rayon::current_num_threads);
+        assert_eq!(threads(), super::count());
         assert_eq!(run(None, || Ok(threads()))?, rayon::current_num_threads());
         for n in [1, 3] {
             let n = NonZeroUsize::new(n).ok_or(crate::Error::Detached)?;
             assert_eq!(run(Some(n), || Ok(threads()))?, n.get());
+            assert_eq!(run(Some(n), || Ok(super::count()))?, n.get());
             // Nested, also from inside the pool: stays in the same pool.
             assert_eq!(run(Some(n), || run(Some(n), || Ok(threads())))?, n.get());
             assert_eq!(run(Some(n), || Ok(par(|| run(Some(n), || Ok(threads())))))??, n.get());
