@@ -85,8 +85,8 @@ pub fn compact(path: impl AsRef<Path>) -> Result<CompactStats> {
 struct Live {
     old: ChunkRef,
     /// Positions in the raw bytes of 40-byte references (lazy values, table roots,
-    /// index node entries).
-    refs: Vec<u64>,
+    /// index node entries), each with its type tag (zero: an untyped reference).
+    refs: Vec<(u64, u64)>,
     /// For the root node of a table: its directory entry, for the tail copies.
     table: bool,
 }
@@ -112,6 +112,7 @@ enum Leaf {
 /// The walk from the root: every live chunk, with the positions of its references.
 fn walk(archive: &Archive, schema: &Schema) -> Result<HashMap<u64, Live>> {
     let sites = Sites::new(schema);
+    let typed = archive.footer().version >= format::TYPED_VERSION;
     let mut live: HashMap<u64, Live> = HashMap::new();
     let mut todo = vec![(archive.footer().root, Holds::Value(schema.root.clone()))];
     while let Some((r, holds)) = todo.pop() {
@@ -161,7 +162,7 @@ fn walk(archive: &Archive, schema: &Schema) -> Result<HashMap<u64, Live>> {
                 let node = Node::new(&raw, start, len);
                 for j in 0..node.len() {
                     let entry = node.get(j).ok_or_else(|| bad(&r, "index node entry out of range"))?;
-                    refs.push((start + j * ENTRY_LEN + 8) as u64);
+                    refs.push(((start + j * ENTRY_LEN + 8) as u64, 0));
                     let next = match (level, &leaf) {
                         (0, Leaf::Shard(t)) => Holds::Shard(t.clone()),
                         (0, Leaf::Bucket(k, v)) => Holds::Bucket(k.clone(), v.clone()),
@@ -185,7 +186,13 @@ fn walk(archive: &Archive, schema: &Schema) -> Result<HashMap<u64, Live>> {
             if child == ChunkRef::none() {
                 continue;
             }
-            refs.push(pos);
+            let tag = match &site {
+                Site::Lazy(ty) => format::type_tag(&crate::schema::render(ty)),
+                Site::Shard(_) | Site::Map(..) => 0,
+            };
+            refs.push((pos, tag));
+            // The chunk's own reference: a typed one with its tag undone.
+            let child = if typed { child.tagged(tag) } else { child };
             let next = match site {
                 Site::Lazy(ty) => Holds::Value(ty),
                 Site::Shard(elem) => node_of(&head, Leaf::Shard(elem))?,
@@ -316,7 +323,7 @@ fn copy(
             continue;
         }
         let mut raw = crate::raw::chunk(archive, &l.old)?.to_vec();
-        for &pos in &l.refs {
+        for &(pos, tag) in &l.refs {
             let at = usize::try_from(pos).map_err(|_| bad(&l.old, "reference outside the chunk"))?;
             let slot = raw.get_mut(at..at + 40).ok_or_else(|| bad(&l.old, "reference outside the chunk"))?;
             let old = ChunkRef::from_bytes(slot.first_chunk::<40>().unwrap_or(&[0; 40]));
@@ -325,7 +332,8 @@ fn copy(
             }
             let new =
                 moved_to.get(&old.offset()).ok_or_else(|| bad(&old, "a reference to a chunk written after it"))?;
-            slot.copy_from_slice(&moved(&old, new).to_bytes());
+            // Typed as this version types it, whatever the old file's version.
+            slot.copy_from_slice(&moved(&old, new).tagged(tag).to_bytes());
         }
         patched += 1;
         if l.old.offset() == footer.root.offset() {

@@ -66,7 +66,9 @@ pub enum Error {
         available: u64,
     },
 
-    /// A chunk's bytes do not match the checksum its reference records.
+    /// A chunk's bytes do not match the checksum its reference records. For a lazy
+    /// value's reference (typed from format version 5 on), also a reference to a chunk
+    /// written as a value of another type.
     #[error("checksum mismatch in {at}: expected {expected:#018x}, found {found:#018x}")]
     ChecksumMismatch {
         /// The damaged chunk.

@@ -69,14 +69,6 @@ impl<T> Lazy<T> {
         matches!(self.inner, Inner::Kept { .. })
     }
 
-    /// The chunk an unchanged value left in its archive is stored in, with that archive.
-    pub(crate) fn kept(&self) -> Option<(&Arc<Store>, ChunkRef)> {
-        match &self.inner {
-            Inner::Kept { promise, store, .. } => Some((store, *Promise::chunk(promise))),
-            Inner::Owned(_) | Inner::Written { .. } => None,
-        }
-    }
-
     /// A value a [`Writer`](crate::Writer) wrote into the file being saved.
     pub(crate) fn written(chunk: ChunkRef, save: u64, name: &'static str) -> Self {
         Self { inner: Inner::Written { chunk, save, name } }
@@ -114,6 +106,14 @@ impl<T> Lazy<T> {
 }
 
 impl<T: Persist + Send + Sync> Lazy<T> {
+    /// The chunk an unchanged value left in its archive is stored in, with that archive.
+    pub(crate) fn kept(&self) -> Option<(&Arc<Store>, ChunkRef)> {
+        match &self.inner {
+            Inner::Kept { promise, store, .. } => Some((store, promise.target(store))),
+            Inner::Owned(_) | Inner::Written { .. } => None,
+        }
+    }
+
     /// A handle to the value `promise` names, read from `store` as the file stores it.
     pub(crate) fn in_archive(promise: &Promise<T>, store: Arc<Store>) -> Result<Self> {
         let mut bytes = rkyv::util::AlignedVec::<16>::new();

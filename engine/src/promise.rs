@@ -2,11 +2,14 @@
 
 use crate::error::{Error, Result};
 use crate::evolve::Origin;
-use crate::format::{ChunkRef, Encoding};
+use crate::format::{ChunkRef, Encoding, TYPED_VERSION, type_tag};
 use crate::load::Prefetch;
-use crate::store::{Holds, Keep, View};
+use crate::store::{Holds, Keep, Store, View};
 use crate::{Persist, persist};
 use rkyv::Archived;
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 
 /// A field stored in its own chunk, loaded only when asked.
@@ -49,11 +52,46 @@ pub struct Promise<T> {
 unsafe impl<T> rkyv::traits::NoUndef for Promise<T> {}
 
 impl<T> Promise<T> {
-    pub(crate) fn new(chunk: ChunkRef) -> Self {
-        Self { chunk, _type: PhantomData }
+    /// The promise of a value whose typed reference is `typed` (see [`typed`]).
+    pub(crate) fn new(typed: ChunkRef) -> Self {
+        Self { chunk: typed, _type: PhantomData }
     }
+}
 
-    /// The reference to the chunk that holds the value.
+/// The reference a value holds to the chunk `chunk` of a `T`: typed with `T`'s tag (see
+/// [`crate::format::chunk_ref`]). What the serializers of lazy values give as their
+/// resolvers.
+pub(crate) fn typed<T: Persist>(chunk: ChunkRef) -> ChunkRef {
+    chunk.tagged(tag_of::<T>())
+}
+
+impl<T: Persist> Promise<T> {
+    /// The reference to the chunk, as the store reads it: the stored reference with
+    /// `T`'s tag undone when the file's references are typed.
+    pub(crate) fn target(&self, store: &Store) -> ChunkRef {
+        if store.footer().version >= TYPED_VERSION { self.chunk.tagged(tag_of::<T>()) } else { self.chunk }
+    }
+}
+
+/// The type tag of `T` ([`crate::format::type_tag`] of its type expression), computed
+/// once per thread and type.
+pub(crate) fn tag_of<T: Persist>() -> u64 {
+    thread_local! {
+        static TAGS: RefCell<HashMap<TypeId, u64>> = RefCell::new(HashMap::new());
+    }
+    let id = TypeId::of::<T>();
+    if let Some(tag) = TAGS.with_borrow(|tags| tags.get(&id).copied()) {
+        return tag;
+    }
+    let tag = type_tag(&crate::schema::schema_of::<T>().name);
+    TAGS.with_borrow_mut(|tags| tags.insert(id, tag));
+    tag
+}
+
+impl<T> Promise<T> {
+    /// The reference to the chunk that holds the value, as the file stores it: from
+    /// format version 5 on, its checksum is typed (xored with the type tag of `T`, see
+    /// [`crate::format::chunk_ref`]).
     #[must_use]
     pub fn chunk(&self) -> &ChunkRef {
         &self.chunk
@@ -91,11 +129,11 @@ impl<T: Persist> Promise<T> {
     pub fn load(&self) -> Result<T> {
         let value = match crate::evolve::origin(self)? {
             Origin::Native(store) => {
-                crate::threads::run(store.limits().threads, || crate::load::chunk::<T>(&store, &self.chunk))
+                crate::threads::run(store.limits().threads, || crate::load::chunk::<T>(&store, &self.target(&store)))
             }
             Origin::Evolved(store, evolved) => crate::threads::run(store.limits().threads, || {
                 let _nest = crate::load::nest(self.chunk)?;
-                let chunk = evolved.chunk(&store, &self.chunk, Keep::No)?;
+                let chunk = evolved.chunk(&store, &self.target(&store), Keep::No)?;
                 crate::load::from_chunk::<T>(&store, chunk)
             }),
         }?;
@@ -116,10 +154,10 @@ impl<T: Persist> Promise<T> {
     pub fn view(&self) -> Result<View<Archived<T>>> {
         let view = match crate::evolve::origin(self)? {
             Origin::Native(store) => {
-                store.view::<Archived<T>>(&self.chunk, Keep::Yes, Holds::of(!persist::is_leaf::<T>()))
+                store.view::<Archived<T>>(&self.target(&store), Keep::Yes, Holds::of(!persist::is_leaf::<T>()))
             }
             Origin::Evolved(store, evolved) => {
-                store.view_of::<Archived<T>>(evolved.chunk(&store, &self.chunk, Keep::Yes)?)
+                store.view_of::<Archived<T>>(evolved.chunk(&store, &self.target(&store), Keep::Yes)?)
             }
         }?;
         self.proven(T::__archived_count(&view))?;

@@ -55,7 +55,7 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &Arc<T>, serializer: &mut S) -> std::result::Result<ChunkRef, S::Error> {
-        serializer.write_shared(&**field, N::NAME).map_err(S::Error::new)
+        serializer.write_shared(&**field, N::NAME).map(crate::promise::typed::<T>).map_err(S::Error::new)
     }
 }
 
@@ -75,7 +75,7 @@ where
     S::Error: Source,
 {
     fn serialize_with(field: &Rc<T>, serializer: &mut S) -> std::result::Result<ChunkRef, S::Error> {
-        serializer.write_shared(&**field, N::NAME).map_err(S::Error::new)
+        serializer.write_shared(&**field, N::NAME).map(crate::promise::typed::<T>).map_err(S::Error::new)
     }
 }
 
@@ -229,7 +229,7 @@ where
     S::Error: Source,
 {
     fn serialize(&self, serializer: &mut S) -> std::result::Result<ChunkRef, S::Error> {
-        serializer.write_shared(&*self.arc, self.name).map_err(S::Error::new)
+        serializer.write_shared(&*self.arc, self.name).map(crate::promise::typed::<T>).map_err(S::Error::new)
     }
 }
 

@@ -49,10 +49,10 @@ where
 {
     fn serialize_with(field: &T, serializer: &mut S) -> Result<ChunkRef, S::Error> {
         let r = serializer.write_chunk(field, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)?;
-        Ok(match field.__count() {
+        Ok(crate::promise::typed::<T>(match field.__count() {
             Some(n) => r.with_count(n),
             None => r,
-        })
+        }))
     }
 }
 
@@ -92,21 +92,21 @@ where
     fn serialize_with(field: &crate::Lazy<T>, serializer: &mut S) -> Result<ChunkRef, S::Error> {
         // A value a `Writer` wrote ahead into this save.
         if let Some(written) = field.written_chunk(serializer.save_id().map_err(S::Error::new)?, N::NAME) {
-            return written.map_err(S::Error::new);
+            return written.map(crate::promise::typed::<T>).map_err(S::Error::new);
         }
         // An unchanged value of the file the save appends to is referred to where it is.
         if let Some((store, r)) = field.kept()
             && crate::persist::is_leaf::<T>()
             && serializer.keep_chunk(store.file_id(), &r, N::NAME).map_err(S::Error::new)?
         {
-            return Ok(r);
+            return Ok(crate::promise::typed::<T>(r));
         }
         let value = field.get().map_err(S::Error::new)?;
         let r = serializer.write_chunk(value, codec_of(MODE, LEVEL), N::NAME).map_err(S::Error::new)?;
-        Ok(match value.__count() {
+        Ok(crate::promise::typed::<T>(match value.__count() {
             Some(n) => r.with_count(n),
             None => r,
-        })
+        }))
     }
 }
 

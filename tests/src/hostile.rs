@@ -267,8 +267,9 @@ pub fn open_and_walk(bytes: Vec<u8>) -> (usize, usize) {
 /// Makes chunk `target` of `chunks` consistent again after its bytes changed: its new
 /// checksum is written wherever its reference is stored (its holder chunk, the meta
 /// chunk's directory, the footer), and each holder is resealed in turn, up to the
-/// footer. `chunks` is updated. Holders that are compressed are not found (their bytes do
-/// not contain the plain reference); the chain stops there.
+/// footer. `chunks` is updated. A typed reference (a lazy value's, format version 5)
+/// keeps its type tag. Holders that are compressed are not found (their bytes do not
+/// contain the plain reference); the chain stops there.
 pub fn reseal(bytes: &mut [u8], chunks: &mut [ChunkRef], target: usize) {
     let mut work = vec![target];
     let mut steps = 0;
@@ -278,39 +279,68 @@ pub fn reseal(bytes: &mut [u8], chunks: &mut [ChunkRef], target: usize) {
             return;
         }
         let Some(&old) = chunks.get(t) else { continue };
-        let (o, l) = (old.offset() as usize, old.stored_len() as usize);
-        let Some(stored) = bytes.get(o..o.saturating_add(l)) else { continue };
-        let Some(encoding) = old.encoding() else { continue };
-        let new = ChunkRef::new(
-            old.offset(),
-            old.stored_len(),
-            old.raw_len(),
-            strata::raw::format::checksum(stored),
-            encoding,
-        );
-        if new == old {
-            continue;
-        }
+        let Some(new) = resealed(bytes, old) else { continue };
         if let Some(slot) = chunks.get_mut(t) {
             *slot = new;
         }
-        let (from, to) = (old.to_bytes(), new.to_bytes());
-        let mut at = 0;
-        while let Some(pos) = find(bytes.get(at..).unwrap_or_default(), &from).map(|p| p + at) {
-            if let Some(dst) = bytes.get_mut(pos..pos + 40) {
-                dst.copy_from_slice(&to);
-            }
-            at = pos + 40;
-            let footer_start = bytes.len().saturating_sub(footer_len(bytes));
+        let footer_start = bytes.len().saturating_sub(footer_len(bytes));
+        for (pos, tag) in places(bytes, &old) {
+            write_ref(bytes, pos, new, tag);
             if pos >= footer_start {
                 refresh_footer(bytes);
-            } else if let Some(holder) =
-                chunks.iter().position(|c| (c.offset() as usize..(c.offset() + c.stored_len()) as usize).contains(&pos))
-            {
+            } else if let Some(holder) = holder_of(chunks, pos) {
                 work.push(holder);
             }
         }
     }
+}
+
+/// `old` with the checksum of the bytes it names now, or `None` when unchanged.
+fn resealed(bytes: &[u8], old: ChunkRef) -> Option<ChunkRef> {
+    let (o, l) = (old.offset() as usize, old.stored_len() as usize);
+    let stored = bytes.get(o..o.saturating_add(l))?;
+    let new = ChunkRef::new(old.offset(), old.stored_len(), old.raw_len(), checksum(stored), old.encoding()?);
+    let new = match old.count() {
+        Some(n) => new.with_count(n),
+        None => new,
+    };
+    (new != old).then_some(new)
+}
+
+/// Every place in `bytes` that holds a reference to the chunk `r` names, with the type
+/// tag its checksum carries (zero: untyped): all of the reference's bytes but the
+/// checksum match.
+fn places(bytes: &[u8], r: &ChunkRef) -> Vec<(usize, u64)> {
+    let needle = r.to_bytes();
+    let (head, tail) = (&needle[..24], &needle[32..]);
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(pos) = find(bytes.get(at..).unwrap_or_default(), head).map(|p| p + at) {
+        at = pos + 1;
+        let Some(slot) = bytes.get(pos..pos + 40) else { break };
+        if &slot[32..] == tail {
+            let stored = u64::from_le_bytes(slot[24..32].try_into().unwrap_or_default());
+            found.push((pos, stored ^ r.checksum()));
+            at = pos + 40;
+        }
+    }
+    found
+}
+
+/// Writes `r` at `pos`, its checksum typed with `tag`.
+fn write_ref(bytes: &mut [u8], pos: usize, r: ChunkRef, tag: u64) {
+    if let Some(dst) = bytes.get_mut(pos..pos + 40) {
+        dst.copy_from_slice(&r.tagged(tag).to_bytes());
+    }
+}
+
+/// The chunk whose bytes hold position `pos`.
+fn holder_of(chunks: &[ChunkRef], pos: usize) -> Option<usize> {
+    chunks.iter().position(|h| (h.offset() as usize..(h.offset() + h.stored_len()) as usize).contains(&pos))
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    strata::raw::format::checksum(bytes)
 }
 
 /// Where each chunk's reference is stored in an image, found once, so that resealing
@@ -319,8 +349,19 @@ pub fn reseal(bytes: &mut [u8], chunks: &mut [ChunkRef], target: usize) {
 /// not found, as with [`reseal`].
 pub struct Seals {
     /// For each chunk: the positions of its 40-byte reference, each with the chunk
-    /// holding it (`None`: the footer).
-    places: Vec<Vec<(usize, Option<usize>)>>,
+    /// holding it (`None`: the footer) and the type tag the reference carries there.
+    places: Vec<Vec<Place>>,
+}
+
+/// Where a chunk's reference is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Place {
+    /// Its position in the image.
+    pub pos: usize,
+    /// The chunk holding it (`None`: the footer).
+    pub holder: Option<usize>,
+    /// The type tag its checksum carries (zero: untyped).
+    pub tag: u64,
 }
 
 impl Seals {
@@ -331,26 +372,22 @@ impl Seals {
         let places = chunks
             .iter()
             .map(|c| {
-                let needle = c.to_bytes();
-                let mut found = Vec::new();
-                let mut at = 0;
-                while let Some(pos) = find(bytes.get(at..).unwrap_or_default(), &needle).map(|p| p + at) {
-                    let holder = (pos < footer_start)
-                        .then(|| {
-                            chunks.iter().position(|h| {
-                                (h.offset() as usize..(h.offset() + h.stored_len()) as usize).contains(&pos)
-                            })
-                        })
-                        .flatten();
-                    if pos >= footer_start || holder.is_some() {
-                        found.push((pos, holder));
-                    }
-                    at = pos + 40;
-                }
-                found
+                places(bytes, c)
+                    .into_iter()
+                    .filter_map(|(pos, tag)| {
+                        let holder = if pos < footer_start { holder_of(chunks, pos) } else { None };
+                        (pos >= footer_start || holder.is_some()).then_some(Place { pos, holder, tag })
+                    })
+                    .collect()
             })
             .collect();
         Self { places }
+    }
+
+    /// The places of chunk `c`'s references.
+    #[must_use]
+    pub fn places(&self, c: usize) -> &[Place] {
+        self.places.get(c).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// [`reseal`] through the places found: chunk `target`'s new checksum is written
@@ -364,27 +401,13 @@ impl Seals {
                 return;
             }
             let Some(&old) = chunks.get(t) else { continue };
-            let (o, l) = (old.offset() as usize, old.stored_len() as usize);
-            let Some(stored) = bytes.get(o..o.saturating_add(l)) else { continue };
-            let Some(encoding) = old.encoding() else { continue };
-            let new = ChunkRef::new(
-                old.offset(),
-                old.stored_len(),
-                old.raw_len(),
-                strata::raw::format::checksum(stored),
-                encoding,
-            );
-            if new == old {
-                continue;
-            }
+            let Some(new) = resealed(bytes, old) else { continue };
             if let Some(slot) = chunks.get_mut(t) {
                 *slot = new;
             }
-            for &(pos, holder) in self.places.get(t).map(Vec::as_slice).unwrap_or_default() {
-                if let Some(dst) = bytes.get_mut(pos..pos + 40) {
-                    dst.copy_from_slice(&new.to_bytes());
-                }
-                match holder {
+            for place in self.places(t) {
+                write_ref(bytes, place.pos, new, place.tag);
+                match place.holder {
                     Some(h) => work.push(h),
                     None => refresh_footer(bytes),
                 }
@@ -463,7 +486,10 @@ pub fn fuzz_open_bytes(data: &[u8]) {
 /// Fuzz target `mutate_valid`: a valid file of the rich model, mutated by the input's
 /// instructions, then walked. Instructions: `0` flip a bit, `1` overwrite a byte, `2`
 /// truncate, `3` write a `u64` (offsets, lengths, counts), `4` reseal a chunk so that its
-/// checksum matches again, `5` overwrite a byte inside a chunk and reseal it.
+/// checksum matches again, `5` overwrite a byte inside a chunk and reseal it, `6` point
+/// one reference at another chunk (another's reference copied over it, its type tag
+/// included: a lazy value at a value of another type, a shard at a bucket, a value at
+/// its own holder) and reseal its holder.
 pub fn fuzz_mutate_valid(data: &[u8]) {
     let mut bytes = image().to_vec();
     let mut chunks = chunks().to_vec();
@@ -475,7 +501,7 @@ pub fn fuzz_mutate_valid(data: &[u8]) {
             break;
         }
         let len = bytes.len();
-        match op % 6 {
+        match op % 7 {
             0 => {
                 let pos = input.u32() as usize % len;
                 let bit = input.byte().unwrap_or(0) % 8;
@@ -505,6 +531,10 @@ pub fn fuzz_mutate_valid(data: &[u8]) {
                 let c = input.u32() as usize % chunks.len().max(1);
                 seals().reseal(&mut bytes, &mut chunks, c);
             }
+            6 => {
+                let (from, to) = (input.u32() as usize, input.u32() as usize);
+                redirect(&mut bytes, &mut chunks, from, to);
+            }
             _ => {
                 let c = input.u32() as usize % chunks.len().max(1);
                 let within = input.u32() as u64;
@@ -520,6 +550,20 @@ pub fn fuzz_mutate_valid(data: &[u8]) {
         }
     }
     open_and_walk(bytes);
+}
+
+/// Copies a reference to chunk `from` (picked among those the image holds) over one to
+/// chunk `to`, and reseals the chunk holding it.
+pub fn redirect(bytes: &mut [u8], chunks: &mut [ChunkRef], from: usize, to: usize) {
+    let n = chunks.len().max(1);
+    let (from, to) = (from % n, to % n);
+    let (Some(source), Some(target)) = (seals().places(from).first(), seals().places(to).first()) else { return };
+    let Some(&a) = chunks.get(from) else { return };
+    write_ref(bytes, target.pos, a, source.tag);
+    match target.holder {
+        Some(h) => seals().reseal(bytes, chunks, h),
+        None => refresh_footer(bytes),
+    }
 }
 
 /// Fuzz target `map_lookup`: a valid file whose bucket region is damaged (and resealed,
@@ -604,17 +648,15 @@ pub fn fuzz_decompress(data: &[u8]) {
     // reseal it (its stream changed) and every holder (its reference changed).
     let liar =
         ChunkRef::new(blob.offset(), blob.stored_len(), lie, blob.checksum(), strata::raw::format::Encoding::Zstd);
-    for &(pos, _) in seals.places.get(target).map(Vec::as_slice).unwrap_or_default() {
-        if let Some(dst) = bytes.get_mut(pos..pos + 40) {
-            dst.copy_from_slice(&liar.to_bytes());
-        }
+    for place in seals.places(target) {
+        write_ref(&mut bytes, place.pos, liar, place.tag);
     }
     if let Some(slot) = chunks.get_mut(target) {
         *slot = liar;
     }
     seals.reseal(&mut bytes, &mut chunks, target);
-    for &(_, holder) in seals.places.get(target).map(Vec::as_slice).unwrap_or_default() {
-        match holder {
+    for place in seals.places(target) {
+        match place.holder {
             Some(h) => seals.reseal(&mut bytes, &mut chunks, h),
             None => refresh_footer(&mut bytes),
         }

@@ -2,8 +2,9 @@
 //!
 //! `tests/data/v1.strata` was written by this model when version 1 shipped,
 //! `tests/data/v2.strata` when version 2 did, `tests/data/v3.strata` when version 3 did,
-//! `tests/data/v4.strata` when version 4 did, with `tests/data/v4-appended.strata`: the
-//! same file after an incremental save of [`changed`] and the first bytes of another
+//! `tests/data/v4.strata` when version 4 did, `tests/data/v5.strata` when version 5 (typed
+//! lazy references) did; `tests/data/v4-appended.strata` and `v5-appended.strata` are the
+//! same files after an incremental save of [`changed`] and the first bytes of another
 //! append that a crash cut short. The types below are frozen: never change
 //! them; add a new golden file for a new version instead. Today's writer must reproduce
 //! the newest file byte for byte; `STRATA_BLESS=1 cargo test --test golden` writes the
@@ -92,7 +93,12 @@ fn version_3_files_keep_opening() {
 }
 
 #[test]
-fn version_4_files_keep_opening_and_todays_writer_reproduces_them() {
+fn version_4_files_keep_opening() {
+    check(4);
+}
+
+#[test]
+fn version_5_files_keep_opening_and_todays_writer_reproduces_them() {
     let newest = path(strata::raw::format::VERSION);
     if std::env::var_os("STRATA_BLESS").is_some() && !std::path::Path::new(&newest).exists() {
         strata::save(&newest, &golden()).unwrap();
@@ -100,7 +106,7 @@ fn version_4_files_keep_opening_and_todays_writer_reproduces_them() {
     let stored = std::fs::read(&newest).expect("the newest golden file is committed");
     // Saves are deterministic: today's writer produces the very same bytes.
     assert!(strata::to_bytes(&golden()).unwrap() == stored, "the writer's output changed: the format changed");
-    check(4);
+    check(5);
 }
 
 /// The golden value after a few changes: an incremental save of it reuses most chunks.
@@ -112,15 +118,25 @@ fn changed() -> GoldenWorld {
     w
 }
 
-fn appended_path() -> String {
-    format!("{}/data/v4-appended.strata", env!("CARGO_MANIFEST_DIR"))
+fn appended_path(version: u32) -> String {
+    format!("{}/data/v{version}-appended.strata", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
 fn version_4_appended_files_keep_opening_at_their_committed_version() {
-    let appended = appended_path();
+    check_appended(4);
+}
+
+#[test]
+fn version_5_appended_files_keep_opening_at_their_committed_version() {
+    check_appended(5);
+}
+
+fn check_appended(version: u32) {
+    let appended = appended_path(version);
     if std::env::var_os("STRATA_BLESS").is_some() && !std::path::Path::new(&appended).exists() {
-        std::fs::copy(path(4), &appended).unwrap();
+        assert_eq!(version, strata::raw::format::VERSION, "only today's version can be blessed");
+        std::fs::copy(path(version), &appended).unwrap();
         let stats = strata::SaveOptions::new().incremental(true).save(&appended, &changed()).unwrap();
         assert!(stats.appended && stats.reused_chunks > 0);
         // A crash cut the next append short: a tail that is no footer.
@@ -129,7 +145,7 @@ fn version_4_appended_files_keep_opening_at_their_committed_version() {
     }
     let len = std::fs::metadata(&appended).expect("the appended golden file is committed").len();
     let archive = Archive::open(&appended).unwrap();
-    assert_eq!(archive.footer().version, 4);
+    assert_eq!(archive.footer().version, version);
     assert_eq!(archive.footer().file_len, len - 100, "the committed version, before the torn tail");
     assert_eq!(archive.load::<GoldenWorld>().unwrap(), changed());
     let w = archive.root::<GoldenWorld>().unwrap();
@@ -149,6 +165,8 @@ fn files_of_every_version_compact_to_this_version_with_their_value() {
         ("v3.strata", golden()),
         ("v4.strata", golden()),
         ("v4-appended.strata", changed()),
+        ("v5.strata", golden()),
+        ("v5-appended.strata", changed()),
     ] {
         let copy = dir.path().join(name);
         std::fs::copy(format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR")), &copy).unwrap();

@@ -87,6 +87,37 @@ fn reseal_gets_mutations_past_the_checksums() {
 }
 
 #[test]
+fn a_reference_pointed_at_a_chunk_of_another_type_is_an_error_wherever_it_is() {
+    // Every typed reference of the model (a lazy field, an `Arc`, a shared element or
+    // map value) in turn holds every other chunk's reference, its tag included, its
+    // holder resealed. Reads never panic; a reference typed for another type (or not
+    // typed: a shard's, a bucket's, an index node's) is always an error.
+    let n = hostile::chunks().len();
+    let (mut mistyped, mut alike) = (0, 0);
+    for to in 0..n {
+        let Some(target) = hostile::seals().places(to).first().copied() else { continue };
+        if target.tag == 0 {
+            continue;
+        }
+        for from in (0..n).filter(|&f| f != to) {
+            let Some(source) = hostile::seals().places(from).first().copied() else { continue };
+            let mut bytes = hostile::image().to_vec();
+            let mut chunks = hostile::chunks().to_vec();
+            hostile::redirect(&mut bytes, &mut chunks, from, to);
+            let (ok, tried) = hostile::open_and_walk(bytes);
+            if source.tag == target.tag {
+                alike += 1;
+            } else {
+                mistyped += 1;
+                assert!(ok < tried, "chunk {from}'s reference read in chunk {to}'s place");
+            }
+        }
+    }
+    assert!(mistyped > 100 && alike > 0, "{mistyped} mistyped, {alike} alike");
+    check_allocations();
+}
+
+#[test]
 fn corpus_open_bytes() {
     for input in corpus("open_bytes") {
         hostile::fuzz_open_bytes(&input);

@@ -332,23 +332,36 @@ fn redirected(make: impl Fn(ChunkRef) -> ChunkRef) -> strata::Result<Vec<u8>> {
 }
 
 /// What a test does to a reference.
-type Damage = fn(ChunkRef) -> ChunkRef;
+type Damage = Box<dyn Fn(ChunkRef) -> ChunkRef>;
 
 #[test]
-fn shared_references_outside_the_file_or_with_a_stale_checksum_are_errors() -> strata::Result<()> {
-    let cases: [(&str, Damage); 3] = [
-        ("past the end of the file", |hero| {
-            let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
-            ChunkRef::new(1 << 40, hero.stored_len(), hero.raw_len(), hero.checksum(), e)
-        }),
-        ("a stale checksum", |hero| {
-            let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
-            ChunkRef::new(hero.offset(), hero.stored_len(), hero.raw_len(), hero.checksum() ^ 1, e)
-        }),
-        ("a length past the chunk's", |hero| {
-            let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
-            ChunkRef::new(hero.offset(), hero.stored_len() + 4096, hero.raw_len(), hero.checksum(), e)
-        }),
+fn shared_references_outside_the_file_with_a_stale_checksum_or_at_another_type_are_errors() -> strata::Result<()> {
+    // The shared group's reference, from the same deterministic save: its chunk is a
+    // `Group`, whose layout validates as a `Mesh`.
+    let group = *Archive::from_bytes(redirected(|hero| hero)?)?.root::<Scene>()?.groups[0].chunk();
+    let cases: [(&str, Damage); 4] = [
+        ("at a value of another type", Box::new(move |_| group)),
+        (
+            "past the end of the file",
+            Box::new(|hero| {
+                let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
+                ChunkRef::new(1 << 40, hero.stored_len(), hero.raw_len(), hero.checksum(), e)
+            }),
+        ),
+        (
+            "a stale checksum",
+            Box::new(|hero| {
+                let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
+                ChunkRef::new(hero.offset(), hero.stored_len(), hero.raw_len(), hero.checksum() ^ 1, e)
+            }),
+        ),
+        (
+            "a length past the chunk's",
+            Box::new(|hero| {
+                let e = hero.encoding().unwrap_or(strata::raw::format::Encoding::None);
+                ChunkRef::new(hero.offset(), hero.stored_len() + 4096, hero.raw_len(), hero.checksum(), e)
+            }),
+        ),
     ];
     for (what, make) in cases {
         let bytes = redirected(make)?;

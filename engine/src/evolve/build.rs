@@ -3,6 +3,7 @@
 
 use super::plan::{Arm, Node, NodeId, Op, Plan, Prim, Slot, Src};
 use crate::error::{Error, Result};
+use crate::format::type_tag;
 use crate::schema::Relocator;
 use crate::schema::{Def, Defaults, Field, Schema, Storage, Ty, Variant, render, round_up};
 use crate::store::chunk::Chunk;
@@ -190,6 +191,7 @@ impl Builder<'_> {
             flat: false,
             path: path.to_owned(),
             file_ty: render(f),
+            retag: type_tag(&render(f)) ^ type_tag(&render(r)),
         });
         self.memo.insert(key, id);
         self.depth += 1;
@@ -498,6 +500,12 @@ impl Builder<'_> {
         self.nodes.get(id as usize).is_some_and(|n| n.same)
     }
 
+    /// Whether a typed reference to a value of `id` names the type the reader reads, so
+    /// that it can be read as it is.
+    fn retags_nothing(&self, id: NodeId) -> bool {
+        self.nodes.get(id as usize).is_some_and(|n| n.retag == 0)
+    }
+
     fn flat(&self, id: NodeId) -> bool {
         self.nodes.get(id as usize).is_some_and(|n| n.flat)
     }
@@ -509,9 +517,8 @@ impl Builder<'_> {
         }
         let slots_same = |slots: &[Slot]| {
             slots.iter().all(|s| match s.src {
-                Src::Inline { from, node } | Src::Lazy { from, node } | Src::Table { from, node } => {
-                    from == s.to && self.same(node)
-                }
+                Src::Inline { from, node } | Src::Table { from, node } => from == s.to && self.same(node),
+                Src::Lazy { from, node } => from == s.to && self.same(node) && self.retags_nothing(node),
                 _ => false,
             })
         };
@@ -519,7 +526,9 @@ impl Builder<'_> {
             Op::Pending => false,
             Op::Prim { from, to } => from == to,
             Op::String | Op::Opaque(_) => true,
-            Op::Vec(c) | Op::Option(c) | Op::Box(c) | Op::Array(c, _) | Op::Lazy(c) => self.same(*c),
+            Op::Vec(c) | Op::Option(c) | Op::Box(c) | Op::Array(c, _) => self.same(*c),
+            // A typed reference read as it is must name the type the reader reads.
+            Op::Lazy(c) => self.same(*c) && self.retags_nothing(*c),
             Op::Some(_) | Op::ToBox(_) | Op::Unbox(_) | Op::ToLazy(_) => false,
             Op::Struct(slots) => slots_same(slots),
             Op::Enum(arms) => arms.iter().enumerate().all(|(j, a)| match a {

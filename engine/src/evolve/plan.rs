@@ -211,6 +211,9 @@ pub(crate) struct Node {
     /// Where the pair was first met (`Shop.items[].price`), and the file's type there.
     pub(crate) path: String,
     pub(crate) file_ty: String,
+    /// The file's type tag xored with the reader's ([`crate::format::type_tag`]): what
+    /// turns a typed reference to a value of this node into the reader's.
+    pub(crate) retag: u64,
 }
 
 /// How a lazy field inside a transcoded chunk is read: what its reference names.

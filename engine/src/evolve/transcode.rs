@@ -13,8 +13,9 @@
 use super::plan::{Arm, Made, NodeId, Op, Plan, Prim, Slot, Src, Tag};
 use crate::error::{Error, Location, Result};
 use crate::format::archived::{Bytes, string_header};
+use crate::format::chunk_ref::{CHECKSUM_AT, CHUNK_REF_LEN};
 use crate::format::table::TableHeader;
-use crate::format::{ChunkRef, Encoding};
+use crate::format::{ChunkRef, Encoding, TYPED_VERSION};
 use crate::schema::Moved;
 use crate::schema::round_up;
 use crate::store::chunk::Chunk;
@@ -216,6 +217,22 @@ impl<'a> Transcoder<'a> {
         Ok(())
     }
 
+    /// Turns the typed reference just copied (to a value of `node`) from the file's
+    /// type into the reader's, in files whose references are typed.
+    fn retype(&mut self, node: NodeId) -> Result<()> {
+        let retag = self.plan.node(node)?.retag;
+        if retag == 0 || self.store.footer().version < TYPED_VERSION {
+            return Ok(());
+        }
+        let at = self.out.len().checked_sub(CHUNK_REF_LEN - CHECKSUM_AT);
+        let slot = at.and_then(|at| self.out.get_mut(at..at + 8));
+        let slot = slot.ok_or_else(|| Error::Message(String::from("internal: no reference to retype")))?;
+        let mut checksum = [0u8; 8];
+        checksum.copy_from_slice(slot);
+        slot.copy_from_slice(&(u64::from_le_bytes(checksum) ^ retag).to_le_bytes());
+        Ok(())
+    }
+
     fn take(&self, cursor: &mut usize) -> Result<u64> {
         let v = self
             .tape
@@ -394,7 +411,10 @@ impl<'a> Transcoder<'a> {
         match slot.src {
             Src::Inline { from, node } => self.ser(node, at.plus(from)),
             Src::FromLazy { from, node } => {
-                let r = self.chunk_ref(at.plus(from))?;
+                let mut r = self.chunk_ref(at.plus(from))?;
+                if self.store.footer().version >= TYPED_VERSION {
+                    r = r.tagged(crate::format::type_tag(&self.plan.node(node)?.file_ty));
+                }
                 let chunk = self.store.chunk(&r, Keep::No, Holds::Nothing)?;
                 let s = self.sources.len();
                 self.sources.push(chunk);
@@ -467,6 +487,7 @@ impl<'a> Transcoder<'a> {
             Op::Lazy(c) => {
                 let c = *c;
                 self.copy(at, 40)?;
+                self.retype(c)?;
                 if !self.plan.node(c)?.same {
                     self.tags.push((start, Tag::Chunk { node: c, place: self.path().into() }));
                 }
@@ -572,8 +593,11 @@ impl<'a> Transcoder<'a> {
         match slot.src {
             Src::Inline { from, node } => self.res(node, at.plus(from), cursor)?,
             Src::Lazy { from, node } | Src::Table { from, node } => {
-                let len = if matches!(slot.src, Src::Lazy { .. }) { 40 } else { 64 };
-                self.copy(at.plus(from), len)?;
+                let lazy = matches!(slot.src, Src::Lazy { .. });
+                self.copy(at.plus(from), if lazy { 40 } else { 64 })?;
+                if lazy {
+                    self.retype(node)?;
+                }
                 if !self.plan.node(node)?.same {
                     self.tags.push((here, Tag::Chunk { node, place: self.path().into() }));
                 }

@@ -8,11 +8,31 @@
 //! | 0 | 8 | `offset` | absolute file offset of the chunk, a multiple of 16 |
 //! | 8 | 8 | `stored_len` | bytes stored in the file (after compression) |
 //! | 16 | 8 | `raw_len` | bytes of the archived value (before compression); the value's root object ends exactly there |
-//! | 24 | 8 | `checksum` | xxh3-64 of the stored bytes |
+//! | 24 | 8 | `checksum` | xxh3-64 of the stored bytes; in a lazy value's reference from version 5 on, xored with the value's [type tag](type_tag) |
 //! | 32 | 1 | `codec` | 0 = none, 1 = zstd |
 //! | 33 | 7 | `count` | version 2: a lazy vector's element count plus one, 56 bits; zero when not recorded (always in version 1) |
 
+//!
+//! ## Typed references (version 5)
+//! A reference a value holds to a lazy value (a `#[strata(lazy)]` field, an `Arc`/`Rc`,
+//! a shared element or map value: every archived `Promise<T>`) stores the chunk's
+//! checksum xored with the [`type_tag`] of `T`'s type expression as the file's schema
+//! writes it. A reader undoes the xor with the tag of the type it reads the value as
+//! before the chunk is checked, so a reference to a chunk written as another type fails
+//! the checksum. References held by the footer and by index nodes, and the directory's,
+//! are untyped.
+
 use rkyv::rend::u64_le;
+
+/// The first format version whose lazy-value references are typed (see the module docs).
+pub const TYPED_VERSION: u32 = 5;
+
+/// The type tag of the type expression `ty` (`Mesh`, `Vec<String>`): xor'd into a lazy
+/// value's reference's checksum from [`TYPED_VERSION`] on.
+#[must_use]
+pub fn type_tag(ty: &str) -> u64 {
+    super::checksum(ty.as_bytes())
+}
 
 /// How a chunk's bytes are encoded on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +83,9 @@ pub struct ChunkRef {
 
 /// Size of a [`ChunkRef`] in bytes.
 pub const CHUNK_REF_LEN: usize = 40;
+
+/// Where the checksum lies in a [`ChunkRef`]'s bytes.
+pub const CHECKSUM_AT: usize = 24;
 const _: () = assert!(size_of::<ChunkRef>() == CHUNK_REF_LEN);
 
 impl ChunkRef {
@@ -93,6 +116,15 @@ impl ChunkRef {
             let bytes = stored.to_le_bytes();
             self.count.copy_from_slice(bytes.get(..7).unwrap_or(&[0; 7]));
         }
+        self
+    }
+
+    /// The reference with `tag` xored into its checksum: the typed reference a value
+    /// holds for a chunk reference, and the chunk reference for a typed one (see the
+    /// module docs).
+    #[must_use]
+    pub fn tagged(mut self, tag: u64) -> Self {
+        self.checksum = u64_le::from_native(self.checksum() ^ tag);
         self
     }
 

@@ -18,11 +18,11 @@ pub mod layout;
 pub mod meta;
 pub mod table;
 
-pub use chunk_ref::{ChunkRef, Encoding};
+pub use chunk_ref::{ChunkRef, Encoding, TYPED_VERSION, type_tag};
 pub use footer::Footer;
 
 /// The format version this build writes (it reads every version from [`MIN_VERSION`]).
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// The oldest format version this build reads.
 pub const MIN_VERSION: u32 = 1;

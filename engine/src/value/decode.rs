@@ -156,7 +156,11 @@ impl<'a> Decoder<'a> {
 
     /// Follows a lazy field to its chunk.
     fn follow(&self, p: &Place) -> Result<Place> {
-        self.at_root(&p.chunk_ref()?, p.ty.clone())
+        let mut r = p.chunk_ref()?;
+        if self.archive.footer().version >= crate::format::TYPED_VERSION {
+            r = r.tagged(crate::format::type_tag(&crate::schema::render(&p.ty)));
+        }
+        self.at_root(&r, p.ty.clone())
     }
 
     /// Element `i` of a sharded vector.
