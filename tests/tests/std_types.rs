@@ -1,6 +1,8 @@
 //! Standard types as fields: round trips inline, in shards, in lazy fields and in map
 //! values; `Arc` sharing (fields across the archive, nested `Arc`s within a chunk);
 //! same-layout types reading each other's files; and decoding without the Rust types.
+//! `every_standard_type_round_trips_in_files_and_memory_compressed_or_not` holds every
+//! type in one model (the crates' types: `foreign_crates.rs`; `via`: `converted_types.rs`).
 
 use proptest::prelude::*;
 use std::collections::{HashMap, VecDeque};
@@ -407,4 +409,162 @@ fn arc_fields_of_older_files_stored_inline_still_read() -> strata::Result<()> {
     assert_eq!((&*h.mesh, h.id), (&m, 8));
     assert_eq!(archive.root::<Holder>()?.mesh.view()?.name.as_str(), "old");
     Ok(())
+}
+
+/// Every standard type the crate stores, in one model: inline, in `Option`/`Vec`/tuples,
+/// lazy, shared, sharded and in map values.
+#[derive(Persist, Debug, Clone)]
+struct AllTypes {
+    boxed: Box<str>,
+    arc_str: Arc<str>,
+    rc_str: std::rc::Rc<str>,
+    boxed_slice: Box<[u16]>,
+    arc_slice: Arc<[u32]>,
+    rc_slice: std::rc::Rc<[u8]>,
+    deque: VecDeque<String>,
+    heap: std::collections::BinaryHeap<u32>,
+    list: std::collections::LinkedList<String>,
+    elapsed: Duration,
+    when: std::time::SystemTime,
+    maybe_when: Option<std::time::SystemTime>,
+    path: std::path::PathBuf,
+    paths: Vec<std::path::PathBuf>,
+    os: std::ffi::OsString,
+    nz8: NonZeroU8,
+    nz_i128: std::num::NonZeroI128,
+    maybe_nz: Option<NonZeroI64>,
+    range: Range<u64>,
+    closed: RangeInclusive<i32>,
+    marker: PhantomData<String>,
+    unit: (),
+    wrapped: std::num::Wrapping<u32>,
+    reversed: std::cmp::Reverse<i64>,
+    ip: IpAddr,
+    v4: Ipv4Addr,
+    v6: Ipv6Addr,
+    sock: SocketAddr,
+    sock4: SocketAddrV4,
+    sock6: SocketAddrV6,
+    cow: std::borrow::Cow<'static, str>,
+    cow_slice: std::borrow::Cow<'static, [u16]>,
+    tuple: (Ipv4Addr, Duration, NonZeroU32),
+    shared: Arc<Conn>,
+    shared_again: Arc<Conn>,
+    rc: std::rc::Rc<Conn>,
+    #[strata(lazy)]
+    lazy_durations: VecDeque<Duration>,
+    #[strata(shard, shard_bytes = 1024)]
+    conns: Vec<Conn>,
+    #[strata(map)]
+    by_port: std::collections::BTreeMap<u16, Conn>,
+}
+
+#[cfg(unix)]
+fn all_types(seeds: &[u32], text: &str, secs: i64, path: &[u8]) -> AllTypes {
+    use std::os::unix::ffi::OsStringExt;
+    use std::time::UNIX_EPOCH;
+    let at = |s: i64| {
+        let d = Duration::new(s.unsigned_abs(), (s.unsigned_abs() % 1_000_000_000) as u32);
+        if s >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH - d }
+    };
+    let conns: Vec<Conn> = seeds.iter().map(|&s| conn(s)).collect();
+    let first = conns.first().cloned().unwrap_or_else(|| conn(7));
+    let shared = Arc::new(first.clone());
+    let n = |s: u32| NonZeroU32::new(s.max(1)).unwrap_or(NonZeroU32::MIN);
+    AllTypes {
+        boxed: text.into(),
+        arc_str: Arc::from(text),
+        rc_str: std::rc::Rc::from(text),
+        boxed_slice: seeds.iter().map(|&s| s as u16).collect(),
+        arc_slice: Arc::from(seeds),
+        rc_slice: seeds.iter().map(|&s| s as u8).collect(),
+        deque: seeds.iter().map(|s| s.to_string()).collect(),
+        heap: seeds.iter().copied().collect(),
+        list: text.split(' ').map(String::from).collect(),
+        elapsed: Duration::new(secs.unsigned_abs(), 999_999_999),
+        when: at(secs),
+        maybe_when: (secs % 2 == 0).then(|| at(-secs)),
+        path: std::path::PathBuf::from(std::ffi::OsString::from_vec(path.to_vec())),
+        paths: seeds.iter().map(|s| std::path::PathBuf::from(format!("/p/{s}"))).collect(),
+        os: std::ffi::OsString::from_vec(path.iter().rev().copied().collect()),
+        nz8: NonZeroU8::new((secs as u8).max(1)).unwrap_or(NonZeroU8::MIN),
+        nz_i128: std::num::NonZeroI128::new(i128::from(secs) << 64 | 1).unwrap_or(std::num::NonZeroI128::MIN),
+        maybe_nz: NonZeroI64::new(secs),
+        range: secs.unsigned_abs()..u64::MAX,
+        closed: -(secs as i32)..=(secs as i32),
+        marker: PhantomData,
+        unit: (),
+        wrapped: std::num::Wrapping(secs as u32),
+        reversed: std::cmp::Reverse(secs),
+        ip: first.local,
+        v4: Ipv4Addr::from(secs as u32),
+        v6: Ipv6Addr::from(u128::from(secs.unsigned_abs()) << 64),
+        sock: first.peer,
+        sock4: SocketAddrV4::new(Ipv4Addr::from(secs as u32), secs as u16),
+        sock6: SocketAddrV6::new(Ipv6Addr::LOCALHOST, secs as u16, secs as u32, 3),
+        cow: if secs % 3 == 0 { std::borrow::Cow::Borrowed("static") } else { std::borrow::Cow::Owned(text.into()) },
+        cow_slice: std::borrow::Cow::Owned(seeds.iter().map(|&s| s as u16).collect()),
+        tuple: (Ipv4Addr::BROADCAST, Duration::from_nanos(secs.unsigned_abs()), n(seeds.len() as u32)),
+        shared_again: Arc::clone(&shared),
+        shared,
+        rc: std::rc::Rc::new(first),
+        lazy_durations: seeds.iter().map(|&s| Duration::from_micros(u64::from(s))).collect(),
+        by_port: conns.iter().map(|c| (c.peer.port(), c.clone())).collect(),
+        conns,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[cfg(unix)]
+    #[test]
+    fn every_standard_type_round_trips_in_files_and_memory_compressed_or_not(
+        seeds in proptest::collection::vec(any::<u32>(), 0..80),
+        text in ".{0,24}",
+        secs in -(1i64 << 40)..(1i64 << 40),
+        path in proptest::collection::vec(1u8.., 0..40),
+        compress in any::<bool>(),
+    ) {
+        use strata::{PathView, SystemTimeView};
+        let value = all_types(&seeds, &text, secs, &path);
+        // Field by field through `Debug`: `BinaryHeap` has no `PartialEq` (its stored
+        // order is kept), and the map is a `BTreeMap`, so the text is deterministic.
+        let same = |a: &AllTypes| format!("{a:?}") == format!("{value:?}");
+        let options = if compress { strata::SaveOptions::new().compression(strata::Codec::FAST) } else { strata::SaveOptions::new() };
+        let bytes = options.to_bytes(&value)?;
+        let back: AllTypes = strata::from_bytes(&bytes)?;
+        prop_assert!(same(&back));
+        prop_assert!(Arc::ptr_eq(&back.shared, &back.shared_again));
+        let dir = tempfile::tempdir().map_err(strata::Error::Io)?;
+        let file = dir.path().join("all.strata");
+        options.save(&file, &value)?;
+        prop_assert!(same(&strata::load::<AllTypes>(&file)?));
+        // Views, against the values.
+        let archive = Archive::open(&file)?;
+        let root = archive.root::<AllTypes>()?;
+        prop_assert_eq!(root.boxed.as_ref(), &*value.boxed);
+        prop_assert_eq!(root.arc_str.as_ref(), &*value.arc_str);
+        prop_assert_eq!(root.rc_slice.as_ref(), &*value.rc_slice);
+        prop_assert_eq!(root.deque.len(), value.deque.len());
+        prop_assert_eq!(root.elapsed, value.elapsed);
+        prop_assert_eq!(root.when.system_time()?, value.when);
+        prop_assert_eq!(root.path.as_path()?, value.path.as_path());
+        prop_assert_eq!(root.nz_i128.get(), value.nz_i128.get());
+        prop_assert_eq!(root.v6.octets(), value.v6.octets());
+        prop_assert_eq!(root.sock4.port(), value.sock4.port());
+        prop_assert_eq!(root.tuple.1, value.tuple.1);
+        prop_assert_eq!(root.shared.load_shared()?.timeout, value.shared.timeout);
+        prop_assert_eq!(&root.rc.load_rc()?.ports, &value.rc.ports);
+        prop_assert_eq!(root.lazy_durations.len()?, value.lazy_durations.len());
+        prop_assert_eq!(root.conns.len(), value.conns.len());
+        if let Some((k, c)) = value.conns.iter().enumerate().next_back() {
+            prop_assert_eq!(&root.conns.get(k)?.ok_or(strata::Error::Detached)?.load()?, c);
+            let port = c.peer.port();
+            prop_assert_eq!(&root.by_port.get(&port)?.ok_or(strata::Error::Detached)?.load()?, &value.by_port[&port]);
+        }
+        prop_assert!(archive.verify()?.is_ok());
+        // Deterministic.
+        prop_assert_eq!(options.to_bytes(&value)?, bytes);
+    }
 }
