@@ -23,6 +23,8 @@ struct User {
 #[derive(Persist)]
 struct World {
     version: u32,
+    #[strata(lazy)]
+    motd: String,
     #[strata(shard)]
     users: Vec<User>,
     #[strata(map)]
@@ -42,6 +44,7 @@ fn world() -> World {
         .collect();
     World {
         version: 1,
+        motd: String::from("a message of the day, stored in a chunk of its own"),
         by_name: users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
         users,
         numbers: (0..1_000_000).collect(),
@@ -64,6 +67,7 @@ fn reads(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         );
     });
+    c.bench_function("lazy field view (warm chunk)", |b| b.iter(|| black_box(w.motd.view().map(|v| v.len()).ok())));
     let mut i = 0usize;
     c.bench_function("vector get (warm shard)", |b| {
         b.iter(|| {

@@ -10,6 +10,7 @@ use rkyv::Archived;
 use std::any::TypeId;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 
 /// A field stored in its own chunk, loaded only when asked.
@@ -77,7 +78,8 @@ impl<T: Persist> Promise<T> {
 /// once per thread and type.
 pub(crate) fn tag_of<T: Persist>() -> u64 {
     thread_local! {
-        static TAGS: RefCell<HashMap<TypeId, u64>> = RefCell::new(HashMap::new());
+        static TAGS: RefCell<HashMap<TypeId, u64, BuildHasherDefault<TypeIdHasher>>> =
+            RefCell::new(HashMap::default());
     }
     let id = TypeId::of::<T>();
     if let Some(tag) = TAGS.with_borrow(|tags| tags.get(&id).copied()) {
@@ -86,6 +88,30 @@ pub(crate) fn tag_of<T: Persist>() -> u64 {
     let tag = type_tag(&crate::schema::schema_of::<T>().name);
     TAGS.with_borrow_mut(|tags| tags.insert(id, tag));
     tag
+}
+
+/// Hashes a `TypeId` by the bits it hashes itself with: a `TypeId` is already a hash.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64 ^ (n >> 64) as u64;
+    }
 }
 
 impl<T> Promise<T> {
