@@ -11,7 +11,6 @@
 //! | 24 | 8 | `checksum` | xxh3-64 of the stored bytes; in a lazy value's reference from version 5 on, xored with the value's [type tag](type_tag) |
 //! | 32 | 1 | `codec` | 0 = none, 1 = zstd |
 //! | 33 | 7 | `count` | version 2: a lazy vector's element count plus one, 56 bits; zero when not recorded (always in version 1) |
-
 //!
 //! ## Typed references (version 5)
 //! A reference a value holds to a lazy value (a `#[strata(lazy)]` field, an `Arc`/`Rc`,
@@ -83,10 +82,10 @@ pub struct ChunkRef {
 
 /// Size of a [`ChunkRef`] in bytes.
 pub const CHUNK_REF_LEN: usize = 40;
+const _: () = assert!(size_of::<ChunkRef>() == CHUNK_REF_LEN);
 
 /// Where the checksum lies in a [`ChunkRef`]'s bytes.
 pub const CHECKSUM_AT: usize = 24;
-const _: () = assert!(size_of::<ChunkRef>() == CHUNK_REF_LEN);
 
 impl ChunkRef {
     /// A reference to a chunk.
