@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::evolve::Origin;
-use crate::format::{ChunkRef, Encoding, TYPED_VERSION, type_tag};
+use crate::format::{ChunkRef, Encoding, TYPED_VERSION};
 use crate::load::Prefetch;
 use crate::store::{Holds, Keep, Store, View};
 use crate::{Persist, persist};
@@ -74,8 +74,8 @@ impl<T: Persist> Promise<T> {
     }
 }
 
-/// The type tag of `T` ([`crate::format::type_tag`] of its type expression), computed
-/// once per thread and type.
+/// The type tag of `T` ([`crate::format::type_tag`] of its type expression as the
+/// schema's readers render it), looked up once per thread and type.
 pub(crate) fn tag_of<T: Persist>() -> u64 {
     thread_local! {
         static TAGS: RefCell<HashMap<TypeId, u64, BuildHasherDefault<TypeIdHasher>>> =
@@ -85,7 +85,7 @@ pub(crate) fn tag_of<T: Persist>() -> u64 {
     if let Some(tag) = TAGS.with_borrow(|tags| tags.get(&id).copied()) {
         return tag;
     }
-    let tag = type_tag(&crate::schema::schema_of::<T>().name);
+    let tag = crate::schema::schema_of::<T>().tag;
     TAGS.with_borrow_mut(|tags| tags.insert(id, tag));
     tag
 }

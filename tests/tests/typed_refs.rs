@@ -208,3 +208,47 @@ fn a_renamed_type_reads_through_evolution_which_retypes_its_references() -> stra
     assert!(bad.load::<renamed::Scene>().is_err());
     Ok(())
 }
+
+#[test]
+fn lazy_values_of_every_type_expression_read_without_their_types_and_compact() -> strata::Result<()> {
+    // The type tag is of the type expression as the schema writes it, whatever its
+    // form: generic, tuple, array, an inline map (whose schema carries its layout),
+    // a boxed slice; read by the typeless decoder and compaction from the schema text.
+    #[derive(Persist, Debug, Clone, PartialEq)]
+    struct Pair<A, B> {
+        a: A,
+        b: B,
+    }
+    #[derive(Persist, Debug, Clone, PartialEq)]
+    struct Shapes {
+        #[strata(lazy)]
+        map: std::collections::HashMap<u16, String>,
+        #[strata(lazy)]
+        tree: std::collections::BTreeMap<String, (u8, i64)>,
+        #[strata(lazy)]
+        tuple: (u32, String, [u16; 3]),
+        #[strata(lazy)]
+        pair: Pair<u64, Vec<Option<String>>>,
+        #[strata(lazy)]
+        boxed: Box<[u8]>,
+        shared: Arc<Pair<String, (u8,)>>,
+    }
+    let value = Shapes {
+        map: (0..20).map(|i| (i, format!("v{i}"))).collect(),
+        tree: (0..5).map(|i| (format!("k{i}"), (i as u8, -i64::from(i)))).collect(),
+        tuple: (7, "seven".into(), [1, 2, 3]),
+        pair: Pair { a: 9, b: vec![Some("x".into()), None] },
+        boxed: vec![1, 2, 3].into_boxed_slice(),
+        shared: Arc::new(Pair { a: "s".into(), b: (1,) }),
+    };
+    let bytes = strata::to_bytes(&value)?;
+    let archive = Archive::from_bytes(bytes.clone())?;
+    assert_eq!(archive.load::<Shapes>()?, value);
+    archive.value()?;
+    let dir = tempfile::tempdir().map_err(strata::Error::Io)?;
+    let path = dir.path().join("shapes.strata");
+    std::fs::write(&path, &bytes).map_err(strata::Error::Io)?;
+    strata::compact(&path)?;
+    assert_eq!(strata::load::<Shapes>(&path)?, value);
+    Ok(())
+}

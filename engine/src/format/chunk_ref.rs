@@ -16,7 +16,7 @@
 //! A reference a value holds to a lazy value (a `#[strata(lazy)]` field, an `Arc`/`Rc`,
 //! a shared element or map value: every archived `Promise<T>`) stores the chunk's
 //! checksum xored with the [`type_tag`] of `T`'s type expression as the file's schema
-//! writes it. A reader undoes the xor with the tag of the type it reads the value as
+//! writes it (less an inline map's `[size/align]` suffix). A reader undoes the xor with the tag of the type it reads the value as
 //! before the chunk is checked, so a reference to a chunk written as another type fails
 //! the checksum. References held by the footer and by index nodes, and the directory's,
 //! are untyped.

@@ -176,6 +176,9 @@ pub struct TypeSchema {
     pub defaults: Defaults,
     /// How the values it stores in rkyv's own layout move, by type name.
     pub(crate) relocators: HashMap<String, Relocator>,
+    /// The type tag of its references as a lazy value ([`crate::format::type_tag`] of
+    /// the type expression as readers without the Rust type render it).
+    pub(crate) tag: u64,
 }
 
 /// The schema of `T`, computed once per type and cached for the process.
@@ -193,10 +196,16 @@ pub fn schema_of<T: Persist>() -> &'static TypeSchema {
     let relocators = std::mem::take(&mut builder.relocators);
     let text = builder.finish(&name);
     let fingerprint = crate::format::checksum(text.as_bytes());
+    // What a reader of the schema text computes: the root type as parsed and rendered
+    // back (an inline map's layout suffix is not part of it). A text that does not
+    // parse cannot be read without its type at all; its references are typed by name.
+    let rendered = Schema::parse(&text).map(|s| render(&s.root));
+    let tag = crate::format::type_tag(rendered.as_deref().unwrap_or(&name));
     let mut guard = CACHE.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let map = guard.get_or_insert_with(HashMap::new);
     // One leaked description per stored type: bounded by the program's types.
-    map.entry(id).or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint, defaults, relocators })))
+    map.entry(id)
+        .or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint, defaults, relocators, tag })))
 }
 
 /// The root type expression recorded in a schema text (its second line).
