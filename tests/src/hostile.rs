@@ -435,6 +435,20 @@ pub fn reseal_root(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `bytes` with the first reference `from` in the root chunk replaced by `to`, the root
+/// resealed: what a writer can do while keeping every checksum valid. `None` when the
+/// root does not hold `from`.
+#[must_use]
+pub fn replaced_in_root(bytes: &[u8], from: &ChunkRef, to: &ChunkRef) -> Option<Vec<u8>> {
+    let at = bytes.len().saturating_sub(128);
+    let root = ChunkRef::from_bytes(bytes.get(at..at + 40)?.try_into().ok()?);
+    let (start, end) = (root.offset() as usize, (root.offset() + root.stored_len()) as usize);
+    let pos = find(bytes.get(start..end)?, &from.to_bytes())? + start;
+    let mut out = bytes.to_vec();
+    out.get_mut(pos..pos + 40)?.copy_from_slice(&to.to_bytes());
+    Some(reseal_root(&out))
+}
+
 /// The length of the footer `bytes` end with, from the version it records (176 bytes
 /// from version 3, 128 before).
 #[must_use]

@@ -322,13 +322,7 @@ fn redirected(make: impl Fn(ChunkRef) -> ChunkRef) -> strata::Result<Vec<u8>> {
     let archive = Archive::from_bytes(bytes.clone())?;
     let root = archive.root::<Scene>()?;
     let hero = *root.hero.chunk();
-    let from = hero.to_bytes();
-    let root_ref = archive.footer().root;
-    let (start, end) = (root_ref.offset() as usize, (root_ref.offset() + root_ref.stored_len()) as usize);
-    let at = bytes[start..end].windows(40).position(|w| w == from).ok_or(strata::Error::Detached)? + start;
-    let mut damaged = bytes;
-    damaged[at..at + 40].copy_from_slice(&make(hero).to_bytes());
-    Ok(strata_tests::hostile::reseal_root(&damaged))
+    strata_tests::hostile::replaced_in_root(&bytes, &hero, &make(hero)).ok_or(strata::Error::Detached)
 }
 
 /// What a test does to a reference.

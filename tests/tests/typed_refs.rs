@@ -68,13 +68,7 @@ fn pointed(pick: impl Fn(&ArchivedScene) -> (ChunkRef, ChunkRef)) -> strata::Res
     let bytes = strata::to_bytes(&scene())?;
     let archive = Archive::from_bytes(bytes.clone())?;
     let (from, to) = pick(archive.root::<Scene>()?);
-    let root = archive.footer().root;
-    let (start, end) = (root.offset() as usize, (root.offset() + root.stored_len()) as usize);
-    let found = bytes[start..end].windows(40).position(|w| w == from.to_bytes());
-    let at = found.ok_or(strata::Error::Detached)? + start;
-    let mut damaged = bytes;
-    damaged[at..at + 40].copy_from_slice(&to.to_bytes());
-    Ok(strata_tests::hostile::reseal_root(&damaged))
+    strata_tests::hostile::replaced_in_root(&bytes, &from, &to).ok_or(strata::Error::Detached)
 }
 
 fn hero_at_group(s: &ArchivedScene) -> (ChunkRef, ChunkRef) {
