@@ -7,7 +7,7 @@
 //! Prints Markdown tables with ratios against strata and writes every figure as JSON.
 //!
 //! ```text
-//! cargo run --release -p strata-benches --bin compare -- [--scale 1|10|100] [--runs N] [--json FILE]
+//! cargo run --release -p strata-benches --bin compare -- [--dataset users|records] [--scale 1|10|100] [--runs N] [--json FILE]
 //! cargo run --release -p strata-benches --bin compare -- --huge [--json FILE]
 //! ```
 //!
@@ -34,6 +34,11 @@ struct Args {
     /// Dataset size: 1 = 100,000 users and a 10 MiB asset (a 33 MB strata file).
     #[arg(long, default_value_t = 1)]
     scale: u64,
+    /// Which dataset: `users` (the whitepaper's, nested fields) or `records`
+    /// (string-heavy: a name, an e-mail address and a few scores per record, 100,000
+    /// per scale step, and a 100-byte-per-record asset). See `dataset.rs`.
+    #[arg(long, default_value = "users")]
+    dataset: dataset::Kind,
     /// Measured runs (medians, min and max are reported): one sample per run of each
     /// write and full load, three of each point read.
     #[arg(long, default_value_t = 5)]
@@ -233,31 +238,36 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         args.scale = HUGE_SCALE;
     }
     if let Some(spec) = &args.child_op {
-        return child_op(spec, args.scale);
+        return child_op(spec, args.scale, args.dataset);
     }
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/compare-files"),
     };
-    let file = |name: &str| dir.join(format!("{}.bin", name.replace([' ', '(', ')', '.', '\''], "_")));
+    // The users' files keep the names they had before there was a second dataset.
+    let prefix = match args.dataset {
+        dataset::Kind::Users => "",
+        dataset::Kind::Records => "records-",
+    };
+    let file = |name: &str| dir.join(format!("{prefix}{}.bin", name.replace([' ', '(', ')', '.', '\''], "_")));
     if let Some(spec) = &args.repeat {
-        return repeat(spec, &file, args.scale);
+        return repeat(spec, &file, args.scale, args.dataset);
     }
     if let Some(spec) = &args.alternate {
-        return alternate(spec, &file, args.scale);
+        return alternate(spec, &file, args.scale, args.dataset);
     }
     std::fs::create_dir_all(&dir)?;
     let start = Instant::now();
     // Progress on stderr, stamped with the seconds since the start: where a long run's
     // time goes.
     let say = |what: String| eprintln!("[{:7.1} s] {what}", start.elapsed().as_secs_f64());
-    say(format!("building the dataset at scale {} ...", args.scale));
+    say(format!("building the {} dataset at scale {} ...", args.dataset.name(), args.scale));
     let before = os::rss();
-    let mut world = dataset::world(args.scale);
+    let mut world = dataset::Data::build(args.dataset, args.scale);
     // What an owned copy of the dataset takes: every full load builds one.
     let dataset_bytes = os::rss().saturating_sub(before);
     say(format!("the dataset takes {:.2} GB of memory", dataset_bytes as f64 / 1e9));
-    let probe = dataset::probe(&world);
+    let probe = world.probe();
     let mut formats = formats::all();
     if args.huge {
         formats.retain(|f| f.name().starts_with("strata"));
@@ -401,7 +411,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     let decode_slow = f.decodes_whole_file()
                         && (points_slow(None) || (first_here && r.writes.get(f.name()).is_some_and(Samples::was_slow)));
                     let every = points_slow(Some(cold)) || decode_slow;
-                    if every && let Some((every, rss)) = measure_every_in_child(f.name(), &path, args.scale)? {
+                    if every
+                        && let Some((every, rss)) = measure_every_in_child(f.name(), &path, args.scale, args.dataset)?
+                    {
                         for (op, got, elapsed) in every {
                             if r.reads.contains_key(&(f.name(), op, cold))
                                 || (op == Op::FullLoad && (args.no_full_load || r.no_room.contains_key(f.name())))
@@ -436,7 +448,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         if cold && sample > 0 {
                             os::evict(&path)?;
                         }
-                        let Some((got, elapsed, rss)) = measure_in_child(f.name(), &path, op, prerun, args.scale)?
+                        let Some((got, elapsed, rss)) =
+                            measure_in_child(f.name(), &path, op, prerun, args.scale, args.dataset)?
                         else {
                             break; // an operation this format does not offer
                         };
@@ -504,7 +517,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 })
             })
             .collect();
-        let doc = json!({ "scaling_at_the_same_moments": scaling, "not_measured": r.failed, "full_load_not_measured": r.no_room, "dataset_bytes": dataset_bytes, "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
+        let doc = json!({ "scaling_at_the_same_moments": scaling, "not_measured": r.failed, "full_load_not_measured": r.no_room, "dataset_bytes": dataset_bytes, "dataset": args.dataset.name(), "scale": args.scale, "runs": args.runs, "fsync": "every format's write includes fsync", "results": results });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
         say(format!("wrote {}", path.display()));
     }
@@ -515,9 +528,18 @@ fn print_tables(args: &Args, formats: &[Box<dyn formats::Format>], r: &Results<'
     let Results { writes, sizes, reads, rss: _, failed, no_room, shared, scaling } = r;
     let base = "strata";
     if args.reuse {
-        println!("## Files (scale {}; written by an earlier run: --reuse)\n", args.scale);
+        println!(
+            "## Files ({} dataset, scale {}; written by an earlier run: --reuse)\n",
+            args.dataset.name(),
+            args.scale
+        );
     } else {
-        println!("## Write (scale {}, up to {} runs; every format's write includes fsync)\n", args.scale, args.runs);
+        println!(
+            "## Write ({} dataset, scale {}, up to {} runs; every format's write includes fsync)\n",
+            args.dataset.name(),
+            args.scale,
+            args.runs
+        );
     }
     println!("| format | write (median) | min | max | runs | vs strata | file size |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
@@ -629,9 +651,10 @@ fn measure_in_child(
     op: Op,
     prerun: bool,
     scale: u64,
+    kind: dataset::Kind,
 ) -> Result<Option<Measured>, Box<dyn std::error::Error + Send + Sync>> {
     let spec = format!("{name}|{}|{}|{}", path.display(), op_name(op), if prerun { "prerun" } else { "once" });
-    let text = run_child("--child-op", &spec, scale, &format!("{name} {}", op.label()))?;
+    let text = run_child("--child-op", &spec, scale, kind, &format!("{name} {}", op.label()))?;
     let mut words = text.split_whitespace();
     match (words.next(), words.next().map(str::parse::<u64>), words.next().map(str::parse::<u64>)) {
         (Some("none"), _, _) => Ok(None),
@@ -640,10 +663,12 @@ fn measure_in_child(
     }
 }
 
-/// Runs this program with `mode SPEC --scale SCALE` in a fresh process and returns
-/// what it printed; an error naming `what` when it failed.
-fn run_child(mode: &str, spec: &str, scale: u64, what: &str) -> formats::Res<String> {
-    let out = Command::new(std::env::current_exe()?).args([mode, spec, "--scale", &scale.to_string()]).output()?;
+/// Runs this program with `mode SPEC --scale SCALE --dataset KIND` in a fresh process
+/// and returns what it printed; an error naming `what` when it failed.
+fn run_child(mode: &str, spec: &str, scale: u64, kind: dataset::Kind, what: &str) -> formats::Res<String> {
+    let out = Command::new(std::env::current_exe()?)
+        .args([mode, spec, "--scale", &scale.to_string(), "--dataset", kind.name()])
+        .output()?;
     if !out.status.success() {
         return Err(format!("{what}: {} ({})", String::from_utf8_lossy(&out.stderr).trim(), out.status).into());
     }
@@ -653,9 +678,14 @@ fn run_child(mode: &str, spec: &str, scale: u64, what: &str) -> formats::Res<Str
 /// [`Format::run_every`](formats::Format::run_every) in a fresh process: every
 /// operation's answer and time from one decode, and the child's peak RSS; `None` for a
 /// format without it.
-fn measure_every_in_child(name: &str, path: &Path, scale: u64) -> formats::Res<Option<(formats::Every, u64)>> {
+fn measure_every_in_child(
+    name: &str,
+    path: &Path,
+    scale: u64,
+    kind: dataset::Kind,
+) -> formats::Res<Option<(formats::Every, u64)>> {
     let spec = format!("{name}|{}|every|once", path.display());
-    let text = run_child("--child-op", &spec, scale, &format!("{name} (one decode for every operation)"))?;
+    let text = run_child("--child-op", &spec, scale, kind, &format!("{name} (one decode for every operation)"))?;
     if text.trim() == "none" {
         return Ok(None);
     }
@@ -682,7 +712,7 @@ fn measure_every_in_child(name: &str, path: &Path, scale: u64) -> formats::Res<O
 /// nanoseconds, the process's peak RSS in bytes, and the CPU time the operation used on
 /// all threads, user and system, in nanoseconds (a full load's parallelism is the CPU
 /// time over the wall time).
-fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn child_op(spec: &str, scale: u64, kind: dataset::Kind) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut parts = spec.split('|');
     let (Some(name), Some(path), Some(op), Some(temp)) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -690,7 +720,7 @@ fn child_op(spec: &str, scale: u64) -> Result<(), Box<dyn std::error::Error + Se
     };
     let f = formats::by_name(name).ok_or("unknown format")?;
     let path = Path::new(path);
-    let probe = unchecked_probe(scale);
+    let probe = unchecked_probe(scale, kind);
     if op == "every" {
         match f.run_every(path, &probe)? {
             Some(every) => {
@@ -745,12 +775,13 @@ fn parse_op(op: &str) -> Result<Op, Box<dyn std::error::Error + Send + Sync>> {
         .ok_or_else(|| "OP is one of write, metadata, deep, map, element, full".into())
 }
 
-/// The key and index the harness asks for at `scale`, without building the dataset
-/// (so without the answers: the callers do not check them).
-fn unchecked_probe(scale: u64) -> dataset::Probe {
+/// The key and index the harness asks for in dataset `kind` at `scale`, without
+/// building the dataset (so without the answers: the callers do not check them).
+fn unchecked_probe(scale: u64, kind: dataset::Kind) -> dataset::Probe {
     let users = 100_000 * scale;
     dataset::Probe {
-        key: dataset::probe_key(users),
+        kind,
+        key: kind.probe_key(users),
         index: dataset::probe_index(users),
         version: 0,
         max_level: 0,
@@ -804,8 +835,8 @@ fn scaling_step<'a>(
     std::fs::create_dir_all(&base_dir)?;
     let base_file = |name: &str| base_dir.join(file(name).file_name().unwrap_or_default());
     say(format!("scaling: writing the scale-{SCALING_BASE} files in {}", base_dir.display()));
-    let mut world = dataset::world(SCALING_BASE);
-    let base_probe = dataset::probe(&world);
+    let mut world = dataset::Data::build(args.dataset, SCALING_BASE);
+    let base_probe = world.probe();
     for f in &strata {
         let path = base_file(f.name());
         if args.reuse && path.exists() {
@@ -824,9 +855,10 @@ fn scaling_step<'a>(
         evict_others(formats, file, f.name())?;
         for op in SCALING_OPS {
             for &cold in temperatures {
-                let [here, base] = alternate_samples(f, op, cold, &files, SCALING_ROUNDS, &mut |k, _, got| {
-                    check(f.name(), op, got, if k == 0 { probe } else { &base_probe })
-                })?;
+                let [here, base] =
+                    alternate_samples(f, op, cold, &files, args.dataset, SCALING_ROUNDS, &mut |k, _, got| {
+                        check(f.name(), op, got, if k == 0 { probe } else { &base_probe })
+                    })?;
                 say(format!(
                     "scaling: {} {}, {}: {} at scale {}, {} at scale {SCALING_BASE}",
                     f.name(),
@@ -854,6 +886,7 @@ fn alternate_samples(
     op: Op,
     cold: bool,
     files: &[(PathBuf, u64); 2],
+    kind: dataset::Kind,
     n: usize,
     check: &mut dyn FnMut(usize, &Path, u64) -> formats::Res<()>,
 ) -> formats::Res<[Samples; 2]> {
@@ -869,7 +902,7 @@ fn alternate_samples(
             if cold {
                 os::evict(path)?;
             }
-            let (got, elapsed, _) = measure_in_child(f.name(), path, op, !cold, *scale)?
+            let (got, elapsed, _) = measure_in_child(f.name(), path, op, !cold, *scale, kind)?
                 .ok_or("an operation this format does not offer")?;
             check(k, path, got)?;
             samples[k].0.push(elapsed);
@@ -883,6 +916,7 @@ fn alternate(
     spec: &[String],
     file: &dyn Fn(&str) -> PathBuf,
     scale: u64,
+    kind: dataset::Kind,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let [name, op, n, other_dir, other_scale] = spec else {
         return Err("--alternate FORMAT OP N OTHER_DIR OTHER_SCALE".into());
@@ -894,7 +928,7 @@ fn alternate(
     let there = Path::new(other_dir).join(here.file_name().ok_or("no file name")?);
     let files = [(here, scale), (there, other_scale.parse::<u64>()?)];
     let mut answers: [Option<u64>; 2] = [None, None];
-    let samples = alternate_samples(f.as_ref(), op, true, &files, n, &mut |k, path, got| match answers
+    let samples = alternate_samples(f.as_ref(), op, true, &files, kind, n, &mut |k, path, got| match answers
         .get_mut(k)
         .map(|a| *a.get_or_insert(got))
     {
@@ -923,13 +957,14 @@ fn repeat(
     spec: &[String],
     file: &dyn Fn(&str) -> PathBuf,
     scale: u64,
+    kind: dataset::Kind,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let [name, op, n] = spec else { return Err("--repeat FORMAT OP N".into()) };
     let f = formats::by_name(name).ok_or("unknown format")?;
     let n: u32 = n.parse()?;
     let path = file(f.name());
     if op == "write" {
-        let mut world = dataset::world(scale);
+        let mut world = dataset::Data::build(kind, scale);
         let value = f.prepare(&mut world)?;
         let mut s = Samples::default();
         for _ in 0..n {
@@ -947,7 +982,7 @@ fn repeat(
         return Ok(());
     }
     let op = parse_op(op)?;
-    let probe = unchecked_probe(scale);
+    let probe = unchecked_probe(scale, kind);
     os::warm(&path)?;
     let _ = f.run(op, &path, &probe)?;
     formats::release();

@@ -48,7 +48,7 @@ fn main() -> Res<()> {
     let name = format!("remote-scale-{}.strata", args.scale);
     let file = args.dir.join(&name);
     let mut world = dataset::world(args.scale);
-    let probe = dataset::probe(&world);
+    let probe = dataset::probe(&world, dataset::Kind::Users);
     if !file.exists() {
         let model = strata_model::take(&mut world);
         strata::save(&file, &model)?;

@@ -5,8 +5,8 @@
 //! ahead. Cap'n Proto has no map type, so the map is a list of entries sorted by key
 //! and a lookup is a binary search over it, in place.
 
-use super::{Format, Op, Prepared, Res, fsync, map};
-use crate::dataset::{self, World};
+use super::{Format, Op, Prepared, Res, fsync, map, users_only};
+use crate::dataset::{self, Data, Kind, World};
 use crate::world_capnp::{profile, user, world};
 use capnp::message::{Builder, ReaderOptions};
 use std::collections::HashMap;
@@ -116,7 +116,8 @@ impl Format for Capnp {
         "Cap'n Proto"
     }
 
-    fn write(&self, w: &World, _: &Prepared, path: &Path) -> Res<()> {
+    fn write(&self, d: &Data, _: &Prepared, path: &Path) -> Res<()> {
+        let Data::Users(w) = d else { return Err(users_only(self.name())) };
         let message = build(w)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
         capnp::serialize::write_message(&mut out, &message)?;
@@ -126,6 +127,9 @@ impl Format for Capnp {
     }
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
+        if probe.kind != Kind::Users {
+            return Err(users_only(self.name()));
+        }
         let map = map(path)?;
         let mut bytes: &[u8] = &map;
         // No traversal limit: the file is trusted as much as the other formats' files,

@@ -2,7 +2,7 @@
 //! public API. Every read returns the value it found, which the harness checks against
 //! [`crate::dataset::Probe`] before it reports a time.
 
-use crate::dataset::{self, World};
+use crate::dataset::{self, Data, Kind, World};
 use std::path::Path;
 
 mod capnp;
@@ -54,25 +54,26 @@ pub trait Format: Sync {
     ///
     /// # Errors
     /// The format's errors.
-    fn prepare(&self, w: &mut World) -> Res<Prepared> {
-        let _ = w;
+    fn prepare(&self, d: &mut Data) -> Res<Prepared> {
+        let _ = d;
         Ok(Box::new(()))
     }
-    /// Gives back to `w` what [`Format::prepare`] took.
+    /// Gives back to `d` what [`Format::prepare`] took.
     ///
     /// # Errors
     /// A value made by another format.
-    fn restore(&self, value: Prepared, w: &mut World) -> Res<()> {
-        let _ = (value, w);
+    fn restore(&self, value: Prepared, d: &mut Data) -> Res<()> {
+        let _ = (value, d);
         Ok(())
     }
-    /// Serializes the dataset (`w`, or `value` made by [`Format::prepare`]) and writes
+    /// Serializes the dataset (`d`, or `value` made by [`Format::prepare`]) and writes
     /// it to `path`, flushed to disk (fsync).
     ///
     /// # Errors
-    /// The format's errors.
-    fn write(&self, w: &World, value: &Prepared, path: &Path) -> Res<()>;
-    /// Opens `path` and performs `op`, returning the value read.
+    /// The format's errors, and a dataset the format has no model of.
+    fn write(&self, d: &Data, value: &Prepared, path: &Path) -> Res<()>;
+    /// Opens `path`, a file of the dataset `probe.kind`, and performs `op`, returning
+    /// the value read.
     ///
     /// # Errors
     /// The format's errors; `Ok(None)` when the format cannot perform `op`.
@@ -114,8 +115,16 @@ pub fn release() {
 /// A dataset converted into one format's types.
 pub type Prepared = Box<dyn std::any::Any + Send + Sync>;
 
+/// The error of a prepared value that is not this format's model of the dataset.
+const ANOTHER: &str = "prepared value of another format or dataset";
+
 fn prepared<T: 'static>(value: &Prepared) -> Res<&T> {
-    value.downcast_ref::<T>().ok_or_else(|| "prepared value of another format".into())
+    value.downcast_ref::<T>().ok_or_else(|| ANOTHER.into())
+}
+
+/// The error of a format that has no model of the records dataset.
+fn users_only(name: &str) -> Box<dyn std::error::Error + Send + Sync> {
+    format!("{name} has a model of the users dataset only").into()
 }
 
 fn fsync(path: &Path) -> Res<()> {
@@ -147,12 +156,12 @@ macro_rules! meta_of {
 }
 
 /// Moves the dataset into a model module's own `World` (with `Stats` and `Meta` of the
-/// same shape; the records are the dataset's own [`dataset::User`]) and back: the
-/// collections change hands whole, nothing is copied or rebuilt.
+/// same shape; the records are the dataset's own, `$row`) and back: the collections
+/// change hands whole, nothing is copied or rebuilt.
 macro_rules! moves {
-    () => {
+    ($row:ident) => {
         /// Moves the dataset's collections into this model, leaving them empty in `w`.
-        pub fn take(w: &mut dataset::World) -> World {
+        pub fn take(w: &mut dataset::World<$row>) -> World {
             World {
                 name: w.name.clone(),
                 meta: meta_of!(w),
@@ -163,7 +172,7 @@ macro_rules! moves {
         }
 
         /// Moves the collections back into `w`.
-        pub fn give_back(m: World, w: &mut dataset::World) {
+        pub fn give_back(m: World, w: &mut dataset::World<$row>) {
             w.users = m.users;
             w.by_name = m.by_name;
             w.asset = m.asset;
@@ -173,40 +182,80 @@ macro_rules! moves {
 
 // ---------------------------------------------------------------------------- strata
 
-/// The strata model of the dataset: `World` with a sharded `users`, a bucketed `by_name`
-/// and a lazy `asset`.
-pub mod strata_model {
-    use crate::dataset::{self, User};
-    use std::collections::HashMap;
-    use strata::Persist;
+/// A strata model of a dataset of `$row`s: `World` with a sharded `users`, a bucketed
+/// `by_name` and a lazy `asset`, and the reads of every operation.
+macro_rules! strata_model {
+    ($(#[$doc:meta])* $name:ident, $row:ident) => {
+        $(#[$doc])*
+        pub mod $name {
+            use super::{Op, Res, keep};
+            use crate::dataset::{self, $row};
+            use std::collections::HashMap;
+            use strata::Persist;
 
-    #[derive(Persist)]
-    pub struct Stats {
-        pub users: u64,
-        pub max_level: u32,
-        pub mean_score: f64,
-    }
-    #[derive(Persist)]
-    pub struct Meta {
-        pub version: u32,
-        pub created_by: String,
-        pub stats: Stats,
-        pub tags: Vec<String>,
-    }
-    #[derive(Persist)]
-    pub struct World {
-        pub name: String,
-        pub meta: Meta,
-        #[strata(shard)]
-        pub users: Vec<User>,
-        #[strata(map)]
-        pub by_name: HashMap<String, User>,
-        #[strata(lazy)]
-        pub asset: Vec<u8>,
-    }
+            #[derive(Persist)]
+            pub struct Stats {
+                pub users: u64,
+                pub max_level: u32,
+                pub mean_score: f64,
+            }
+            #[derive(Persist)]
+            pub struct Meta {
+                pub version: u32,
+                pub created_by: String,
+                pub stats: Stats,
+                pub tags: Vec<String>,
+            }
+            #[derive(Persist)]
+            pub struct World {
+                pub name: String,
+                pub meta: Meta,
+                #[strata(shard)]
+                pub users: Vec<$row>,
+                #[strata(map)]
+                pub by_name: HashMap<String, $row>,
+                #[strata(lazy)]
+                pub asset: Vec<u8>,
+            }
 
-    moves!();
+            moves!($row);
+
+            /// Performs `op` on an open file of this model.
+            pub fn answer(archive: &strata::Archive, op: Op, probe: &dataset::Probe) -> Res<u64> {
+                let w = archive.root::<World>()?;
+                Ok(match op {
+                    Op::Metadata => u64::from(w.meta.version.to_native()),
+                    Op::DeepField => u64::from(w.meta.stats.max_level.to_native()),
+                    Op::MapLookup => {
+                        w.by_name.get(probe.key.as_str())?.map_or(u64::MAX, |u| u64::from(u.level.to_native()))
+                    }
+                    Op::VectorElement => {
+                        w.users.get(usize::try_from(probe.index)?)?.map_or(u64::MAX, |u| u64::from(u.level.to_native()))
+                    }
+                    Op::FullLoad => {
+                        let all: World = archive.load()?;
+                        let sum = all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
+                            + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
+                            + all.asset.len() as u64;
+                        keep(all);
+                        sum
+                    }
+                })
+            }
+        }
+    };
 }
+
+strata_model!(
+    /// The strata model of the users dataset.
+    strata_model,
+    User
+);
+strata_model!(
+    /// The strata model of the records dataset.
+    strata_records,
+    Record
+);
 
 /// strata, uncompressed or with zstd on every chunk but the root; the file read chunk
 /// by chunk with `pread` (the default, [`strata::Access::Read`]) or mapped
@@ -229,39 +278,36 @@ impl Format for Strata {
         }
     }
 
-    fn prepare(&self, w: &mut World) -> Res<Prepared> {
-        Ok(Box::new(strata_model::take(w)))
+    fn prepare(&self, d: &mut Data) -> Res<Prepared> {
+        Ok(match d {
+            Data::Users(w) => Box::new(strata_model::take(w)),
+            Data::Records(w) => Box::new(strata_records::take(w)),
+        })
     }
 
-    fn restore(&self, value: Prepared, w: &mut World) -> Res<()> {
-        strata_model::give_back(*value.downcast().map_err(|_| "prepared value of another format")?, w);
+    fn restore(&self, value: Prepared, d: &mut Data) -> Res<()> {
+        match d {
+            Data::Users(w) => strata_model::give_back(*value.downcast().map_err(|_| ANOTHER)?, w),
+            Data::Records(w) => strata_records::give_back(*value.downcast().map_err(|_| ANOTHER)?, w),
+        }
         Ok(())
     }
 
-    fn write(&self, _: &World, value: &Prepared, path: &Path) -> Res<()> {
+    fn write(&self, d: &Data, value: &Prepared, path: &Path) -> Res<()> {
         // save() writes a temporary file, fsyncs it and renames it.
-        strata::SaveOptions::new().compression(self.codec).save(path, prepared::<strata_model::World>(value)?)?;
+        let options = strata::SaveOptions::new().compression(self.codec);
+        match d {
+            Data::Users(_) => drop(options.save(path, prepared::<strata_model::World>(value)?)?),
+            Data::Records(_) => drop(options.save(path, prepared::<strata_records::World>(value)?)?),
+        }
         Ok(())
     }
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
         let archive = strata::Archive::open_with(path, &strata::OpenOptions::new().access(self.access))?;
-        let w = archive.root::<strata_model::World>()?;
-        let answer = match op {
-            Op::Metadata => u64::from(w.meta.version.to_native()),
-            Op::DeepField => u64::from(w.meta.stats.max_level.to_native()),
-            Op::MapLookup => w.by_name.get(probe.key.as_str())?.map_or(u64::MAX, |u| u64::from(u.level.to_native())),
-            Op::VectorElement => {
-                w.users.get(usize::try_from(probe.index)?)?.map_or(u64::MAX, |u| u64::from(u.level.to_native()))
-            }
-            Op::FullLoad => {
-                let all: strata_model::World = archive.load()?;
-                let sum = all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
-                    + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
-                    + all.asset.len() as u64;
-                keep(all);
-                sum
-            }
+        let answer = match probe.kind {
+            Kind::Users => strata_model::answer(&archive, op, probe)?,
+            Kind::Records => strata_records::answer(&archive, op, probe)?,
         };
         keep(archive);
         Ok(Some(answer))
@@ -270,39 +316,73 @@ impl Format for Strata {
 
 // --------------------------------------------------------------------------- parcode
 
-mod parcode_model {
-    use crate::dataset::{self, User};
-    use parcode::ParcodeObject;
-    use serde::{Deserialize, Serialize};
-    use std::collections::HashMap;
+/// A parcode model of a dataset of `$row`s, and the reads of every operation.
+macro_rules! parcode_model {
+    ($name:ident, $row:ident) => {
+        mod $name {
+            use super::{Op, Res, keep};
+            use crate::dataset::{self, $row};
+            use parcode::ParcodeObject;
+            use serde::{Deserialize, Serialize};
+            use std::collections::HashMap;
+            use std::path::Path;
 
-    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
-    pub struct Stats {
-        pub users: u64,
-        pub max_level: u32,
-        pub mean_score: f64,
-    }
-    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
-    pub struct Meta {
-        pub version: u32,
-        pub created_by: String,
-        pub stats: Stats,
-        pub tags: Vec<String>,
-    }
-    #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
-    pub struct World {
-        pub name: String,
-        pub meta: Meta,
-        #[parcode(chunkable)]
-        pub users: Vec<User>,
-        #[parcode(map)]
-        pub by_name: HashMap<String, User>,
-        #[parcode(chunkable)]
-        pub asset: Vec<u8>,
-    }
+            #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+            pub struct Stats {
+                pub users: u64,
+                pub max_level: u32,
+                pub mean_score: f64,
+            }
+            #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+            pub struct Meta {
+                pub version: u32,
+                pub created_by: String,
+                pub stats: Stats,
+                pub tags: Vec<String>,
+            }
+            #[derive(Serialize, Deserialize, ParcodeObject, Clone, Debug)]
+            pub struct World {
+                pub name: String,
+                pub meta: Meta,
+                #[parcode(chunkable)]
+                pub users: Vec<$row>,
+                #[parcode(map)]
+                pub by_name: HashMap<String, $row>,
+                #[parcode(chunkable)]
+                pub asset: Vec<u8>,
+            }
 
-    moves!();
+            moves!($row);
+
+            /// Opens `path`, a file of this model, and performs `op`.
+            pub fn answer(path: &Path, op: Op, probe: &dataset::Probe) -> Res<u64> {
+                if op == Op::FullLoad {
+                    let all: World = parcode::Parcode::load(path)?;
+                    let sum = all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
+                        + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
+                        + all.asset.len() as u64;
+                    keep(all);
+                    return Ok(sum);
+                }
+                let file = parcode::Parcode::open(path)?;
+                let w = file.root::<World>()?;
+                let answer = match op {
+                    Op::Metadata => u64::from(w.meta.version),
+                    Op::DeepField => u64::from(w.meta.stats.max_level),
+                    Op::MapLookup => w.by_name.get(&probe.key)?.map_or(u64::MAX, |u| u64::from(u.level)),
+                    Op::VectorElement => u64::from(w.users.get(usize::try_from(probe.index)?)?.level),
+                    Op::FullLoad => 0,
+                };
+                drop(w);
+                keep(file);
+                Ok(answer)
+            }
+        }
+    };
 }
+
+parcode_model!(parcode_model, User);
+parcode_model!(parcode_records, Record);
 
 /// parcode 0.6.1 (the seed's own implementation), through its public API.
 pub struct Parcode;
@@ -312,41 +392,34 @@ impl Format for Parcode {
         "parcode 0.6.1"
     }
 
-    fn prepare(&self, w: &mut World) -> Res<Prepared> {
-        Ok(Box::new(parcode_model::take(w)))
+    fn prepare(&self, d: &mut Data) -> Res<Prepared> {
+        Ok(match d {
+            Data::Users(w) => Box::new(parcode_model::take(w)),
+            Data::Records(w) => Box::new(parcode_records::take(w)),
+        })
     }
 
-    fn restore(&self, value: Prepared, w: &mut World) -> Res<()> {
-        parcode_model::give_back(*value.downcast().map_err(|_| "prepared value of another format")?, w);
+    fn restore(&self, value: Prepared, d: &mut Data) -> Res<()> {
+        match d {
+            Data::Users(w) => parcode_model::give_back(*value.downcast().map_err(|_| ANOTHER)?, w),
+            Data::Records(w) => parcode_records::give_back(*value.downcast().map_err(|_| ANOTHER)?, w),
+        }
         Ok(())
     }
 
-    fn write(&self, _: &World, value: &Prepared, path: &Path) -> Res<()> {
-        parcode::Parcode::save(path, prepared::<parcode_model::World>(value)?)?;
+    fn write(&self, d: &Data, value: &Prepared, path: &Path) -> Res<()> {
+        match d {
+            Data::Users(_) => parcode::Parcode::save(path, prepared::<parcode_model::World>(value)?)?,
+            Data::Records(_) => parcode::Parcode::save(path, prepared::<parcode_records::World>(value)?)?,
+        }
         fsync(path)
     }
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
-        if op == Op::FullLoad {
-            let all: parcode_model::World = parcode::Parcode::load(path)?;
-            let sum = all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
-                + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
-                + all.asset.len() as u64;
-            keep(all);
-            return Ok(Some(sum));
-        }
-        let file = parcode::Parcode::open(path)?;
-        let w = file.root::<parcode_model::World>()?;
-        let answer = Some(match op {
-            Op::Metadata => u64::from(w.meta.version),
-            Op::DeepField => u64::from(w.meta.stats.max_level),
-            Op::MapLookup => w.by_name.get(&probe.key)?.map_or(u64::MAX, |u| u64::from(u.level)),
-            Op::VectorElement => u64::from(w.users.get(usize::try_from(probe.index)?)?.level),
-            Op::FullLoad => 0,
-        });
-        drop(w);
-        keep(file);
-        Ok(answer)
+        Ok(Some(match probe.kind {
+            Kind::Users => parcode_model::answer(path, op, probe)?,
+            Kind::Records => parcode_records::answer(path, op, probe)?,
+        }))
     }
 }
 
@@ -481,24 +554,26 @@ impl Format for Rkyv {
         if self.checked { "rkyv (validated)" } else { "rkyv (unchecked)" }
     }
 
-    fn prepare(&self, w: &mut World) -> Res<Prepared> {
+    fn prepare(&self, d: &mut Data) -> Res<Prepared> {
+        let Data::Users(w) = d else { return Ok(Box::new(())) };
         if rkyv_refusal(w).is_some() {
             return Ok(Box::new(()));
         }
         Ok(Box::new(rkyv_model::take(w)))
     }
 
-    fn restore(&self, value: Prepared, w: &mut World) -> Res<()> {
-        if let Ok(m) = value.downcast::<rkyv_model::World>() {
+    fn restore(&self, value: Prepared, d: &mut Data) -> Res<()> {
+        if let (Ok(m), Data::Users(w)) = (value.downcast::<rkyv_model::World>(), d) {
             rkyv_model::give_back(*m, w);
         }
         Ok(())
     }
 
-    fn write(&self, w: &World, value: &Prepared, path: &Path) -> Res<()> {
+    fn write(&self, d: &Data, value: &Prepared, path: &Path) -> Res<()> {
+        let Data::Users(w) = d else { return Err(users_only(self.name())) };
         // `prepare` moved nothing when the dataset is refused: `w` is whole.
         let Ok(m) = prepared::<rkyv_model::World>(value) else {
-            return Err(rkyv_refusal(w).unwrap_or_else(|| "prepared value of another format".into()).into());
+            return Err(rkyv_refusal(w).unwrap_or_else(|| ANOTHER.into()).into());
         };
         let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rkyv::to_bytes::<rkyv::rancor::Error>(m)))
             .map_err(|_| "rkyv cannot write a buffer past 2 GiB with 32-bit relative pointers")??;
@@ -507,6 +582,9 @@ impl Format for Rkyv {
     }
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
+        if probe.kind != Kind::Users {
+            return Err(users_only(self.name()));
+        }
         let map = map(path)?;
         let w: &rkyv_model::ArchivedWorld = if self.checked {
             rkyv::access::<rkyv_model::ArchivedWorld, rkyv::rancor::Error>(&map)?
@@ -560,40 +638,40 @@ impl Format for Serde {
         true
     }
 
-    fn write(&self, w: &World, _: &Prepared, path: &Path) -> Res<()> {
-        let bytes = match self.kind {
-            SerdeKind::Bincode => bincode::serde::encode_to_vec(w, bincode::config::standard())?,
-            SerdeKind::Postcard => postcard::to_allocvec(w)?,
+    fn write(&self, d: &Data, _: &Prepared, path: &Path) -> Res<()> {
+        let bytes = match d {
+            Data::Users(w) => self.encode(w)?,
+            Data::Records(w) => self.encode(w)?,
         };
         std::fs::write(path, &bytes)?;
         fsync(path)
     }
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
-        let w = self.decode(path)?;
-        let answer = Self::answer(&w, op, probe)?;
-        keep(w);
-        Ok(Some(answer))
+        Ok(Some(match probe.kind {
+            Kind::Users => self.one::<dataset::User>(op, path, probe)?,
+            Kind::Records => self.one::<dataset::Record>(op, path, probe)?,
+        }))
     }
 
     fn run_every(&self, path: &Path, probe: &dataset::Probe) -> Res<Option<Every>> {
-        let t = std::time::Instant::now();
-        let w = self.decode(path)?;
-        let decode = t.elapsed();
-        let mut out = Vec::new();
-        for op in Op::ALL {
-            let t = std::time::Instant::now();
-            let answer = Self::answer(&w, op, probe)?;
-            out.push((op, answer, decode + t.elapsed()));
-        }
-        keep(w);
-        Ok(Some(out))
+        Ok(Some(match probe.kind {
+            Kind::Users => self.every::<dataset::User>(path, probe)?,
+            Kind::Records => self.every::<dataset::Record>(path, probe)?,
+        }))
     }
 }
 
 impl Serde {
+    fn encode<U: serde::Serialize>(&self, w: &World<U>) -> Res<Vec<u8>> {
+        Ok(match self.kind {
+            SerdeKind::Bincode => bincode::serde::encode_to_vec(w, bincode::config::standard())?,
+            SerdeKind::Postcard => postcard::to_allocvec(w)?,
+        })
+    }
+
     /// Reads and decodes the whole file.
-    fn decode(&self, path: &Path) -> Res<World> {
+    fn decode<U: serde::de::DeserializeOwned>(&self, path: &Path) -> Res<World<U>> {
         let bytes = std::fs::read(path)?;
         let w = match self.kind {
             SerdeKind::Bincode => bincode::serde::decode_from_slice(&bytes, bincode::config::standard())?.0,
@@ -603,12 +681,45 @@ impl Serde {
         Ok(w)
     }
 
-    fn answer(w: &World, op: Op, probe: &dataset::Probe) -> Res<u64> {
+    /// One decode, then `op` on the decoded value.
+    fn one<U: serde::de::DeserializeOwned + dataset::Row + Send + 'static>(
+        &self,
+        op: Op,
+        path: &Path,
+        probe: &dataset::Probe,
+    ) -> Res<u64> {
+        let w = self.decode::<U>(path)?;
+        let answer = Self::answer(&w, op, probe)?;
+        keep(w);
+        Ok(answer)
+    }
+
+    /// One decode, then every operation on the decoded value: each one's answer and
+    /// time (the decode's plus its own).
+    fn every<U: serde::de::DeserializeOwned + dataset::Row + Send + 'static>(
+        &self,
+        path: &Path,
+        probe: &dataset::Probe,
+    ) -> Res<Every> {
+        let t = std::time::Instant::now();
+        let w = self.decode::<U>(path)?;
+        let decode = t.elapsed();
+        let mut out = Vec::new();
+        for op in Op::ALL {
+            let t = std::time::Instant::now();
+            let answer = Self::answer(&w, op, probe)?;
+            out.push((op, answer, decode + t.elapsed()));
+        }
+        keep(w);
+        Ok(out)
+    }
+
+    fn answer<U: dataset::Row>(w: &World<U>, op: Op, probe: &dataset::Probe) -> Res<u64> {
         Ok(match op {
             Op::Metadata => u64::from(w.meta.version),
             Op::DeepField => u64::from(w.meta.stats.max_level),
-            Op::MapLookup => w.by_name.get(&probe.key).map_or(u64::MAX, |u| u64::from(u.level)),
-            Op::VectorElement => w.users.get(usize::try_from(probe.index)?).map_or(u64::MAX, |u| u64::from(u.level)),
+            Op::MapLookup => w.by_name.get(&probe.key).map_or(u64::MAX, |u| u64::from(u.level())),
+            Op::VectorElement => w.users.get(usize::try_from(probe.index)?).map_or(u64::MAX, |u| u64::from(u.level())),
             Op::FullLoad => dataset::checksum(w),
         })
     }
@@ -627,20 +738,11 @@ impl Format for Redb {
         "redb 2 (map only)"
     }
 
-    fn write(&self, w: &World, _: &Prepared, path: &Path) -> Res<()> {
-        let _ = std::fs::remove_file(path);
-        let db = redb::Database::create(path)?;
-        let tx = db.begin_write()?;
-        {
-            let mut table = tx.open_table(USERS)?;
-            let mut entries: Vec<(&String, &dataset::User)> = w.by_name.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            for (k, v) in entries {
-                table.insert(k.as_str(), postcard::to_allocvec(v)?.as_slice())?;
-            }
+    fn write(&self, d: &Data, _: &Prepared, path: &Path) -> Res<()> {
+        match d {
+            Data::Users(w) => Self::insert(&w.by_name, path),
+            Data::Records(w) => Self::insert(&w.by_name, path),
         }
-        tx.commit()?; // durable: redb fsyncs on commit
-        Ok(())
     }
 
     fn run(&self, op: Op, path: &Path, probe: &dataset::Probe) -> Res<Option<u64>> {
@@ -650,14 +752,35 @@ impl Format for Redb {
         let db = redb::Database::open(path)?;
         let tx = db.begin_read()?;
         let table = tx.open_table(USERS)?;
-        let level = match table.get(probe.key.as_str())? {
-            Some(v) => u64::from(postcard::from_bytes::<dataset::User>(v.value())?.level),
-            None => u64::MAX,
+        let level = match (table.get(probe.key.as_str())?, probe.kind) {
+            (Some(v), Kind::Users) => u64::from(postcard::from_bytes::<dataset::User>(v.value())?.level),
+            (Some(v), Kind::Records) => u64::from(postcard::from_bytes::<dataset::Record>(v.value())?.level),
+            (None, _) => u64::MAX,
         };
         drop(table);
         drop(tx);
         keep(db);
         Ok(Some(level))
+    }
+}
+
+impl Redb {
+    /// Writes the map's entries in key order, values postcard-encoded, in one
+    /// transaction.
+    fn insert<U: serde::Serialize>(by_name: &std::collections::HashMap<String, U>, path: &Path) -> Res<()> {
+        let _ = std::fs::remove_file(path);
+        let db = redb::Database::create(path)?;
+        let tx = db.begin_write()?;
+        {
+            let mut table = tx.open_table(USERS)?;
+            let mut entries: Vec<(&String, &U)> = by_name.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in entries {
+                table.insert(k.as_str(), postcard::to_allocvec(v)?.as_slice())?;
+            }
+        }
+        tx.commit()?; // durable: redb fsyncs on commit
+        Ok(())
     }
 }
 
