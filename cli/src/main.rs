@@ -335,6 +335,7 @@ fn stat(
                 "fields": sp.fields.iter().map(|f| json!({
                     "path": f.path, "stored": f.stored, "chunks": f.chunks, "values": f.values,
                     "index_nodes": f.index_nodes, "bucket_headers": f.bucket_headers, "entry_padding": f.entry_padding,
+                    "value_padding": f.value_padding,
                 })).collect::<Vec<_>>(),
             })
         });

@@ -15,18 +15,24 @@ pub fn declarations(schema: &Schema, layout: bool) -> String {
     for name in names {
         if let Some(def) = schema.types.get(name) {
             out.push('\n');
-            declare(&mut out, name, def, layout);
+            declare(&mut out, name, def, layout.then_some(schema));
         }
     }
     out
 }
 
-fn declare(out: &mut String, name: &str, def: &Def, layout: bool) {
+/// Declares `def`; with `layout` (the schema), its size, alignment and padding, and
+/// each field's offset.
+fn declare(out: &mut String, name: &str, def: &Def, layout: Option<&Schema>) {
     let (size, align, aliases) = match def {
         Def::Struct { size, align, aliases, .. } | Def::Enum { size, align, aliases, .. } => (size, align, aliases),
     };
     attrs(out, "", &aliases.iter().map(|a| format!("alias = \"{a}\"")).collect::<Vec<_>>());
-    let note = if layout { format!(" // size {size}, align {align}") } else { String::new() };
+    let note = match layout {
+        Some(schema) => format!(" // size {size}, align {align}{}", padding_note(schema, def)),
+        None => String::new(),
+    };
+    let layout = layout.is_some();
     match def {
         Def::Struct { tuple: true, fields, .. } => {
             let parts: Vec<String> = fields.iter().map(|f| inline_field(f, layout)).collect();
@@ -47,6 +53,20 @@ fn declare(out: &mut String, name: &str, def: &Def, layout: bool) {
             out.push_str("}\n");
         }
     }
+}
+
+/// A struct's padding, and the smaller size its fields would take ordered by
+/// alignment; empty for a struct without padding and for an enum.
+fn padding_note(schema: &Schema, def: &Def) -> String {
+    let Ok(Some(p)) = schema.struct_padding(def) else { return String::new() };
+    if p.own == 0 {
+        return String::new();
+    }
+    let mut note = format!(", {} bytes of padding", p.own);
+    if p.reordered_size < p.size {
+        note.push_str(&format!("; {} bytes declared as {}", p.reordered_size, p.reordered.join(", ")));
+    }
+    note
 }
 
 fn variant(out: &mut String, v: &Variant, layout: bool) {

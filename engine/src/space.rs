@@ -52,6 +52,13 @@ pub struct FieldSpace {
     pub bucket_headers: u64,
     /// Zero bytes between bucket entries (each entry starts at a multiple of 16).
     pub entry_padding: u64,
+    /// Of [`values`](Self::values), the zero bytes rkyv's layout leaves inside the
+    /// elements of a top-level vector or map: the element count times the padding of
+    /// one element's fixed part, at every inline level ([`Schema::padding`]; a map's
+    /// element is its key and value). 0 for other fields.
+    ///
+    /// [`Schema::padding`]: crate::schema::Schema::padding
+    pub value_padding: u64,
 }
 
 impl FieldSpace {
@@ -235,10 +242,41 @@ impl crate::Archive {
             }
             Ok(())
         })?;
+        // Padding inside the elements of the collections just below the root.
+        let schema = crate::schema::Schema::parse(&self.schema_text()?)?;
+        for (i, c) in chunks.iter().enumerate() {
+            let top_level = c.parent.and_then(|p| chunks.get(p)).is_some_and(|p| p.parent.is_none());
+            if !top_level || !matches!(c.kind, Some(ChunkKind::Vector | ChunkKind::Map)) {
+                continue;
+            }
+            let Some(each) = element_padding(&schema, &c.path)? else { continue };
+            if let Some(f) = field_of.get(i).copied().flatten().and_then(|slot| fields.get_mut(slot)) {
+                f.value_padding = c.index.saturating_mul(each);
+            }
+        }
         fields.sort_by(|a, b| b.stored.cmp(&a.stored).then_with(|| a.path.cmp(&b.path)));
         space.fields = fields;
         Ok(space)
     }
+}
+
+/// The padding of one element of the root's sharded vector or bucketed map `field`
+/// (a map's element: its key and value, laid out as a tuple); `None` when the root
+/// has no such field.
+fn element_padding(schema: &crate::schema::Schema, field: &str) -> Result<Option<u64>> {
+    use crate::schema::{Def, Storage, Ty};
+    let Ty::Named(root, _) = &schema.root else { return Ok(None) };
+    let Some(Def::Struct { fields, .. }) = schema.types.get(root) else { return Ok(None) };
+    let Some(f) = fields.iter().find(|f| f.name == field) else { return Ok(None) };
+    let element = match (f.storage, &f.ty) {
+        (Storage::Shard, Ty::Vec(t)) => (**t).clone(),
+        (Storage::Map, ty) => match crate::value::refs::map_types(ty) {
+            Some((k, v)) => Ty::Tuple(vec![k, v]),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    schema.padding(&element).map(Some)
 }
 
 impl fmt::Display for Space {
@@ -262,6 +300,7 @@ impl fmt::Display for Space {
             writeln!(f, "  {:<34} {:>12}  {:>5.1}%", field.path, Bytes(field.stored).to_string(), pct(field.stored))?;
             for (what, n) in [
                 ("values", field.values),
+                ("  of which padding inside them", field.value_padding),
                 ("index nodes", field.index_nodes),
                 ("bucket headers (hashes, ends)", field.bucket_headers),
                 ("padding between entries", field.entry_padding),

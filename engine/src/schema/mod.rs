@@ -41,9 +41,11 @@
 //! The schema is stored in the meta chunk, off the hot path of `open`, for tools that
 //! inspect files without their Rust types and for schema evolution.
 
+mod padding;
 mod parse;
 mod relocator;
 
+pub use padding::StructPadding;
 pub use parse::{Def, Field, Schema, Storage, Ty, Variant, prim_layout, render, round_up};
 pub(crate) use relocator::Moved;
 pub use relocator::Relocator;
