@@ -50,7 +50,8 @@ pub struct FieldSpace {
     pub index_nodes: u64,
     /// Bucket headers: entry count, the hash and end arrays, and their padding to 16.
     pub bucket_headers: u64,
-    /// Zero bytes between bucket entries (each entry starts at a multiple of 16).
+    /// Zero bytes between bucket entries (each entry starts at a multiple of its
+    /// alignment: the bucket's, 16 in the wide buckets of versions 1 to 5).
     pub entry_padding: u64,
     /// Of [`values`](Self::values), the zero bytes rkyv's layout leaves inside the
     /// elements of a top-level vector or map: the element count times the padding of

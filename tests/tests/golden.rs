@@ -3,7 +3,8 @@
 //! `tests/data/v1.strata` was written by this model when version 1 shipped,
 //! `tests/data/v2.strata` when version 2 did, `tests/data/v3.strata` when version 3 did,
 //! `tests/data/v4.strata` when version 4 did, `tests/data/v5.strata` when version 5 (typed
-//! lazy references) did; `tests/data/v4-appended.strata` and `v5-appended.strata` are the
+//! lazy references) did, `tests/data/v6.strata` when version 6 (compact map buckets) did;
+//! `tests/data/v4-appended.strata`, `v5-appended.strata` and `v6-appended.strata` are the
 //! same files after an incremental save of [`changed`] and the first bytes of another
 //! append that a crash cut short. The types below are frozen: never change
 //! them; add a new golden file for a new version instead. Today's writer must reproduce
@@ -98,7 +99,12 @@ fn version_4_files_keep_opening() {
 }
 
 #[test]
-fn version_5_files_keep_opening_and_todays_writer_reproduces_them() {
+fn version_5_files_keep_opening() {
+    check(5);
+}
+
+#[test]
+fn version_6_files_keep_opening_and_todays_writer_reproduces_them() {
     let newest = path(strata::raw::format::VERSION);
     if std::env::var_os("STRATA_BLESS").is_some() && !std::path::Path::new(&newest).exists() {
         strata::save(&newest, &golden()).unwrap();
@@ -106,7 +112,7 @@ fn version_5_files_keep_opening_and_todays_writer_reproduces_them() {
     let stored = std::fs::read(&newest).expect("the newest golden file is committed");
     // Saves are deterministic: today's writer produces the very same bytes.
     assert!(strata::to_bytes(&golden()).unwrap() == stored, "the writer's output changed: the format changed");
-    check(5);
+    check(6);
 }
 
 /// The golden value after a few changes: an incremental save of it reuses most chunks.
@@ -130,6 +136,11 @@ fn version_4_appended_files_keep_opening_at_their_committed_version() {
 #[test]
 fn version_5_appended_files_keep_opening_at_their_committed_version() {
     check_appended(5);
+}
+
+#[test]
+fn version_6_appended_files_keep_opening_at_their_committed_version() {
+    check_appended(6);
 }
 
 fn check_appended(version: u32) {
@@ -167,6 +178,8 @@ fn files_of_every_version_compact_to_this_version_with_their_value() {
         ("v4-appended.strata", changed()),
         ("v5.strata", golden()),
         ("v5-appended.strata", changed()),
+        ("v6.strata", golden()),
+        ("v6-appended.strata", changed()),
     ] {
         let copy = dir.path().join(name);
         std::fs::copy(format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR")), &copy).unwrap();

@@ -22,7 +22,7 @@ pub use chunk_ref::{ChunkRef, Encoding, TYPED_VERSION, type_tag};
 pub use footer::Footer;
 
 /// The format version this build writes (it reads every version from [`MIN_VERSION`]).
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// The oldest format version this build reads.
 pub const MIN_VERSION: u32 = 1;

@@ -181,6 +181,9 @@ pub struct TypeSchema {
     /// The type tag of its references as a lazy value ([`crate::format::type_tag`] of
     /// the type expression as readers without the Rust type render it).
     pub(crate) tag: u64,
+    /// The largest alignment of any byte a value of the type holds, its chunks aside
+    /// ([`Schema::max_align`]; 16 when the text does not parse).
+    pub(crate) max_align: u64,
 }
 
 /// The schema of `T`, computed once per type and cached for the process.
@@ -201,13 +204,16 @@ pub fn schema_of<T: Persist>() -> &'static TypeSchema {
     // What a reader of the schema text computes: the root type as parsed and rendered
     // back (an inline map's layout suffix is not part of it). A text that does not
     // parse cannot be read without its type at all; its references are typed by name.
-    let rendered = Schema::parse(&text).map(|s| render(&s.root));
+    let parsed = Schema::parse(&text);
+    let rendered = parsed.as_ref().map(|s| render(&s.root));
     let tag = crate::format::type_tag(rendered.as_deref().unwrap_or(&name));
+    let max_align = parsed.and_then(|s| s.max_align(&s.root)).unwrap_or(16);
     let mut guard = CACHE.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let map = guard.get_or_insert_with(HashMap::new);
     // One leaked description per stored type: bounded by the program's types.
-    map.entry(id)
-        .or_insert_with(|| Box::leak(Box::new(TypeSchema { name, text, fingerprint, defaults, relocators, tag })))
+    map.entry(id).or_insert_with(|| {
+        Box::leak(Box::new(TypeSchema { name, text, fingerprint, defaults, relocators, tag, max_align }))
+    })
 }
 
 /// The root type expression recorded in a schema text (its second line).

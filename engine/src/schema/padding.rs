@@ -111,3 +111,60 @@ impl Schema {
         }))
     }
 }
+
+impl Schema {
+    /// The largest alignment of any archived byte a value of `ty` holds, inline or
+    /// behind its pointers (a `Vec`'s elements, a `Box`), up to but not into lazy chunks
+    /// (their 40-byte references align to 8). Opaque types count as 16: their insides
+    /// are not described. Where a value is serialized on its own and then placed, a
+    /// multiple of this keeps every byte of it where the serializer would have put it.
+    ///
+    /// # Errors
+    /// [`Error::Schema`] for a named type with no definition, or nesting past 64 levels.
+    pub fn max_align(&self, ty: &Ty) -> Result<u64> {
+        let mut seen = std::collections::HashSet::new();
+        self.max_align_depth(ty, 0, &mut seen)
+    }
+
+    fn max_align_depth<'s>(
+        &'s self,
+        ty: &'s Ty,
+        depth: u32,
+        seen: &mut std::collections::HashSet<&'s str>,
+    ) -> Result<u64> {
+        if depth > MAX_DEPTH {
+            return Err(Error::Schema(String::from("type nesting too deep")));
+        }
+        let mut max = self.layout(ty)?.1;
+        let mut more = |t: &'s Ty, seen: &mut std::collections::HashSet<&'s str>| -> Result<()> {
+            max = max.max(self.max_align_depth(t, depth + 1, seen)?);
+            Ok(())
+        };
+        match ty {
+            Ty::Prim(_) | Ty::String | Ty::Str | Ty::Lazy(_) => {}
+            Ty::Opaque { .. } => return Ok(16),
+            Ty::Vec(t) | Ty::Option(t) | Ty::Boxed(t) | Ty::Array(t, _) => more(t, seen)?,
+            Ty::Tuple(ts) => {
+                for t in ts {
+                    more(t, seen)?;
+                }
+            }
+            Ty::Named(name, _) => {
+                // A type met again (through a `Vec` or `Box` of itself) adds nothing new.
+                if seen.insert(name.as_str()) {
+                    let fields: Vec<&'s super::parse::Field> = match self.types.get(name) {
+                        Some(Def::Struct { fields, .. }) => fields.iter().collect(),
+                        Some(Def::Enum { variants, .. }) => variants.iter().flat_map(|v| &v.fields).collect(),
+                        None => return Err(Error::Schema(format!("no definition of `{name}` in the schema"))),
+                    };
+                    for f in fields {
+                        if f.storage == Storage::Inline {
+                            more(&f.ty, seen)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(max)
+    }
+}

@@ -186,8 +186,9 @@ impl<'a> Decoder<'a> {
         Ok(v.inline(start + i * size, (**elem).clone()))
     }
 
-    /// The entries of bucket `b` of a map: (key place, value place, hash).
-    fn bucket(&self, p: &Place, table: &ChunkTable, b: u64) -> Result<Vec<(Place, Place, u64)>> {
+    /// The entries of bucket `b` of a map: (key place, value place); with `hash`, only
+    /// those whose stored hash matches it.
+    fn bucket(&self, p: &Place, table: &ChunkTable, b: u64, hash: Option<u64>) -> Result<Vec<(Place, Place)>> {
         let (kt, vt) = p.map_types()?;
         let entry = crate::raw::table_leaf(self.archive, table, b)?;
         let r = *entry.chunk();
@@ -200,12 +201,12 @@ impl<'a> Decoder<'a> {
         let voff = round_up(ks, va);
         let size = round_up(voff + vs, ka.max(va));
         let mut out = Vec::with_capacity(bucket.len());
-        for j in 0..bucket.len() {
+        for j in (0..bucket.len()).filter(|&j| hash.is_none_or(|h| bucket.matches(j, h))) {
             let e = bucket.entry(j).map_err(bad)?;
             let pos = (e.as_ptr() as u64 - bytes.as_ptr() as u64)
                 + (e.len() as u64).checked_sub(size).ok_or_else(|| bad("entry too short"))?;
             let place = |pos, ty| Place { bytes: bytes.clone(), at, pos, storage: Storage::Inline, ty }.unlazy();
-            out.push((place(pos, kt.clone()), place(pos + voff, vt.clone()), bucket.hash(j).unwrap_or(0)));
+            out.push((place(pos, kt.clone()), place(pos + voff, vt.clone())));
         }
         Ok(out)
     }
@@ -222,8 +223,8 @@ impl<'a> Decoder<'a> {
             ))
         })?;
         let b = ((u128::from(hash) * u128::from(header.table().entries())) >> 64) as u64;
-        for (k, v, h) in self.bucket(p, header.table(), b)? {
-            if h == hash && key_matches(&self.value(&k)?, key) {
+        for (k, v) in self.bucket(p, header.table(), b, Some(hash))? {
+            if key_matches(&self.value(&k)?, key) {
                 return Ok(v);
             }
         }
@@ -282,7 +283,7 @@ impl<'a> Decoder<'a> {
                 }
                 let mut entries = Vec::new();
                 for b in 0..header.table().entries() {
-                    for (k, v, _) in self.bucket(p, header.table(), b)? {
+                    for (k, v) in self.bucket(p, header.table(), b, None)? {
                         entries.push((self.value_depth(&k, depth + 1)?, self.value_depth(&v, depth + 1)?));
                     }
                 }

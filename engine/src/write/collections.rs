@@ -6,6 +6,7 @@ use super::{Encoded, SaveCtx};
 use crate::Persist;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::format::bucket::MAX_ENTRY_ALIGN;
 use crate::format::meta::{ChunkKind, NO_PARENT};
 use crate::format::table::{self, ChunkTable, Node, TableEntry};
 use crate::hash::StableHash;
@@ -316,7 +317,8 @@ impl SaveCtx<'_> {
     }
 
     /// One bucket's bytes: the header, then every entry serialized straight into the
-    /// same buffer, each starting at a multiple of 16 and ending with its own root.
+    /// same buffer, each starting at a multiple of [`entry_align`] and ending with its
+    /// own root.
     /// `items` are (hash, index into `entries`), sorted by hash.
     fn build_bucket<K: Persist + Send + Sync, V: Persist + Send + Sync>(
         &self,
@@ -340,8 +342,9 @@ impl SaveCtx<'_> {
         };
         let bad = |e: &str| Error::Serialize(e.to_owned());
         let header = crate::format::bucket::header_len(order.len()).ok_or_else(|| bad("bucket too large"))?;
-        // Sized for the entries (each starts at a multiple of 16), so that it does not
-        // grow (and copy itself) entry by entry.
+        let align = entry_align::<K, V>();
+        // Sized for the entries (each at most 16 bytes from the previous one's end), so
+        // that it does not grow (and copy itself) entry by entry.
         let entry = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 16;
         let capacity = order.iter().fold(header, |n, &(_, i)| {
             entries.get(i).map_or(n, |(k, v)| {
@@ -356,7 +359,7 @@ impl SaveCtx<'_> {
                 let mut ends = Vec::with_capacity(order.len());
                 for &(_, i) in &order {
                     let Some((k, v)) = entries.get(i) else { continue };
-                    let start = ser.writer.bytes.len().next_multiple_of(16);
+                    let start = ser.writer.bytes.len().next_multiple_of(align);
                     ser.writer.bytes.resize(start, 0);
                     // Each entry is an archive of its own: nothing may point into another.
                     ser.sharing = Share::new();
@@ -368,7 +371,7 @@ impl SaveCtx<'_> {
             })
         })?;
         let hashes: Vec<u64> = order.iter().map(|&(h, _)| h).collect();
-        crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends)
+        crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends, align)
             .map_err(bad)?;
         Ok(bytes)
     }
@@ -404,6 +407,16 @@ impl SaveCtx<'_> {
                 .collect())
         })
     }
+}
+
+/// The alignment of the entries of a map of `K` to `V` in a compact bucket: the
+/// largest alignment of any byte an entry holds, so that an entry archived on its own
+/// (a streamed save's) has the same bytes wherever it is placed.
+pub(super) fn entry_align<K: crate::Persist, V: crate::Persist>() -> usize {
+    let entry = align_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() as u64;
+    let most = crate::schema::schema_of::<K>().max_align.max(crate::schema::schema_of::<V>().max_align).max(entry);
+    let most = usize::try_from(most.clamp(1, MAX_ENTRY_ALIGN as u64)).unwrap_or(MAX_ENTRY_ALIGN);
+    most.next_power_of_two().min(MAX_ENTRY_ALIGN)
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ impl SaveCtx<'_> {
             )));
         }
         let codec = self.codec(codec);
+        let align = super::collections::entry_align::<K, V>();
         let spill = |e: std::io::Error| Error::Io(e);
         let mut files = (0..PARTITIONS)
             .map(|_| match dir {
@@ -86,7 +87,9 @@ impl SaveCtx<'_> {
         let mut table = Vec::new();
         self.write_windows(
             windows,
-            |(group, _, _)| group.par_iter().map(|entries| Self::encode(bucket_bytes(entries)?, codec)).collect(),
+            |(group, _, _)| {
+                group.par_iter().map(|entries| Self::encode(bucket_bytes(entries, align)?, codec)).collect()
+            },
             |(_, at, ids), refs| {
                 for ((j, c), id) in refs.into_iter().enumerate().zip(ids) {
                     table.push(TableEntry::new(at + j as u64, self.set(id, c)));
@@ -181,22 +184,25 @@ fn read_partition(file: BufWriter<std::fs::File>) -> Result<Vec<Spilled>> {
 }
 
 /// A bucket's bytes from its entries' archived bytes, laid out as
-/// [`SaveCtx::write_buckets`] lays them (each entry at a multiple of 16 after the
-/// header): an entry archived on its own at offset 0 has the bytes it has there.
-fn bucket_bytes(entries: &[Spilled]) -> Result<AlignedVec<16>> {
+/// [`SaveCtx::write_buckets`] lays them (each entry at a multiple of `align`, the
+/// map's [`entry_align`](super::collections::entry_align), after the header): an entry
+/// archived on its own at offset 0 has the bytes it has there, as nothing in it is
+/// aligned to more than `align`.
+fn bucket_bytes(entries: &[Spilled], align: usize) -> Result<AlignedVec<16>> {
     let bad = |e: &str| Error::Serialize(e.to_owned());
     let header = crate::format::bucket::header_len(entries.len()).ok_or_else(|| bad("bucket too large"))?;
-    let size = entries.iter().fold(header, |n, (_, e)| n.next_multiple_of(16).saturating_add(e.len()));
+    let size = entries.iter().fold(header, |n, (_, e)| n.next_multiple_of(align).saturating_add(e.len()));
     let mut bytes = AlignedVec::<16>::with_capacity(size);
     bytes.resize(header, 0);
     let mut ends = Vec::with_capacity(entries.len());
     for (_, e) in entries {
-        let start = bytes.len().next_multiple_of(16);
+        let start = bytes.len().next_multiple_of(align);
         bytes.resize(start, 0);
         bytes.extend_from_slice(e);
         ends.push(u32::try_from(bytes.len() - header).map_err(|_| bad("bucket larger than 4 GiB"))?);
     }
     let hashes: Vec<u64> = entries.iter().map(|(h, _)| *h).collect();
-    crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends).map_err(bad)?;
+    crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends, align)
+        .map_err(bad)?;
     Ok(bytes)
 }
