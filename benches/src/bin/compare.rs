@@ -496,6 +496,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "write_min_ms": r.writes.get(name).and_then(Samples::min).map(|d| d.as_secs_f64() * 1e3),
                 "write_max_ms": r.writes.get(name).and_then(Samples::max).map(|d| d.as_secs_f64() * 1e3),
                 "write_samples": r.writes.get(name).map(|s| s.0.len()),
+                // In run order: sample i of every format is from run i.
+                "write_ms": r.writes.get(name).map(|s| s.0.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>()),
                 "peak_rss_open_lookup_bytes": r.rss(name),
                 "reads": ops,
             }));
