@@ -170,18 +170,24 @@ pub struct Probe {
     pub checksum: u64,
 }
 
+/// A xorshift64 generator from `seed`: the datasets' pseudo-random numbers, the same on
+/// every run.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut rng = seed;
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    }
+}
+
 const COUNTRIES: [&str; 6] = ["AR", "BR", "DE", "JP", "NG", "US"];
 
 /// The dataset at `scale` (1: 100,000 users and a 10 MiB asset).
 #[must_use]
 pub fn world(scale: u64) -> World {
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     let n = 100_000 * scale;
     let users: Vec<User> = (0..n)
         .map(|id| User {
@@ -189,7 +195,7 @@ pub fn world(scale: u64) -> World {
             name: format!("player{id:08}"),
             level: (next() % 100) as u32,
             score: (next() % 1_000_000) as f64 / 100.0,
-            active: next() % 3 != 0,
+            active: !next().is_multiple_of(3),
             friends: (0..(next() % 4)).map(|_| next() % n).collect(),
             profile: Profile {
                 country: COUNTRIES[(next() % 6) as usize].to_string(),
@@ -241,13 +247,7 @@ fn record_person(id: u64) -> (&'static str, &'static str) {
 /// asset).
 #[must_use]
 pub fn records(scale: u64) -> World<Record> {
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     let n = 100_000 * scale;
     let users: Vec<Record> = (0..n)
         .map(|id| {
