@@ -56,7 +56,8 @@ pub struct FieldSpace {
     /// Of [`values`](Self::values), the zero bytes rkyv's layout leaves inside the
     /// elements of a top-level vector or map: the element count times the padding of
     /// one element's fixed part, at every inline level ([`Schema::padding`]; a map's
-    /// element is its key and value). 0 for other fields.
+    /// element is its key and value). 0 for other fields, and where the file's schema
+    /// does not describe the element.
     ///
     /// [`Schema::padding`]: crate::schema::Schema::padding
     pub value_padding: u64,
@@ -243,14 +244,15 @@ impl crate::Archive {
             }
             Ok(())
         })?;
-        // Padding inside the elements of the collections just below the root.
-        let schema = crate::schema::Schema::parse(&self.schema_text()?)?;
+        // Padding inside the elements of the collections just below the root, as far as
+        // the file's schema describes them (the rest of the accounting needs no schema).
+        let schema = crate::schema::Schema::parse(&self.schema_text()?).ok();
         for (i, c) in chunks.iter().enumerate() {
             let top_level = c.parent.and_then(|p| chunks.get(p)).is_some_and(|p| p.parent.is_none());
             if !top_level || !matches!(c.kind, Some(ChunkKind::Vector | ChunkKind::Map)) {
                 continue;
             }
-            let Some(each) = element_padding(&schema, &c.path)? else { continue };
+            let Some(each) = schema.as_ref().and_then(|s| element_padding(s, &c.path)) else { continue };
             if let Some(f) = field_of.get(i).copied().flatten().and_then(|slot| fields.get_mut(slot)) {
                 f.value_padding = c.index.saturating_mul(each);
             }
@@ -263,21 +265,21 @@ impl crate::Archive {
 
 /// The padding of one element of the root's sharded vector or bucketed map `field`
 /// (a map's element: its key and value, laid out as a tuple); `None` when the root
-/// has no such field.
-fn element_padding(schema: &crate::schema::Schema, field: &str) -> Result<Option<u64>> {
+/// has no such field or the schema does not define the element's types.
+fn element_padding(schema: &crate::schema::Schema, field: &str) -> Option<u64> {
     use crate::schema::{Def, Storage, Ty};
-    let Ty::Named(root, _) = &schema.root else { return Ok(None) };
-    let Some(Def::Struct { fields, .. }) = schema.types.get(root) else { return Ok(None) };
-    let Some(f) = fields.iter().find(|f| f.name == field) else { return Ok(None) };
+    let Ty::Named(root, _) = &schema.root else { return None };
+    let Some(Def::Struct { fields, .. }) = schema.types.get(root) else { return None };
+    let f = fields.iter().find(|f| f.name == field)?;
     let element = match (f.storage, &f.ty) {
         (Storage::Shard, Ty::Vec(t)) => (**t).clone(),
-        (Storage::Map, ty) => match crate::value::refs::map_types(ty) {
-            Some((k, v)) => Ty::Tuple(vec![k, v]),
-            None => return Ok(None),
-        },
-        _ => return Ok(None),
+        (Storage::Map, ty) => {
+            let (k, v) = crate::value::refs::map_types(ty)?;
+            Ty::Tuple(vec![k, v])
+        }
+        _ => return None,
     };
-    schema.padding(&element).map(Some)
+    schema.padding(&element).ok()
 }
 
 impl fmt::Display for Space {
