@@ -27,17 +27,18 @@ def span(xs):
     return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
 
 for dataset in ["users", "records"]:
-    runs = load(f"{dataset}-run*.json")
-    if runs:
-        print(f"## {dataset}: {len(runs)} runs of every format")
-        s, p, c = "strata", "postcard", "parcode 0.6.1"
-        print("file strata/postcard:", span([r[s]["file_bytes"] / r[p]["file_bytes"] for r in runs]))
-        print("write strata/postcard (medians):", span([r[s]["write_median_ms"] / r[p]["write_median_ms"] for r in runs]))
-        for temp in ["warm", "evicted"]:
-            op = f"open + full load ({temp})"
-            print(f"full load {temp} parcode/strata:", span([read(r, c, op) / read(r, s, op) for r in runs if read(r, s, op) and read(r, c, op)]))
-        for op in ["open + map lookup (warm)", "open + vector element (warm)", "open + map lookup (evicted)", "open + vector element (evicted)"]:
-            print(f"{op} strata us:", span([read(r, s, op) for r in runs]))
+    for scale, pattern in [(1, f"{dataset}-run*.json"), (10, f"{dataset}-scale10-run*.json")]:
+        runs = load(pattern)
+        if runs:
+            print(f"## {dataset}, scale {scale}: {len(runs)} runs")
+            s, p, c = "strata", "postcard", "parcode 0.6.1"
+            print("file strata/postcard:", span([r[s]["file_bytes"] / r[p]["file_bytes"] for r in runs]))
+            print("write strata/postcard (medians):", span([r[s]["write_median_ms"] / r[p]["write_median_ms"] for r in runs]))
+            for temp in ["warm", "evicted"]:
+                op = f"open + full load ({temp})"
+                print(f"full load {temp} parcode/strata:", span([read(r, c, op) / read(r, s, op) for r in runs if read(r, s, op) and read(r, c, op)]))
+            for op in ["open + map lookup (warm)", "open + vector element (warm)", "open + map lookup (evicted)", "open + vector element (evicted)"]:
+                print(f"{op} strata us:", span([read(r, s, op) for r in runs]))
     writes = load(f"{dataset}-write-run*.json")
     if writes:
         print(f"## {dataset}: {len(writes)} runs of writes")
