@@ -309,9 +309,15 @@ pub fn probe<U: Row>(w: &World<U>, kind: Kind) -> Probe {
 /// Sum over records of `level` (vector and map), plus the asset's length.
 #[must_use]
 pub fn checksum<U: Row>(w: &World<U>) -> u64 {
-    w.users.iter().map(|u| u64::from(u.level())).sum::<u64>()
-        + w.by_name.values().map(|u| u64::from(u.level())).sum::<u64>()
-        + w.asset.len() as u64
+    checksum_of(&w.users, &w.by_name, &w.asset)
+}
+
+/// [`checksum`] of a dataset's collections held in another type (a format's model).
+#[must_use]
+pub fn checksum_of<U: Row>(users: &[U], by_name: &HashMap<String, U>, asset: &[u8]) -> u64 {
+    users.iter().map(|u| u64::from(u.level())).sum::<u64>()
+        + by_name.values().map(|u| u64::from(u.level())).sum::<u64>()
+        + asset.len() as u64
 }
 
 #[cfg(test)]

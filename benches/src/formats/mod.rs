@@ -234,9 +234,7 @@ macro_rules! strata_model {
                     }
                     Op::FullLoad => {
                         let all: World = archive.load()?;
-                        let sum = all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
-                            + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
-                            + all.asset.len() as u64;
+                        let sum = dataset::checksum_of(&all.users, &all.by_name, &all.asset);
                         keep(all);
                         sum
                     }
@@ -358,9 +356,7 @@ macro_rules! parcode_model {
             pub fn answer(path: &Path, op: Op, probe: &dataset::Probe) -> Res<u64> {
                 if op == Op::FullLoad {
                     let all: World = parcode::Parcode::load(path)?;
-                    let sum = all.users.iter().map(|u| u64::from(u.level)).sum::<u64>()
-                        + all.by_name.values().map(|u| u64::from(u.level)).sum::<u64>()
-                        + all.asset.len() as u64;
+                    let sum = dataset::checksum_of(&all.users, &all.by_name, &all.asset);
                     keep(all);
                     return Ok(sum);
                 }
