@@ -1,21 +1,17 @@
 //! Writing sharded vectors, bucketed maps, and the chunk tables that list their shards
 //! and buckets.
 
-use super::serializer::{ChunkBuf, SliceRoot};
+use super::serializer::SliceRoot;
 use super::{Encoded, SaveCtx};
 use crate::Persist;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::format::bucket::MAX_ENTRY_ALIGN;
 use crate::format::meta::{ChunkKind, NO_PARENT};
 use crate::format::table::{self, ChunkTable, Node, TableEntry};
 use crate::hash::StableHash;
 use crate::kept::Kept;
 use crate::kept_buckets::KeptBuckets;
 use rayon::prelude::*;
-use rkyv::ser::Serializer;
-use rkyv::ser::sharing::Share;
-use rkyv::util::AlignedVec;
 
 /// How many chunks of about `chunk_bytes` to encode in parallel before writing them:
 /// at least two per thread (every core busy) and about 4 MiB (few writes, and a bound
@@ -247,135 +243,6 @@ impl SaveCtx<'_> {
         Ok(out)
     }
 
-    /// Writes `entries` as buckets (see [`crate::format::bucket`]): each entry is
-    /// archived on its own, entries are ordered by (stable hash, archived bytes) so that
-    /// files do not depend on the map's iteration order, and buckets are encoded in
-    /// parallel windows when entries are leaves; then their table. `map` is the map's
-    /// directory entry.
-    pub(crate) fn write_buckets<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
-        &self,
-        entries: &[(&K, &V)],
-        codec: Option<Codec>,
-        map: u32,
-    ) -> Result<ChunkTable> {
-        let codec = self.codec(codec);
-        let leaf = crate::persist::is_leaf::<K>() && crate::persist::is_leaf::<V>();
-        let entry_size = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 12;
-        let estimate: usize = crate::threads::par(|| {
-            entries
-                .par_iter()
-                .map(|(k, v)| entry_size.saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line()))
-                .sum()
-        });
-        let buckets = (estimate.div_ceil(crate::map::BUCKET_BYTES) as u64).max(1);
-        let hashed: Vec<(u64, usize)> = crate::threads::par(|| {
-            let mut hashed: Vec<(u64, usize)> =
-                entries.par_iter().enumerate().map(|(i, (k, _))| (crate::hash::stable_hash(*k), i)).collect();
-            hashed.par_sort_unstable();
-            hashed
-        });
-        // Contiguous runs of `hashed` per bucket (the bucket is monotonic in the hash).
-        let mut runs: Vec<std::ops::Range<usize>> = Vec::with_capacity(usize::try_from(buckets).unwrap_or(0));
-        let mut at = 0;
-        for b in 0..buckets {
-            let start = at;
-            while at < hashed.len() && hashed.get(at).is_some_and(|(h, _)| crate::map::bucket_of(*h, buckets) == b) {
-                at += 1;
-            }
-            runs.push(start..at);
-        }
-        let build = |run: &std::ops::Range<usize>, ctx: Option<&SaveCtx<'_>>, id: u32| -> Result<AlignedVec<16>> {
-            let items = hashed.get(run.clone()).unwrap_or_default();
-            self.build_bucket(items, entries, ctx, id)
-        };
-        let mut table = Vec::with_capacity(runs.len());
-        if leaf {
-            let window = window(crate::map::BUCKET_BYTES as u64);
-            let windows = runs.chunks(window).enumerate().map(|(g, group)| {
-                let first = (g * window) as u64;
-                let ids: Vec<u32> =
-                    (0..group.len()).map(|j| self.alloc(map, ChunkKind::Bucket, first + j as u64, "")).collect();
-                (group, first, ids)
-            });
-            self.write_windows(
-                windows,
-                |(group, _, _)| group.par_iter().map(|run| Self::encode(build(run, None, NO_PARENT)?, codec)).collect(),
-                |(_, first, ids), refs| {
-                    for ((j, c), id) in refs.into_iter().enumerate().zip(ids) {
-                        table.push(TableEntry::new(first + j as u64, self.set(id, c)));
-                    }
-                },
-            )?;
-        } else {
-            for (b, run) in runs.iter().enumerate() {
-                let id = self.alloc(map, ChunkKind::Bucket, b as u64, "");
-                let bytes = build(run, Some(self), id)?;
-                table.push(TableEntry::new(b as u64, self.set(id, self.write_raw(&bytes, codec)?)));
-            }
-        }
-        self.write_table(table, map)
-    }
-
-    /// One bucket's bytes: the header, then every entry serialized straight into the
-    /// same buffer, each starting at a multiple of [`entry_align`] and ending with its
-    /// own root.
-    /// `items` are (hash, index into `entries`), sorted by hash.
-    fn build_bucket<K: Persist + Send + Sync, V: Persist + Send + Sync>(
-        &self,
-        items: &[(u64, usize)],
-        entries: &[(&K, &V)],
-        ctx: Option<&SaveCtx<'_>>,
-        id: u32,
-    ) -> Result<AlignedVec<16>> {
-        let order = if items.windows(2).any(|w| w.first().map(|a| a.0) == w.get(1).map(|b| b.0)) {
-            // Equal hashes (collisions): order those entries by their archived bytes, so
-            // that the file does not depend on the map's iteration order. Rare.
-            let mut keyed: Vec<(u64, AlignedVec<16>, usize)> = Vec::with_capacity(items.len());
-            for &(hash, i) in items {
-                let Some((k, v)) = entries.get(i) else { continue };
-                keyed.push((hash, self.serialize_root(&crate::map::EntryRef(*k, *v), None, NO_PARENT, 0)?, i));
-            }
-            keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_slice().cmp(b.1.as_slice())));
-            keyed.into_iter().map(|(h, _, i)| (h, i)).collect()
-        } else {
-            items.to_vec()
-        };
-        let bad = |e: &str| Error::Serialize(e.to_owned());
-        let header = crate::format::bucket::header_len(order.len()).ok_or_else(|| bad("bucket too large"))?;
-        let align = entry_align::<K, V>();
-        // Sized for the entries (each at most 16 bytes from the previous one's end), so
-        // that it does not grow (and copy itself) entry by entry.
-        let entry = size_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() + 16;
-        let capacity = order.iter().fold(header, |n, &(_, i)| {
-            entries.get(i).map_or(n, |(k, v)| {
-                n.saturating_add(entry).saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line())
-            })
-        });
-        let mut bytes = AlignedVec::<16>::with_capacity(capacity);
-        bytes.resize(header, 0);
-        let (mut bytes, ends) = crate::deep::with_limit(self.max_depth(), || {
-            rkyv::util::with_arena(|arena| -> Result<(AlignedVec<16>, Vec<u32>)> {
-                let mut ser = Serializer::new(ChunkBuf::new(bytes, ctx, id), arena.acquire(), Share::new());
-                let mut ends = Vec::with_capacity(order.len());
-                for &(_, i) in &order {
-                    let Some((k, v)) = entries.get(i) else { continue };
-                    let start = ser.writer.bytes.len().next_multiple_of(align);
-                    ser.writer.bytes.resize(start, 0);
-                    // Each entry is an archive of its own: nothing may point into another.
-                    ser.sharing = Share::new();
-                    rkyv::api::serialize_using::<_, Error>(&crate::map::EntryRef(*k, *v), &mut ser)?;
-                    let end = ser.writer.bytes.len() - header;
-                    ends.push(u32::try_from(end).map_err(|_| bad("bucket larger than 4 GiB"))?);
-                }
-                Ok((ser.into_writer().bytes, ends))
-            })
-        })?;
-        let hashes: Vec<u64> = order.iter().map(|&(h, _)| h).collect();
-        crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends, align)
-            .map_err(bad)?;
-        Ok(bytes)
-    }
-
     /// Writes the index nodes of a chunk table over `leaves` (see
     /// [`table::build`]). The root node is the chunk of directory entry `owner` (the
     /// vector or map); the others get entries of their own.
@@ -407,16 +274,6 @@ impl SaveCtx<'_> {
                 .collect())
         })
     }
-}
-
-/// The alignment of the entries of a map of `K` to `V` in a compact bucket: the
-/// largest alignment of any byte an entry holds, so that an entry archived on its own
-/// (a streamed save's) has the same bytes wherever it is placed.
-pub(super) fn entry_align<K: crate::Persist, V: crate::Persist>() -> usize {
-    let entry = align_of::<crate::map::ArchivedEntry<K::Archived, V::Archived>>() as u64;
-    let most = crate::schema::schema_of::<K>().max_align.max(crate::schema::schema_of::<V>().max_align).max(entry);
-    let most = usize::try_from(most.clamp(1, MAX_ENTRY_ALIGN as u64)).unwrap_or(MAX_ENTRY_ALIGN);
-    most.next_power_of_two().min(MAX_ENTRY_ALIGN)
 }
 
 #[cfg(test)]

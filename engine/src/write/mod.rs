@@ -12,6 +12,7 @@
 //!   encoded (serialized, compressed, checksummed), then written at the next aligned
 //!   position, windows of them with one write.
 
+mod buckets;
 pub(crate) mod collections;
 pub(crate) mod deterministic;
 pub(crate) mod leaves;

@@ -346,7 +346,7 @@ where
 /// bytes span more than 2 GiB (an `i32` offset) panics there instead of failing. With
 /// `panic = "abort"` the process still aborts. The save then fails like any other:
 /// its temporary file is removed.
-fn unpanicked<T>(f: impl FnOnce() -> Result<AlignedVec<16>>) -> Result<AlignedVec<16>> {
+pub(super) fn unpanicked<T, R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<String>()
@@ -382,7 +382,7 @@ impl SaveCtx<'_> {
         id: u32,
     ) -> Result<AlignedVec<16>> {
         crate::deep::with_limit(self.max_depth(), || {
-            unpanicked::<T>(|| {
+            unpanicked::<T, _>(|| {
                 rkyv::util::with_arena(|arena| {
                     let mut ser =
                         Serializer::new(ChunkBuf::new(AlignedVec::new(), ctx, id), arena.acquire(), Share::new());
@@ -406,7 +406,7 @@ impl SaveCtx<'_> {
         V: for<'s> rkyv::Serialize<Saver<'s>>,
     {
         crate::deep::with_limit(self.max_depth(), || {
-            unpanicked::<V>(|| {
+            unpanicked::<V, _>(|| {
                 rkyv::util::with_arena(|arena| {
                     let bytes = AlignedVec::with_capacity(capacity);
                     let mut ser = Serializer::new(ChunkBuf::new(bytes, ctx, id), arena.acquire(), Share::new());
@@ -429,7 +429,7 @@ pub(crate) fn archived_bytes_of<V>(value: &V) -> Result<AlignedVec<16>>
 where
     V: for<'s> rkyv::Serialize<Saver<'s>>,
 {
-    unpanicked::<V>(|| {
+    unpanicked::<V, _>(|| {
         rkyv::util::with_arena(|arena| {
             let mut ser =
                 Serializer::new(ChunkBuf::new(AlignedVec::new(), None, NO_PARENT), arena.acquire(), Share::new());

@@ -9,6 +9,7 @@
 //! of the same map. Memory holds one partition and a window of buckets.
 
 use super::SaveCtx;
+use super::buckets::{bucket_bytes, entry_align};
 use super::collections::{groups, window};
 use crate::Persist;
 use crate::codec::Codec;
@@ -17,7 +18,6 @@ use crate::format::meta::{ChunkKind, NO_PARENT};
 use crate::format::table::{ChunkTable, TableEntry};
 use crate::hash::StableHash;
 use rayon::prelude::*;
-use rkyv::util::AlignedVec;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::Path;
 
@@ -45,7 +45,7 @@ impl SaveCtx<'_> {
             )));
         }
         let codec = self.codec(codec);
-        let align = super::collections::entry_align::<K, V>();
+        let align = entry_align::<K, V>();
         let spill = |e: std::io::Error| Error::Io(e);
         let mut files = (0..PARTITIONS)
             .map(|_| match dir {
@@ -181,28 +181,4 @@ fn read_partition(file: BufWriter<std::fs::File>) -> Result<Vec<Spilled>> {
     }
     out.sort_unstable();
     Ok(out)
-}
-
-/// A bucket's bytes from its entries' archived bytes, laid out as
-/// [`SaveCtx::write_buckets`] lays them (each entry at a multiple of `align`, the
-/// map's [`entry_align`](super::collections::entry_align), after the header): an entry
-/// archived on its own at offset 0 has the bytes it has there, as nothing in it is
-/// aligned to more than `align`.
-fn bucket_bytes(entries: &[Spilled], align: usize) -> Result<AlignedVec<16>> {
-    let bad = |e: &str| Error::Serialize(e.to_owned());
-    let header = crate::format::bucket::header_len(entries.len()).ok_or_else(|| bad("bucket too large"))?;
-    let size = entries.iter().fold(header, |n, (_, e)| n.next_multiple_of(align).saturating_add(e.len()));
-    let mut bytes = AlignedVec::<16>::with_capacity(size);
-    bytes.resize(header, 0);
-    let mut ends = Vec::with_capacity(entries.len());
-    for (_, e) in entries {
-        let start = bytes.len().next_multiple_of(align);
-        bytes.resize(start, 0);
-        bytes.extend_from_slice(e);
-        ends.push(u32::try_from(bytes.len() - header).map_err(|_| bad("bucket larger than 4 GiB"))?);
-    }
-    let hashes: Vec<u64> = entries.iter().map(|(h, _)| *h).collect();
-    crate::format::bucket::write_header(bytes.get_mut(..header).unwrap_or_default(), &hashes, &ends, align)
-        .map_err(bad)?;
-    Ok(bytes)
 }
