@@ -2,11 +2,13 @@
 """Summarizes the runs in this folder: for each dataset, the median over runs of each
 figure and of each per-run ratio, with the runs' min and max.
 
-    python3 summarize.py
-"""
-import glob, json, statistics, os
+    python3 summarize.py [FOLDER]
 
-here = os.path.dirname(os.path.abspath(__file__))
+FOLDER defaults to this script's folder.
+"""
+import glob, json, statistics, os, sys
+
+here = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
 
 def load(pattern):
     runs = []
@@ -27,13 +29,13 @@ def span(xs):
     return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
 
 for dataset in ["users", "records"]:
-    for scale, pattern in [(1, f"{dataset}-run*.json"), (10, f"{dataset}-scale10-run*.json")]:
+    for scale, pattern in [(1, f"{dataset}-run*.json"), (10, f"{dataset}-scale10-run*.json"), (100, f"{dataset}-scale100-*run*.json")]:
         runs = load(pattern)
         if runs:
             print(f"## {dataset}, scale {scale}: {len(runs)} runs")
             s, p, c = "strata", "postcard", "parcode 0.6.1"
-            print("file strata/postcard:", span([r[s]["file_bytes"] / r[p]["file_bytes"] for r in runs]))
-            print("write strata/postcard (medians):", span([r[s]["write_median_ms"] / r[p]["write_median_ms"] for r in runs]))
+            print("file strata/postcard:", span([r[s]["file_bytes"] / r[p]["file_bytes"] for r in runs if p in r]))
+            print("write strata/postcard (medians):", span([r[s]["write_median_ms"] / r[p]["write_median_ms"] for r in runs if p in r and r[s].get("write_median_ms")]))
             for temp in ["warm", "evicted"]:
                 op = f"open + full load ({temp})"
                 print(f"full load {temp} parcode/strata:", span([read(r, c, op) / read(r, s, op) for r in runs if read(r, s, op) and read(r, c, op)]))
