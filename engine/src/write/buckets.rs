@@ -47,7 +47,7 @@ type Arena = (AlignedVec<16>, Vec<(u64, Range<usize>)>);
 /// A map's entries in the order its iterator gave them, with each entry's estimated
 /// archived size and, unless the entries are archived in one pass, each key's stable
 /// hash.
-struct Sized<'e, K, V> {
+struct MapEntries<'e, K, V> {
     entries: &'e [(&'e K, &'e V)],
     /// Empty, or one per entry.
     hashes: Vec<u64>,
@@ -83,7 +83,7 @@ impl SaveCtx<'_> {
         } else {
             crate::threads::par(|| entries.par_iter().map(|(k, _)| crate::hash::stable_hash(*k)).collect())
         };
-        let map_of = Sized { entries, hashes, sizes, buckets };
+        let map_of = MapEntries { entries, hashes, sizes, buckets };
         let table = if leaf {
             self.leaf_buckets(&map_of, passes, codec, map)?
         } else {
@@ -96,7 +96,7 @@ impl SaveCtx<'_> {
     /// buckets, each pass's buckets encoded in parallel windows.
     fn leaf_buckets<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
         &self,
-        map_of: &Sized<'_, K, V>,
+        map_of: &MapEntries<'_, K, V>,
         passes: u64,
         codec: Codec,
         map: u32,
@@ -153,11 +153,11 @@ impl SaveCtx<'_> {
     /// Without hashes in `map_of`, every entry is archived and its key hashed here.
     fn archive_entries<K: Persist + Send + Sync + StableHash, V: Persist + Send + Sync>(
         &self,
-        map_of: &Sized<'_, K, V>,
+        map_of: &MapEntries<'_, K, V>,
         range: &Range<u64>,
         align: usize,
     ) -> Result<Vec<Arena>> {
-        let Sized { entries, hashes, sizes, buckets } = map_of;
+        let MapEntries { entries, hashes, sizes, buckets } = map_of;
         let wanted = |h: &u64| range.contains(&bucket_of(*h, *buckets));
         let missing = || Error::Serialize(String::from("internal: a map entry without its hash or size"));
         crate::threads::par(|| {
@@ -214,7 +214,7 @@ impl SaveCtx<'_> {
     /// order on this thread.
     fn owning_buckets<K: Persist + Send + Sync, V: Persist + Send + Sync>(
         &self,
-        map_of: &Sized<'_, K, V>,
+        map_of: &MapEntries<'_, K, V>,
         codec: Codec,
         map: u32,
     ) -> Result<Vec<TableEntry>> {
@@ -354,7 +354,7 @@ mod tests {
         let hashes =
             if hashed { entries.iter().map(|(k, _)| crate::hash::stable_hash(*k)).collect() } else { Vec::new() };
         let buckets = (sizes.iter().sum::<usize>().div_ceil(BUCKET_BYTES) as u64).max(1);
-        let map_of = Sized { entries, hashes, sizes, buckets };
+        let map_of = MapEntries { entries, hashes, sizes, buckets };
         let table = ctx.leaf_buckets(&map_of, passes, Codec::None, NO_PARENT)?;
         Ok((sink.into_inner(), table))
     }
