@@ -39,3 +39,26 @@ pub fn save_large_vector(path: &std::path::Path, bytes: u64) -> strata::Result<(
     let after = peak_rss().unwrap_or(0);
     Ok((n * 8, before, after))
 }
+
+/// Builds a map of `entries` small entries (`u64` to `u64`: the most entries for the
+/// bytes, so the most per-entry bookkeeping in a save), then saves it to `path`; returns
+/// the RSS the map took and the peak RSS before and after the save.
+///
+/// # Errors
+/// The save's errors.
+pub fn save_large_map(path: &std::path::Path, entries: u64) -> strata::Result<(u64, u64, u64)> {
+    #[derive(strata::Persist)]
+    struct Index {
+        #[strata(map)]
+        offsets: std::collections::HashMap<u64, u64>,
+    }
+    let empty = rss_anon().unwrap_or(0);
+    let mut offsets = std::collections::HashMap::with_capacity(usize::try_from(entries).unwrap_or(0));
+    offsets.extend((0..entries).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i)));
+    let map = rss_anon().unwrap_or(0).saturating_sub(empty);
+    let index = Index { offsets };
+    let before = peak_rss().unwrap_or(0);
+    strata::save(path, &index)?;
+    let after = peak_rss().unwrap_or(0);
+    Ok((map, before, after))
+}

@@ -9,9 +9,10 @@
 //! parallel. The archived entries are then sorted and copied into their buckets. The
 //! map's memory is read front to back, not in hash order: a key, its value and the
 //! strings and vectors they point to lie wherever the allocator put them, and walking
-//! them in hash order waits on a cache miss at each step. At most about
-//! [`PASS_BYTES`] of archived entries are held at once; a larger map is archived in
-//! passes, each over a range of buckets.
+//! them in hash order waits on a cache miss at each step. A pass holds about
+//! [`PASS_BYTES`] (the archived entries and [`PASS_ENTRY_BYTES`] for each); a larger
+//! map is archived in passes, each over a range of buckets, with its keys hashed up
+//! front (8 bytes an entry, held through the passes).
 //!
 //! A map whose entries hold chunks (lazy fields, sharded vectors, maps) is archived
 //! bucket by bucket in hash order on one thread, as its chunks are written when they
@@ -37,22 +38,34 @@ use std::ops::Range;
 /// How many entries one task archives into one buffer.
 const ENTRIES_PER_ARENA: usize = 1024;
 
-/// About how many bytes of archived entries a map's save holds at once (by the
-/// entries' estimated sizes).
-const PASS_BYTES: usize = 256 << 20;
+/// About how many bytes a pass holds: the archived entries (by their estimated sizes)
+/// and [`PASS_ENTRY_BYTES`] for each.
+const PASS_BYTES: usize = 32 << 20;
 
-/// Archived entries in one buffer, and each one's key hash and place in it.
-type Arena = (AlignedVec<16>, Vec<(u64, Range<usize>)>);
+/// What a pass holds for each entry beside its bytes: its hash and place in its buffer,
+/// then its hash and bytes to sort.
+const PASS_ENTRY_BYTES: usize = 40;
 
-/// A map's entries in the order its iterator gave them, with each entry's estimated
-/// archived size and, unless the entries are archived in one pass, each key's stable
-/// hash.
+/// Each archived entry's key hash and place (start, end) in its buffer.
+type Places = Vec<(u64, u32, u32)>;
+
+/// Archived entries in one buffer, and their places in it.
+type Arena = (AlignedVec<16>, Places);
+
+/// A map's entries in the order its iterator gave them and, unless they are archived in
+/// one pass, each key's stable hash.
 struct MapEntries<'e, K, V> {
     entries: &'e [(&'e K, &'e V)],
     /// Empty, or one per entry.
     hashes: Vec<u64>,
-    sizes: Vec<usize>,
     buckets: u64,
+}
+
+/// The estimated archived size of an entry (what buffers are sized for, and what the
+/// bucket count is computed from; it must not change, or the files would).
+fn entry_size<K: Persist, V: Persist>(k: &K, v: &V) -> usize {
+    let fixed = size_of::<ArchivedEntry<K::Archived, V::Archived>>() + 12;
+    fixed.saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line())
 }
 
 impl SaveCtx<'_> {
@@ -65,17 +78,13 @@ impl SaveCtx<'_> {
         map: u32,
     ) -> Result<ChunkTable> {
         let codec = self.codec(codec);
-        let entry_size = size_of::<ArchivedEntry<K::Archived, V::Archived>>() + 12;
-        let sizes: Vec<usize> = crate::threads::par(|| {
-            entries
-                .par_iter()
-                .map(|(k, v)| entry_size.saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line()))
-                .collect()
+        let estimate = crate::threads::par(|| {
+            entries.par_iter().map(|(k, v)| entry_size(*k, *v)).reduce(|| 0, usize::saturating_add)
         });
-        let estimate = sizes.iter().fold(0usize, |n, s| n.saturating_add(*s));
         let buckets = (estimate.div_ceil(BUCKET_BYTES) as u64).max(1);
         let leaf = crate::persist::is_leaf::<K>() && crate::persist::is_leaf::<V>();
-        let passes = if leaf { (estimate.div_ceil(PASS_BYTES) as u64).clamp(1, buckets) } else { 1 };
+        let held = estimate.saturating_add(entries.len().saturating_mul(PASS_ENTRY_BYTES));
+        let passes = if leaf { (held.div_ceil(PASS_BYTES) as u64).clamp(1, buckets) } else { 1 };
         // Hashed up front unless one pass archives every entry: it hashes each key as it
         // archives it, reading the key once.
         let hashes = if leaf && passes == 1 {
@@ -83,7 +92,7 @@ impl SaveCtx<'_> {
         } else {
             crate::threads::par(|| entries.par_iter().map(|(k, _)| crate::hash::stable_hash(*k)).collect())
         };
-        let map_of = MapEntries { entries, hashes, sizes, buckets };
+        let map_of = MapEntries { entries, hashes, buckets };
         let table = if leaf {
             self.leaf_buckets(&map_of, passes, codec, map)?
         } else {
@@ -110,12 +119,13 @@ impl SaveCtx<'_> {
             let edge =
                 |p: u64| u64::try_from(u128::from(p) * u128::from(buckets) / u128::from(passes)).unwrap_or(buckets);
             let range = edge(p)..edge(p + 1);
-            let arenas = self.archive_entries(map_of, &range, align)?;
-            let mut sorted: Vec<(u64, &[u8])> = Vec::with_capacity(arenas.iter().map(|a| a.1.len()).sum());
-            for (bytes, placed) in &arenas {
-                for &(hash, ref at) in placed {
+            let (buffers, lists): (Vec<AlignedVec<16>>, Vec<Places>) =
+                self.archive_entries(map_of, &range, align)?.into_iter().unzip();
+            let mut sorted: Vec<(u64, &[u8])> = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+            for (bytes, placed) in buffers.iter().zip(lists) {
+                for (hash, start, end) in placed {
                     let entry = bytes
-                        .get(at.clone())
+                        .get(start as usize..end as usize)
                         .ok_or_else(|| Error::Serialize(String::from("internal: an entry outside its buffer")))?;
                     sorted.push((hash, entry));
                 }
@@ -157,24 +167,26 @@ impl SaveCtx<'_> {
         range: &Range<u64>,
         align: usize,
     ) -> Result<Vec<Arena>> {
-        let MapEntries { entries, hashes, sizes, buckets } = map_of;
+        let MapEntries { entries, hashes, buckets } = map_of;
         let wanted = |h: &u64| range.contains(&bucket_of(*h, *buckets));
-        let missing = || Error::Serialize(String::from("internal: a map entry without its hash or size"));
+        let missing = || Error::Serialize(String::from("internal: a map entry without its hash"));
+        let too_large = || Error::Serialize(String::from("map entries of more than 4 GiB"));
         crate::threads::par(|| {
             entries
                 .par_chunks(ENTRIES_PER_ARENA)
                 .enumerate()
                 .map(|(c, entries)| {
                     let at = c * ENTRIES_PER_ARENA;
-                    let run = at..at + entries.len();
-                    let hashes =
-                        if hashes.is_empty() { None } else { Some(hashes.get(run.clone()).ok_or_else(missing)?) };
-                    let sizes = sizes.get(run).ok_or_else(missing)?;
-                    let capacity = sizes
+                    let hashes = if hashes.is_empty() {
+                        None
+                    } else {
+                        Some(hashes.get(at..at + entries.len()).ok_or_else(missing)?)
+                    };
+                    let capacity = entries
                         .iter()
                         .enumerate()
                         .filter(|(i, _)| hashes.is_none_or(|h| h.get(*i).is_some_and(wanted)))
-                        .fold(0usize, |n, (_, s)| n.saturating_add(*s).saturating_add(align));
+                        .fold(0usize, |n, (_, (k, v))| n.saturating_add(entry_size(*k, *v)).saturating_add(align));
                     crate::deep::with_limit(self.max_depth(), || {
                         unpanicked::<(K, V), _>(|| {
                             rkyv::util::with_arena(|arena| {
@@ -199,7 +211,10 @@ impl SaveCtx<'_> {
                                     // Each entry is an archive of its own: nothing may point into another.
                                     ser.sharing = Share::new();
                                     rkyv::api::serialize_using::<_, Error>(&EntryRef(*k, *v), &mut ser)?;
-                                    placed.push((hash, start..ser.writer.bytes.len()));
+                                    let end = ser.writer.bytes.len();
+                                    let place = u32::try_from(start).and_then(|s| Ok((s, u32::try_from(end)?)));
+                                    let (start, end) = place.map_err(|_| too_large())?;
+                                    placed.push((hash, start, end));
                                 }
                                 Ok((ser.into_writer().bytes, placed))
                             })
@@ -350,11 +365,11 @@ mod tests {
     fn written(entries: &[(&String, &Vec<u32>)], passes: u64, hashed: bool) -> Result<(Vec<u8>, Vec<TableEntry>)> {
         let sink = MemorySink::new();
         let ctx = SaveCtx::new(&sink, Codec::None, crate::deep::DEFAULT_MAX_DEPTH, 0);
-        let sizes = entries.iter().map(|(k, v)| 32 + k.__out_of_line() + v.__out_of_line()).collect::<Vec<_>>();
         let hashes =
             if hashed { entries.iter().map(|(k, _)| crate::hash::stable_hash(*k)).collect() } else { Vec::new() };
-        let buckets = (sizes.iter().sum::<usize>().div_ceil(BUCKET_BYTES) as u64).max(1);
-        let map_of = MapEntries { entries, hashes, sizes, buckets };
+        let estimate: usize = entries.iter().map(|(k, v)| entry_size(*k, *v)).sum();
+        let buckets = (estimate.div_ceil(BUCKET_BYTES) as u64).max(1);
+        let map_of = MapEntries { entries, hashes, buckets };
         let table = ctx.leaf_buckets(&map_of, passes, Codec::None, NO_PARENT)?;
         Ok((sink.into_inner(), table))
     }
