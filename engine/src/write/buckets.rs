@@ -170,7 +170,7 @@ impl SaveCtx<'_> {
         let MapEntries { entries, hashes, buckets } = map_of;
         let wanted = |h: &u64| range.contains(&bucket_of(*h, *buckets));
         let missing = || Error::Serialize(String::from("internal: a map entry without its hash"));
-        let too_large = || Error::Serialize(String::from("map entries of more than 4 GiB"));
+        let too_large = || Error::Serialize(String::from("1,024 map entries archived to more than 4 GiB"));
         crate::threads::par(|| {
             entries
                 .par_chunks(ENTRIES_PER_ARENA)
