@@ -1,7 +1,7 @@
 //! Saving a large sharded vector keeps its extra memory bounded (the save holds a few
-//! shards per thread, never a copy of the data), and so does verifying a file read
-//! chunk by chunk. Measured in child processes so that other tests' allocations do
-//! not count.
+//! shards per thread, never a copy of the data), saving a large map holds a pass of
+//! its entries at a time, and verifying a file read chunk by chunk keeps no chunks.
+//! Measured in child processes so that other tests' allocations do not count.
 
 use std::process::Command;
 
