@@ -20,7 +20,7 @@
 
 use super::SaveCtx;
 use super::collections::window;
-use super::serializer::{ChunkBuf, unpanicked};
+use super::serializer::{ChunkBuf, SaveSerializer, unpanicked};
 use crate::Persist;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
@@ -206,12 +206,7 @@ impl SaveCtx<'_> {
                                             None => return Err(missing()),
                                         },
                                     };
-                                    let start = ser.writer.bytes.len().next_multiple_of(align);
-                                    ser.writer.bytes.resize(start, 0);
-                                    // Each entry is an archive of its own: nothing may point into another.
-                                    ser.sharing = Share::new();
-                                    rkyv::api::serialize_using::<_, Error>(&EntryRef(*k, *v), &mut ser)?;
-                                    let end = ser.writer.bytes.len();
+                                    let Range { start, end } = archive_entry(&mut ser, *k, *v, align)?;
                                     let place = u32::try_from(start).and_then(|s| Ok((s, u32::try_from(end)?)));
                                     let (start, end) = place.map_err(|_| too_large())?;
                                     placed.push((hash, start, end));
@@ -272,31 +267,25 @@ impl SaveCtx<'_> {
         let bad = |e: &str| Error::Serialize(e.to_owned());
         let header = crate::format::bucket::header_len(order.len()).ok_or_else(|| bad("bucket too large"))?;
         let align = entry_align::<K, V>();
-        // Sized for the entries (each at most 16 bytes from the previous one's end), so
-        // that it does not grow (and copy itself) entry by entry.
-        let entry = size_of::<ArchivedEntry<K::Archived, V::Archived>>() + 16;
+        // Sized for the entries (each at most `align` bytes from the previous one's end),
+        // so that it does not grow (and copy itself) entry by entry.
         let capacity = order.iter().fold(header, |n, &(_, i)| {
-            entries.get(i).map_or(n, |(k, v)| {
-                n.saturating_add(entry).saturating_add(k.__out_of_line()).saturating_add(v.__out_of_line())
-            })
+            entries.get(i).map_or(n, |(k, v)| n.saturating_add(entry_size(*k, *v)).saturating_add(align))
         });
         let mut bytes = AlignedVec::<16>::with_capacity(capacity);
         bytes.resize(header, 0);
         let (mut bytes, ends) = crate::deep::with_limit(self.max_depth(), || {
-            rkyv::util::with_arena(|arena| -> Result<(AlignedVec<16>, Vec<u32>)> {
-                let mut ser = Serializer::new(ChunkBuf::new(bytes, ctx, id), arena.acquire(), Share::new());
-                let mut ends = Vec::with_capacity(order.len());
-                for &(_, i) in &order {
-                    let Some((k, v)) = entries.get(i) else { continue };
-                    let start = ser.writer.bytes.len().next_multiple_of(align);
-                    ser.writer.bytes.resize(start, 0);
-                    // Each entry is an archive of its own: nothing may point into another.
-                    ser.sharing = Share::new();
-                    rkyv::api::serialize_using::<_, Error>(&EntryRef(*k, *v), &mut ser)?;
-                    let end = ser.writer.bytes.len() - header;
-                    ends.push(u32::try_from(end).map_err(|_| bad("bucket larger than 4 GiB"))?);
-                }
-                Ok((ser.into_writer().bytes, ends))
+            unpanicked::<(K, V), _>(|| {
+                rkyv::util::with_arena(|arena| -> Result<(AlignedVec<16>, Vec<u32>)> {
+                    let mut ser = Serializer::new(ChunkBuf::new(bytes, ctx, id), arena.acquire(), Share::new());
+                    let mut ends = Vec::with_capacity(order.len());
+                    for &(_, i) in &order {
+                        let Some((k, v)) = entries.get(i) else { continue };
+                        let end = archive_entry(&mut ser, *k, *v, align)?.end - header;
+                        ends.push(u32::try_from(end).map_err(|_| bad("bucket larger than 4 GiB"))?);
+                    }
+                    Ok((ser.into_writer().bytes, ends))
+                })
             })
         })?;
         let hashes: Vec<u64> = order.iter().map(|&(h, _)| h).collect();
@@ -304,6 +293,22 @@ impl SaveCtx<'_> {
             .map_err(bad)?;
         Ok(bytes)
     }
+}
+
+/// Archives one entry as an archive of its own at the next multiple of `align` in
+/// `ser`'s buffer; returns where it starts and ends there.
+fn archive_entry<K: Persist, V: Persist>(
+    ser: &mut SaveSerializer<'_>,
+    k: &K,
+    v: &V,
+    align: usize,
+) -> Result<Range<usize>> {
+    let start = ser.writer.bytes.len().next_multiple_of(align);
+    ser.writer.bytes.resize(start, 0);
+    // Nothing may point into another entry.
+    ser.sharing = Share::new();
+    rkyv::api::serialize_using::<_, Error>(&EntryRef(k, v), ser)?;
+    Ok(start..ser.writer.bytes.len())
 }
 
 /// The contiguous runs of `sorted` (sorted by hash) that fall in each bucket of
