@@ -6,7 +6,8 @@
 //! the destination is replaced. Only then does it remove the temporaries that crashed
 //! saves left (none can belong to a live save: a live save holds the lock) and create
 //! its own, `dir/.name.XXXXXX.strata-tmp`. Readers never take the lock: they open the
-//! destination, which is always a complete file, old or new.
+//! destination, which is always a complete file, old or new. The replaced version of a
+//! large file is closed on a thread of its own (see [`Replaced`]).
 //!
 //! The lock is an advisory file lock (`flock` on Unix, `LockFileEx` on Windows): it
 //! serializes saves in threads of one process and across processes, and it dies with
@@ -129,9 +130,16 @@ impl Destination {
             path: tmp.path().to_path_buf(),
             source,
         })?;
+        let replaced = Replaced::open(&self.path);
         let tmp_path = tmp.path().to_path_buf();
         tmp.persist(&self.path).map_err(|e| Error::Save { step: "rename", path: tmp_path, source: e.error })?;
-        sync_dir(&self.dir).map_err(|source| Error::Save { step: "sync the folder", path: self.dir.clone(), source })
+        sync_dir(&self.dir).map_err(|source| Error::Save {
+            step: "sync the folder",
+            path: self.dir.clone(),
+            source,
+        })?;
+        replaced.release();
+        Ok(())
     }
 
     /// Whether `file_name` is the name of a temporary of a save to this destination.
@@ -153,6 +161,40 @@ impl Destination {
             if self.is_temporary(&entry.file_name().to_string_lossy()) {
                 let _ = std::fs::remove_file(entry.path());
             }
+        }
+    }
+}
+
+/// The smallest replaced file whose release is handed to another thread: starting a
+/// thread costs far less than freeing this many cached bytes.
+const RELEASE_APART_MIN: u64 = 1 << 20;
+
+/// The version a save replaces, held open across the rename so that the rename does not
+/// free it.
+///
+/// Renaming over a file drops its last link: the kernel then frees its cached pages and
+/// its blocks inside the `rename` call, a cost that grows with the file's size. Held
+/// open, the old version outlives the rename as an unlinked file, and the thread that
+/// closes it last pays that cost. A save closes it on a thread of its own once the new
+/// version is durable; should the process end first, the kernel closes it at exit.
+/// Nothing is left on disk either way.
+struct Replaced(Option<std::fs::File>);
+
+impl Replaced {
+    /// The file at `path`, when it is a regular file of at least
+    /// [`RELEASE_APART_MIN`] bytes that this process may open (otherwise nothing: the
+    /// rename frees it).
+    fn open(path: &Path) -> Self {
+        let worth =
+            cfg!(unix) && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() >= RELEASE_APART_MIN);
+        Self(worth.then(|| std::fs::File::open(path).ok()).flatten())
+    }
+
+    /// Closes the replaced version on a thread of its own (on this one when no thread
+    /// can be started: the closure, and the file with it, is then dropped here).
+    fn release(self) {
+        if let Some(file) = self.0 {
+            let _ = std::thread::Builder::new().name(String::from("strata-release")).spawn(move || drop(file));
         }
     }
 }

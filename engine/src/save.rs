@@ -219,7 +219,10 @@ impl SaveOptions {
     /// [`lock_timeout`](Self::lock_timeout). Temporary files that crashed saves left
     /// behind are removed by the next save to the same path. On Linux the disk starts
     /// writing the file every few MiB while the save is still serializing, so the final
-    /// flush has little left to wait for.
+    /// flush has little left to wait for. On Unix a replaced file of 1 MiB or more is
+    /// held open across the rename and closed on a thread of its own: the save does
+    /// not wait while the system frees the old version's cached pages and blocks
+    /// (nothing of it stays on disk, even if the process exits first).
     ///
     /// # Errors
     /// [`Error::Locked`] past the lock timeout; [`Error::Save`] naming the step and the

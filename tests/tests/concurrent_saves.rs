@@ -1,7 +1,8 @@
 //! Saves racing on one path take turns: 8 threads and 2 child processes save their own
 //! versions of a value to one path while readers open and load it in a loop. Every
 //! save succeeds, every read is one whole version, no temporary file is left. A save
-//! that cannot get the lock within its timeout says who holds it.
+//! that cannot get the lock within its timeout says who holds it. A save over a large
+//! file leaves the old version neither on disk nor open.
 //!
 //! `STRATA_SAVE_STRESS=N` runs N saves per thread and process instead of the suite's
 //! short form.
@@ -170,4 +171,54 @@ fn a_save_past_its_lock_timeout_names_the_holder() {
     // The lock died with its process: the next save goes through.
     SaveOptions::new().lock_timeout(Duration::from_secs(10)).save(&path, &version(1)).unwrap();
     assert_eq!(Archive::open(&path).unwrap().load::<City>().unwrap(), version(1));
+}
+
+/// The files this process holds open under `dir` that no longer have a name (their
+/// `/proc/self/fd` links end in " (deleted)").
+#[cfg(target_os = "linux")]
+fn open_unlinked(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|target| target.to_string_lossy().into_owned())
+        .filter(|target| target.starts_with(&*dir.to_string_lossy()) && target.ends_with(" (deleted)"))
+        .collect()
+}
+
+/// A save over a large file does not free the old version inside its rename: it holds
+/// it open across the rename and closes it on another thread. That thread must run:
+/// the old version may not stay open (its blocks allocated) after the save.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_large_replaced_version_is_closed_after_the_save() {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Blob {
+        version: u64,
+        bytes: Vec<u8>,
+    }
+    let blob = |version: u64| Blob { version, bytes: vec![version as u8; 4 << 20] };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob.strata");
+    for version in 1..=3 {
+        strata::save(&path, &blob(version)).unwrap();
+    }
+    let held = Archive::open(&path).unwrap();
+    strata::save(&path, &blob(4)).unwrap();
+    // An open archive keeps reading the version it opened.
+    assert_eq!(held.load::<Blob>().unwrap(), blob(3));
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let open = open_unlinked(dir.path());
+        if open.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replaced versions still open: {open:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, [".blob.strata.strata-lock", "blob.strata"]);
+    assert_eq!(Archive::open(&path).unwrap().load::<Blob>().unwrap(), blob(4));
 }
