@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Strata's save against postcard's in the paired write jobs of this folder, for each
-build (`base`: before the change, `new`: after) and dataset.
+build (`base`: before the change, `new`: after; `scale10`: after, at scale 10) and
+dataset.
 
     python3 summarize.py
 """
@@ -9,9 +10,9 @@ import glob, json, os, statistics
 here = os.path.dirname(os.path.abspath(__file__))
 
 for dataset in ["users", "records"]:
-    for build in ["base", "new"]:
+    for build in ["base", "new", "scale10"]:
         ratios, wins, strata, postcard = [], [], [], []
-        for p in sorted(glob.glob(os.path.join(here, f"{dataset}-{build}-run*.json"))):
+        for p in sorted(glob.glob(os.path.join(here, f"{dataset}-{build}{'-write' if build == 'scale10' else ''}-run*.json"))):
             with open(p) as f:
                 runs = {r["format"]: r for r in json.load(f)["results"]}
             a, b = runs["strata"]["write_ms"], runs["postcard"]["write_ms"]
