@@ -106,7 +106,7 @@ impl<'s> Writer<'s> {
 
     /// Streams `items` into the file as the shards of the root's field `field` (a
     /// [`Sharded<T>`] field, or `"items"` when the root is a `Sharded<T>`): shards of about [`DEFAULT_SHARD_BYTES`] serialized bytes
-    /// (32 KiB) are cut, encoded (in parallel, a few MiB at a time) and written as the
+    /// (32 KiB; 8 KiB when the save compresses) are cut, encoded (in parallel, a few MiB at a time) and written as the
     /// iterator fills them, so memory holds a window of shards, never the vector.
     /// Returns the handle to put in the field.
     ///
@@ -140,6 +140,7 @@ impl<'s> Writer<'s> {
         codec: Option<Codec>,
     ) -> Result<Sharded<T>> {
         let ctx = self.ctx;
+        let shard_bytes = ctx.shard_bytes(shard_bytes, codec);
         let vector = ctx.alloc(ctx.root_entry(), ChunkKind::Vector, 0, field);
         let mut count = 0u64;
         let shards = Cutter::new(items.into_iter(), shard_bytes).map(|(start, shard, bytes)| {

@@ -322,6 +322,46 @@ fn the_fast_compression_preset_shrinks_and_reads_back() -> strata::Result<()> {
     Ok(())
 }
 
+/// Compressed shards of a field that keeps the default size hold about 8 KiB, not
+/// 32 KiB (an element read decompresses its whole shard); a size the field sets is kept.
+#[test]
+fn compressed_shards_are_smaller_unless_the_field_sets_a_size() -> strata::Result<()> {
+    #[derive(Persist, Debug, PartialEq)]
+    struct Series {
+        #[strata(shard)]
+        plain: Vec<u64>,
+        #[strata(shard, compress = "fast")]
+        fast: Vec<u64>,
+        #[strata(shard, shard_bytes = 16384)]
+        sized: Vec<u64>,
+    }
+    let v: Vec<u64> = (0..50_000u64).map(|i| i * i % 1_000).collect();
+    let s = Series { plain: v.clone(), fast: v.clone(), sized: v };
+    // The largest raw shard of each field.
+    let largest = |bytes: Vec<u8>| -> strata::Result<BTreeMap<String, u64>> {
+        let archive = Archive::from_bytes(bytes)?;
+        assert_eq!(archive.load::<Series>()?, s);
+        let mut out = BTreeMap::new();
+        for c in archive.inspect()?.chunks() {
+            if let Some((field, _)) = c.path.split_once("[shard") {
+                let max = out.entry(field.to_string()).or_insert(0);
+                *max = c.chunk.raw_len().max(*max);
+            }
+        }
+        Ok(out)
+    };
+    let around = |n: u64, target: u64| n > target / 2 && n <= target + 1024;
+    let plain = largest(strata::to_bytes(&s)?)?;
+    assert!(around(plain["plain"], 32 << 10), "{plain:?}");
+    assert!(around(plain["fast"], 8 << 10), "{plain:?}");
+    assert!(around(plain["sized"], 16 << 10), "{plain:?}");
+    let fast = largest(SaveOptions::new().compression(strata::Codec::FAST).to_bytes(&s)?)?;
+    assert!(around(fast["plain"], 8 << 10), "{fast:?}");
+    assert!(around(fast["fast"], 8 << 10), "{fast:?}");
+    assert!(around(fast["sized"], 16 << 10), "{fast:?}");
+    Ok(())
+}
+
 #[test]
 fn saves_write_front_to_back_to_any_writer() -> strata::Result<()> {
     let w = world(500, 20_000);

@@ -91,6 +91,7 @@ impl SaveCtx<'_> {
         codec: Option<Codec>,
         vector: u32,
     ) -> Result<ChunkTable> {
+        let shard_bytes = self.shard_bytes(shard_bytes, codec);
         let shards = shard_bounds(items, shard_bytes)
             .into_iter()
             .map(|(r, bytes)| Ok((r.start as u64, items.get(r).unwrap_or_default(), bytes)));
@@ -163,6 +164,7 @@ impl SaveCtx<'_> {
         codec: Option<Codec>,
         vector: u32,
     ) -> Result<ChunkTable> {
+        let shard_bytes = self.shard_bytes(shard_bytes, codec);
         let codec = self.codec(codec);
         let crate::kept::Parts { store, leaves, dirty, tail } = kept.parts()?;
         let file = store.file_id();

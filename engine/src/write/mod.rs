@@ -234,6 +234,17 @@ impl<'a> SaveCtx<'a> {
         field.unwrap_or(self.default_codec)
     }
 
+    /// The target size of a vector's shards: `shard_bytes`, but
+    /// [`DEFAULT_COMPRESSED_SHARD_BYTES`](crate::sharded::DEFAULT_COMPRESSED_SHARD_BYTES)
+    /// for the default size when the shards are compressed.
+    pub(crate) fn shard_bytes(&self, shard_bytes: u64, field: Option<Codec>) -> u64 {
+        if shard_bytes == crate::sharded::DEFAULT_SHARD_BYTES && self.codec(field) != Codec::None {
+            crate::sharded::DEFAULT_COMPRESSED_SHARD_BYTES
+        } else {
+            shard_bytes
+        }
+    }
+
     /// Adds a directory entry (its chunk reference comes later) and returns its number.
     /// Numbers are given in the order chunks are started, which depends only on the
     /// value: never inside a parallel section.
