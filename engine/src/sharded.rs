@@ -21,8 +21,8 @@ use std::sync::Arc;
 /// Default target size of a shard, in serialized bytes.
 pub const DEFAULT_SHARD_BYTES: u64 = 32 * 1024;
 
-/// Target size of a shard whose field keeps the default size ([`DEFAULT_SHARD_BYTES`])
-/// when its shards are compressed. Reading one element decompresses its whole shard:
+/// Target size of a shard whose field keeps the default size ([`DEFAULT_SHARD_BYTES`];
+/// a field's `shard_bytes = 32768` is the same) when its shards are compressed. Reading one element decompresses its whole shard:
 /// a quarter of the default size takes a quarter of the time, and zstd stores the
 /// smaller shards in about 2% more bytes.
 pub const DEFAULT_COMPRESSED_SHARD_BYTES: u64 = 8 * 1024;
