@@ -18,14 +18,7 @@ use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-/// Default target size of a shard, in serialized bytes.
-pub const DEFAULT_SHARD_BYTES: u64 = 32 * 1024;
-
-/// Target size of a shard whose field keeps the default size ([`DEFAULT_SHARD_BYTES`];
-/// a field's `shard_bytes = 32768` is the same) when its shards are compressed. Reading one element decompresses its whole shard:
-/// a quarter of the default size takes a quarter of the time, and zstd stores the
-/// smaller shards in about 2% more bytes.
-pub const DEFAULT_COMPRESSED_SHARD_BYTES: u64 = 8 * 1024;
+pub use crate::write::{DEFAULT_COMPRESSED_SHARD_BYTES, DEFAULT_SHARD_BYTES};
 
 /// The archived form of a `#[strata(shard)]` `Vec<T>`: 64 bytes inline in the parent
 /// (the chunk table header and the element count). No I/O until an element is read.
