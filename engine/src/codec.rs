@@ -22,11 +22,13 @@ pub enum Codec {
 impl Codec {
     /// The compression preset for files read cold, from slow disks or over a network:
     /// zstd at level -1, the fastest level that still stores a strata file in about
-    /// 0.6 of its bytes. Saves take somewhat longer than uncompressed ones and cold reads
-    /// about as long; a point read of a file in the page cache takes two to three times
-    /// as long, because the shard or bucket that holds the value is decompressed whole
-    /// (compressed shards hold 8 KiB unless the field sets `shard_bytes`). Level 3 (`Codec::Zstd(3)`) stores a little less and saves much more slowly. The
-    /// measurements behind this choice: `benches/results/compression/`.
+    /// 0.6 of its bytes. Saves take longer than uncompressed ones (1.2-2.0x in the
+    /// measurements) and cold reads about as long; a point read of a file in the page
+    /// cache takes two to three times as long, because the shard or bucket that holds
+    /// the value is decompressed whole (compressed shards hold 8 KiB unless the field
+    /// sets `shard_bytes`). Level 3 (`Codec::Zstd(3)`) stores a little less and saves
+    /// much more slowly. The measurements behind this choice:
+    /// `benches/results/compression/` and `benches/results/compressed-shards/`.
     ///
     /// ```
     /// # #[derive(strata::Persist)] struct Log { #[strata(shard)] lines: Vec<String> }

@@ -105,8 +105,9 @@ impl<'s> Writer<'s> {
     }
 
     /// Streams `items` into the file as the shards of the root's field `field` (a
-    /// [`Sharded<T>`] field, or `"items"` when the root is a `Sharded<T>`): shards of about [`DEFAULT_SHARD_BYTES`] serialized bytes
-    /// (32 KiB; 8 KiB when the save compresses) are cut, encoded (in parallel, a few MiB at a time) and written as the
+    /// [`Sharded<T>`] field, or `"items"` when the root is a `Sharded<T>`): shards of
+    /// about [`DEFAULT_SHARD_BYTES`] serialized bytes (32 KiB; 8 KiB when the save
+    /// compresses) are cut, encoded (in parallel, a few MiB at a time) and written as the
     /// iterator fills them, so memory holds a window of shards, never the vector.
     /// Returns the handle to put in the field.
     ///

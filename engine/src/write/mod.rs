@@ -244,9 +244,9 @@ impl<'a> SaveCtx<'a> {
     }
 
     /// The target size of a vector's shards: `shard_bytes`, but
-    /// [`DEFAULT_COMPRESSED_SHARD_BYTES`]
-    /// for the default size when the shards are compressed (the default cannot be told
-    /// from a field's `shard_bytes` of the same value).
+    /// [`DEFAULT_COMPRESSED_SHARD_BYTES`] for the default size when the shards are
+    /// compressed (the default cannot be told from a field's `shard_bytes` of the same
+    /// value).
     pub(crate) fn shard_bytes(&self, shard_bytes: u64, field: Option<Codec>) -> u64 {
         if shard_bytes == DEFAULT_SHARD_BYTES && self.codec(field) != Codec::None {
             DEFAULT_COMPRESSED_SHARD_BYTES
